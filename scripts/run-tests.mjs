@@ -1,0 +1,30 @@
+#!/usr/bin/env node
+// Runs every test file with node:test (TypeScript through tsx). Files run one at a time: each
+// loads real MLX models and the machine has few cores. The runner's summary is the last output.
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+const roots = ['test', 'src', 'clients/typescript'];
+const files = [];
+function walk(dir) {
+  let entries;
+  try { entries = readdirSync(dir); } catch { return; }
+  for (const name of entries) {
+    if (name === 'node_modules' || name === 'gen') continue;
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) walk(path);
+    else if (/\.test\.ts$/.test(name)) files.push(path);
+  }
+}
+roots.forEach(walk);
+const filter = process.argv.slice(2);
+const selected = filter.length ? files.filter((f) => filter.some((p) => f.includes(p))) : files;
+if (selected.length === 0) {
+  console.error('no test files matched');
+  process.exit(1);
+}
+const result = spawnSync(process.execPath, [
+  '--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...selected.sort(),
+], { stdio: 'inherit', env: { ...process.env, OPENBLAS_NUM_THREADS: process.env.OPENBLAS_NUM_THREADS ?? '2' } });
+process.exit(result.status ?? 1);

@@ -1,0 +1,113 @@
+// Per-request sampling parameters: what a client may ask of the sampler, with the defaults and
+// ranges that OpenAI's API and vLLM use. Validation names the offending field so every layer above
+// (gRPC INVALID_ARGUMENT, OpenAI 400 `param`) can report it as is.
+
+export interface SamplingParams {
+  /** 0 means greedy (argmax). Range [0, 2]. Default 1. */
+  temperature: number;
+  /** Nucleus sampling: keep the smallest set of tokens whose probability sums to top_p. (0, 1]. Default 1. */
+  topP: number;
+  /** Keep the k most likely tokens; 0 (or -1 from clients) disables. Default 0. */
+  topK: number;
+  /** Drop tokens with probability below min_p times the top token's. [0, 1]. Default 0. */
+  minP: number;
+  /** Seed for this request's random stream; the same seed gives the same tokens whatever else runs. */
+  seed?: number;
+  /** Multiplicative penalty on tokens already in prompt or output (vLLM semantics); 1 disables. (0, 2]. */
+  repetitionPenalty: number;
+  /** Subtracted once from the logit of every token already generated. [-2, 2]. */
+  presencePenalty: number;
+  /** Subtracted per occurrence from the logit of every token already generated. [-2, 2]. */
+  frequencyPenalty: number;
+  /** Added to the logits of the given token ids before sampling. Values in [-100, 100]. */
+  logitBias: Record<number, number>;
+  /** Maximum tokens to generate; undefined means until the context is full. */
+  maxTokens?: number;
+  /** Generation stops when one of these token ids is sampled (the token is not part of the text). */
+  stopTokenIds: number[];
+  /** Generation stops when the text contains one of these; the stop string is not returned. */
+  stop: string[];
+  /** Keep generating past the model's end-of-sequence tokens. */
+  ignoreEos: boolean;
+  /** Return the chosen token's log probability at each step. */
+  logprobs: boolean;
+  /** Also return this many most likely alternatives per step. [0, 20]. */
+  topLogprobs: number;
+}
+
+export const MAX_TOP_LOGPROBS = 20;
+export const MAX_STOP_STRINGS = 16;
+
+export function defaultSamplingParams(): SamplingParams {
+  return {
+    temperature: 1,
+    topP: 1,
+    topK: 0,
+    minP: 0,
+    repetitionPenalty: 1,
+    presencePenalty: 0,
+    frequencyPenalty: 0,
+    logitBias: {},
+    stopTokenIds: [],
+    stop: [],
+    ignoreEos: false,
+    logprobs: false,
+    topLogprobs: 0,
+  };
+}
+
+/** A request field that failed validation; `field` uses the snake_case name clients send. */
+export class InvalidArgumentError extends Error {
+  constructor(readonly field: string, message: string) {
+    super(message);
+    this.name = 'InvalidArgumentError';
+  }
+}
+
+function checkRange(field: string, value: number, min: number, max: number, opts: { minOpen?: boolean } = {}) {
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    throw new InvalidArgumentError(field, `${field} must be a finite number, got ${String(value)}`);
+  }
+  const belowMin = opts.minOpen ? value <= min : value < min;
+  if (belowMin || value > max) {
+    const lo = opts.minOpen ? `(${min}` : `[${min}`;
+    throw new InvalidArgumentError(field, `${field} must be in ${lo}, ${max}], got ${value}`);
+  }
+}
+
+function checkInteger(field: string, value: number, min: number, max: number) {
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new InvalidArgumentError(field, `${field} must be an integer in [${min}, ${max}], got ${String(value)}`);
+  }
+}
+
+/**
+ * Checks every field against its range and the model's vocabulary. Throws InvalidArgumentError
+ * naming the first bad field. Runs before anything reaches MLX: a bad value there aborts the process.
+ */
+export function validateSamplingParams(p: SamplingParams, vocabSize: number): void {
+  checkRange('temperature', p.temperature, 0, 2);
+  checkRange('top_p', p.topP, 0, 1, { minOpen: true });
+  checkInteger('top_k', p.topK, 0, vocabSize);
+  checkRange('min_p', p.minP, 0, 1);
+  if (p.seed !== undefined) checkInteger('seed', p.seed, -(2 ** 53 - 1), 2 ** 53 - 1);
+  checkRange('repetition_penalty', p.repetitionPenalty, 0, 2, { minOpen: true });
+  checkRange('presence_penalty', p.presencePenalty, -2, 2);
+  checkRange('frequency_penalty', p.frequencyPenalty, -2, 2);
+  for (const [key, bias] of Object.entries(p.logitBias)) {
+    const id = Number(key);
+    if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
+      throw new InvalidArgumentError('logit_bias', `logit_bias token id ${key} is outside the vocabulary [0, ${vocabSize})`);
+    }
+    checkRange('logit_bias', bias, -100, 100);
+  }
+  if (p.maxTokens !== undefined) checkInteger('max_tokens', p.maxTokens, 1, 2 ** 31 - 1);
+  for (const id of p.stopTokenIds) checkInteger('stop_token_ids', id, 0, vocabSize - 1);
+  if (p.stop.length > MAX_STOP_STRINGS) {
+    throw new InvalidArgumentError('stop', `at most ${MAX_STOP_STRINGS} stop strings are allowed, got ${p.stop.length}`);
+  }
+  for (const s of p.stop) {
+    if (typeof s !== 'string' || s.length === 0) throw new InvalidArgumentError('stop', 'stop strings must be non-empty');
+  }
+  checkInteger('top_logprobs', p.topLogprobs, 0, MAX_TOP_LOGPROBS);
+}
