@@ -1,0 +1,191 @@
+// Prompt processing for one or more sequences in a single forward pass ("packing").
+//
+// Each sequence (segment) gets a contiguous run of columns in a staging buffer: first its cached
+// prefix (from the radix cache), then its prompt tokens. The new tokens of all segments are packed
+// into one row [1, T] so the projections run as one large matmul; a block-diagonal causal mask keeps
+// segments from seeing each other. All packed tokens are rotated from one RoPE offset, so each
+// segment gets its own rotation base (where its token 0 would sit) and its cached keys are shifted
+// to it. A single long prompt is processed in chunks over several steps, at true positions.
+import mlx from '@frost-beta/mlx';
+import type { ModelConfig } from '../model/config.ts';
+import type { Rope } from '../model/rope.ts';
+import { groupedAttention, type AttentionContext } from '../model/transformer.ts';
+import type { KvBlock } from './kv-block.ts';
+
+const { core: mx } = mlx;
+type MxArray = InstanceType<typeof mx.array>;
+
+export interface PrefillSegment {
+  /** KV of the prompt's cached prefix at true positions (ropeBase 0), if any. */
+  cached?: KvBlock;
+  /** The prompt tokens after the cached prefix; at least one. */
+  tokens: readonly number[];
+}
+
+interface SegmentState {
+  column: number;
+  cachedLength: number;
+  tokens: readonly number[];
+  /** New tokens already processed. */
+  done: number;
+  /** New tokens processed in the current step. */
+  stepTokens: number;
+  /** Index of the segment's first new token of this step in the packed row. */
+  packedAt: number;
+  ropeBase: number;
+}
+
+export interface PrefillStep {
+  /** int32 [1, T] packed new tokens. */
+  tokens: MxArray;
+  /** Segments whose prompt completes in this step, with the packed index of their last token. */
+  completing: { segment: number; packedIndex: number }[];
+}
+
+export class PrefillBatch implements AttentionContext {
+  private readonly segments: SegmentState[];
+  private readonly keys: MxArray[] = [];
+  private readonly values: MxArray[] = [];
+  private readonly columnCount: number;
+  private readonly scale: number;
+  private offset = 0;
+  private mask: MxArray | undefined;
+
+  constructor(
+    private readonly config: ModelConfig,
+    private readonly rope: Rope,
+    segments: PrefillSegment[],
+  ) {
+    if (segments.length === 0) throw new Error('a prefill batch needs at least one segment');
+    this.scale = 1 / Math.sqrt(config.headDim);
+    let column = 0;
+    let packed = 0;
+    this.segments = segments.map((s) => {
+      if (s.tokens.length === 0) throw new Error('a prefill segment needs at least one new token');
+      const cachedLength = s.cached?.length ?? 0;
+      const state: SegmentState = { column, cachedLength, tokens: s.tokens, done: 0, stepTokens: 0, packedAt: packed, ropeBase: 0 };
+      column += cachedLength + s.tokens.length;
+      packed += s.tokens.length;
+      return state;
+    });
+    this.columnCount = column;
+    if (this.segments.length > 1) {
+      // All segments finish in one step with packed positions R + packedAt + i; choose R so no base is negative.
+      const R = Math.max(0, ...this.segments.map((s) => s.cachedLength - s.packedAt));
+      for (const s of this.segments) s.ropeBase = R + s.packedAt - s.cachedLength;
+    }
+    const c = config;
+    for (let l = 0; l < c.numLayers; l++) {
+      this.keys.push(mx.zeros([1, c.numKvHeads, this.columnCount, c.headDim], mx.float32));
+      this.values.push(mx.zeros([1, c.numKvHeads, this.columnCount, c.headDim], mx.float32));
+    }
+    segments.forEach((s, j) => s.cached && this.placeCached(this.segments[j], s.cached));
+    mx.eval(...this.keys, ...this.values);
+  }
+
+  private placeCached(s: SegmentState, block: KvBlock) {
+    const keys = this.rope.shift(block.keys, s.ropeBase - block.ropeBase);
+    const cols = mx.Slice(s.column, s.column + block.length);
+    for (let l = 0; l < this.config.numLayers; l++) {
+      this.keys[l].indexPut_([mx.Slice(), mx.Slice(), cols], mx.expandDims(keys.index(l), 0));
+      this.values[l].indexPut_([mx.Slice(), mx.Slice(), cols], mx.expandDims(block.values.index(l), 0));
+    }
+  }
+
+  get ropeOffset(): number {
+    return this.offset;
+  }
+
+  get segmentCount(): number {
+    return this.segments.length;
+  }
+
+  get complete(): boolean {
+    return this.segments.every((s) => s.done === s.tokens.length);
+  }
+
+  /** Staging buffer bytes. */
+  get bytes(): number {
+    const c = this.config;
+    return this.columnCount * c.numLayers * 2 * c.numKvHeads * c.headDim * 4;
+  }
+
+  /** Tokens still to process. */
+  get remainingTokens(): number {
+    return this.segments.reduce((n, s) => n + s.tokens.length - s.done, 0);
+  }
+
+  /**
+   * Chooses this step's tokens: everything when several segments are packed (the scheduler sizes
+   * such groups to one step), else up to `budget` tokens of the single segment.
+   */
+  prepareStep(budget: number): PrefillStep {
+    const packed: number[] = [];
+    const completing: PrefillStep['completing'] = [];
+    const lo: number[] = [];
+    const hi: number[] = [];
+    const single = this.segments.length === 1;
+    this.segments.forEach((s, j) => {
+      const remaining = s.tokens.length - s.done;
+      s.stepTokens = single ? Math.min(remaining, Math.max(1, budget)) : remaining;
+      s.packedAt = packed.length;
+      for (let i = 0; i < s.stepTokens; i++) {
+        packed.push(s.tokens[s.done + i]);
+        lo.push(s.column);
+        hi.push(s.column + s.cachedLength + s.done + i);
+      }
+      if (s.done + s.stepTokens === s.tokens.length) completing.push({ segment: j, packedIndex: packed.length - 1 });
+    });
+    const first = this.segments[0];
+    this.offset = single ? first.cachedLength + first.done : first.ropeBase + first.cachedLength - first.packedAt;
+    const cols = mx.expandDims(mx.arange(0, this.columnCount, 1, mx.int32), 0);
+    const visible = mx.logicalAnd(
+      mx.greaterEqual(cols, mx.expandDims(mx.array(lo, mx.int32), 1)),
+      mx.lessEqual(cols, mx.expandDims(mx.array(hi, mx.int32), 1)),
+    );
+    this.mask = mx.reshape(mx.where(visible, 0, -Infinity), [1, 1, packed.length, this.columnCount]);
+    return { tokens: mx.array([packed], mx.int32), completing };
+  }
+
+  attend(layer: number, q: MxArray, k: MxArray, v: MxArray): MxArray {
+    if (!this.mask) throw new Error('prepareStep() first');
+    for (const s of this.segments) {
+      if (s.stepTokens === 0) continue;
+      const at = s.column + s.cachedLength + s.done;
+      const dst = [mx.Slice(), mx.Slice(), mx.Slice(at, at + s.stepTokens)];
+      const src = mx.Slice(s.packedAt, s.packedAt + s.stepTokens);
+      this.keys[layer].indexPut_(dst, k.index(mx.Slice(), mx.Slice(), src));
+      this.values[layer].indexPut_(dst, v.index(mx.Slice(), mx.Slice(), src));
+    }
+    return groupedAttention(q, this.keys[layer], this.values[layer], this.mask, this.scale);
+  }
+
+  stepOutputs(): MxArray[] {
+    return [...this.keys, ...this.values];
+  }
+
+  /** Call after the step was evaluated. */
+  finishStep(): void {
+    for (const s of this.segments) {
+      s.done += s.stepTokens;
+      s.stepTokens = 0;
+    }
+    this.mask = undefined;
+  }
+
+  /** All of a completed segment's keys/values (cached prefix + prompt), at its rotation base. */
+  block(segment: number): KvBlock {
+    const s = this.segments[segment];
+    const length = s.cachedLength + s.tokens.length;
+    const cols = mx.Slice(s.column, s.column + length);
+    const pick = (buf: MxArray) => mx.squeeze(buf.index(mx.Slice(), mx.Slice(), cols), 0);
+    const block: KvBlock = {
+      keys: mx.stack(this.keys.map(pick), 0),
+      values: mx.stack(this.values.map(pick), 0),
+      length,
+      ropeBase: s.ropeBase,
+    };
+    mx.eval(block.keys, block.values);
+    return block;
+  }
+}

@@ -1,0 +1,171 @@
+// Converts GGUF tensor data to what MLX loads: float tensors as they are, and Q4_0 / Q4_1 / Q8_0
+// blocks repacked into MLX's affine quantization (uint32-packed values, per-group scales and
+// biases, group size 32). The result is written once as a safetensors file next to the model and
+// loaded with mx.load. (MLX's own GGUF reader mis-orders 4-bit values in this build, so we do not
+// use it for quantized tensors.)
+import { closeSync, openSync, readSync } from 'node:fs';
+import type { GgufTensorInfo } from '../gguf.ts';
+import { UnsupportedModelError } from './config.ts';
+import type { SafetensorsEntry } from './safetensors-writer.ts';
+
+export const GGML_F32 = 0;
+export const GGML_F16 = 1;
+export const GGML_Q4_0 = 2;
+export const GGML_Q4_1 = 3;
+export const GGML_Q8_0 = 8;
+export const GGML_BF16 = 30;
+
+const SUPPORTED = new Map<number, string>([
+  [GGML_F32, 'F32'],
+  [GGML_F16, 'F16'],
+  [GGML_Q4_0, 'Q4_0'],
+  [GGML_Q4_1, 'Q4_1'],
+  [GGML_Q8_0, 'Q8_0'],
+  [GGML_BF16, 'BF16'],
+]);
+
+const BLOCK = 32;
+
+/** f16 bits for -k·d, where d is given as f16 bits and k is a power of two (exact in f16). */
+function negScaledHalf(dBits: number, k: number): number {
+  const v = -halfToFloat(dBits) * k;
+  return floatToHalf(v);
+}
+
+export function halfToFloat(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const f = h & 0x3ff;
+  if (e === 0) return s * f * 2 ** -24;
+  if (e === 31) return f ? NaN : s * Infinity;
+  return s * (1 + f / 1024) * 2 ** (e - 15);
+}
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+/** Round-to-nearest-even float → f16 bits. */
+export function floatToHalf(v: number): number {
+  f32[0] = v;
+  const x = u32[0];
+  const sign = (x >>> 16) & 0x8000;
+  let exp = ((x >>> 23) & 0xff) - 127 + 15;
+  let mant = x & 0x7fffff;
+  if (((x >>> 23) & 0xff) === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  if (exp >= 31) return sign | 0x7c00;
+  if (exp <= 0) {
+    if (exp < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - exp;
+    let half = mant >> shift;
+    const rem = mant & ((1 << shift) - 1);
+    const mid = 1 << (shift - 1);
+    if (rem > mid || (rem === mid && half & 1)) half++;
+    return sign | half;
+  }
+  let half = (exp << 10) | (mant >> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++;
+  return sign | half;
+}
+
+export interface ConvertedTensor {
+  /** float tensors: one entry; quantized: weight/scales/biases entries (name suffixes). */
+  entries: Map<string, SafetensorsEntry>;
+}
+
+function readBytes(fd: number, offset: number, length: number): Uint8Array {
+  const buf = new Uint8Array(length);
+  let done = 0;
+  while (done < length) {
+    const n = readSync(fd, buf, done, length - done, offset + done);
+    if (n <= 0) throw new UnsupportedModelError(`GGUF file ends before tensor data at byte ${offset + done}`);
+    done += n;
+  }
+  return buf;
+}
+
+/**
+ * Repacks quantized blocks: each block of 32 values becomes 32/(32/bits) uint32 words whose value i
+ * sits at bits (i mod per-word)·bits, plus an f16 scale and bias with value = scale·q + bias.
+ */
+function repackQuantized(type: number, raw: Uint8Array, rows: number, cols: number) {
+  const bits = type === GGML_Q8_0 ? 8 : 4;
+  const groups = cols / BLOCK;
+  const wordsPerBlock = (BLOCK * bits) / 32;
+  const words = new Uint32Array(rows * groups * wordsPerBlock);
+  const scales = new Uint16Array(rows * groups);
+  const biases = new Uint16Array(rows * groups);
+  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  const blockBytes = type === GGML_Q4_0 ? 18 : type === GGML_Q4_1 ? 20 : 34;
+  const nibbles = new Uint8Array(BLOCK);
+  for (let b = 0; b < rows * groups; b++) {
+    const at = b * blockBytes;
+    const d = view.getUint16(at, true);
+    scales[b] = d;
+    if (type === GGML_Q8_0) {
+      // value = d·q with q in [-128, 127]; stored as q+128 with bias -128·d.
+      biases[b] = negScaledHalf(d, 128);
+      for (let w = 0; w < wordsPerBlock; w++) {
+        let word = 0;
+        for (let k = 0; k < 4; k++) word |= ((raw[at + 2 + w * 4 + k] ^ 0x80) & 0xff) << (8 * k);
+        words[b * wordsPerBlock + w] = word >>> 0;
+      }
+      continue;
+    }
+    const qsAt = type === GGML_Q4_0 ? at + 2 : at + 4;
+    // Q4_0: value = d·(q-8); Q4_1: value = d·q + m.
+    biases[b] = type === GGML_Q4_0 ? negScaledHalf(d, 8) : view.getUint16(at + 2, true);
+    // ggml stores value j in the low nibble of byte j and value j+16 in its high nibble.
+    for (let j = 0; j < 16; j++) {
+      const byte = raw[qsAt + j];
+      nibbles[j] = byte & 0x0f;
+      nibbles[j + 16] = byte >> 4;
+    }
+    for (let w = 0; w < wordsPerBlock; w++) {
+      let word = 0;
+      for (let k = 0; k < 8; k++) word |= nibbles[w * 8 + k] << (4 * k);
+      words[b * wordsPerBlock + w] = word >>> 0;
+    }
+  }
+  const packedCols = (cols * bits) / 32;
+  return {
+    weight: { dtype: 'U32', shape: [rows, packedCols], data: new Uint8Array(words.buffer) } satisfies SafetensorsEntry,
+    scales: { dtype: 'F16', shape: [rows, groups], data: new Uint8Array(scales.buffer) } satisfies SafetensorsEntry,
+    biases: { dtype: 'F16', shape: [rows, groups], data: new Uint8Array(biases.buffer) } satisfies SafetensorsEntry,
+  };
+}
+
+/**
+ * Reads the given tensors from a GGUF file and returns safetensors entries for them. A tensor named
+ * `x.weight` of a quantized type yields `x.weight`, `x.scales`, `x.biases`.
+ */
+export function convertGgufTensors(path: string, tensors: GgufTensorInfo[]): Map<string, SafetensorsEntry> {
+  const out = new Map<string, SafetensorsEntry>();
+  const fd = openSync(path, 'r');
+  try {
+    for (const t of tensors) {
+      const typeName = SUPPORTED.get(t.type);
+      if (!typeName) {
+        throw new UnsupportedModelError(
+          `tensor ${t.name} has GGUF type ${t.typeName}; supported: ${[...SUPPORTED.values()].join(', ')}`,
+        );
+      }
+      const raw = readBytes(fd, t.offset, t.byteLength);
+      if (t.type === GGML_F32 || t.type === GGML_F16 || t.type === GGML_BF16) {
+        out.set(t.name, { dtype: typeName as SafetensorsEntry['dtype'], shape: t.shape, data: raw });
+        continue;
+      }
+      const cols = t.shape[t.shape.length - 1];
+      const rows = t.shape.slice(0, -1).reduce((a, b) => a * b, 1);
+      if (cols % BLOCK !== 0) throw new UnsupportedModelError(`tensor ${t.name}: ${cols} columns is not a multiple of ${BLOCK}`);
+      const q = repackQuantized(t.type, raw, rows, cols);
+      const base = t.name.replace(/\.weight$/, '');
+      out.set(`${base}.weight`, q.weight);
+      out.set(`${base}.scales`, q.scales);
+      out.set(`${base}.biases`, q.biases);
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return out;
+}

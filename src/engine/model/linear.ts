@@ -1,0 +1,50 @@
+// A projection y = x·W (+ b). On CPU MLX multiplies only float32, and its quantized matmul is slower
+// than dequantizing once, so CPU weights are dense f32 stored [in, out] (row-major x·W is the fastest
+// BLAS layout here). On Metal quantized weights stay quantized.
+import mlx from '@frost-beta/mlx';
+
+const { core: mx } = mlx;
+type MxArray = InstanceType<typeof mx.array>;
+
+export type Linear =
+  | { kind: 'dense'; weight: MxArray /* [in, out] */; bias?: MxArray }
+  | {
+      kind: 'quantized';
+      weight: MxArray /* [out, in * bits / 32] uint32 */;
+      scales: MxArray;
+      biases: MxArray;
+      groupSize: number;
+      bits: number;
+      bias?: MxArray;
+    };
+
+export function applyLinear(x: MxArray, l: Linear): MxArray {
+  const y =
+    l.kind === 'dense'
+      ? mx.matmul(x, l.weight)
+      : mx.quantizedMatmul(x, l.weight, l.scales, l.biases, true, l.groupSize, l.bits);
+  return l.bias ? mx.add(y, l.bias) : y;
+}
+
+export function linearOutputSize(l: Linear): number {
+  return l.kind === 'dense' ? l.weight.shape[1] : l.weight.shape[0];
+}
+
+/** A row-major copy of `a`; MLX elementwise ops keep a transposed input's layout, reshape does not. */
+export function contiguous(a: MxArray): MxArray {
+  return mx.reshape(mx.reshape(a, [-1]), a.shape);
+}
+
+/** Turns a [out, in] float matrix (the checkpoint layout) into a dense Linear stored [in, out]. */
+export function denseFromOutIn(weightOutIn: MxArray, bias?: MxArray): Linear {
+  return { kind: 'dense', weight: contiguous(mx.transpose(weightOutIn.astype(mx.float32))), bias: bias?.astype(mx.float32) };
+}
+
+export function arrayBytes(a: MxArray): number {
+  return a.size * a.itemsize;
+}
+
+export function linearBytes(l: Linear): number {
+  const parts = l.kind === 'dense' ? [l.weight, l.bias] : [l.weight, l.scales, l.biases, l.bias];
+  return parts.reduce((sum, p) => sum + (p ? arrayBytes(p) : 0), 0);
+}

@@ -1,0 +1,261 @@
+// Loads checkpoint tensors (safetensors from a Hugging Face / MLX directory, or a GGUF file) into the
+// layout the forward pass wants: fused q|k|v and gate|up projections, f32 [in, out] matrices on CPU.
+import mlx from '@frost-beta/mlx';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ModelConfig } from './config.ts';
+import { UnsupportedModelError } from './config.ts';
+import { applyLinear, contiguous, denseFromOutIn, type Linear } from './linear.ts';
+
+const { core: mx } = mlx;
+type MxArray = InstanceType<typeof mx.array>;
+
+export interface LayerWeights {
+  attnNorm: MxArray;
+  /** q, k and v projections fused along the output axis: one matmul instead of three. */
+  qkv: Linear;
+  o: Linear;
+  mlpNorm: MxArray;
+  /** gate and up projections fused along the output axis. */
+  gateUp: Linear;
+  down: Linear;
+}
+
+export interface ModelWeights {
+  /** [vocab, hidden] f32, indexed by token id. */
+  embed: MxArray;
+  layers: LayerWeights[];
+  finalNorm: MxArray;
+  lmHead: Linear;
+}
+
+export interface LoadOptions {
+  /** Keep quantized checkpoints quantized (fast on Metal); on CPU they are dequantized to f32. */
+  keepQuantized: boolean;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Tensor source keyed by Hugging Face parameter names (without the .weight/.scales/... suffix handling). */
+type TensorMap = Record<string, MxArray>;
+
+const GGUF_LAYER_NAMES: Record<string, string> = {
+  attn_q: 'self_attn.q_proj',
+  attn_k: 'self_attn.k_proj',
+  attn_v: 'self_attn.v_proj',
+  attn_output: 'self_attn.o_proj',
+  ffn_gate: 'mlp.gate_proj',
+  ffn_up: 'mlp.up_proj',
+  ffn_down: 'mlp.down_proj',
+  attn_norm: 'input_layernorm',
+  ffn_norm: 'post_attention_layernorm',
+};
+const GGUF_GLOBAL_NAMES: Record<string, string> = {
+  token_embd: 'model.embed_tokens',
+  output_norm: 'model.norm',
+  output: 'lm_head',
+};
+
+/** Renames GGUF tensors (blk.3.attn_q.weight) to Hugging Face names (model.layers.3.self_attn.q_proj.weight). */
+export function renameGgufTensors(tensors: TensorMap): TensorMap {
+  const out: TensorMap = {};
+  for (const [name, value] of Object.entries(tensors)) {
+    const layer = /^blk\.(\d+)\.([a-z_]+)\.(\w+)$/.exec(name);
+    if (layer) {
+      const mapped = GGUF_LAYER_NAMES[layer[2]];
+      if (mapped) out[`model.layers.${layer[1]}.${mapped}.${layer[3]}`] = value;
+      continue;
+    }
+    const global = /^([a-z_]+)\.(\w+)$/.exec(name);
+    if (global && GGUF_GLOBAL_NAMES[global[1]]) out[`${GGUF_GLOBAL_NAMES[global[1]]}.${global[2]}`] = value;
+  }
+  return out;
+}
+
+/** Reads every *.safetensors file of a directory. */
+export function loadSafetensorsDirectory(dir: string): TensorMap {
+  const files = readdirSync(dir).filter((f) => f.endsWith('.safetensors')).sort();
+  if (files.length === 0) throw new UnsupportedModelError(`no .safetensors files in ${dir}`);
+  const tensors: TensorMap = {};
+  for (const f of files) Object.assign(tensors, mx.load(join(dir, f)) as unknown as TensorMap);
+  return tensors;
+}
+
+/**
+ * llama.cpp's converter permutes q/k rows so its interleaved RoPE matches Hugging Face's half-split
+ * one; undo it so one RoPE convention serves every checkpoint. Rows are the first axis of every
+ * part (weight, scales, biases), so the same reshape works for quantized tensors.
+ */
+function unpermuteRows(a: MxArray, heads: number): MxArray {
+  const [rows, ...rest] = a.shape;
+  return contiguous(mx.swapaxes(mx.reshape(a, [heads, rows / heads / 2, 2, ...rest]), 1, 2)).reshape(a.shape);
+}
+
+interface RawMatrix {
+  weight: MxArray;
+  scales?: MxArray;
+  biases?: MxArray;
+  bias?: MxArray;
+}
+
+class TensorReader {
+  constructor(
+    private readonly tensors: TensorMap,
+    private readonly keepQuantized: boolean,
+  ) {}
+
+  has(name: string): boolean {
+    return `${name}.weight` in this.tensors;
+  }
+
+  vector(name: string): MxArray {
+    const t = this.tensors[`${name}.weight`];
+    if (!t) throw new UnsupportedModelError(`checkpoint is missing tensor ${name}.weight`);
+    return t.astype(mx.float32);
+  }
+
+  raw(name: string): RawMatrix {
+    const weight = this.tensors[`${name}.weight`];
+    if (!weight) throw new UnsupportedModelError(`checkpoint is missing tensor ${name}.weight`);
+    return {
+      weight,
+      scales: this.tensors[`${name}.scales`],
+      biases: this.tensors[`${name}.biases`],
+      bias: this.tensors[`${name}.bias`],
+    };
+  }
+
+  /** A [out, in] float32 matrix, dequantizing if the checkpoint is quantized. */
+  dense(m: RawMatrix, inFeatures: number): MxArray {
+    if (!m.scales) return m.weight.astype(mx.float32);
+    const { groupSize, bits } = quantParams(m, inFeatures);
+    return mx.dequantize(m.weight, m.scales, m.biases ?? mx.zerosLike(m.scales), groupSize, bits).astype(mx.float32);
+  }
+
+  /** Fuses several [out_i, in] matrices into one Linear with outputs concatenated in order. */
+  linear(parts: RawMatrix[], inFeatures: number): Linear {
+    const biases = parts.map((p) => p.bias);
+    const bias = biases.every((b) => b) ? mx.concatenate(biases as MxArray[], 0).astype(mx.float32) : undefined;
+    if (biases.some((b) => b) && !bias) throw new UnsupportedModelError('only some of the fused projections have a bias');
+    if (this.keepQuantized && parts.every((p) => p.scales)) {
+      const q = parts.map((p) => ({ ...quantParams(p, inFeatures), p }));
+      if (q.every((x) => x.bits === q[0].bits && x.groupSize === q[0].groupSize)) {
+        const cat = (sel: (p: RawMatrix) => MxArray) => (parts.length === 1 ? sel(parts[0]) : mx.concatenate(parts.map(sel), 0));
+        return {
+          kind: 'quantized',
+          weight: cat((p) => p.weight),
+          scales: cat((p) => p.scales as MxArray),
+          biases: cat((p) => p.biases ?? mx.zerosLike(p.scales as MxArray)),
+          groupSize: q[0].groupSize,
+          bits: q[0].bits,
+          bias,
+        };
+      }
+    }
+    const dense = parts.map((p) => this.dense(p, inFeatures));
+    return denseFromOutIn(dense.length === 1 ? dense[0] : mx.concatenate(dense, 0), bias);
+  }
+}
+
+function quantParams(m: RawMatrix, inFeatures: number): { groupSize: number; bits: number } {
+  const packedCols = m.weight.shape[1];
+  const bits = (packedCols * 32) / inFeatures;
+  const groupSize = inFeatures / (m.scales as MxArray).shape[1];
+  if (![2, 3, 4, 6, 8].includes(bits) || !Number.isInteger(groupSize)) {
+    throw new UnsupportedModelError(`cannot infer quantization of a [${m.weight.shape}] tensor with ${inFeatures} inputs`);
+  }
+  return { groupSize, bits };
+}
+
+function permuteRaw(m: RawMatrix, heads: number): RawMatrix {
+  return {
+    weight: unpermuteRows(m.weight, heads),
+    scales: m.scales && unpermuteRows(m.scales, heads),
+    biases: m.biases && unpermuteRows(m.biases, heads),
+    bias: m.bias && unpermuteRows(m.bias, heads),
+  };
+}
+
+function checkShape(name: string, a: MxArray, expected: number[]) {
+  if (a.shape.length !== expected.length || a.shape.some((d, i) => d !== expected[i])) {
+    throw new UnsupportedModelError(`tensor ${name} has shape [${a.shape}], expected [${expected}]`);
+  }
+}
+
+/**
+ * Builds ModelWeights from Hugging Face-named tensors. `ggufPermuted` undoes llama.cpp's q/k row
+ * permutation (GGUF files of the llama architecture). Each layer is evaluated as it is built so peak
+ * memory stays near one copy of the model.
+ */
+export function buildWeights(tensors: TensorMap, c: ModelConfig, opts: LoadOptions & { ggufPermuted: boolean }): ModelWeights {
+  const r = new TensorReader(tensors, opts.keepQuantized);
+  const H = c.hiddenSize;
+  const qOut = c.numHeads * c.headDim;
+  const kvOut = c.numKvHeads * c.headDim;
+
+  const embedRaw = r.raw('model.embed_tokens');
+  const embed = r.dense(embedRaw, H);
+  checkShape('model.embed_tokens', embed, [c.vocabSize, H]);
+  mx.eval(embed);
+
+  const layers: LayerWeights[] = [];
+  for (let i = 0; i < c.numLayers; i++) {
+    const p = `model.layers.${i}`;
+    let q = r.raw(`${p}.self_attn.q_proj`);
+    let k = r.raw(`${p}.self_attn.k_proj`);
+    if (opts.ggufPermuted) {
+      q = permuteRaw(q, c.numHeads);
+      k = permuteRaw(k, c.numKvHeads);
+    }
+    const layer: LayerWeights = {
+      attnNorm: r.vector(`${p}.input_layernorm`),
+      qkv: r.linear([q, k, r.raw(`${p}.self_attn.v_proj`)], H),
+      o: r.linear([r.raw(`${p}.self_attn.o_proj`)], qOut),
+      mlpNorm: r.vector(`${p}.post_attention_layernorm`),
+      gateUp: r.linear([r.raw(`${p}.mlp.gate_proj`), r.raw(`${p}.mlp.up_proj`)], H),
+      down: r.linear([r.raw(`${p}.mlp.down_proj`)], c.intermediateSize),
+    };
+    checkLayer(p, layer, c, qOut + 2 * kvOut);
+    evalLayer(layer);
+    layers.push(layer);
+    opts.onProgress?.(i + 1, c.numLayers + 1);
+  }
+
+  const finalNorm = r.vector('model.norm');
+  const lmHead =
+    !c.tieWordEmbeddings && r.has('lm_head')
+      ? r.linear([r.raw('lm_head')], H)
+      : opts.keepQuantized && embedRaw.scales
+        ? r.linear([embedRaw], H)
+        : denseFromOutIn(embed);
+  mx.eval(finalNorm, ...linearArrays(lmHead));
+  opts.onProgress?.(c.numLayers + 1, c.numLayers + 1);
+  return { embed, layers, finalNorm, lmHead };
+}
+
+function linearArrays(l: Linear): MxArray[] {
+  const parts = l.kind === 'dense' ? [l.weight, l.bias] : [l.weight, l.scales, l.biases, l.bias];
+  return parts.filter((p): p is MxArray => p !== undefined);
+}
+
+function evalLayer(l: LayerWeights) {
+  mx.eval(l.attnNorm, l.mlpNorm, ...linearArrays(l.qkv), ...linearArrays(l.o), ...linearArrays(l.gateUp), ...linearArrays(l.down));
+}
+
+/** Runs each projection on a zero vector (shape errors are JS errors at graph-build time, not aborts). */
+function checkLayer(prefix: string, l: LayerWeights, c: ModelConfig, qkvOut: number) {
+  const probe = (name: string, lin: Linear, inF: number, outF: number) => {
+    let y: MxArray;
+    try {
+      y = applyLinear(mx.zeros([1, inF]), lin);
+    } catch (e) {
+      throw new UnsupportedModelError(`${prefix}.${name}: ${(e as Error).message}`);
+    }
+    if (y.shape[1] !== outF) throw new UnsupportedModelError(`${prefix}.${name} produces ${y.shape[1]} outputs, expected ${outF}`);
+  };
+  probe('qkv', l.qkv, c.hiddenSize, qkvOut);
+  probe('o_proj', l.o, c.numHeads * c.headDim, c.hiddenSize);
+  probe('gate_up', l.gateUp, c.hiddenSize, 2 * c.intermediateSize);
+  probe('down_proj', l.down, c.intermediateSize, c.hiddenSize);
+  checkShape(`${prefix}.input_layernorm`, l.attnNorm, [c.hiddenSize]);
+  checkShape(`${prefix}.post_attention_layernorm`, l.mlpNorm, [c.hiddenSize]);
+}
