@@ -4,6 +4,7 @@ import mlx from '@frost-beta/mlx';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { BYTE_TO_CHAR } from '../../src/engine/tokenizer/byte-level.ts';
 
 const { core: mx } = mlx;
 type MxArray = InstanceType<typeof mx.array>;
@@ -79,11 +80,55 @@ export function tinyWeights(config: Record<string, unknown>, seed = 0, logitScal
   return w;
 }
 
-/** Writes a tiny checkpoint directory and returns its path. */
+/** Special tokens of the tiny tokenizer, after the 256 byte tokens. */
+export const TINY_SPECIAL = { bos: 256, eos: 257, imStart: 258, imEnd: 259 } as const;
+export const TINY_VOCAB = 260;
+
+/**
+ * A byte-level BPE tokenizer with one token per byte and no merges (so any text round-trips and
+ * token ids are predictable: the UTF-8 bytes), plus chat special tokens and a ChatML template.
+ */
+export function writeTinyTokenizer(dir: string): void {
+  const vocab: Record<string, number> = {};
+  BYTE_TO_CHAR.forEach((ch, b) => (vocab[ch] = b));
+  const specials = [
+    ['<|bos|>', TINY_SPECIAL.bos],
+    ['<|eos|>', TINY_SPECIAL.eos],
+    ['<|im_start|>', TINY_SPECIAL.imStart],
+    ['<|im_end|>', TINY_SPECIAL.imEnd],
+  ] as const;
+  for (const [t, id] of specials) vocab[t] = id;
+  const tokenizer = {
+    version: '1.0',
+    added_tokens: specials.map(([content, id]) => ({
+      id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true,
+    })),
+    normalizer: null,
+    pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
+    post_processor: null,
+    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
+    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, vocab, merges: [] },
+  };
+  writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(tokenizer));
+  writeFileSync(
+    join(dir, 'tokenizer_config.json'),
+    JSON.stringify({
+      bos_token: '<|bos|>',
+      eos_token: '<|im_end|>',
+      add_bos_token: false,
+      chat_template:
+        "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}",
+    }),
+  );
+  writeFileSync(join(dir, 'generation_config.json'), JSON.stringify({ eos_token_id: [TINY_SPECIAL.eos, TINY_SPECIAL.imEnd] }));
+}
+
+/** Writes a tiny checkpoint directory (weights, config, tokenizer) and returns its path. */
 export function writeTinyModel(spec: TinyModelSpec = {}, dir?: string): string {
   const out = dir ?? mkdtempSync(join(tmpdir(), 'tiny-model-'));
-  const config = tinyConfig(spec);
+  const config = tinyConfig({ vocabSize: TINY_VOCAB, ...spec });
   writeFileSync(join(out, 'config.json'), JSON.stringify(config, null, 2));
   mx.saveSafetensors(join(out, 'model.safetensors'), tinyWeights(config, spec.seed ?? 0, spec.logitScale ?? 1));
+  writeTinyTokenizer(out);
   return out;
 }

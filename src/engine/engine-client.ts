@@ -1,0 +1,234 @@
+// The server's handle on the engine: starts the engine process, supervises it, and multiplexes
+// requests over its IPC channel. If the engine process dies, every request in flight ends with an
+// 'unavailable' error at once, the process is restarted, and the next request works again.
+import { fork, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import type { EngineProcessConfig, FromEngine, ToEngine, TokenizeInput, TokenizeResult } from './engine-protocol.ts';
+import type { EngineEvent, EngineStats, GenerateRequest, ModelInfo } from './request.ts';
+import { InvalidArgumentError } from './sampling-params.ts';
+
+export type EngineState = 'starting' | 'ready' | 'restarting' | 'stopped' | 'failed';
+
+/** Events a request's stream delivers; it ends after 'finished' or 'error'. */
+class RequestStream {
+  private readonly queue: EngineEvent[] = [];
+  private wake: (() => void) | undefined;
+  done = false;
+
+  push(e: EngineEvent): void {
+    this.queue.push(e);
+    if (e.type === 'finished' || e.type === 'error') this.done = true;
+    this.wake?.();
+  }
+
+  async *iterate(onAbandon: () => void): AsyncGenerator<EngineEvent> {
+    let ended = false;
+    try {
+      for (;;) {
+        while (this.queue.length > 0) {
+          const e = this.queue.shift() as EngineEvent;
+          if (e.type === 'finished' || e.type === 'error') ended = true;
+          yield e;
+          if (ended) return;
+        }
+        await new Promise<void>((r) => (this.wake = r));
+        this.wake = undefined;
+      }
+    } finally {
+      if (!ended) onAbandon();
+    }
+  }
+}
+
+export interface EngineClientOptions extends EngineProcessConfig {
+  /** Restart the engine process when it dies (default true). */
+  restart?: boolean;
+  /** Called with load progress (layers loaded / total). */
+  onProgress?: (done: number, total: number) => void;
+  /** Extra environment for the engine process. */
+  env?: NodeJS.ProcessEnv;
+}
+
+export class EngineClient extends EventEmitter {
+  private child: ChildProcess | undefined;
+  private streams = new Map<string, RequestStream>();
+  private calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private nextCall = 1;
+  private info: ModelInfo | undefined;
+  private stateValue: EngineState = 'stopped';
+  private ready: Promise<ModelInfo> | undefined;
+  restarts = 0;
+
+  constructor(private readonly opts: EngineClientOptions) {
+    super();
+  }
+
+  get state(): EngineState {
+    return this.stateValue;
+  }
+
+  private setState(s: EngineState): void {
+    this.stateValue = s;
+    this.emit('state', s);
+  }
+
+  get modelInfo(): ModelInfo | undefined {
+    return this.info;
+  }
+
+  /** Starts the engine process; resolves when the model is loaded. */
+  start(): Promise<ModelInfo> {
+    this.setState(this.restarts > 0 ? 'restarting' : 'starting');
+    const entry = fileURLToPath(new URL('./engine-process.ts', import.meta.url));
+    const child = fork(entry, [], {
+      execArgv: [...process.execArgv.filter((a) => !a.startsWith('--inspect')), '--expose-gc'],
+      env: { OPENBLAS_NUM_THREADS: '2', ...process.env, ...this.opts.env },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      serialization: 'json',
+    });
+    this.child = child;
+    this.ready = new Promise<ModelInfo>((resolve, reject) => {
+      child.on('message', (raw) => {
+        const m = raw as FromEngine;
+        if (m.type === 'ready') {
+          this.info = m.info;
+          this.setState('ready');
+          resolve(m.info);
+        } else if (m.type === 'fatal') {
+          this.setState('failed');
+          reject(new Error(`engine failed to start: ${m.message}`));
+        } else this.onMessage(m);
+      });
+      child.on('exit', (code, signal) => {
+        if (this.child !== child) return;
+        this.child = undefined;
+        const why = signal ? `signal ${signal}` : `exit code ${code}`;
+        if (this.stateValue === 'starting' || this.stateValue === 'restarting') reject(new Error(`engine process exited during start-up (${why})`));
+        this.onExit(why);
+      });
+    });
+    child.send({ type: 'init', config: { model: this.opts.model, cacheDir: this.opts.cacheDir, engine: this.opts.engine } } satisfies ToEngine);
+    return this.ready;
+  }
+
+  private onMessage(m: FromEngine): void {
+    switch (m.type) {
+      case 'progress':
+        this.opts.onProgress?.(m.done, m.total);
+        break;
+      case 'events':
+        for (const e of m.events) {
+          const s = this.streams.get(e.requestId);
+          if (!s) continue;
+          s.push(e);
+          if (s.done) this.streams.delete(e.requestId);
+        }
+        break;
+      case 'reply': {
+        const call = this.calls.get(m.callId);
+        if (!call) break;
+        this.calls.delete(m.callId);
+        if (m.ok) call.resolve(m.value);
+        else call.reject(m.field ? new InvalidArgumentError(m.field, m.message) : new Error(m.message));
+        break;
+      }
+    }
+  }
+
+  private onExit(why: string): void {
+    const message = `the engine process stopped (${why}); the request was lost and the engine is restarting`;
+    for (const [id, s] of this.streams) s.push({ type: 'error', requestId: id, code: 'unavailable', message });
+    this.streams.clear();
+    for (const call of this.calls.values()) call.reject(new EngineUnavailableError(message));
+    this.calls.clear();
+    if (this.stateValue === 'stopped') return;
+    if (this.opts.restart === false) {
+      this.setState('failed');
+      return;
+    }
+    this.restarts++;
+    this.emit('restart', why);
+    this.start().catch((e) => {
+      this.setState('failed');
+      this.emit('error', e);
+    });
+  }
+
+  private send(msg: ToEngine): void {
+    if (!this.child || this.stateValue !== 'ready') throw new EngineUnavailableError(`the engine is ${this.stateValue}`);
+    this.child.send(msg);
+  }
+
+  /**
+   * Submits a request and returns its events. Stopping the iteration early (break, return, a
+   * thrown error) cancels the request in the engine.
+   */
+  generate(request: GenerateRequest): AsyncGenerator<EngineEvent> {
+    const stream = new RequestStream();
+    if (this.streams.has(request.id)) {
+      stream.push({ type: 'error', requestId: request.id, code: 'already_exists', message: `request id "${request.id}" is already in use` });
+    } else if (this.stateValue !== 'ready' || !this.child) {
+      stream.push({ type: 'error', requestId: request.id, code: 'unavailable', message: `the engine is ${this.stateValue}` });
+    } else {
+      this.streams.set(request.id, stream);
+      this.send({ type: 'submit', request });
+    }
+    return stream.iterate(() => this.cancel(request.id));
+  }
+
+  cancel(requestId: string): void {
+    if (!this.streams.has(requestId)) return;
+    if (this.child && this.stateValue === 'ready') this.child.send({ type: 'cancel', requestId } satisfies ToEngine);
+  }
+
+  private call<T>(message: (callId: number) => ToEngine): Promise<T> {
+    const callId = this.nextCall++;
+    return new Promise<T>((resolve, reject) => {
+      try {
+        this.send(message(callId));
+        this.calls.set(callId, { resolve: resolve as (v: unknown) => void, reject });
+      } catch (e) {
+        reject(e);
+      }
+    });
+  }
+
+  tokenize(input: TokenizeInput): Promise<TokenizeResult> {
+    return this.call((callId) => ({ type: 'tokenize', callId, input }));
+  }
+
+  detokenize(tokenIds: number[], skipSpecialTokens = true): Promise<string> {
+    return this.call((callId) => ({ type: 'detokenize', callId, tokenIds, skipSpecialTokens }));
+  }
+
+  stats(): Promise<EngineStats> {
+    return this.call((callId) => ({ type: 'stats', callId }));
+  }
+
+  /** Number of requests whose streams are open. */
+  get inFlight(): number {
+    return this.streams.size;
+  }
+
+  /** The engine process id (for tests that kill it). */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Stops the engine process. In-flight requests end with 'unavailable'. */
+  async stop(): Promise<void> {
+    const child = this.child;
+    this.setState('stopped');
+    if (!child) return;
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    child.send({ type: 'shutdown' } satisfies ToEngine);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+export class EngineUnavailableError extends Error {
+  override name = 'EngineUnavailableError';
+}

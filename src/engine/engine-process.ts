@@ -1,0 +1,131 @@
+// Entry point of the engine process. MLX runs here, away from the server's event loop; an MLX
+// fault (which aborts the process) costs the requests in flight, not the server.
+//
+// Between steps the loop yields to the event loop so IPC messages (new requests, cancels) are
+// handled, and so that finalizers of released MLX arrays run (which lets MLX update the KV buffers
+// in place instead of copying them).
+import { EngineCore } from './engine-core.ts';
+import type { FromEngine, ToEngine, TokenizeInput } from './engine-protocol.ts';
+import { loadModel, type LoadedModel } from './load-model.ts';
+import type { EngineEvent } from './request.ts';
+import { InvalidArgumentError } from './sampling-params.ts';
+
+function send(msg: FromEngine): void {
+  process.send?.(msg);
+}
+
+let core: EngineCore | undefined;
+let model: LoadedModel | undefined;
+let pending: EngineEvent[] = [];
+let looping = false;
+const earlyMessages: ToEngine[] = [];
+
+function flushEvents(): void {
+  if (pending.length === 0) return;
+  send({ type: 'events', events: pending });
+  pending = [];
+}
+
+function tokenize(input: TokenizeInput) {
+  const tok = (model as LoadedModel).tokenizer;
+  let ids: number[];
+  if (input.kind === 'chat') {
+    ids = tok.encode(tok.applyChatTemplate(input.messages, { addGenerationPrompt: input.addGenerationPrompt ?? true }), {
+      addSpecialTokens: false,
+    });
+  } else {
+    if (typeof input.text !== 'string') throw new InvalidArgumentError('text', 'text must be a string');
+    ids = tok.encode(input.text, { addSpecialTokens: input.addSpecialTokens ?? true });
+  }
+  return { tokenIds: ids, tokens: ids.map((id) => tok.tokenText(id)) };
+}
+
+function detokenize(ids: number[], skipSpecialTokens: boolean): string {
+  const tok = (model as LoadedModel).tokenizer;
+  const V = tok.vocabSize;
+  for (const id of ids) {
+    if (!Number.isInteger(id) || id < 0 || id >= V) {
+      throw new InvalidArgumentError('token_ids', `token id ${String(id)} is outside the vocabulary [0, ${V})`);
+    }
+  }
+  return tok.decode(ids, { skipSpecialTokens });
+}
+
+function handle(msg: ToEngine): void {
+  if (msg.type === 'init') return void init(msg);
+  if (msg.type === 'shutdown') {
+    flushEvents();
+    process.exit(0);
+  }
+  if (!core) {
+    earlyMessages.push(msg);
+    return;
+  }
+  switch (msg.type) {
+    case 'submit':
+      core.submit(msg.request);
+      flushEvents();
+      kick();
+      break;
+    case 'cancel':
+      core.cancel(msg.requestId);
+      kick();
+      break;
+    case 'stats':
+      send({ type: 'reply', callId: msg.callId, ok: true, value: core.stats() });
+      break;
+    case 'tokenize':
+    case 'detokenize':
+      try {
+        const value = msg.type === 'tokenize' ? tokenize(msg.input) : detokenize(msg.tokenIds, msg.skipSpecialTokens ?? true);
+        send({ type: 'reply', callId: msg.callId, ok: true, value });
+      } catch (e) {
+        const field = e instanceof InvalidArgumentError ? e.field : undefined;
+        send({ type: 'reply', callId: msg.callId, ok: false, message: (e as Error).message, field });
+      }
+      break;
+  }
+}
+
+async function init(msg: Extract<ToEngine, { type: 'init' }>): Promise<void> {
+  try {
+    model = await loadModel(msg.config.model, {
+      cacheDir: msg.config.cacheDir,
+      onProgress: (done, total) => send({ type: 'progress', done, total }),
+    });
+    core = new EngineCore(model.transformer, model.tokenizer, model.id, msg.config.engine, (e) => pending.push(e));
+    send({ type: 'ready', info: core.info() });
+    for (const m of earlyMessages.splice(0)) handle(m);
+  } catch (e) {
+    send({ type: 'fatal', message: (e as Error).message });
+    process.exit(1);
+  }
+}
+
+/** Runs steps while there is work, yielding to the event loop between steps. */
+function kick(): void {
+  if (looping || !core) return;
+  looping = true;
+  setImmediate(loop);
+}
+
+function loop(): void {
+  const c = core as EngineCore;
+  if (!c.hasWork()) {
+    looping = false;
+    return;
+  }
+  try {
+    c.step();
+  } catch (e) {
+    // A JS error inside a step leaves the batch in an unknown state: fail what was running.
+    c.failAll(`internal engine error: ${(e as Error).message}`);
+    console.error(e);
+  }
+  flushEvents();
+  // Let IPC and finalizers run before the next step.
+  setImmediate(loop);
+}
+
+process.on('message', (m) => handle(m as ToEngine));
+process.on('disconnect', () => process.exit(0));

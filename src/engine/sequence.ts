@@ -1,0 +1,50 @@
+// One request's state inside the engine, from submission to its last event. The single record the
+// scheduler, the step loop and the output processing share (nano-vllm's Sequence).
+import type { GenerateRequest, TokenLogprob } from './request.ts';
+import type { SamplingParams } from './sampling-params.ts';
+
+export type SequenceStatus = 'waiting' | 'prefilling' | 'running' | 'finished';
+
+export class Sequence {
+  status: SequenceStatus = 'waiting';
+  readonly outputTokenIds: number[] = [];
+  /** Prompt tokens whose KV came from the prefix cache. */
+  cachedTokens = 0;
+  /** Row in the decode batch while running. */
+  row: number | undefined;
+  /** Set when the client cancelled; the step loop finishes the sequence at its next step. */
+  cancelled = false;
+  /** Prefix-cache node this sequence keeps locked (opaque to everything but the engine). */
+  cacheLock: unknown;
+  readonly arrivalTime = performance.now();
+  firstTokenTime: number | undefined;
+
+  constructor(
+    readonly request: GenerateRequest,
+    readonly promptTokenIds: readonly number[],
+    /** The longest the sequence may grow (prompt + output), from max_tokens and the context. */
+    readonly maxLength: number,
+    /** The sampler's seed: the client's, or a random one. */
+    readonly seed: number,
+  ) {}
+
+  get id(): string {
+    return this.request.id;
+  }
+  get params(): SamplingParams {
+    return this.request.sampling;
+  }
+  get length(): number {
+    return this.promptTokenIds.length + this.outputTokenIds.length;
+  }
+  /** Every token so far: prompt then output. */
+  allTokenIds(): number[] {
+    return [...this.promptTokenIds, ...this.outputTokenIds];
+  }
+}
+
+export interface SequenceOutput {
+  text: string;
+  tokenIds: number[];
+  logprobs?: TokenLogprob[];
+}
