@@ -128,7 +128,10 @@ class TensorReader {
   dense(m: RawMatrix, inFeatures: number): MxArray {
     if (!m.scales) return m.weight.astype(mx.float32);
     const { groupSize, bits } = quantParams(m, inFeatures);
-    return mx.dequantize(m.weight, m.scales, m.biases ?? mx.zerosLike(m.scales), groupSize, bits).astype(mx.float32);
+    // Dequantize in f32: scales and biases are often f16, and an f16 result would round every weight.
+    const scales = m.scales.astype(mx.float32);
+    const biases = m.biases ? m.biases.astype(mx.float32) : mx.zerosLike(scales);
+    return mx.dequantize(m.weight, scales, biases, groupSize, bits);
   }
 
   /** Fuses several [out_i, in] matrices into one Linear with outputs concatenated in order. */
