@@ -27,7 +27,7 @@ test('packed prefill then batched decode equals the plain reference forward', ()
   const prefill = new PrefillBatch(model.config, model.rope, prompts.map((tokens) => ({ tokens })));
   const step = prefill.prepareStep(1000);
   const hidden = model.forward(step.tokens, prefill);
-  const last = mx.take(mx.squeeze(hidden, 0), mx.array(step.completing.map((c) => c.packedIndex), mx.int32), 0);
+  const last = mx.take(hidden, mx.array(step.completing.map((c) => c.packedIndex), mx.int32), 0);
   const logits = model.logits(last);
   mx.eval(logits, ...prefill.stepOutputs());
   prefill.finishStep();
@@ -51,7 +51,7 @@ test('packed prefill then batched decode equals the plain reference forward', ()
     const tokens = new Array(batch.rows).fill(0);
     rows.forEach((r, i) => (tokens[r] = next[i]));
     const h = model.forward(mx.array(tokens.map((t) => [t]), mx.int32), batch);
-    const lg = model.logits(mx.squeeze(h, 1));
+    const lg = model.logits(h);
     mx.eval(lg, ...batch.stepOutputs());
     batch.advance();
     seqs.forEach((q, i) => q.push(next[i]));

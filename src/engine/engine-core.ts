@@ -218,7 +218,7 @@ export class EngineCore {
       for (const s of decoding) tokens[s.row as number] = s.outputTokenIds[s.outputTokenIds.length - 1];
       const hidden = this.model.forward(mx.array(tokens.map((t) => [t]), mx.int32), this.batch);
       const rows = mx.array(decoding.map((s) => s.row as number), mx.int32);
-      decodeLogits = this.model.logits(mx.take(mx.squeeze(hidden, 1), rows, 0));
+      decodeLogits = this.model.logits(mx.take(hidden, rows, 0));
       toEval.push(decodeLogits, ...this.batch.stepOutputs());
     }
 
@@ -231,7 +231,7 @@ export class EngineCore {
       const hidden = this.model.forward(step.tokens, group.batch);
       if (completing.length > 0) {
         const idx = mx.array(completing.map((c) => c.packedIndex), mx.int32);
-        prefillLogits = this.model.logits(mx.take(mx.squeeze(hidden, 0), idx, 0));
+        prefillLogits = this.model.logits(mx.take(hidden, idx, 0));
         toEval.push(prefillLogits);
       }
       toEval.push(...group.batch.stepOutputs());

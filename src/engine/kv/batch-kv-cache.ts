@@ -1,4 +1,5 @@
-// The decode batch's keys and values: one buffer per layer, [rows, kvHeads, columns, headDim].
+// The decode batch's keys and values: one buffer per layer, values [rows, kvHeads, columns,
+// headDim] and keys transposed, [rows, kvHeads, headDim, columns], ready for q·Kᵀ.
 //
 // Layout: every sequence is right-aligned, so all rows write their next token into the same column
 // (one in-place slice update per layer per step instead of a per-row scatter). Rows share one RoPE
@@ -7,8 +8,10 @@
 // at positions 0 … n-1 (ENGINE-NOTES: "Batching with one RoPE offset").
 //
 // MLX updates a buffer in place only when nothing else shares it, and a JS handle to a view of it
-// lives until the garbage collector runs. So this class never hands out views of its buffers:
-// attention reads whole buffers under a mask, and extraction copies with `take`.
+// (a slice, a transpose) lives until the garbage collector runs; while it does, every update copies
+// the whole buffer. So this class never makes views of its buffers: attention reads whole buffers
+// under a mask (keys are stored transposed so no transpose is needed), and extraction copies
+// with `take`.
 import mlx from '@frost-beta/mlx';
 import type { ModelConfig } from '../model/config.ts';
 import type { Rope } from '../model/rope.ts';
@@ -33,7 +36,9 @@ export function rowBucket(n: number): number {
 }
 
 export class BatchKvCache implements AttentionContext {
+  /** Per layer [rows, kvHeads, headDim, columns]. */
   private keys: MxArray[] = [];
+  /** Per layer [rows, kvHeads, columns, headDim]. */
   private values: MxArray[] = [];
   private rowCount = 0;
   private columnCount = 0;
@@ -139,20 +144,22 @@ export class BatchKvCache implements AttentionContext {
     const c = this.config;
     const keptColumns = Math.max(0, Math.min(this.columnCount, this.writeColumn) - drop);
     const srcRows = mx.array(rowMap.map((r) => Math.max(r, 0)), mx.int32);
-    const move = (buf: MxArray | undefined): MxArray => {
+    // Keys keep columns on axis 3, values on axis 2.
+    const move = (buf: MxArray | undefined, axis: 2 | 3): MxArray => {
+      const shape = (n: number) => (axis === 3 ? [rows, c.numKvHeads, c.headDim, n] : [rows, c.numKvHeads, n, c.headDim]);
       const parts: MxArray[] = [];
-      if (shift > 0) parts.push(mx.zeros([rows, c.numKvHeads, shift, c.headDim], mx.float32));
+      if (shift > 0) parts.push(mx.zeros(shape(shift), mx.float32));
       if (buf && keptColumns > 0 && this.rowCount > 0) {
-        const window = mx.take(buf, mx.arange(drop, drop + keptColumns, 1, mx.int32), 2);
+        const window = mx.take(buf, mx.arange(drop, drop + keptColumns, 1, mx.int32), axis);
         parts.push(mx.take(window, srcRows, 0));
       }
       const used = shift + (buf && this.rowCount > 0 ? keptColumns : 0);
-      if (columns > used) parts.push(mx.zeros([rows, c.numKvHeads, columns - used, c.headDim], mx.float32));
-      return parts.length === 1 ? mx.add(parts[0], 0) : mx.concatenate(parts, 2);
+      if (columns > used) parts.push(mx.zeros(shape(columns - used), mx.float32));
+      return parts.length === 1 ? mx.add(parts[0], 0) : mx.concatenate(parts, axis);
     };
     for (let l = 0; l < c.numLayers; l++) {
-      this.keys[l] = move(this.keys[l]);
-      this.values[l] = move(this.values[l]);
+      this.keys[l] = move(this.keys[l], 3);
+      this.values[l] = move(this.values[l], 2);
       mx.eval(this.keys[l], this.values[l]);
     }
     this.rowCount = rows;
@@ -179,9 +186,10 @@ export class BatchKvCache implements AttentionContext {
     const keys = this.rope.shift(block.keys, this.position - n - block.ropeBase);
     const rowSel = mx.Slice(row, row + 1);
     const cols = mx.Slice(start, this.writeColumn);
+    const all = mx.Slice();
     for (let l = 0; l < this.config.numLayers; l++) {
-      this.keys[l].indexPut_([rowSel, mx.Slice(), cols], mx.expandDims(keys.index(l), 0));
-      this.values[l].indexPut_([rowSel, mx.Slice(), cols], mx.expandDims(block.values.index(l), 0));
+      this.keys[l].indexPut_([rowSel, all, all, cols], mx.expandDims(mx.swapaxes(keys.index(l), -1, -2), 0));
+      this.values[l].indexPut_([rowSel, all, cols], mx.expandDims(block.values.index(l), 0));
     }
     mx.eval(...this.keys, ...this.values);
     this.rowStart[row] = start;
@@ -205,9 +213,9 @@ export class BatchKvCache implements AttentionContext {
     const length = this.writeColumn - start - from;
     const cols = mx.arange(start + from, this.writeColumn, 1, mx.int32);
     const rowIdx = mx.array([row], mx.int32);
-    const pick = (buf: MxArray) => mx.squeeze(mx.take(mx.take(buf, rowIdx, 0), cols, 2), 0);
-    const keys = mx.stack(this.keys.map(pick), 0);
-    const values = mx.stack(this.values.map(pick), 0);
+    const pick = (buf: MxArray, axis: number) => mx.squeeze(mx.take(mx.take(buf, rowIdx, 0), cols, axis), 0);
+    const keys = mx.stack(this.keys.map((k) => mx.swapaxes(pick(k, 3), -1, -2)), 0);
+    const values = mx.stack(this.values.map((v) => pick(v, 2)), 0);
     const base = this.position - this.rowLength(row) + from;
     const block: KvBlock = { keys: this.rope.shift(keys, from - base), values, length, ropeBase: from };
     mx.eval(block.keys, block.values);
@@ -230,8 +238,9 @@ export class BatchKvCache implements AttentionContext {
 
   attend(layer: number, q: MxArray, k: MxArray, v: MxArray): MxArray {
     const at = mx.Slice(this.writeColumn, this.writeColumn + 1);
-    this.keys[layer].indexPut_([mx.Slice(), mx.Slice(), at], k);
-    this.values[layer].indexPut_([mx.Slice(), mx.Slice(), at], v);
+    const all = mx.Slice();
+    this.keys[layer].indexPut_([all, all, all, at], mx.swapaxes(k, -1, -2));
+    this.values[layer].indexPut_([all, all, at], v);
     return groupedAttention(q, this.keys[layer], this.values[layer], this.stepMask(), this.scale);
   }
 

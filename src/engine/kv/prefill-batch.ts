@@ -76,7 +76,8 @@ export class PrefillBatch implements AttentionContext {
     }
     const c = config;
     for (let l = 0; l < c.numLayers; l++) {
-      this.keys.push(mx.zeros([1, c.numKvHeads, this.columnCount, c.headDim], mx.float32));
+      // Keys transposed, [1, kvHeads, headDim, columns] (see groupedAttention).
+      this.keys.push(mx.zeros([1, c.numKvHeads, c.headDim, this.columnCount], mx.float32));
       this.values.push(mx.zeros([1, c.numKvHeads, this.columnCount, c.headDim], mx.float32));
     }
     segments.forEach((s, j) => s.cached && this.placeCached(this.segments[j], s.cached));
@@ -86,9 +87,10 @@ export class PrefillBatch implements AttentionContext {
   private placeCached(s: SegmentState, block: KvBlock) {
     const keys = this.rope.shift(block.keys, s.ropeBase - block.ropeBase);
     const cols = mx.Slice(s.column, s.column + block.length);
+    const all = mx.Slice();
     for (let l = 0; l < this.config.numLayers; l++) {
-      this.keys[l].indexPut_([mx.Slice(), mx.Slice(), cols], mx.expandDims(keys.index(l), 0));
-      this.values[l].indexPut_([mx.Slice(), mx.Slice(), cols], mx.expandDims(block.values.index(l), 0));
+      this.keys[l].indexPut_([all, all, all, cols], mx.expandDims(mx.swapaxes(keys.index(l), -1, -2), 0));
+      this.values[l].indexPut_([all, all, cols], mx.expandDims(block.values.index(l), 0));
     }
   }
 
@@ -152,10 +154,11 @@ export class PrefillBatch implements AttentionContext {
     for (const s of this.segments) {
       if (s.stepTokens === 0) continue;
       const at = s.column + s.cachedLength + s.done;
-      const dst = [mx.Slice(), mx.Slice(), mx.Slice(at, at + s.stepTokens)];
+      const cols = mx.Slice(at, at + s.stepTokens);
       const src = mx.Slice(s.packedAt, s.packedAt + s.stepTokens);
-      this.keys[layer].indexPut_(dst, k.index(mx.Slice(), mx.Slice(), src));
-      this.values[layer].indexPut_(dst, v.index(mx.Slice(), mx.Slice(), src));
+      const all = mx.Slice();
+      this.keys[layer].indexPut_([all, all, all, cols], mx.swapaxes(k.index(all, all, src), -1, -2));
+      this.values[layer].indexPut_([all, all, cols], v.index(all, all, src));
     }
     return groupedAttention(q, this.keys[layer], this.values[layer], this.mask, this.scale);
   }
@@ -178,10 +181,11 @@ export class PrefillBatch implements AttentionContext {
     const s = this.segments[segment];
     const length = s.cachedLength + s.tokens.length;
     const cols = mx.Slice(s.column, s.column + length);
-    const pick = (buf: MxArray) => mx.squeeze(buf.index(mx.Slice(), mx.Slice(), cols), 0);
+    const all = mx.Slice();
+    // The staging buffers are dropped after this group, so views of them are harmless here.
     const block: KvBlock = {
-      keys: mx.stack(this.keys.map(pick), 0),
-      values: mx.stack(this.values.map(pick), 0),
+      keys: mx.stack(this.keys.map((k) => mx.swapaxes(mx.squeeze(k.index(all, all, all, cols), 0), -1, -2)), 0),
+      values: mx.stack(this.values.map((v) => mx.squeeze(v.index(all, all, cols), 0)), 0),
       length,
       ropeBase: s.ropeBase,
     };

@@ -26,6 +26,21 @@ export function applyLinear(x: MxArray, l: Linear): MxArray {
   return l.bias ? mx.add(y, l.bias) : y;
 }
 
+/** The arrays a Linear consists of, in a fixed order (the inputs a compiled block receives). */
+export function linearArrays(l: Linear): MxArray[] {
+  const parts = l.kind === 'dense' ? [l.weight, l.bias] : [l.weight, l.scales, l.biases, l.bias];
+  return parts.filter((p): p is MxArray => p !== undefined);
+}
+
+/**
+ * Rebuilds a Linear from `linearArrays` output, given another Linear of the same structure. Lets a
+ * compiled function (which only receives arrays) apply any layer's projection.
+ */
+export function linearFromArrays(like: Linear, arrays: MxArray[]): Linear {
+  if (like.kind === 'dense') return { kind: 'dense', weight: arrays[0], bias: like.bias ? arrays[1] : undefined };
+  return { ...like, weight: arrays[0], scales: arrays[1], biases: arrays[2], bias: like.bias ? arrays[3] : undefined };
+}
+
 export function linearOutputSize(l: Linear): number {
   return l.kind === 'dense' ? l.weight.shape[1] : l.weight.shape[0];
 }

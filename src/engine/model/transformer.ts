@@ -4,7 +4,7 @@
 // business; the model only produces q, k, v and consumes the attention output.
 import mlx from '@frost-beta/mlx';
 import type { ModelConfig } from './config.ts';
-import { applyLinear } from './linear.ts';
+import { applyLinear, linearArrays, linearFromArrays } from './linear.ts';
 import { Rope } from './rope.ts';
 import type { ModelWeights } from './weights.ts';
 
@@ -25,6 +25,10 @@ export class Transformer {
   readonly rope: Rope;
   private readonly qSize: number;
   private readonly kvSize: number;
+  /** rmsNorm → q|k|v projection → split; compiled once and shared by every layer. */
+  private readonly projectQkv: (...inputs: MxArray[]) => MxArray[];
+  /** o projection → residual → rmsNorm → SwiGLU MLP → residual; compiled, shared by every layer. */
+  private readonly finishLayer: (...inputs: MxArray[]) => MxArray;
 
   constructor(
     readonly config: ModelConfig,
@@ -33,28 +37,60 @@ export class Transformer {
     this.rope = new Rope(config);
     this.qSize = config.numHeads * config.headDim;
     this.kvSize = config.numKvHeads * config.headDim;
+    // Every layer has the same structure, so one compiled function (traced per input shape) serves
+    // all of them; the layer's weights are inputs. Compiling fuses the elementwise ops and saves
+    // building ~20 graph nodes per layer from JS at every step.
+    const first = weights.layers[0];
+    const oCount = linearArrays(first.o).length;
+    const gateUpCount = linearArrays(first.gateUp).length;
+    const eps = config.rmsNormEps;
+    const split = [this.qSize, this.qSize + this.kvSize];
+    const projectQkv = (x: MxArray, norm: MxArray, ...qkv: MxArray[]) => {
+      const h = mx.fast.rmsNorm(x, norm, eps);
+      return mx.split(applyLinear(h, linearFromArrays(first.qkv, qkv)), split, -1);
+    };
+    const finishLayer = (x: MxArray, attn: MxArray, norm: MxArray, ...rest: MxArray[]) => {
+      const o = linearFromArrays(first.o, rest.slice(0, oCount));
+      const gateUp = linearFromArrays(first.gateUp, rest.slice(oCount, oCount + gateUpCount));
+      const down = linearFromArrays(first.down, rest.slice(oCount + gateUpCount));
+      const x1 = mx.add(x, applyLinear(attn, o));
+      const h = mx.fast.rmsNorm(x1, norm, eps);
+      const [gate, up] = mx.split(applyLinear(h, gateUp), 2, -1);
+      return mx.add(x1, applyLinear(mx.multiply(mx.multiply(gate, mx.sigmoid(gate)), up), down));
+    };
+    const compile = process.env.MLX_BATCH_SERVER_COMPILE !== '0';
+    this.projectQkv = compile ? mx.compile(projectQkv as (...a: MxArray[]) => MxArray[]) : (projectQkv as (...a: MxArray[]) => MxArray[]);
+    this.finishLayer = compile ? mx.compile(finishLayer as (...a: MxArray[]) => MxArray) : (finishLayer as (...a: MxArray[]) => MxArray);
   }
 
-  /** tokens: int32 [B, T] → final-norm hidden states [B, T, hidden]. Lazy: nothing is evaluated. */
+  /**
+   * tokens: int32 [B, T] → final-norm hidden states [B*T, hidden] (row b*T + t). Lazy: nothing is
+   * evaluated.
+   *
+   * Activations stay 2-D so every projection is one GEMM over all B*T rows (MLX runs a 3-D
+   * [B, T, H]·W product as B separate products, reading the weights B times), and the rows are
+   * padded to a multiple of 16: OpenBLAS's SGEMM kernels work in blocks of 16 rows, and 16 rows
+   * cost less than 8 here. Attention sees the real rows only.
+   */
   forward(tokens: MxArray, ctx: AttentionContext): MxArray {
     const c = this.config;
     const [B, T] = tokens.shape;
-    let x = mx.take(this.weights.embed, tokens, 0);
+    const rows = B * T;
+    const padded = paddedRows(rows);
+    const pad = (a: MxArray) => (padded === rows ? a : mx.concatenate([a, mx.zeros([padded - rows, a.shape[1]], a.dtype)], 0));
+    const real = (a: MxArray) => (padded === rows ? a : a.index(mx.Slice(0, rows)));
+    let x = pad(mx.take(this.weights.embed, mx.reshape(tokens, [rows]), 0));
     for (let i = 0; i < c.numLayers; i++) {
       const w = this.weights.layers[i];
-      const h = mx.fast.rmsNorm(x, w.attnNorm, c.rmsNormEps);
-      const qkv = applyLinear(h, w.qkv);
-      const [qf, kf, vf] = mx.split(qkv, [this.qSize, this.qSize + this.kvSize], -1);
+      const [qf, kf, vf] = this.projectQkv(x, w.attnNorm, ...linearArrays(w.qkv)).map(real);
       const q = this.rope.apply(mx.reshape(qf, [B, T, c.numHeads, c.headDim]).transpose(0, 2, 1, 3), ctx.ropeOffset);
       const k = this.rope.apply(mx.reshape(kf, [B, T, c.numKvHeads, c.headDim]).transpose(0, 2, 1, 3), ctx.ropeOffset);
       const v = mx.reshape(vf, [B, T, c.numKvHeads, c.headDim]).transpose(0, 2, 1, 3);
       const o = ctx.attend(i, q, k, v);
-      x = mx.add(x, applyLinear(mx.reshape(o.transpose(0, 2, 1, 3), [B, T, this.qSize]), w.o));
-      const h2 = mx.fast.rmsNorm(x, w.mlpNorm, c.rmsNormEps);
-      const [gate, up] = mx.split(applyLinear(h2, w.gateUp), 2, -1);
-      x = mx.add(x, applyLinear(mx.multiply(mx.multiply(gate, mx.sigmoid(gate)), up), w.down));
+      const attn = pad(mx.reshape(o.transpose(0, 2, 1, 3), [rows, this.qSize]));
+      x = this.finishLayer(x, attn, w.mlpNorm, ...linearArrays(w.o), ...linearArrays(w.gateUp), ...linearArrays(w.down));
     }
-    return mx.fast.rmsNorm(x, this.weights.finalNorm, c.rmsNormEps);
+    return mx.fast.rmsNorm(real(x), this.weights.finalNorm, c.rmsNormEps);
   }
 
   /** hidden [N, hidden] → logits [N, vocab] (f32). */
@@ -63,18 +99,25 @@ export class Transformer {
   }
 }
 
+/** Row count for the projections: 1 stays 1 (a GEMV), anything else rounds up to a multiple of 16. */
+export function paddedRows(rows: number): number {
+  return rows <= 1 ? rows : Math.ceil(rows / 16) * 16;
+}
+
 /**
  * Grouped-query attention without repeating K/V: queries of the heads sharing a KV head are stacked
  * on the row axis, so each (batch, kv head) is one small matmul. `mask` is additive and broadcasts
- * to [B, 1, T, L] (0 where visible, -inf where not).
- * q: [B, heads, T, D]; keys/values: [B, kvHeads, L, D] → [B, heads, T, D].
+ * to [B, 1, T, L] (0 where visible, -inf where not). Keys come transposed, [B, kvHeads, D, L]:
+ * caches store them that way so that no view of a cache buffer is ever created (see
+ * kv/batch-kv-cache.ts for why that matters).
+ * q: [B, heads, T, D]; keysT: [B, kvHeads, D, L]; values: [B, kvHeads, L, D] → [B, heads, T, D].
  */
-export function groupedAttention(q: MxArray, keys: MxArray, values: MxArray, mask: MxArray, scale: number): MxArray {
+export function groupedAttention(q: MxArray, keysT: MxArray, values: MxArray, mask: MxArray, scale: number): MxArray {
   const [B, H, T, D] = q.shape;
-  const KVH = keys.shape[1];
+  const KVH = keysT.shape[1];
   const G = H / KVH;
   const qg = mx.reshape(mx.multiply(q, scale), [B, KVH, G * T, D]);
-  let scores = mx.matmul(qg, mx.swapaxes(keys, -1, -2)); // [B, KVH, G*T, L]
+  let scores = mx.matmul(qg, keysT); // [B, KVH, G*T, L]
   if (G > 1 && T > 1) {
     // The mask is per query position; the G heads of a group share it.
     scores = mx.reshape(mx.add(mx.reshape(scores, [B, KVH, G, T, -1]), mx.expandDims(mask, 2)), [B, KVH, G * T, -1]);

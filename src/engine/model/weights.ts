@@ -5,7 +5,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ModelConfig } from './config.ts';
 import { UnsupportedModelError } from './config.ts';
-import { applyLinear, contiguous, denseFromOutIn, type Linear } from './linear.ts';
+import { applyLinear, contiguous, denseFromOutIn, linearArrays, type Linear } from './linear.ts';
 
 const { core: mx } = mlx;
 type MxArray = InstanceType<typeof mx.array>;
@@ -233,11 +233,6 @@ export function buildWeights(tensors: TensorMap, c: ModelConfig, opts: LoadOptio
   mx.eval(finalNorm, ...linearArrays(lmHead));
   opts.onProgress?.(c.numLayers + 1, c.numLayers + 1);
   return { embed, layers, finalNorm, lmHead };
-}
-
-function linearArrays(l: Linear): MxArray[] {
-  const parts = l.kind === 'dense' ? [l.weight, l.bias] : [l.weight, l.scales, l.biases, l.bias];
-  return parts.filter((p): p is MxArray => p !== undefined);
 }
 
 function evalLayer(l: LayerWeights) {
