@@ -14,7 +14,7 @@ import type { Transformer } from './model/transformer.ts';
 import { RadixCache, type RadixNode } from './radix-cache.ts';
 import type { EngineEvent, EngineStats, ErrorCode, FinishReason, GenerateRequest, ModelInfo, TokenLogprob } from './request.ts';
 import { Sampler, type SampledToken, type SamplerRow } from './sampler/sampler.ts';
-import { InvalidArgumentError, validateSamplingParams } from './sampling-params.ts';
+import { defaultSamplingParams, InvalidArgumentError, validateSamplingParams } from './sampling-params.ts';
 import { admitCount, type WaitingRequest } from './scheduler.ts';
 import { Sequence } from './sequence.ts';
 import { SequenceOutputProcessor } from './sequence-output.ts';
@@ -76,7 +76,7 @@ export class EngineCore {
     private readonly tokenizer: Tokenizer,
     private readonly modelId: string,
     private readonly opts: EngineOptions,
-    private readonly emit: EventSink,
+    private emit: EventSink,
   ) {
     this.batch = new BatchKvCache(model.config, model.rope);
     this.sampler = new Sampler(model.config.vocabSize);
@@ -119,6 +119,30 @@ export class EngineCore {
 
   hasWork(): boolean {
     return this.waiting.length > 0 || this.running.length > 0 || this.prefill !== undefined;
+  }
+
+  /**
+   * Runs a throw-away prompt and a few decode steps so that compiled kernels are built (MLX JIT-
+   * compiles fused CPU kernels on first use) before the first real request waits on them.
+   */
+  warmUp(): void {
+    const sink = this.emit;
+    this.emit = () => {};
+    try {
+      for (const rows of [1, 2]) {
+        for (let i = 0; i < rows; i++) {
+          this.submit({
+            id: `warm-up-${i}`,
+            input: { kind: 'tokens', tokenIds: Array.from({ length: 20 }, (_, t) => t % this.model.config.vocabSize) },
+            sampling: { ...defaultSamplingParams(), temperature: 0, maxTokens: 3, ignoreEos: true },
+          });
+        }
+        while (this.hasWork()) this.step();
+      }
+    } finally {
+      this.emit = sink;
+      this.cache?.reset();
+    }
   }
 
   /** Validates and queues a request. Problems are reported as an 'error' event, never thrown. */

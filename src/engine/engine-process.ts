@@ -10,6 +10,8 @@ import { loadModel, type LoadedModel } from './load-model.ts';
 import type { EngineEvent } from './request.ts';
 import { InvalidArgumentError } from './sampling-params.ts';
 
+const collectGarbage = (globalThis as { gc?: (opts: { type: 'minor' | 'major' }) => void }).gc;
+
 function send(msg: FromEngine): void {
   process.send?.(msg);
 }
@@ -94,6 +96,7 @@ async function init(msg: Extract<ToEngine, { type: 'init' }>): Promise<void> {
       onProgress: (done, total) => send({ type: 'progress', done, total }),
     });
     core = new EngineCore(model.transformer, model.tokenizer, model.id, msg.config.engine, (e) => pending.push(e));
+    core.warmUp();
     send({ type: 'ready', info: core.info() });
     for (const m of earlyMessages.splice(0)) handle(m);
   } catch (e) {
@@ -123,6 +126,11 @@ function loop(): void {
     console.error(e);
   }
   flushEvents();
+  // A young-generation collection frees the JS handles of this step's MLX arrays; their
+  // finalizers (which run on the next turn of the event loop) release the arrays' buffers.
+  // Without it, MLX memory is only returned when V8 happens to collect, which it does late
+  // because it cannot see that memory.
+  collectGarbage?.({ type: 'minor' });
   // Let IPC and finalizers run before the next step.
   setImmediate(loop);
 }

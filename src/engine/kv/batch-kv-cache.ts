@@ -49,14 +49,14 @@ export class BatchKvCache implements AttentionContext {
   /** First column of each occupied row's sequence; undefined for a free row. */
   private rowStart: (number | undefined)[] = [];
   private mask: MxArray | undefined;
-  private readonly scale: number;
+  private readonly scale: MxArray;
 
   constructor(
     private readonly config: ModelConfig,
     private readonly rope: Rope,
     private readonly opts: BatchKvCacheOptions = { columnChunk: 128 },
   ) {
-    this.scale = 1 / Math.sqrt(config.headDim);
+    this.scale = mx.array(1 / Math.sqrt(config.headDim), mx.float32);
   }
 
   get ropeOffset(): number {

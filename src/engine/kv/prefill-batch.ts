@@ -47,7 +47,7 @@ export class PrefillBatch implements AttentionContext {
   private readonly keys: MxArray[] = [];
   private readonly values: MxArray[] = [];
   private readonly columnCount: number;
-  private readonly scale: number;
+  private readonly scale: MxArray;
   private offset = 0;
   private mask: MxArray | undefined;
 
@@ -57,7 +57,7 @@ export class PrefillBatch implements AttentionContext {
     segments: PrefillSegment[],
   ) {
     if (segments.length === 0) throw new Error('a prefill batch needs at least one segment');
-    this.scale = 1 / Math.sqrt(config.headDim);
+    this.scale = mx.array(1 / Math.sqrt(config.headDim), mx.float32);
     let column = 0;
     let packed = 0;
     this.segments = segments.map((s) => {

@@ -93,9 +93,13 @@ export class Transformer {
     return mx.fast.rmsNorm(real(x), this.weights.finalNorm, c.rmsNormEps);
   }
 
-  /** hidden [N, hidden] → logits [N, vocab] (f32). */
+  /** hidden [N, hidden] → logits [N, vocab] (f32). Rows are padded like the layers' (see forward). */
   logits(hidden: MxArray): MxArray {
-    return applyLinear(hidden, this.weights.lmHead);
+    const rows = hidden.shape[0];
+    const padded = paddedRows(rows);
+    if (padded === rows) return applyLinear(hidden, this.weights.lmHead);
+    const input = mx.concatenate([hidden, mx.zeros([padded - rows, hidden.shape[1]], hidden.dtype)], 0);
+    return applyLinear(input, this.weights.lmHead).index(mx.Slice(0, rows));
   }
 }
 
@@ -110,9 +114,14 @@ export function paddedRows(rows: number): number {
  * to [B, 1, T, L] (0 where visible, -inf where not). Keys come transposed, [B, kvHeads, D, L]:
  * caches store them that way so that no view of a cache buffer is ever created (see
  * kv/batch-kv-cache.ts for why that matters).
- * q: [B, heads, T, D]; keysT: [B, kvHeads, D, L]; values: [B, kvHeads, L, D] → [B, heads, T, D].
+ * q: [B, heads, T, D]; keysT: [B, kvHeads, D, L]; values: [B, kvHeads, L, D]; scale: a scalar
+ * array (1/√D) → [B, heads, T, D].
  */
-export function groupedAttention(q: MxArray, keysT: MxArray, values: MxArray, mask: MxArray, scale: number): MxArray {
+export function groupedAttention(q: MxArray, keysT: MxArray, values: MxArray, mask: MxArray, scale: MxArray): MxArray {
+  return compiledAttention(q, keysT, values, mask, scale);
+}
+
+function attentionCore(q: MxArray, keysT: MxArray, values: MxArray, mask: MxArray, scale: MxArray): MxArray {
   const [B, H, T, D] = q.shape;
   const KVH = keysT.shape[1];
   const G = H / KVH;
@@ -127,3 +136,9 @@ export function groupedAttention(q: MxArray, keysT: MxArray, values: MxArray, ma
   const out = mx.matmul(mx.softmax(scores, -1, true), values); // [B, KVH, G*T, D]
   return mx.reshape(out, [B, H, T, D]);
 }
+
+// Traced once per shape combination; fuses the scale, mask and softmax bookkeeping.
+const compiledAttention =
+  process.env.MLX_BATCH_SERVER_COMPILE !== '0'
+    ? (mx.compile(attentionCore as (...a: MxArray[]) => MxArray) as typeof attentionCore)
+    : attentionCore;
