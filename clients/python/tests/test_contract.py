@@ -5,7 +5,7 @@ methods with the right streaming kinds."""
 from mlxserve.v1 import generation_pb2, generation_service_pb2, generation_service_pb2_grpc, prompt_pb2, sampling_pb2
 
 
-def test_generate_request_round_trip():
+def test_generate_request_round_trip() -> None:
     request = generation_service_pb2.GenerateRequest(
         start=generation_service_pb2.StartGeneration(
             request_id="r1",
@@ -24,7 +24,7 @@ def test_generate_request_round_trip():
     assert decoded.start.prompt.WhichOneof("input") == "tokens"
 
 
-def test_generate_response_round_trip():
+def test_generate_response_round_trip() -> None:
     response = generation_service_pb2.GenerateResponse(
         request_id="r1",
         delta=generation_pb2.GenerationDelta(
@@ -46,7 +46,7 @@ def test_generate_response_round_trip():
     assert decoded.WhichOneof("event") == "delta"
 
 
-def test_service_methods():
+def test_service_methods() -> None:
     service = generation_service_pb2.DESCRIPTOR.services_by_name["GenerationService"]
     kinds = {m.name: (m.client_streaming, m.server_streaming) for m in service.methods}
     assert kinds == {

@@ -1,0 +1,85 @@
+package client
+
+import (
+	"context"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	mlxservev1 "mlx-batch-server/clients/go/mlxserve/v1"
+)
+
+// Client is a connection to one server: the generated client (RPC) plus thin helpers whose
+// errors are *Error (with the offending field for InvalidArgument).
+type Client struct {
+	// RPC is the generated client, for calls and options the helpers do not cover.
+	RPC  mlxservev1.GenerationServiceClient
+	conn *grpc.ClientConn
+}
+
+// Dial connects to target (e.g. "localhost:50051"). Without options the connection is
+// plaintext; pass grpc.WithTransportCredentials for TLS.
+func Dial(target string, opts ...grpc.DialOption) (*Client, error) {
+	if len(opts) == 0 {
+		opts = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	}
+	conn, err := grpc.NewClient(target, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{RPC: mlxservev1.NewGenerationServiceClient(conn), conn: conn}, nil
+}
+
+// New wraps a connection the caller owns (Close does not close it).
+func New(conn grpc.ClientConnInterface) *Client {
+	return &Client{RPC: mlxservev1.NewGenerationServiceClient(conn)}
+}
+
+// Close closes the connection Dial opened.
+func (c *Client) Close() error {
+	if c.conn == nil {
+		return nil
+	}
+	return c.conn.Close()
+}
+
+// Complete runs one request on the default model and returns the whole completion. sampling
+// may be nil (all defaults).
+func (c *Client) Complete(ctx context.Context, prompt *mlxservev1.Prompt, sampling *mlxservev1.SamplingParams) (*mlxservev1.CompleteResponse, error) {
+	response, err := c.RPC.Complete(ctx, &mlxservev1.CompleteRequest{Prompt: prompt, Sampling: sampling})
+	return response, fromCallError(err)
+}
+
+// Tokenize returns the token ids the prompt becomes on the default model, exactly as a request
+// would feed them to the model (chat template and special tokens included).
+func (c *Client) Tokenize(ctx context.Context, prompt *mlxservev1.Prompt) ([]int32, error) {
+	response, err := c.RPC.Tokenize(ctx, &mlxservev1.TokenizeRequest{Prompt: prompt})
+	if err != nil {
+		return nil, fromCallError(err)
+	}
+	return response.GetTokenIds(), nil
+}
+
+// Detokenize returns the text token ids decode to on the default model.
+func (c *Client) Detokenize(ctx context.Context, tokenIDs []int32, skipSpecialTokens bool) (string, error) {
+	response, err := c.RPC.Detokenize(ctx, &mlxservev1.DetokenizeRequest{TokenIds: tokenIDs, SkipSpecialTokens: skipSpecialTokens})
+	if err != nil {
+		return "", fromCallError(err)
+	}
+	return response.GetText(), nil
+}
+
+// Models lists the models the server serves, the default model first.
+func (c *Client) Models(ctx context.Context) ([]*mlxservev1.ModelInfo, error) {
+	response, err := c.RPC.ListModels(ctx, &mlxservev1.ListModelsRequest{})
+	if err != nil {
+		return nil, fromCallError(err)
+	}
+	return response.GetModels(), nil
+}
+
+// Status returns the engine's state and load.
+func (c *Client) Status(ctx context.Context) (*mlxservev1.GetServerStatusResponse, error) {
+	response, err := c.RPC.GetServerStatus(ctx, &mlxservev1.GetServerStatusRequest{})
+	return response, fromCallError(err)
+}

@@ -1,0 +1,181 @@
+"""A small synchronous client of GenerationService over grpcio: plain Python values in, generated
+messages (or text) out, and RequestError for every refused or failed call."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, TypeVar
+
+import grpc
+
+from mlxserve.errors import RequestError
+from mlxserve.inputs import PromptLike, build_prompt, build_sampling
+from mlxserve.session import Event, Session
+from mlxserve.v1 import generation_pb2, generation_service_pb2, generation_service_pb2_grpc
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from mlxserve.inputs import Sampling
+
+_Response = TypeVar("_Response")
+
+
+class Client:
+    """A connection to one server.
+
+        with Client("localhost:50051") as client:
+            for text in client.generate_text("Once upon a time", max_tokens=32):
+                print(text, end="")
+
+    Args:
+        target: The server address, e.g. "localhost:50051".
+        credentials: TLS credentials; default a plaintext connection.
+        timeout: Default deadline of each call in seconds (a Session's: of the whole stream);
+            default none.
+        options: gRPC channel options.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        credentials: grpc.ChannelCredentials | None = None,
+        timeout: float | None = None,
+        options: Sequence[tuple[str, object]] | None = None,
+    ) -> None:
+        if credentials is None:
+            self.channel = grpc.insecure_channel(target, options=options)
+        else:
+            self.channel = grpc.secure_channel(target, credentials, options=options)
+        self.stub = generation_service_pb2_grpc.GenerationServiceStub(self.channel)  # type: ignore[no-untyped-call]
+        self.timeout = timeout
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Closes the channel; calls still running on it are cancelled."""
+        self.channel.close()
+
+    def generate(
+        self, prompt: PromptLike, *, model: str | None = None, **sampling: Unpack[Sampling]
+    ) -> Iterator[Event]:
+        """Runs one request (GenerateStream) and yields its events: GenerationStarted, then
+        GenerationDelta, then GenerationFinished. Stopping the iteration early cancels the
+        request on the server.
+
+        Args:
+            prompt: Text, token ids, chat messages or a Prompt message (see build_prompt).
+            model: A model id from models(); default the server's default model.
+            **sampling: Sampling parameters (temperature, top_p, max_tokens, stop, ...).
+
+        Raises:
+            RequestError: When the server refuses the request (e.g. INVALID_ARGUMENT naming the
+                field) or the call fails. Raised while iterating, as the call is lazy.
+        """
+        request = generation_service_pb2.GenerateStreamRequest(
+            prompt=build_prompt(prompt), sampling=build_sampling(sampling)
+        )
+        if model is not None:
+            request.model = model
+        return self._stream_events(request)
+
+    def generate_text(
+        self, prompt: PromptLike, *, model: str | None = None, **sampling: Unpack[Sampling]
+    ) -> Iterator[str]:
+        """Like generate(), but yields only the non-empty text of each delta.
+
+        Raises:
+            RequestError: As generate(), and when the request finishes with FINISH_REASON_ERROR.
+        """
+        for event in self.generate(prompt, model=model, **sampling):
+            if isinstance(event, generation_pb2.GenerationDelta) and event.text:
+                yield event.text
+            elif isinstance(event, generation_pb2.GenerationFinished) and event.HasField("error"):
+                raise RequestError.from_generation_error(event.error)
+
+    def complete(
+        self, prompt: PromptLike, *, model: str | None = None, **sampling: Unpack[Sampling]
+    ) -> generation_service_pb2.CompleteResponse:
+        """Runs one request (Complete) and returns the whole completion: text, token_ids,
+        logprobs and finished (finish reason and usage).
+
+        Raises:
+            RequestError: When the server refuses or fails the request.
+        """
+        request = generation_service_pb2.CompleteRequest(prompt=build_prompt(prompt), sampling=build_sampling(sampling))
+        if model is not None:
+            request.model = model
+        response: generation_service_pb2.CompleteResponse = self._unary(self.stub.Complete, request)
+        return response
+
+    def session(self, *, timeout: float | None = None) -> Session:
+        """Opens a Generate stream that multiplexes many requests (see Session).
+
+        Args:
+            timeout: Deadline of the whole stream in seconds; default the client's timeout.
+        """
+        return Session(self.stub, timeout=timeout if timeout is not None else self.timeout)
+
+    def tokenize(self, prompt: PromptLike, *, model: str | None = None) -> list[int]:
+        """The token ids the prompt becomes, exactly as a request would feed them to the model
+        (chat template and special tokens included)."""
+        request = generation_service_pb2.TokenizeRequest(prompt=build_prompt(prompt))
+        if model is not None:
+            request.model = model
+        response: generation_service_pb2.TokenizeResponse = self._unary(self.stub.Tokenize, request)
+        return list(response.token_ids)
+
+    def token_strings(self, prompt: PromptLike, *, model: str | None = None) -> list[tuple[int, str]]:
+        """Like tokenize(), with each token decoded on its own (U+FFFD for part of a character)."""
+        request = generation_service_pb2.TokenizeRequest(prompt=build_prompt(prompt), return_token_strings=True)
+        if model is not None:
+            request.model = model
+        response: generation_service_pb2.TokenizeResponse = self._unary(self.stub.Tokenize, request)
+        return list(zip(response.token_ids, response.token_strings))
+
+    def detokenize(
+        self, token_ids: Sequence[int], *, model: str | None = None, skip_special_tokens: bool = False
+    ) -> str:
+        """The text the token ids decode to."""
+        request = generation_service_pb2.DetokenizeRequest(token_ids=token_ids, skip_special_tokens=skip_special_tokens)
+        if model is not None:
+            request.model = model
+        response: generation_service_pb2.DetokenizeResponse = self._unary(self.stub.Detokenize, request)
+        return response.text
+
+    def models(self) -> list[generation_service_pb2.ModelInfo]:
+        """The models the server serves, the default model first."""
+        response: generation_service_pb2.ListModelsResponse = self._unary(
+            self.stub.ListModels, generation_service_pb2.ListModelsRequest()
+        )
+        return list(response.models)
+
+    def status(self) -> generation_service_pb2.GetServerStatusResponse:
+        """The engine's state and load (running and waiting requests, KV cache use)."""
+        response: generation_service_pb2.GetServerStatusResponse = self._unary(
+            self.stub.GetServerStatus, generation_service_pb2.GetServerStatusRequest()
+        )
+        return response
+
+    def _unary(self, method: Callable[..., _Response], request: object) -> _Response:
+        try:
+            return method(request, timeout=self.timeout)
+        except grpc.RpcError as error:
+            raise RequestError.from_rpc_error(error) from None
+
+    def _stream_events(self, request: generation_service_pb2.GenerateStreamRequest) -> Iterator[Event]:
+        call = self.stub.GenerateStream(request, timeout=self.timeout)
+        try:
+            for response in call:
+                kind = response.WhichOneof("event")
+                if kind is not None:
+                    yield getattr(response, kind)
+        except grpc.RpcError as error:
+            raise RequestError.from_rpc_error(error) from None
+        finally:
+            call.cancel()  # a no-op once the call has ended; frees the server's slot if the caller stopped early

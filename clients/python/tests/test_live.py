@@ -1,0 +1,145 @@
+"""Live tests of the Python client against the project's test server (a tiny random-weight model):
+requests multiplexed on one Generate stream, cancel, Tokenize, and refused requests."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import grpc
+import pytest
+
+from mlxserve import Client, Event, Generation, RequestError, Sampling
+from mlxserve.v1 import generation_pb2, generation_service_pb2
+
+from conftest import LiveServer
+
+LENGTH = generation_pb2.FINISH_REASON_LENGTH
+CANCELLED = generation_pb2.FINISH_REASON_CANCELLED
+
+
+def fixed_length(max_tokens: int) -> Sampling:
+    """Greedy and past end-of-sequence tokens, so the request makes exactly max_tokens tokens."""
+    return {"temperature": 0.0, "ignore_eos": True, "max_tokens": max_tokens}
+
+
+CHAT = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Name a colour."}]
+
+
+def read_all(generation: Generation) -> list[Event]:
+    events = list(generation)
+    assert isinstance(events[0], generation_pb2.GenerationStarted), events[0]
+    assert isinstance(events[-1], generation_pb2.GenerationFinished), events[-1]
+    assert all(isinstance(event, generation_pb2.GenerationDelta) for event in events[1:-1])
+    return events
+
+
+def delta_token_ids(events: Sequence[object]) -> list[int]:
+    return [t for e in events if isinstance(e, generation_pb2.GenerationDelta) for t in e.token_ids]
+
+
+def test_models_and_status(client: Client, server: LiveServer) -> None:
+    models = client.models()
+    assert models[0].id == server.model
+    assert models[0].is_default
+    assert client.status().engine_state == generation_service_pb2.ENGINE_STATE_READY
+
+
+def test_two_requests_multiplexed_on_one_stream(client: Client) -> None:
+    text_prompt = "Hello there, tiny model"
+    text_tokens = client.tokenize(text_prompt)
+    chat_tokens = client.tokenize(CHAT)
+    assert len(text_tokens) != len(chat_tokens)  # so each started event shows whose prompt it counted
+
+    with client.session() as session:
+        text_request = session.start(text_prompt, request_id="text", **fixed_length(5))
+        chat_request = session.start(CHAT, request_id="chat", **fixed_length(3))
+        assert sorted(session.running) == ["chat", "text"]
+        # Read the second request first: the first one's events wait in its own queue meanwhile.
+        chat_events = read_all(chat_request)
+        text_events = read_all(text_request)
+
+    for events, prompt_tokens, max_tokens in ((text_events, text_tokens, 5), (chat_events, chat_tokens, 3)):
+        started, finished = events[0], events[-1]
+        assert isinstance(started, generation_pb2.GenerationStarted)
+        assert isinstance(finished, generation_pb2.GenerationFinished)
+        assert started.prompt_tokens == len(prompt_tokens)
+        assert finished.finish_reason == LENGTH
+        assert finished.usage.prompt_tokens == len(prompt_tokens)
+        assert finished.usage.completion_tokens == max_tokens
+        assert len(delta_token_ids(events)) == max_tokens
+    assert session.running == []
+
+
+def test_cancel_ends_one_request_and_not_the_other(client: Client) -> None:
+    with client.session() as session:
+        # No max_tokens: without the cancel it would run to the end of the context window.
+        endless = session.start("Keep talking", ignore_eos=True)
+        short = session.start("Stop soon", **fixed_length(4))
+        first = next(endless)
+        assert isinstance(first, generation_pb2.GenerationStarted)
+        first_delta = next(endless)
+        assert isinstance(first_delta, generation_pb2.GenerationDelta)
+        endless.cancel()
+        endless_rest = list(endless)
+        short_result = short.result()
+
+    finished = endless_rest[-1]
+    assert isinstance(finished, generation_pb2.GenerationFinished)
+    assert finished.finish_reason == CANCELLED
+    context_length = client.models()[0].context_length
+    assert finished.usage.completion_tokens < context_length - first.prompt_tokens
+    assert finished.usage.completion_tokens == len(first_delta.token_ids) + len(delta_token_ids(endless_rest))
+
+    assert short_result.finish_reason == LENGTH
+    assert len(short_result.token_ids) == 4
+
+
+def test_tokenize_text_and_chat(client: Client) -> None:
+    text = "Hello, world"
+    text_ids = client.tokenize(text)
+    assert text_ids and all(isinstance(i, int) for i in text_ids)
+    assert client.detokenize(text_ids, skip_special_tokens=True) == text
+    assert client.tokenize(text_ids) == text_ids  # token input comes back as is
+
+    chat_ids = client.tokenize(CHAT)
+    rendered = client.detokenize(chat_ids)
+    for message in CHAT:
+        assert message["content"] in rendered
+    assert len(chat_ids) > len(client.tokenize(CHAT[1]["content"]))
+
+    pieces = client.token_strings(text)
+    assert [token_id for token_id, _ in pieces] == text_ids
+
+
+def test_invalid_temperature_names_the_field(client: Client) -> None:
+    with pytest.raises(RequestError) as refused:
+        client.complete("Hi", temperature=-1, max_tokens=2)
+    assert refused.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert refused.value.field == "sampling.temperature"
+
+    with client.session() as session:
+        bad = session.start("Hi", request_id="bad", temperature=-1, max_tokens=2)
+        good = session.start("Hi", request_id="good", **fixed_length(2))
+        with pytest.raises(RequestError) as refused_on_stream:
+            list(bad)
+        # One refused request does not end the stream.
+        assert good.result().finish_reason == LENGTH
+    assert refused_on_stream.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert refused_on_stream.value.field == "sampling.temperature"
+    assert refused_on_stream.value.request_id == "bad"
+
+
+def test_generate_and_complete(client: Client) -> None:
+    events = list(client.generate("Once upon a time", **fixed_length(4)))
+    assert isinstance(events[0], generation_pb2.GenerationStarted)
+    assert isinstance(events[-1], generation_pb2.GenerationFinished)
+    assert events[-1].finish_reason == LENGTH
+    assert len(delta_token_ids(events)) == 4
+
+    completion = client.complete(CHAT, **fixed_length(3))
+    assert len(completion.token_ids) == 3
+    assert completion.finished.usage.completion_tokens == 3
+    assert completion.finished.finish_reason == LENGTH
+
+    text = "".join(client.generate_text("Once upon a time", **fixed_length(4)))
+    assert isinstance(text, str)

@@ -1,0 +1,86 @@
+// A minimal GGUF writer (format v3, little endian) for tests, independent of the reader under test.
+
+export const T = { U8: 0, I8: 1, U16: 2, I16: 3, U32: 4, I32: 5, F32: 6, BOOL: 7, STRING: 8, ARRAY: 9, U64: 10, I64: 11, F64: 12 } as const;
+type ScalarType = Exclude<(typeof T)[keyof typeof T], typeof T.ARRAY>;
+export type Kv = { key: string; type: ScalarType; value: unknown } | { key: string; type: typeof T.ARRAY; itemType: ScalarType; value: unknown[] };
+export interface TensorSpec {
+  name: string;
+  /** GGUF order: ne[0] first (innermost). */
+  ne: number[];
+  type: number;
+  data: Buffer;
+}
+
+class ByteWriter {
+  private chunks: Buffer[] = [];
+  length = 0;
+  push(b: Buffer) {
+    this.chunks.push(b);
+    this.length += b.length;
+  }
+  scalar(type: ScalarType, value: unknown) {
+    const b = Buffer.alloc(type === T.STRING ? 0 : [1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8][type]);
+    switch (type) {
+      case T.U8: b.writeUInt8(value as number); break;
+      case T.I8: b.writeInt8(value as number); break;
+      case T.U16: b.writeUInt16LE(value as number); break;
+      case T.I16: b.writeInt16LE(value as number); break;
+      case T.U32: b.writeUInt32LE(value as number); break;
+      case T.I32: b.writeInt32LE(value as number); break;
+      case T.F32: b.writeFloatLE(value as number); break;
+      case T.BOOL: b.writeUInt8(value ? 1 : 0); break;
+      case T.U64: b.writeBigUInt64LE(BigInt(value as number | bigint)); break;
+      case T.I64: b.writeBigInt64LE(BigInt(value as number | bigint)); break;
+      case T.F64: b.writeDoubleLE(value as number); break;
+      case T.STRING: {
+        const s = Buffer.from(value as string, 'utf8');
+        this.scalar(T.U64, s.length);
+        this.push(s);
+        return;
+      }
+    }
+    this.push(b);
+  }
+  toBuffer() {
+    return Buffer.concat(this.chunks);
+  }
+}
+
+export function ggufFile(kvs: Kv[], tensors: TensorSpec[] = [], alignment = 32): Buffer {
+  const w = new ByteWriter();
+  w.push(Buffer.from('GGUF', 'latin1'));
+  w.scalar(T.U32, 3);
+  w.scalar(T.U64, tensors.length);
+  w.scalar(T.U64, kvs.length);
+  for (const kv of kvs) {
+    w.scalar(T.STRING, kv.key);
+    w.scalar(T.U32, kv.type);
+    if (kv.type === T.ARRAY) {
+      w.scalar(T.U32, kv.itemType);
+      w.scalar(T.U64, kv.value.length);
+      for (const item of kv.value) w.scalar(kv.itemType, item);
+    } else {
+      w.scalar(kv.type, kv.value);
+    }
+  }
+  let offset = 0;
+  const offsets: number[] = [];
+  for (const t of tensors) {
+    offsets.push(offset);
+    offset += Math.ceil(t.data.length / alignment) * alignment;
+  }
+  tensors.forEach((t, i) => {
+    w.scalar(T.STRING, t.name);
+    w.scalar(T.U32, t.ne.length);
+    for (const d of t.ne) w.scalar(T.U64, d);
+    w.scalar(T.U32, t.type);
+    w.scalar(T.U64, offsets[i]);
+  });
+  w.push(Buffer.alloc((alignment - (w.length % alignment)) % alignment));
+  tensors.forEach((t, i) => {
+    w.push(t.data);
+    const end = i + 1 < tensors.length ? offsets[i + 1] : offsets[i] + t.data.length;
+    w.push(Buffer.alloc(end - offsets[i] - t.data.length));
+  });
+  return w.toBuffer();
+}
