@@ -31,6 +31,8 @@ if [ ! -x .venv/bin/python ]; then
   fi
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r clients/python/requirements-dev.txt
+# The OpenAI SDK tests of the REST adapter (test/python).
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -r test/python/requirements.txt
 
 # --- Go: the client's modules and the protoc plugins.
 if ! command -v go >/dev/null 2>&1; then

@@ -1,12 +1,12 @@
-// The generated-code drift check and the Python and Go clients' live tests, run as part of the one
-// test command (they need scripts/setup-clients.sh, which `scripts/setup.sh --with-clients` runs).
+// The generated-code drift check, the Python and Go clients' live tests and the OpenAI Python SDK
+// tests, run as part of the one test command (they need scripts/setup-clients.sh, which `scripts/setup.sh --with-clients` runs).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
-function run(script: string) {
-  const r = spawnSync(script, [], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 10 * 60_000 });
+function run(script: string, args: string[] = []) {
+  const r = spawnSync(script, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 10 * 60_000 });
   return { ok: r.status === 0, output: `${r.stdout}\n${r.stderr}`.trim() };
 }
 
@@ -21,5 +21,10 @@ test('generated code matches the proto and buf lint passes', { skip }, () => {
 
 test('Python and Go clients pass their live tests against a running server', { skip }, () => {
   const r = run('scripts/test-clients.sh');
+  assert.ok(r.ok, r.output);
+});
+
+test('the official openai Python SDK works against the REST adapter', { skip }, () => {
+  const r = run('.venv/bin/python', ['-m', 'pytest', '-q', 'test/python']);
   assert.ok(r.ok, r.output);
 });

@@ -1,0 +1,80 @@
+// Reads a POST /v1/completions body into a GenerationPlan. The prompt may be a string, an array
+// of strings, an array of token ids or an array of token-id arrays (as in OpenAI's API); each
+// prompt gets its own n choices, numbered prompt by prompt.
+import { invalidRequest, unsupportedParameter } from './openai-error.ts';
+import { serviceModel, type GenerationPlan, type PromptInit } from './generation-plan.ts';
+import { invalidType, RequestBody } from './request-body.ts';
+import { ignoreHarmlessFields, readN, readSharedSampling, readStreamOptions } from './sampling-fields.ts';
+
+/** OpenAI's (and vLLM's) default token budget of a completion when max_tokens is not given. */
+export const DEFAULT_COMPLETION_MAX_TOKENS = 16;
+
+/** A prompt as the client sent it: text, or token ids. */
+export type RawPrompt = string | number[];
+
+const isTokenIds = (v: unknown): v is number[] => Array.isArray(v) && v.length > 0 && v.every((t) => Number.isSafeInteger(t));
+
+export function readPrompts(value: unknown): RawPrompt[] {
+  if (value === undefined) throw invalidRequest('prompt', "Missing required parameter: 'prompt'.", 'missing_required_parameter');
+  if (typeof value === 'string') return [value];
+  if (!Array.isArray(value)) throw invalidType('prompt', 'a string or an array', value);
+  if (value.length === 0) throw invalidRequest('prompt', "Invalid 'prompt': empty array. Expected an array with minimum length 1.", 'empty_array');
+  if (value.every((p) => typeof p === 'string')) return value as string[];
+  if (isTokenIds(value)) return [value];
+  if (value.every(isTokenIds)) return value as number[][];
+  throw invalidType('prompt', 'a string, an array of strings, an array of token ids or an array of token-id arrays', value);
+}
+
+function promptInit(p: RawPrompt): PromptInit {
+  return typeof p === 'string' ? { input: { case: 'text', value: p } } : { input: { case: 'tokens', value: { ids: p } } };
+}
+
+export interface CompletionPlan extends GenerationPlan {
+  rawPrompts: RawPrompt[];
+  /** Prepend the prompt to each choice's text. */
+  echo: boolean;
+}
+
+export function readCompletionRequest(json: unknown): CompletionPlan {
+  const body = RequestBody.from(json);
+  const requested = body.string('model');
+  const rawPrompts = readPrompts(body.value('prompt'));
+  const { sampling, seed } = readSharedSampling(body);
+  const n = readN(body);
+  const { stream, includeUsage } = readStreamOptions(body);
+
+  const unlimited = body.isNull('max_tokens');
+  sampling.maxTokens = unlimited ? undefined : (body.integer('max_tokens') ?? DEFAULT_COMPLETION_MAX_TOKENS);
+
+  const logprobs = body.integer('logprobs');
+  sampling.logprobs = logprobs !== undefined;
+  sampling.topLogprobs = logprobs;
+
+  const echo = body.boolean('echo') ?? false;
+  if (echo && logprobs !== undefined) {
+    throw unsupportedParameter('echo', "'echo' together with 'logprobs' would need prompt logprobs, which this server does not compute");
+  }
+  const bestOf = body.integer('best_of');
+  if (bestOf !== undefined && bestOf !== n) {
+    throw unsupportedParameter('best_of', "ranking candidates is not implemented; leave 'best_of' unset or equal to 'n'");
+  }
+  body.unsupported('suffix', 'insertion (suffix) is not implemented', (v) => v === '');
+  body.unsupported('min_tokens', 'a minimum output length is not implemented', (v) => v === 0);
+  body.unsupported('include_stop_str_in_output', 'the stop string is never part of the output', (v) => v === false);
+  body.unsupported('response_format', 'structured output is not implemented');
+  ignoreHarmlessFields(body);
+  body.rejectUnrecognized();
+
+  return {
+    model: serviceModel(requested),
+    rawPrompts,
+    prompts: rawPrompts.map(promptInit),
+    echo,
+    n,
+    sampling,
+    seed,
+    stream,
+    includeUsage,
+    names: { prompt: 'prompt', maxTokens: 'max_tokens', topLogprobs: 'logprobs', model: requested ?? 'default' },
+  };
+}

@@ -1,0 +1,107 @@
+// Typed reads of a JSON request body that remember which fields were read, so that whatever is
+// left over can be refused by name instead of silently ignored. A field set to null counts as not
+// given (many clients send explicit nulls for defaults). Type errors use OpenAI's wording.
+import { invalidRequest, unsupportedParameter } from './openai-error.ts';
+
+type Json = unknown;
+
+function typeName(value: Json): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return 'an object';
+  if (typeof value === 'number') return Number.isInteger(value) ? 'an integer' : 'a decimal';
+  return `a ${typeof value}`;
+}
+
+export function invalidType(param: string, expected: string, value: Json) {
+  return invalidRequest(param, `Invalid type for '${param}': expected ${expected}, but got ${typeName(value)} instead.`, 'invalid_type');
+}
+
+export class RequestBody {
+  private readonly read = new Set<string>();
+
+  private constructor(private readonly fields: Record<string, Json>) {}
+
+  /** The body must be a JSON object. */
+  static from(value: Json): RequestBody {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      throw invalidRequest(null, 'The request body must be a JSON object.');
+    }
+    return new RequestBody(value as Record<string, Json>);
+  }
+
+  /** The raw value, or undefined when absent or null. */
+  value(name: string): Json {
+    this.read.add(name);
+    const v = this.fields[name];
+    return v === null ? undefined : v;
+  }
+
+  /** Whether the field is present with the value null (for fields where null means "no limit"). */
+  isNull(name: string): boolean {
+    this.read.add(name);
+    return this.fields[name] === null;
+  }
+
+  has(name: string): boolean {
+    return this.value(name) !== undefined;
+  }
+
+  string(name: string): string | undefined {
+    const v = this.value(name);
+    if (v === undefined) return undefined;
+    if (typeof v !== 'string') throw invalidType(name, 'a string', v);
+    return v;
+  }
+
+  boolean(name: string): boolean | undefined {
+    const v = this.value(name);
+    if (v === undefined) return undefined;
+    if (typeof v !== 'boolean') throw invalidType(name, 'a boolean', v);
+    return v;
+  }
+
+  number(name: string): number | undefined {
+    const v = this.value(name);
+    if (v === undefined) return undefined;
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw invalidType(name, 'a decimal', v);
+    return v;
+  }
+
+  integer(name: string): number | undefined {
+    const v = this.value(name);
+    if (v === undefined) return undefined;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw invalidType(name, 'an integer', v);
+    return v;
+  }
+
+  object(name: string): Record<string, Json> | undefined {
+    const v = this.value(name);
+    if (v === undefined) return undefined;
+    if (typeof v !== 'object' || Array.isArray(v)) throw invalidType(name, 'an object', v);
+    return v as Record<string, Json>;
+  }
+
+  /** Fields accepted for compatibility that do not change what the server does. */
+  ignore(...names: string[]): void {
+    for (const n of names) this.read.add(n);
+  }
+
+  /**
+   * Fields this server does not implement: refused when given, unless `harmless(value)` says the
+   * value asks for nothing (e.g. an empty tool list, `n_probs: 0`).
+   */
+  unsupported(name: string, why?: string, harmless: (value: Json) => boolean = () => false): void {
+    const v = this.value(name);
+    if (v !== undefined && !harmless(v)) throw unsupportedParameter(name, why);
+  }
+
+  /** Refuses the first field no reader asked for. Call after reading every known field. */
+  rejectUnrecognized(): void {
+    for (const name of Object.keys(this.fields)) {
+      if (!this.read.has(name)) {
+        throw invalidRequest(name, `Unrecognized request argument supplied: ${name}`, 'unrecognized_argument');
+      }
+    }
+  }
+}

@@ -1,0 +1,47 @@
+// Parsers for command-line values. A bad value fails with commander's usage error, which names
+// the flag, instead of becoming NaN somewhere deep in the engine.
+import { InvalidArgumentError } from 'commander';
+import { isLogLevel, LOG_LEVELS, type LogLevel } from '../adapter-openai/logger.ts';
+
+export function integerIn(min: number, max = Number.MAX_SAFE_INTEGER) {
+  return (value: string): number => {
+    const n = Number(value.trim());
+    if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`expected an integer in [${min}, ${max}], got "${value}".`);
+    }
+    return n;
+  };
+}
+
+export const port = integerIn(0, 65535);
+
+const UNITS: Record<string, number> = {
+  '': 1, b: 1,
+  k: 1e3, kb: 1e3, m: 1e6, mb: 1e6, g: 1e9, gb: 1e9,
+  kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3,
+};
+
+/** A byte count: "1073741824", or with a unit: "512MiB", "2GiB", "1.5GB". */
+export function byteSize(value: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value);
+  const unit = m ? UNITS[m[2].toLowerCase()] : undefined;
+  if (!m || unit === undefined) {
+    throw new InvalidArgumentError(`expected a byte count such as 1073741824, 512MiB or 2GiB, got "${value}".`);
+  }
+  const bytes = Math.floor(Number(m[1]) * unit);
+  if (!Number.isSafeInteger(bytes)) throw new InvalidArgumentError(`"${value}" is too large.`);
+  return bytes;
+}
+
+export function logLevel(value: string): LogLevel {
+  if (!isLogLevel(value)) throw new InvalidArgumentError(`expected one of ${LOG_LEVELS.join(', ')}, got "${value}".`);
+  return value;
+}
+
+/** host:port of a gRPC service. */
+export function grpcTarget(value: string): string {
+  if (!/^(https?:\/\/)?(\[[0-9a-fA-F:.]+\]|[^:\s/]+):\d+\/?$/.test(value)) {
+    throw new InvalidArgumentError(`expected host:port (e.g. 127.0.0.1:50051), got "${value}".`);
+  }
+  return value;
+}

@@ -1,0 +1,193 @@
+// The flags and sub-commands of mlx-batch-server. Without a sub-command it runs the whole server
+// (engine, gRPC service, OpenAI-compatible REST adapter); `adapter` runs the REST adapter alone
+// in front of a gRPC service elsewhere.
+import { Command, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import { DEFAULT_ADAPTER_HOST, DEFAULT_ADAPTER_PORT, startOpenAIAdapter } from '../adapter-openai/adapter-server.ts';
+import { createLogger, type Logger, type LogLevel } from '../adapter-openai/logger.ts';
+import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../engine/engine-core.ts';
+import { DEFAULT_MODEL } from '../engine/model-source.ts';
+import { DEFAULT_GRPC_PORT } from '../service/grpc-server.ts';
+import { loadProgress } from './load-progress.ts';
+import { byteSize, grpcTarget, integerIn, logLevel, port } from './option-parsers.ts';
+import { startServer, type RunningServer } from './serve.ts';
+
+export const API_KEY_ENV = 'MLX_BATCH_SERVER_API_KEY';
+export const GRPC_API_KEY_ENV = 'MLX_BATCH_SERVER_GRPC_API_KEY';
+
+const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
+
+export interface ServeFlags {
+  model?: string;
+  batchSize: number;
+  usePromptCache?: boolean;
+  disablePromptCache?: boolean;
+  radixCacheSize: number;
+  port: number;
+  host: string;
+  grpcPort: number;
+  grpcHost?: string;
+  apiKey?: string;
+  maxQueue: number;
+  logLevel: LogLevel;
+  prefillChunk: number;
+  kvCacheBytes: number;
+  cacheDir?: string;
+}
+
+export interface AdapterFlags {
+  grpcTarget: string;
+  port: number;
+  host: string;
+  apiKey?: string;
+  grpcApiKey?: string;
+  logLevel: LogLevel;
+}
+
+export function engineOptions(flags: ServeFlags): EngineOptions {
+  return {
+    ...DEFAULT_ENGINE_OPTIONS,
+    batchSize: flags.batchSize,
+    prefillTokens: flags.prefillChunk,
+    kvBudgetBytes: flags.kvCacheBytes,
+    prefixCache: !flags.disablePromptCache,
+    prefixCacheBytes: flags.radixCacheSize,
+    maxQueue: flags.maxQueue,
+  };
+}
+
+/** Stops on SIGINT/SIGTERM; a second signal exits at once. */
+function stopOnSignals(log: Logger, stop: () => Promise<void>): void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    log.info(`${signal}: shutting down`);
+    stop().then(
+      () => process.exit(0),
+      (err) => {
+        log.error(`shutdown failed: ${(err as Error).message}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
+async function serve(flags: ServeFlags): Promise<void> {
+  const log = createLogger(flags.logLevel);
+  const progress = loadProgress('loading model');
+  let server: RunningServer;
+  try {
+    server = await startServer({
+      model: flags.model,
+      cacheDir: flags.cacheDir,
+      engine: engineOptions(flags),
+      host: flags.host,
+      port: flags.port,
+      grpcHost: flags.grpcHost ?? flags.host,
+      grpcPort: flags.grpcPort,
+      apiKey: flags.apiKey,
+      logger: log,
+      onLoadProgress: (done, total) => progress.update(done, total),
+    });
+  } catch (err) {
+    throw listenHint(err, flags);
+  }
+  stopOnSignals(log, server.close);
+  process.stdout.write(
+    `mlx-batch-server ${VERSION}\n` +
+      `  OpenAI API:  ${server.adapter.url}   (health: ${server.adapter.url.replace(/\/v1$/, '')}/health)\n` +
+      `  gRPC:        ${server.grpcTarget}   (mlxserve.v1.GenerationService)\n` +
+      (flags.apiKey ? '  API key required (Authorization: Bearer …)\n' : ''),
+  );
+  try {
+    const info = await server.ready;
+    progress.stop();
+    log.info(`ready: ${info.id} (${info.architecture}, ${info.numLayers} layers, context ${info.contextLength} tokens)`);
+  } catch (err) {
+    progress.stop();
+    await server.close();
+    throw err;
+  }
+}
+
+async function adapterOnly(flags: AdapterFlags): Promise<void> {
+  const log = createLogger(flags.logLevel);
+  const adapter = await startOpenAIAdapter({
+    grpcTarget: flags.grpcTarget,
+    grpcApiKey: flags.grpcApiKey ?? flags.apiKey,
+    apiKey: flags.apiKey,
+    host: flags.host,
+    port: flags.port,
+    logger: log,
+  }).catch((err) => {
+    throw listenHint(err, flags);
+  });
+  stopOnSignals(log, () => adapter.close());
+  process.stdout.write(`mlx-batch-server adapter ${VERSION}\n  OpenAI API:  ${adapter.url}\n  gRPC target: ${flags.grpcTarget}\n`);
+}
+
+/** Turns "address in use" into a message that names the flag to change. */
+function listenHint(err: unknown, flags: { port: number; grpcPort?: number }): Error {
+  const e = err as NodeJS.ErrnoException & { port?: number };
+  if (e?.code === 'EADDRINUSE') {
+    const flag = e.port === flags.grpcPort ? '--grpc-port' : '--port';
+    return new Error(`port ${e.port ?? ''} is already in use; choose another with ${flag}`);
+  }
+  return err as Error;
+}
+
+/** What the commands do; tests substitute their own to see the parsed flags. */
+export interface CommandActions {
+  serve(flags: ServeFlags): Promise<void>;
+  adapter(flags: AdapterFlags): Promise<void>;
+}
+
+const RUN: CommandActions = { serve, adapter: adapterOnly };
+
+export function buildProgram(actions: CommandActions = RUN): Command {
+  const program = new Command()
+    .name('mlx-batch-server')
+    .description('LLM inference server on MLX with continuous batching and a radix-tree prompt cache: gRPC service plus an OpenAI-compatible REST API')
+    .version(VERSION)
+    .enablePositionalOptions()
+    .option('--model <spec>', `model: a local GGUF file or Hugging Face-layout directory, or a Hugging Face repo id`, DEFAULT_MODEL.alias)
+    .option('--batch-size <n>', 'most requests decoding at once', integerIn(1, 4096), DEFAULT_ENGINE_OPTIONS.batchSize)
+    .addOption(new Option('--use-prompt-cache', 'reuse KV of shared prompt prefixes (radix-tree cache; on by default)').conflicts('disablePromptCache'))
+    .option('--disable-prompt-cache', 'turn the prompt cache off')
+    .option('--radix-cache-size <bytes>', 'bytes of KV the prompt cache may keep (e.g. 1073741824, 2GiB)', byteSize, DEFAULT_ENGINE_OPTIONS.prefixCacheBytes)
+    .option('--port <port>', 'port of the OpenAI-compatible REST API', port, DEFAULT_ADAPTER_PORT)
+    .option('--host <address>', 'address to bind (0.0.0.0 for every interface)', DEFAULT_ADAPTER_HOST)
+    .option('--grpc-port <port>', 'port of the gRPC service', port, DEFAULT_GRPC_PORT)
+    .option('--grpc-host <address>', 'address the gRPC service binds (default: --host)')
+    .addOption(new Option('--api-key <key>', 'require this key: REST "Authorization: Bearer <key>", gRPC metadata "authorization: Bearer <key>"').env(API_KEY_ENV))
+    .option('--max-queue <n>', 'requests allowed to wait for a batch slot; more get 429 / RESOURCE_EXHAUSTED', integerIn(0), DEFAULT_ENGINE_OPTIONS.maxQueue)
+    .option('--log-level <level>', 'error, warn, info or debug', logLevel, 'info' as LogLevel)
+    .option('--prefill-chunk <tokens>', 'prompt tokens computed per engine step (bounds how long a step stalls streams)', integerIn(1), DEFAULT_ENGINE_OPTIONS.prefillTokens)
+    .option('--kv-cache-bytes <bytes>', 'bytes of KV cache the running batch may use (e.g. 6GiB)', byteSize, DEFAULT_ENGINE_OPTIONS.kvBudgetBytes)
+    .option('--cache-dir <dir>', 'where fetched models are kept (default: $MLX_BATCH_SERVER_CACHE or ~/.cache/mlx-batch-server)')
+    .action((flags: ServeFlags) => actions.serve(flags));
+
+  program
+    .command('adapter')
+    .description('run only the OpenAI-compatible REST adapter, in front of a running gRPC service')
+    .requiredOption('--grpc-target <host:port>', 'address of the gRPC service', grpcTarget)
+    .option('--port <port>', 'port of the REST API', port, DEFAULT_ADAPTER_PORT)
+    .option('--host <address>', 'address to bind', DEFAULT_ADAPTER_HOST)
+    .addOption(new Option('--api-key <key>', 'require this key of REST clients (Authorization: Bearer <key>)').env(API_KEY_ENV))
+    .addOption(new Option('--grpc-api-key <key>', 'key the gRPC service requires (default: --api-key)').env(GRPC_API_KEY_ENV))
+    .option('--log-level <level>', 'error, warn, info or debug', logLevel, 'info' as LogLevel)
+    .action((flags: AdapterFlags) => actions.adapter(flags));
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (err) {
+    process.stderr.write(`mlx-batch-server: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+}

@@ -1,0 +1,90 @@
+// The whole server in one process: the engine (in its supervised child process), the gRPC service
+// on --grpc-port, and the OpenAI adapter on --port as a gRPC client of that service. Both ports
+// listen while the model loads, so /health and the gRPC health service can report "starting".
+import type { Interceptor } from '@connectrpc/connect';
+import { startOpenAIAdapter, type OpenAIAdapter } from '../adapter-openai/adapter-server.ts';
+import type { Logger } from '../adapter-openai/logger.ts';
+import type { EngineOptions } from '../engine/engine-core.ts';
+import { EngineClient } from '../engine/engine-client.ts';
+import { defaultCacheDir, resolveModel, type ResolvedModel } from '../engine/model-source.ts';
+import type { ModelInfo } from '../engine/request.ts';
+import { startGrpcServer, type GrpcServer } from '../service/grpc-server.ts';
+import { requireApiKey } from './grpc-api-key.ts';
+
+export interface ServerConfig {
+  /** --model: a path, a Hugging Face id, or undefined for the default model. */
+  model?: string;
+  cacheDir?: string;
+  engine: EngineOptions;
+  host: string;
+  port: number;
+  grpcHost: string;
+  grpcPort: number;
+  apiKey?: string;
+  logger: Logger;
+  /** Engine load progress (layers done / total). */
+  onLoadProgress?: (done: number, total: number) => void;
+  /** Draw download progress bars (default: when stderr is a terminal). */
+  progressBar?: boolean;
+}
+
+export interface RunningServer {
+  model: ResolvedModel;
+  engine: EngineClient;
+  grpc: GrpcServer;
+  adapter: OpenAIAdapter;
+  /** The address the adapter dials: the gRPC service of this process. */
+  grpcTarget: string;
+  /** Resolves when the model is loaded and the engine serves. */
+  ready: Promise<ModelInfo>;
+  close(): Promise<void>;
+}
+
+/** The address to dial for a server listening on `host` (a wildcard means this machine). */
+export function dialTarget(host: string, port: number): string {
+  if (host === '0.0.0.0' || host === '') return `127.0.0.1:${port}`;
+  if (host === '::') return `[::1]:${port}`;
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+export async function startServer(config: ServerConfig): Promise<RunningServer> {
+  const log = config.logger;
+  const cacheDir = config.cacheDir ?? defaultCacheDir();
+  const model = await resolveModel(config.model, { cacheDir, progressBar: config.progressBar, log: (line) => log.info(line) });
+  log.info(`model ${model.id} (${model.format}) at ${model.path}`);
+
+  const engine = new EngineClient({ model, cacheDir, engine: config.engine, onProgress: config.onLoadProgress });
+  engine.on('restart', (why: string) => log.warn(`engine process stopped (${why}); restarting`));
+  // Without a listener an EventEmitter 'error' would end the process.
+  engine.on('error', (err: Error) => log.error(`engine failed: ${err.message}`));
+
+  const interceptors: Interceptor[] = config.apiKey ? [requireApiKey(config.apiKey)] : [];
+  const grpc = await startGrpcServer({ engine, host: config.grpcHost, port: config.grpcPort, interceptors });
+  const grpcTarget = dialTarget(config.grpcHost, grpc.port);
+  let adapter: OpenAIAdapter;
+  try {
+    adapter = await startOpenAIAdapter({
+      grpcTarget,
+      grpcApiKey: config.apiKey,
+      apiKey: config.apiKey,
+      host: config.host,
+      port: config.port,
+      logger: log,
+    });
+  } catch (err) {
+    await grpc.close();
+    throw err;
+  }
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      await adapter.close();
+      await grpc.close();
+      await engine.stop();
+    })());
+  const ready = engine.start();
+  // The caller awaits `ready`; this keeps a load failure from also counting as unhandled.
+  ready.catch(() => {});
+  return { model, engine, grpc, adapter, grpcTarget, ready, close };
+}

@@ -1,0 +1,186 @@
+// The mlx-batch-server executable as a user runs it: --help, refused flag values, the whole server
+// on a tiny model with an API key (REST and gRPC both demand it), the `adapter` sub-command in
+// front of that server's gRPC port, and a clean exit on SIGTERM.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { rm } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
+import { Code, ConnectError, createClient } from '@connectrpc/connect';
+import { createGrpcTransport } from '@connectrpc/connect-node';
+import OpenAI from 'openai';
+import { GenerationService } from '../src/gen/mlxserve/v1/generation_service_pb.ts';
+import { HealthCheckResponse_ServingStatus, Health } from '../src/gen/grpc/health/v1/health_pb.ts';
+import { buildProgram, engineOptions, type AdapterFlags, type ServeFlags } from '../src/cli/program.ts';
+import { DEFAULT_ENGINE_OPTIONS } from '../src/engine/engine-core.ts';
+import { writeTinyModel } from './helpers/tiny-model.ts';
+import { TEST_MODEL_SPEC } from './helpers/test-server.ts';
+
+const BIN = new URL('../bin/mlx-batch-server.js', import.meta.url).pathname;
+const run = promisify(execFile);
+
+describe('flags', () => {
+  test('--help lists every flag with its default', async () => {
+    const { stdout } = await run(process.execPath, [BIN, '--help']);
+    const help = stdout.replace(/\s+/g, ' ');
+    for (const flag of [
+      '--model', '--batch-size', '--use-prompt-cache', '--disable-prompt-cache', '--radix-cache-size', '--port', '--host',
+      '--grpc-port', '--api-key', '--max-queue', '--log-level', '--prefill-chunk', '--kv-cache-bytes',
+    ]) {
+      assert.ok(help.includes(flag), `--help does not mention ${flag}`);
+    }
+    for (const fallback of ['"SmolLM2-135M-Instruct"', '(default: 32)', '(default: 1073741824)', '(default: 8080)', '(default: "127.0.0.1")', '(default: 50051)', 'MLX_BATCH_SERVER_API_KEY']) {
+      assert.ok(help.includes(fallback), `--help does not show ${fallback}`);
+    }
+    assert.match(help, /adapter \[options\]/);
+  });
+
+  /** Parses argv with the real program but recording actions; returns what they received or the usage error. */
+  async function parse(...args: string[]) {
+    const seen: { serve?: ServeFlags; adapter?: AdapterFlags } = {};
+    const program = buildProgram({ serve: async (f) => void (seen.serve = f), adapter: async (f) => void (seen.adapter = f) });
+    let error = '';
+    for (const cmd of [program, ...program.commands]) {
+      cmd.exitOverride().configureOutput({ writeErr: (s) => (error += s), writeOut: () => {} });
+    }
+    try {
+      await program.parseAsync(['node', 'mlx-batch-server', ...args]);
+    } catch {
+      // exitOverride throws after writing the usage error.
+    }
+    return { ...seen, error };
+  }
+
+  test('the seed\'s flags map onto the engine options', async () => {
+    const defaults = (await parse()).serve!;
+    assert.equal(defaults.model, 'SmolLM2-135M-Instruct');
+    assert.equal(defaults.port, 8080);
+    assert.equal(defaults.host, '127.0.0.1');
+    assert.equal(defaults.grpcPort, 50051);
+    assert.deepEqual(engineOptions(defaults), DEFAULT_ENGINE_OPTIONS);
+    assert.equal(engineOptions(defaults).prefixCache, true);
+    assert.equal(engineOptions(defaults).batchSize, 32);
+    assert.equal(engineOptions(defaults).prefixCacheBytes, 1073741824);
+
+    const flags = (await parse('--batch-size', '8', '--radix-cache-size', '2GiB', '--disable-prompt-cache', '--max-queue', '5', '--prefill-chunk', '64', '--kv-cache-bytes', '512MiB')).serve!;
+    assert.deepEqual(engineOptions(flags), {
+      ...DEFAULT_ENGINE_OPTIONS, batchSize: 8, prefixCacheBytes: 2 * 1024 ** 3, prefixCache: false, maxQueue: 5, prefillTokens: 64, kvBudgetBytes: 512 * 1024 ** 2,
+    });
+    assert.equal(engineOptions((await parse('--use-prompt-cache')).serve!).prefixCache, true);
+    const adapter = (await parse('adapter', '--grpc-target', 'gpu-box:50051', '--port', '9000')).adapter!;
+    assert.equal(adapter.grpcTarget, 'gpu-box:50051');
+    assert.equal(adapter.port, 9000);
+  });
+
+  test('a bad value is refused naming the flag', async () => {
+    for (const args of [['--batch-size', '0'], ['--port', '70000'], ['--radix-cache-size', 'lots'], ['--log-level', 'loud'], ['adapter', '--grpc-target', 'nowhere']]) {
+      const { serve, adapter, error } = await parse(...args);
+      assert.equal(serve ?? adapter, undefined, `${args.join(' ')} was accepted`);
+      assert.match(error, new RegExp(args.at(-2)!), error);
+    }
+    assert.match((await parse('--use-prompt-cache', '--disable-prompt-cache')).error, /cannot be used with/);
+    assert.match((await parse('adapter')).error, /required option '--grpc-target/);
+  });
+
+  test('the executable reports a usage error and exits non-zero', async () => {
+    await assert.rejects(run(process.execPath, [BIN, '--batch-size', 'many']), (err: { code: number; stderr: string }) => {
+      assert.notEqual(err.code, 0);
+      assert.match(err.stderr, /--batch-size/);
+      return true;
+    });
+  });
+});
+
+/** Starts the executable and reads the addresses it prints. */
+async function launch(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += d));
+  const lines = createInterface({ input: child.stdout! });
+  const found: Record<string, string> = {};
+  for await (const line of lines) {
+    const api = /OpenAI API:\s+(\S+)/.exec(line);
+    const grpc = /gRPC(?: target)?:\s+(\S+)/.exec(line);
+    if (api) found.api = api[1];
+    if (grpc) found.grpc = grpc[1];
+    if (found.api && found.grpc) break;
+  }
+  assert.ok(found.api && found.grpc, `no addresses printed; stderr: ${stderr}`);
+  return { child, api: found.api, grpc: found.grpc, stderr: () => stderr };
+}
+
+async function waitForHealth(api: string): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    const res = await fetch(api.replace(/\/v1$/, '/health')).catch(() => undefined);
+    if (res?.status === 200) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.fail('the server never became healthy');
+}
+
+async function stop(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null) return child.exitCode;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const [code] = await exited;
+  return code as number | null;
+}
+
+describe('the server with an API key, and the adapter alone in front of it', () => {
+  const KEY = 'sk-cli-test';
+  let modelDir: string;
+  let server: Awaited<ReturnType<typeof launch>>;
+
+  before(async () => {
+    modelDir = writeTinyModel(TEST_MODEL_SPEC);
+    server = await launch(
+      ['--model', modelDir, '--port', '0', '--grpc-port', '0', '--batch-size', '4', '--kv-cache-bytes', '256MiB', '--radix-cache-size', '64MiB', '--log-level', 'warn'],
+      { MLX_BATCH_SERVER_API_KEY: KEY },
+    );
+    await waitForHealth(server.api);
+  });
+  after(async () => {
+    await stop(server.child);
+    await rm(modelDir, { recursive: true, force: true });
+  });
+
+  test('REST needs the key from MLX_BATCH_SERVER_API_KEY', async () => {
+    const noKey = await fetch(`${server.api}/models`);
+    assert.equal(noKey.status, 401);
+    const openai = new OpenAI({ baseURL: server.api, apiKey: KEY, maxRetries: 0 });
+    const r = await openai.chat.completions.create({ model: 'default', messages: [{ role: 'user', content: 'hi' }], max_tokens: 3 });
+    assert.equal(r.choices.length, 1);
+  });
+
+  test('gRPC needs the key as authorization metadata; health checks do not', async () => {
+    const transport = createGrpcTransport({ baseUrl: `http://${server.grpc}` });
+    const client = createClient(GenerationService, transport);
+    await assert.rejects(client.listModels({}), (err: unknown) => ConnectError.from(err).code === Code.Unauthenticated);
+    await assert.rejects(client.listModels({}, { headers: { authorization: 'Bearer wrong' } }), (err: unknown) => ConnectError.from(err).code === Code.Unauthenticated);
+    const { models } = await client.listModels({}, { headers: { authorization: `Bearer ${KEY}` } });
+    assert.equal(models.length, 1);
+    const health = await createClient(Health, transport).check({ service: '' });
+    assert.equal(health.status, HealthCheckResponse_ServingStatus.SERVING);
+  });
+
+  test('`adapter --grpc-target` serves the same API from another process', async () => {
+    const adapter = await launch(['adapter', '--grpc-target', server.grpc, '--port', '0', '--grpc-api-key', KEY, '--log-level', 'warn']);
+    try {
+      await waitForHealth(adapter.api);
+      // This adapter was given no REST key of its own: it needs none, and passes the gRPC key on.
+      const openai = new OpenAI({ baseURL: adapter.api, apiKey: 'anything', maxRetries: 0 });
+      const stream = await openai.completions.create({ model: 'default', prompt: 'abc', max_tokens: 3, stream: true });
+      let chunks = 0;
+      for await (const _ of stream) chunks++;
+      assert.ok(chunks >= 1);
+    } finally {
+      assert.equal(await stop(adapter.child), 0);
+    }
+  });
+
+  test('SIGTERM shuts the server down cleanly', async () => {
+    assert.equal(await stop(server.child), 0, server.stderr());
+  });
+});
