@@ -8,7 +8,7 @@
 // reference.ts (the semantics in plain JS, which the tests hold the device code to).
 import mlx from '@frost-beta/mlx';
 import type { SamplingParams } from '../sampling-params.ts';
-import { selectRows } from './batch-rows.ts';
+import { rowArgmax } from './batch-rows.ts';
 import type { CandidateTier } from './filtered-sampling.ts';
 import { applyLogitAdjustments } from './logit-adjustments.ts';
 import { PenaltyStateCache } from './penalty-state.ts';
@@ -59,8 +59,8 @@ const DEFAULT_BLOCK_SIZE = 32;
 /**
  * Chosen on 256 SmolLM2-135M decode steps: the fraction of rows whose whole top_p set the tiers
  * hold, cumulatively, was 97% / 100% / 100% at temperature 0.7, top_p 0.9, and 58% / 81% / 100%
- * at temperature 1, top_p 0.95 (the hardest common setting). Costs per row at V = 49152: ~0.3 ms,
- * ~0.5 ms, ~2 ms; the exhaustive sort after them ~7 ms.
+ * at temperature 1, top_p 0.95 (the hardest common setting). Costs per row at V = 49152 on a
+ * 2-core x86 box: ~0.3 ms, ~1 ms, ~3 ms; an exhaustive sort after them ~7 ms or more.
  */
 const DEFAULT_TIERS: CandidateTier[] = [
   { blocks: 64, tokens: 256 },
@@ -103,7 +103,7 @@ export class Sampler {
 
     if (plans.every((p) => p.route === 'greedy' && !p.adjustsLogits && !p.wantsLogprob)) {
       // The common all-greedy step: one argmax over the batch.
-      const ids = mx.argmax(selectRows(input, plans.map((p) => p.batchRow)), -1).tolist() as number[];
+      const ids = rowArgmax(input, plans.map((p) => p.batchRow)).tolist() as number[];
       plans.forEach((p, i) => (results[p.batchRow] = { tokenId: ids[i] }));
       return results;
     }

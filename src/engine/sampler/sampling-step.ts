@@ -2,7 +2,7 @@
 // (greedy argmax, the softmax pass, candidate tiers, logprobs), evaluates it once, then sends rows
 // their tier could not certify up the tier ladder, one more evaluation per rung still needed.
 import mlx from '@frost-beta/mlx';
-import { divideByTemperature, selectRows } from './batch-rows.ts';
+import { divideByTemperature, rowArgmax, selectRows } from './batch-rows.ts';
 import { sampleFromBlocks } from './block-gumbel.ts';
 import { sampleFiltered, type CandidateTier } from './filtered-sampling.ts';
 import { gumbelRows } from './random-stream.ts';
@@ -73,7 +73,7 @@ export class SamplingStep {
       order.push(...plans);
       tokenParts.push(tokens.astype(mx.int32));
     };
-    if (greedy.length) keep(greedy, mx.argmax(selectRows(this.adjusted, greedy.map((p) => p.batchRow)), -1));
+    if (greedy.length) keep(greedy, rowArgmax(this.adjusted, greedy.map((p) => p.batchRow)));
     // One softmax pass serves the unfiltered rows (block masses) and top_p-only rows (normalizer).
     const needsMass = filtered.filter((p) => p.needsFullMass);
     const massPlans = [...unfiltered, ...needsMass];
