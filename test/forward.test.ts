@@ -36,7 +36,7 @@ test('packed prefill then batched decode equals the plain reference forward', ()
     assert.ok(maxAbsDiff(logits.index(i), ref.index(p.length - 1)) < 1e-3, `prefill logits of prompt ${i}`);
   });
 
-  const batch = new BatchKvCache(model.config, model.rope, { columnChunk: 4 });
+  const batch = new BatchKvCache(model.config, model.rope, { columnChunk: 4, rebasePosition: 1000 });
   const rows: number[] = [];
   prompts.forEach((_, i) => {
     batch.reserve(rows.length + 1, prefill.block(i).length);
@@ -61,4 +61,48 @@ test('packed prefill then batched decode equals the plain reference forward', ()
       assert.ok(d < 1e-3, `decode step ${s} row ${i}: max diff ${d}`);
     });
   }
+});
+
+test('rows that come and go: the position counter is rebased and outputs stay exact', () => {
+  const dir = writeTinyModel({ numLayers: 2, vocabSize: 128, seed: 2 });
+  const model = loadHfTransformer(dir);
+  const tensors = mx.load(join(dir, 'model.safetensors')) as unknown as Record<string, MxArray>;
+  const batch = new BatchKvCache(model.config, model.rope, { columnChunk: 4, rebasePosition: 12 });
+  const seqs = new Map<number, number[]>();
+  const joinPrompt = (prompt: number[]) => {
+    const prefill = new PrefillBatch(model.config, model.rope, [{ tokens: prompt }]);
+    const step = prefill.prepareStep(100);
+    mx.eval(model.forward(step.tokens, prefill), ...prefill.stepOutputs());
+    prefill.finishStep();
+    batch.reserve(seqs.size + 1, prompt.length);
+    const row = batch.freeRow() as number;
+    batch.join(row, prefill.block(0));
+    seqs.set(row, [...prompt]);
+  };
+  const decode = (steps: number) => {
+    for (let s = 0; s < steps; s++) {
+      batch.reserve(seqs.size);
+      const tokens = new Array(batch.rows).fill(0);
+      for (const [row, q] of seqs) tokens[row] = (q[q.length - 1] * 5 + 3) % 128;
+      const lg = model.logits(model.forward(mx.array(tokens.map((t) => [t]), mx.int32), batch));
+      mx.eval(lg, ...batch.stepOutputs());
+      batch.advance();
+      for (const [row, q] of seqs) {
+        q.push(tokens[row]);
+        const d = maxAbsDiff(lg.index(row), referenceLogits(tensors, model.config, q).index(q.length - 1));
+        assert.ok(d < 1e-3, `row ${row} at length ${q.length}: max diff ${d}`);
+      }
+    }
+  };
+  joinPrompt([1, 2, 3, 4]);
+  decode(3);
+  joinPrompt([9, 8, 7]);
+  decode(3);
+  const [first] = [...seqs.keys()];
+  batch.leave(first);
+  seqs.delete(first);
+  const before = batch.ropeOffset;
+  decode(4);
+  // Position 14 > 12 while the only row started at position 4: its keys were moved back to 0.
+  assert.ok(batch.ropeOffset < before + 4, `position ${batch.ropeOffset} after ${before} + 4 steps`);
 });

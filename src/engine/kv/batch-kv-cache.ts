@@ -17,6 +17,7 @@ import type { ModelConfig } from '../model/config.ts';
 import type { Rope } from '../model/rope.ts';
 import { groupedAttention, type AttentionContext } from '../model/transformer.ts';
 import type { KvBlock } from './kv-block.ts';
+import { contiguous } from '../model/linear.ts';
 
 const { core: mx } = mlx;
 type MxArray = InstanceType<typeof mx.array>;
@@ -24,7 +25,15 @@ type MxArray = InstanceType<typeof mx.array>;
 export interface BatchKvCacheOptions {
   /** Columns are added and dropped in multiples of this (bounds reallocations and wasted attention). */
   columnChunk: number;
+  /**
+   * When the shared RoPE position passes this, every key is re-rotated back towards position 0.
+   * MLX rotates in float32, whose resolution at position p is p·2⁻²⁴ radians: the counter of a
+   * batch that is never empty must not grow without bound.
+   */
+  rebasePosition: number;
 }
+
+export const DEFAULT_BATCH_KV_OPTIONS: BatchKvCacheOptions = { columnChunk: 128, rebasePosition: 16384 };
 
 /** Row capacities the buffer takes; between two, rows are reused without reallocating. */
 export function rowBucket(n: number): number {
@@ -54,7 +63,7 @@ export class BatchKvCache implements AttentionContext {
   constructor(
     private readonly config: ModelConfig,
     private readonly rope: Rope,
-    private readonly opts: BatchKvCacheOptions = { columnChunk: 128 },
+    private readonly opts: BatchKvCacheOptions = DEFAULT_BATCH_KV_OPTIONS,
   ) {
     this.scale = mx.array(1 / Math.sqrt(config.headDim), mx.float32);
   }
@@ -254,6 +263,23 @@ export class BatchKvCache implements AttentionContext {
     this.writeColumn += 1;
     this.position += 1;
     this.mask = undefined;
+    if (this.position > this.opts.rebasePosition) this.rebase();
+  }
+
+  /**
+   * Re-rotates every key so the longest row starts at position 0 again (see rebasePosition). Only
+   * rows that came and went push the counter up: a row's first token sits at position - length.
+   */
+  private rebase(): void {
+    const longest = Math.max(0, ...this.occupiedRows.map((r) => this.rowLength(r)));
+    const delta = longest - this.position;
+    if (delta >= 0) return;
+    for (let l = 0; l < this.config.numLayers; l++) {
+      const shifted = mx.swapaxes(this.rope.shift(mx.swapaxes(this.keys[l], -1, -2), delta), -1, -2);
+      this.keys[l] = contiguous(shifted);
+      mx.eval(this.keys[l]);
+    }
+    this.position = longest;
   }
 
   /** Whether the next step has a column to write into. */
