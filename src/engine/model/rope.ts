@@ -1,19 +1,22 @@
-// Rotary position embeddings. MLX's fast.rope rotates consecutive positions starting at one scalar
-// offset; that is all the forward pass needs, because each batch shares one position counter (see
-// kv/batch-kv-cache.ts). llama3-style frequency scaling is not expressible with fast.rope's base, so
-// those models rotate with a precomputed cos/sin table instead.
+// Rotary position embeddings (Hugging Face's half-split "rotate_half" convention).
+//
+// The forward pass rotates q and k inside its compiled projection block, from cos/sin tables that
+// are inputs (so one compiled trace serves every position): `tables(offset, T)` gives the angles of
+// positions offset … offset+T-1, computed in float64 and rounded once. `shift` moves keys that were
+// rotated for one position base to another, for the KV caches (RoPE rotations compose).
 import mlx from '@frost-beta/mlx';
 import type { ModelConfig } from './config.ts';
 
 const { core: mx } = mlx;
 type MxArray = InstanceType<typeof mx.array>;
 
-/** Inverse frequencies per rotated pair, with llama3 scaling applied (as transformers computes them). */
+/** Inverse frequencies per rotated pair, with llama3 / linear scaling applied (as transformers computes them). */
 export function ropeInverseFrequencies(c: ModelConfig): Float64Array {
   const half = c.headDim / 2;
   const inv = new Float64Array(half);
   for (let i = 0; i < half; i++) inv[i] = 1 / Math.pow(c.ropeTheta, (2 * i) / c.headDim);
   const s = c.ropeScaling;
+  if (s?.type === 'linear') for (let i = 0; i < half; i++) inv[i] /= s.factor;
   if (s?.type === 'llama3') {
     const lowWavelen = s.originalMaxPositionEmbeddings / s.lowFreqFactor;
     const highWavelen = s.originalMaxPositionEmbeddings / s.highFreqFactor;
@@ -29,52 +32,46 @@ export function ropeInverseFrequencies(c: ModelConfig): Float64Array {
   return inv;
 }
 
+/** cos and sin of the rotation angles, each [T, 1, headDim/2] (broadcasting over heads). */
+export interface RopeTables {
+  cos: MxArray;
+  sin: MxArray;
+}
+
+/** Rotates x [..., headDim] by the angles whose cos/sin broadcast against [..., headDim/2]. */
+export function rotateHalf(x: MxArray, cos: MxArray, sin: MxArray): MxArray {
+  const half = x.shape[x.ndim - 1] / 2;
+  const x1 = x.index('...', mx.Slice(0, half));
+  const x2 = x.index('...', mx.Slice(half, null));
+  return mx.concatenate([mx.subtract(mx.multiply(x1, cos), mx.multiply(x2, sin)), mx.add(mx.multiply(x2, cos), mx.multiply(x1, sin))], -1);
+}
+
 export class Rope {
   private readonly inv: Float64Array;
-  private readonly useFast: boolean;
-  private readonly scale: number;
 
-  constructor(private readonly c: ModelConfig) {
+  constructor(c: ModelConfig) {
     this.inv = ropeInverseFrequencies(c);
-    this.useFast = c.ropeScaling === undefined || c.ropeScaling.type === 'linear';
-    this.scale = c.ropeScaling?.type === 'linear' ? 1 / c.ropeScaling.factor : 1;
   }
 
-  /** Rotates x [..., T, headDim] as positions offset, offset+1, ... along axis -2. */
-  apply(x: MxArray, offset: number): MxArray {
-    if (this.useFast) return mx.fast.rope(x, this.c.headDim, false, this.c.ropeTheta, this.scale, offset);
-    const T = x.shape[x.ndim - 2];
-    const angles: number[][] = [];
-    for (let t = 0; t < T; t++) angles.push(Array.from(this.inv, (f) => (offset + t) * f));
-    return this.rotate(x, mx.array(angles, mx.float32));
+  /** Tables for positions offset, offset+1, …, offset+count-1. */
+  tables(offset: number, count: number): RopeTables {
+    const cos: number[][][] = [];
+    const sin: number[][][] = [];
+    for (let t = 0; t < count; t++) {
+      const angles = Array.from(this.inv, (f) => (offset + t) * f);
+      cos.push([angles.map(Math.cos)]);
+      sin.push([angles.map(Math.sin)]);
+    }
+    return { cos: mx.array(cos, mx.float32), sin: mx.array(sin, mx.float32) };
   }
 
   /**
-   * Rotates every position of x [..., T, headDim] by the same `delta` positions: moves keys that were
-   * rotated for one position base to another (RoPE rotations compose: R(a)·R(b) = R(a+b)).
+   * Rotates every position of x [..., T, headDim] by the same `delta` positions: moves keys that
+   * were rotated for one position base to another (R(a)·R(b) = R(a+b)).
    */
   shift(x: MxArray, delta: number): MxArray {
     if (delta === 0) return x;
-    const shape = x.shape;
-    const D = this.c.headDim;
-    if (this.useFast) {
-      // One position per row: fast.rope then rotates each row by exactly `delta`.
-      const rows = mx.reshape(x, [-1, 1, D]);
-      return mx.reshape(mx.fast.rope(rows, D, false, this.c.ropeTheta, this.scale, delta), shape);
-    }
-    return this.rotate(x, mx.array([Array.from(this.inv, (f) => delta * f)], mx.float32));
-  }
-
-  /** Half-split rotation (Hugging Face's rotate_half convention) with angles [T or 1, headDim/2]. */
-  private rotate(x: MxArray, angles: MxArray): MxArray {
-    const half = this.c.headDim / 2;
-    const cos = mx.cos(angles);
-    const sin = mx.sin(angles);
-    const x1 = x.index('...', mx.Slice(0, half));
-    const x2 = x.index('...', mx.Slice(half, null));
-    return mx.concatenate(
-      [mx.subtract(mx.multiply(x1, cos), mx.multiply(x2, sin)), mx.add(mx.multiply(x2, cos), mx.multiply(x1, sin))],
-      -1,
-    );
+    const { cos, sin } = this.tables(delta, 1);
+    return rotateHalf(x, mx.reshape(cos, [-1]), mx.reshape(sin, [-1]));
   }
 }

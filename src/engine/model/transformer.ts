@@ -5,7 +5,7 @@
 import mlx from '@frost-beta/mlx';
 import type { ModelConfig } from './config.ts';
 import { applyLinear, linearArrays, linearFromArrays } from './linear.ts';
-import { Rope } from './rope.ts';
+import { Rope, rotateHalf, type RopeTables } from './rope.ts';
 import type { ModelWeights } from './weights.ts';
 
 const { core: mx } = mlx;
@@ -25,7 +25,7 @@ export class Transformer {
   readonly rope: Rope;
   private readonly qSize: number;
   private readonly kvSize: number;
-  /** rmsNorm → q|k|v projection → split; compiled once and shared by every layer. */
+  /** rmsNorm → q|k|v projection → split → RoPE on q and k; compiled once and shared by every layer. */
   private readonly projectQkv: (...inputs: MxArray[]) => MxArray[];
   /** o projection → residual → rmsNorm → SwiGLU MLP → residual; compiled, shared by every layer. */
   private readonly finishLayer: (...inputs: MxArray[]) => MxArray;
@@ -45,9 +45,16 @@ export class Transformer {
     const gateUpCount = linearArrays(first.gateUp).length;
     const eps = config.rmsNormEps;
     const split = [this.qSize, this.qSize + this.kvSize];
-    const projectQkv = (x: MxArray, norm: MxArray, ...qkv: MxArray[]) => {
+    const { numHeads, numKvHeads, headDim } = config;
+    const projectQkv = (x: MxArray, norm: MxArray, cos: MxArray, sin: MxArray, ...qkv: MxArray[]) => {
       const h = mx.fast.rmsNorm(x, norm, eps);
-      return mx.split(applyLinear(h, linearFromArrays(first.qkv, qkv)), split, -1);
+      const [q, k, v] = mx.split(applyLinear(h, linearFromArrays(first.qkv, qkv)), split, -1);
+      const rows = x.shape[0];
+      return [
+        rotateHalf(mx.reshape(q, [rows, numHeads, headDim]), cos, sin),
+        rotateHalf(mx.reshape(k, [rows, numKvHeads, headDim]), cos, sin),
+        mx.reshape(v, [rows, numKvHeads, headDim]),
+      ];
     };
     const finishLayer = (x: MxArray, attn: MxArray, norm: MxArray, ...rest: MxArray[]) => {
       const o = linearFromArrays(first.o, rest.slice(0, oCount));
@@ -79,18 +86,30 @@ export class Transformer {
     const padded = paddedRows(rows);
     const pad = (a: MxArray) => (padded === rows ? a : mx.concatenate([a, mx.zeros([padded - rows, a.shape[1]], a.dtype)], 0));
     const real = (a: MxArray) => (padded === rows ? a : a.index(mx.Slice(0, rows)));
+    const rope = this.ropeTables(B, T, padded, ctx.ropeOffset);
+    // [rows, heads, D] → [B, heads, T, D]
+    const toHeads = (a: MxArray) => mx.reshape(real(a), [B, T, a.shape[1], c.headDim]).transpose(0, 2, 1, 3);
     let x = pad(mx.take(this.weights.embed, mx.reshape(tokens, [rows]), 0));
     for (let i = 0; i < c.numLayers; i++) {
       const w = this.weights.layers[i];
-      const [qf, kf, vf] = this.projectQkv(x, w.attnNorm, ...linearArrays(w.qkv)).map(real);
-      const q = this.rope.apply(mx.reshape(qf, [B, T, c.numHeads, c.headDim]).transpose(0, 2, 1, 3), ctx.ropeOffset);
-      const k = this.rope.apply(mx.reshape(kf, [B, T, c.numKvHeads, c.headDim]).transpose(0, 2, 1, 3), ctx.ropeOffset);
-      const v = mx.reshape(vf, [B, T, c.numKvHeads, c.headDim]).transpose(0, 2, 1, 3);
+      const [q, k, v] = this.projectQkv(x, w.attnNorm, rope.cos, rope.sin, ...linearArrays(w.qkv)).map(toHeads);
       const o = ctx.attend(i, q, k, v);
       const attn = pad(mx.reshape(o.transpose(0, 2, 1, 3), [rows, this.qSize]));
       x = this.finishLayer(x, attn, w.mlpNorm, ...linearArrays(w.o), ...linearArrays(w.gateUp), ...linearArrays(w.down));
     }
     return mx.fast.rmsNorm(real(x), this.weights.finalNorm, c.rmsNormEps);
+  }
+
+  /** cos/sin tables for the (padded) rows b*T + t, at positions offset + t. */
+  private ropeTables(B: number, T: number, padded: number, offset: number): RopeTables {
+    if (T === 1) return this.rope.tables(offset, 1); // every row at the same position: broadcast
+    if (B === 1) return this.rope.tables(offset, padded); // padding rows get positions too, harmlessly
+    const t = this.rope.tables(offset, T);
+    const tile = (a: MxArray) => {
+      const tiled = mx.reshape(mx.broadcastTo(mx.expandDims(a, 0), [B, ...a.shape]), [B * T, 1, -1]);
+      return padded === B * T ? tiled : mx.concatenate([tiled, mx.zeros([padded - B * T, 1, tiled.shape[2]])], 0);
+    };
+    return { cos: tile(t.cos), sin: tile(t.sin) };
   }
 
   /** hidden [N, hidden] → logits [N, vocab] (f32). Rows are padded like the layers' (see forward). */
