@@ -1,0 +1,149 @@
+// The client: every GenerationService RPC as a plain async function or async iterator, plus
+// sessions that multiplex many requests over one Generate stream. Failures are thrown as
+// GenerationServiceError (status code, offending field).
+import { createClient, type Client, type Transport } from '@connectrpc/connect';
+import { createGrpcTransport } from '@connectrpc/connect-node';
+import { GenerationServiceError } from './errors.ts';
+import { collectCompletion, fromDelta, fromFinished, fromStarted, type Completion, type GenerationEvent } from './events.ts';
+import {
+  GenerationService,
+  Health,
+  HealthCheckResponse_ServingStatus,
+  type GetServerStatusResponse,
+  type ModelInfo,
+} from './proto.ts';
+import { toProtoGeneration, toProtoPrompt, type GenerationRequest, type PromptInput } from './request.ts';
+import { GenerationSession, type SessionOptions } from './session.ts';
+
+export interface ClientOptions {
+  /** The server, e.g. "http://localhost:50051". Ignored when `transport` is given. */
+  baseUrl?: string;
+  /**
+   * A connect transport to use instead of gRPC over HTTP/2 to baseUrl (e.g. createConnectTransport
+   * from @connectrpc/connect-node for HTTP/1.1).
+   */
+  transport?: Transport;
+}
+
+export interface CallOptions {
+  /** Aborting it cancels the call (and its generation on the server). */
+  signal?: AbortSignal;
+  /** Deadline; when it expires the server stops the generation. */
+  timeoutMs?: number;
+}
+
+export interface TokenizeOptions extends CallOptions {
+  model?: string;
+  /** Also return each token decoded on its own. */
+  returnTokenStrings?: boolean;
+}
+
+export interface DetokenizeOptions extends CallOptions {
+  model?: string;
+  /** Leave out special tokens (beginning/end of sequence, chat markers). */
+  skipSpecialTokens?: boolean;
+}
+
+export class GenerationClient {
+  /** The generated connect client, for anything this wrapper does not cover. */
+  readonly raw: Client<typeof GenerationService>;
+  private readonly health: Client<typeof Health>;
+
+  constructor(options: ClientOptions) {
+    const transport = options.transport ?? createGrpcTransport({ baseUrl: requireBaseUrl(options.baseUrl) });
+    this.raw = createClient(GenerationService, transport);
+    this.health = createClient(Health, transport);
+  }
+
+  /** One request's events as they come: started, deltas, finished. */
+  async *generate(request: GenerationRequest, options: CallOptions = {}): AsyncGenerator<GenerationEvent> {
+    try {
+      for await (const r of this.raw.generateStream(toProtoGeneration(request), options)) {
+        const e = r.event;
+        if (e.case === 'started') yield fromStarted(e.value);
+        else if (e.case === 'delta') yield fromDelta(e.value);
+        else if (e.case === 'finished') yield fromFinished(e.value);
+      }
+    } catch (e) {
+      throw GenerationServiceError.from(e);
+    }
+  }
+
+  /** One request, answered once it is finished. */
+  async complete(request: GenerationRequest, options: CallOptions = {}): Promise<Completion> {
+    try {
+      const r = await this.raw.complete(toProtoGeneration(request), options);
+      if (!r.finished) throw new Error('the server sent no finish');
+      return { model: r.model, text: r.text, tokenIds: r.tokenIds, logprobs: r.logprobs, finish: fromFinished(r.finished) };
+    } catch (e) {
+      throw GenerationServiceError.from(e);
+    }
+  }
+
+  /** Streams one request and collects it (like complete(), but cancellable mid-way through `signal`). */
+  collect(request: GenerationRequest, options: CallOptions = {}): Promise<Completion> {
+    return collectCompletion(this.generate(request, options));
+  }
+
+  /** Opens a Generate stream for many concurrent requests. Close it with close() or abort(). */
+  session(options: SessionOptions = {}): GenerationSession {
+    return new GenerationSession(this.raw, options);
+  }
+
+  /** The token ids a prompt becomes, exactly as generation would feed them to the model. */
+  async tokenize(prompt: PromptInput, options: TokenizeOptions = {}): Promise<{ tokenIds: number[]; tokenStrings: string[] }> {
+    const { model, returnTokenStrings, ...call } = options;
+    try {
+      const r = await this.raw.tokenize({ model, prompt: toProtoPrompt(prompt), returnTokenStrings }, call);
+      return { tokenIds: r.tokenIds, tokenStrings: r.tokenStrings };
+    } catch (e) {
+      throw GenerationServiceError.from(e);
+    }
+  }
+
+  async detokenize(tokenIds: number[], options: DetokenizeOptions = {}): Promise<string> {
+    const { model, skipSpecialTokens, ...call } = options;
+    try {
+      return (await this.raw.detokenize({ model, tokenIds, skipSpecialTokens }, call)).text;
+    } catch (e) {
+      throw GenerationServiceError.from(e);
+    }
+  }
+
+  /** The served models, the default first. */
+  async listModels(options: CallOptions = {}): Promise<ModelInfo[]> {
+    try {
+      return (await this.raw.listModels({}, options)).models;
+    } catch (e) {
+      throw GenerationServiceError.from(e);
+    }
+  }
+
+  /** The engine's state and load. */
+  async status(options: CallOptions = {}): Promise<GetServerStatusResponse> {
+    try {
+      return await this.raw.getServerStatus({}, options);
+    } catch (e) {
+      throw GenerationServiceError.from(e);
+    }
+  }
+
+  /** Whether the server takes generation requests now (grpc.health.v1 says SERVING). */
+  async isServing(options: CallOptions = {}): Promise<boolean> {
+    try {
+      return (await this.health.check({ service: GenerationService.typeName }, options)).status === HealthCheckResponse_ServingStatus.SERVING;
+    } catch (e) {
+      throw GenerationServiceError.from(e);
+    }
+  }
+}
+
+function requireBaseUrl(baseUrl: string | undefined): string {
+  if (!baseUrl) throw new TypeError('GenerationClient needs a baseUrl (e.g. "http://localhost:50051") or a transport');
+  return baseUrl;
+}
+
+/** A client of the server at baseUrl (e.g. "http://localhost:50051"), over gRPC. */
+export function createGenerationClient(baseUrlOrOptions: string | ClientOptions): GenerationClient {
+  return new GenerationClient(typeof baseUrlOrOptions === 'string' ? { baseUrl: baseUrlOrOptions } : baseUrlOrOptions);
+}

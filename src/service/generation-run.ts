@@ -1,0 +1,54 @@
+// One generation from a gRPC request to the engine and back, shared by every generation RPC:
+// admission (engine ready, not draining, known model), mapping and validation, a server-unique
+// engine id, and cancellation: when `signal` aborts (client cancel, disconnect, deadline) the
+// engine cancels the request and frees its slot; the events then end with 'cancelled'.
+import type { EngineEvent, ModelInfo } from '../engine/request.ts';
+import { ErrorCode } from '../gen/mlxserve/v1/generation_pb.ts';
+import type { DeltaEvent, FinishedEvent, StartedEvent } from './event-mapping.ts';
+import { fromEngineError, RequestError } from './request-error.ts';
+import { toEngineRequest, type GenerationInput } from './request-mapping.ts';
+import type { ServingState } from './serving-state.ts';
+
+export type GenerationEvent = StartedEvent | DeltaEvent | FinishedEvent;
+
+export interface Generation {
+  model: ModelInfo;
+  /** started, zero or more delta, then finished. Throws RequestError if the engine refuses or loses the request. */
+  events: AsyncGenerator<GenerationEvent>;
+}
+
+/**
+ * Admits and submits a request. Throws RequestError (UNAVAILABLE, NOT_FOUND, INVALID_ARGUMENT,
+ * FAILED_PRECONDITION, CANCELLED) before anything reaches the engine; the returned events begin
+ * only after that.
+ */
+export function startGeneration(state: ServingState, input: GenerationInput, signal: AbortSignal): Generation {
+  const model = state.model(input.model);
+  state.admitGeneration();
+  const request = toEngineRequest(state.newEngineRequestId(), input, model);
+  if (signal.aborted) throw new RequestError(ErrorCode.CANCELLED, 'the request was cancelled before it started');
+  return { model, events: engineEvents(state, request.id, state.engine.generate(request), signal) };
+}
+
+async function* engineEvents(
+  state: ServingState,
+  engineId: string,
+  events: AsyncGenerator<EngineEvent>,
+  signal: AbortSignal,
+): AsyncGenerator<GenerationEvent> {
+  const end = state.beginGeneration();
+  // Cancelling (rather than abandoning the iterator) works even while we wait for the next
+  // event: the engine answers with 'finished'/'cancelled' and the loop ends normally.
+  const cancel = () => state.engine.cancel(engineId);
+  signal.addEventListener('abort', cancel, { once: true });
+  if (signal.aborted) cancel();
+  try {
+    for await (const e of events) {
+      if (e.type === 'error') throw fromEngineError(e);
+      yield e;
+    }
+  } finally {
+    signal.removeEventListener('abort', cancel);
+    end();
+  }
+}

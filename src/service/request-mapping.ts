@@ -1,0 +1,105 @@
+// gRPC request messages → engine requests. Unset sampling fields take the engine's defaults;
+// everything is validated here, before it reaches the engine, so errors name the field as the
+// client sent it (`sampling.top_p`, `prompt.tokens.ids`).
+import type { GenerateRequest as EngineRequest, ModelInfo, PromptInput } from '../engine/request.ts';
+import { defaultSamplingParams, InvalidArgumentError, validateSamplingParams, type SamplingParams } from '../engine/sampling-params.ts';
+import { ErrorCode } from '../gen/mlxserve/v1/generation_pb.ts';
+import type { Prompt } from '../gen/mlxserve/v1/prompt_pb.ts';
+import type { SamplingParams as ProtoSamplingParams } from '../gen/mlxserve/v1/sampling_pb.ts';
+import { fromInvalidArgument, invalidArgument, RequestError } from './request-error.ts';
+
+/** The fields every generation RPC shares (StartGeneration, GenerateStreamRequest, CompleteRequest). */
+export interface GenerationInput {
+  model?: string;
+  prompt?: Prompt;
+  sampling?: ProtoSamplingParams;
+}
+
+export const MAX_REQUEST_ID_BYTES = 256;
+
+/** Checks a StartGeneration.request_id. */
+export function checkRequestId(id: string): void {
+  if (id.length === 0) throw invalidArgument('request_id', 'request_id must not be empty');
+  const bytes = Buffer.byteLength(id, 'utf8');
+  if (bytes > MAX_REQUEST_ID_BYTES) throw invalidArgument('request_id', `request_id must be at most ${MAX_REQUEST_ID_BYTES} bytes, got ${bytes}`);
+}
+
+function checkTokenIds(field: string, ids: readonly number[], vocabSize: number): void {
+  for (const id of ids) {
+    if (id < 0 || id >= vocabSize) throw invalidArgument(field, `${field}: token id ${id} is outside the vocabulary [0, ${vocabSize})`);
+  }
+}
+
+/** Token input is checked against the vocabulary here, as the engine would abort on a bad id. */
+export function toPromptInput(prompt: Prompt | undefined, model: ModelInfo): PromptInput {
+  const input = prompt?.input;
+  switch (input?.case) {
+    case 'text':
+      if (input.value.length === 0) throw invalidArgument('prompt.text', 'prompt.text must not be empty');
+      return { kind: 'text', text: input.value, addSpecialTokens: prompt?.addSpecialTokens ?? true };
+    case 'chat': {
+      if (!model.hasChatTemplate) {
+        throw new RequestError(ErrorCode.FAILED_PRECONDITION, `model "${model.id}" has no chat template; send text or token ids`);
+      }
+      const messages = input.value.messages;
+      if (messages.length === 0) throw invalidArgument('prompt.chat.messages', 'prompt.chat.messages must hold at least one message');
+      messages.forEach((m, i) => {
+        if (m.role.length === 0) throw invalidArgument('prompt.chat.messages', `prompt.chat.messages[${i}].role must not be empty`);
+      });
+      return {
+        kind: 'chat',
+        messages: messages.map((m) => ({ role: m.role, content: m.content })),
+        addGenerationPrompt: input.value.addGenerationPrompt ?? true,
+      };
+    }
+    case 'tokens': {
+      const ids = input.value.ids;
+      if (ids.length === 0) throw invalidArgument('prompt.tokens.ids', 'prompt.tokens.ids must not be empty');
+      checkTokenIds('prompt.tokens.ids', ids, model.vocabSize);
+      return { kind: 'tokens', tokenIds: [...ids] };
+    }
+    default:
+      throw invalidArgument('prompt', 'prompt is required: text, chat messages or token ids');
+  }
+}
+
+function seedNumber(seed: bigint): number {
+  const limit = BigInt(Number.MAX_SAFE_INTEGER);
+  if (seed > limit || seed < -limit) throw invalidArgument('sampling.seed', `sampling.seed must be in [-(2^53 - 1), 2^53 - 1], got ${seed}`);
+  return Number(seed);
+}
+
+/** Proto sampling parameters (unset fields: defaults) → the engine's, validated against the model. */
+export function toSamplingParams(s: ProtoSamplingParams | undefined, model: ModelInfo): SamplingParams {
+  const d = defaultSamplingParams();
+  const topK = s?.topK ?? d.topK;
+  const params: SamplingParams = {
+    temperature: s?.temperature ?? d.temperature,
+    topP: s?.topP ?? d.topP,
+    topK: topK === -1 ? 0 : topK, // the proto allows -1 for "off", as vLLM does
+    minP: s?.minP ?? d.minP,
+    seed: s?.seed === undefined ? undefined : seedNumber(s.seed),
+    repetitionPenalty: s?.repetitionPenalty ?? d.repetitionPenalty,
+    presencePenalty: s?.presencePenalty ?? d.presencePenalty,
+    frequencyPenalty: s?.frequencyPenalty ?? d.frequencyPenalty,
+    logitBias: { ...(s?.logitBias ?? d.logitBias) },
+    maxTokens: s?.maxTokens,
+    stop: [...(s?.stop ?? d.stop)],
+    stopTokenIds: [...(s?.stopTokenIds ?? d.stopTokenIds)],
+    ignoreEos: s?.ignoreEos ?? d.ignoreEos,
+    logprobs: s?.logprobs ?? d.logprobs,
+    topLogprobs: s?.topLogprobs ?? d.topLogprobs,
+  };
+  try {
+    validateSamplingParams(params, model.vocabSize);
+  } catch (e) {
+    if (e instanceof InvalidArgumentError) throw fromInvalidArgument(e);
+    throw e;
+  }
+  return params;
+}
+
+/** A validated engine request for one generation, under a server-unique engine id. */
+export function toEngineRequest(engineId: string, input: GenerationInput, model: ModelInfo): EngineRequest {
+  return { id: engineId, input: toPromptInput(input.prompt, model), sampling: toSamplingParams(input.sampling, model) };
+}

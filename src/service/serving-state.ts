@@ -1,0 +1,130 @@
+// What every handler of the service shares: the engine, whether the server takes new generation
+// requests (engine ready, not draining), the model it serves, and the generations in flight (so a
+// graceful shutdown can wait for them).
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { EngineClient } from '../engine/engine-client.ts';
+import type { ModelInfo } from '../engine/request.ts';
+import { ErrorCode } from '../gen/mlxserve/v1/generation_pb.ts';
+import { EngineState } from '../gen/mlxserve/v1/generation_service_pb.ts';
+import { RequestError } from './request-error.ts';
+
+export interface ServingStateOptions {
+  /** Reported as ModelInfo.owned_by (OpenAI's `owned_by`). */
+  ownedBy: string;
+}
+
+/**
+ * Emits 'change' whenever `serving` may have changed (engine state or draining), and 'idle' when
+ * the last generation in flight ends.
+ */
+export class ServingState extends EventEmitter {
+  readonly startedAt = new Date();
+  /** When the model was first loaded (ModelInfo.created). */
+  loadedAt: Date | undefined;
+  private drainingValue = false;
+  private inFlightCount = 0;
+  /** Engine request ids are unique per server; client ids are only unique per stream. */
+  private readonly idPrefix = randomUUID().slice(0, 8);
+  private nextId = 0;
+
+  constructor(
+    readonly engine: EngineClient,
+    readonly options: ServingStateOptions,
+  ) {
+    super();
+    if (engine.state === 'ready') this.loadedAt = new Date();
+    engine.on('state', this.onEngineState);
+  }
+
+  private readonly onEngineState = (s: string): void => {
+    if (s === 'ready') this.loadedAt ??= new Date();
+    this.emit('change');
+  };
+
+  /** Stops following the engine (the server is closing; the engine may outlive it). */
+  detach(): void {
+    this.engine.off('state', this.onEngineState);
+  }
+
+  /** Whether new generation requests are taken: the engine is ready and the server is not draining. */
+  get serving(): boolean {
+    return this.engine.state === 'ready' && !this.drainingValue;
+  }
+
+  get draining(): boolean {
+    return this.drainingValue;
+  }
+
+  set draining(on: boolean) {
+    if (on === this.drainingValue) return;
+    this.drainingValue = on;
+    this.emit('change');
+  }
+
+  get engineState(): EngineState {
+    if (this.drainingValue) return EngineState.DRAINING;
+    switch (this.engine.state) {
+      case 'starting':
+        return EngineState.STARTING;
+      case 'ready':
+        return EngineState.READY;
+      case 'restarting':
+        return EngineState.RESTARTING;
+      case 'stopped':
+        return EngineState.DRAINING;
+      case 'failed':
+        // The contract has no state for an engine that could not be restarted; it is not serving
+        // and will not be again, which clients cannot tell from UNSPECIFIED either way.
+        return EngineState.UNSPECIFIED;
+    }
+  }
+
+  /** The model a request names ('' or unset: the default). Throws NOT_FOUND or UNAVAILABLE. */
+  model(name: string | undefined): ModelInfo {
+    const info = this.engine.modelInfo;
+    if (!info) throw new RequestError(ErrorCode.UNAVAILABLE, `the model is not loaded yet (the engine is ${this.engine.state})`);
+    if (name && name !== info.id) throw new RequestError(ErrorCode.NOT_FOUND, `model "${name}" not found; this server serves "${info.id}"`);
+    return info;
+  }
+
+  /** Checks that a new generation may start now. Throws UNAVAILABLE while starting, restarting or draining. */
+  admitGeneration(): void {
+    if (this.drainingValue) throw new RequestError(ErrorCode.UNAVAILABLE, 'the server is shutting down and takes no new requests');
+    if (this.engine.state !== 'ready') throw new RequestError(ErrorCode.UNAVAILABLE, `the engine is ${this.engine.state}; retry later`);
+  }
+
+  newEngineRequestId(): string {
+    return `${this.idPrefix}-${++this.nextId}`;
+  }
+
+  /** Counts a generation in flight; call the returned function once when it ends. */
+  beginGeneration(): () => void {
+    this.inFlightCount++;
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      if (--this.inFlightCount === 0) this.emit('idle');
+    };
+  }
+
+  get inFlight(): number {
+    return this.inFlightCount;
+  }
+
+  /** Resolves when no generation is in flight, or false after timeoutMs. */
+  whenIdle(timeoutMs = Number.POSITIVE_INFINITY): Promise<boolean> {
+    if (this.inFlightCount === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (idle: boolean) => {
+        clearTimeout(timer);
+        this.off('idle', onIdle);
+        resolve(idle);
+      };
+      const onIdle = () => done(true);
+      const timer = Number.isFinite(timeoutMs) ? setTimeout(() => done(false), timeoutMs) : undefined;
+      this.on('idle', onIdle);
+    });
+  }
+}
