@@ -411,11 +411,15 @@ export class EngineCore {
   }
 
   private tokenLogprob(t: SampledToken): TokenLogprob {
+    const describe = (tokenId: number) => ({
+      tokenId,
+      token: this.tokenizer.tokenText(tokenId),
+      bytes: Array.from(this.tokenizer.tokenBytes(tokenId)),
+    });
     return {
-      tokenId: t.tokenId,
-      token: this.tokenizer.tokenText(t.tokenId),
+      ...describe(t.tokenId),
       logprob: t.logprob as number,
-      top: (t.topLogprobs ?? []).map((a) => ({ tokenId: a.tokenId, token: this.tokenizer.tokenText(a.tokenId), logprob: a.logprob })),
+      top: (t.topLogprobs ?? []).map((a) => ({ ...describe(a.tokenId), logprob: a.logprob })),
     };
   }
 

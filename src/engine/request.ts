@@ -21,8 +21,11 @@ export interface GenerateRequest {
 
 export interface TopLogprob {
   tokenId: number;
+  /** The token as text; a part of a multi-byte character is spelled "bytes:\xNN…". */
   token: string;
   logprob: number;
+  /** The token's exact bytes. */
+  bytes: number[];
 }
 
 export interface TokenLogprob extends TopLogprob {

@@ -29,13 +29,13 @@ export function toStarted(e: StartedEvent, modelId: string): MessageInitShape<ty
   return { promptTokens: e.promptTokens, cachedTokens: e.cachedTokens, model: modelId };
 }
 
-// The engine reports each token as decoded text only; token_bytes stays empty until it reports bytes.
 export function toTokenLogprob(l: TokenLogprob): MessageInitShape<typeof TokenLogprobSchema> {
   return {
     tokenId: l.tokenId,
     token: l.token,
     logprob: l.logprob,
-    topLogprobs: l.top.map((t) => ({ tokenId: t.tokenId, token: t.token, logprob: t.logprob })),
+    tokenBytes: Uint8Array.from(l.bytes),
+    topLogprobs: l.top.map((t) => ({ tokenId: t.tokenId, token: t.token, logprob: t.logprob, tokenBytes: Uint8Array.from(t.bytes) })),
   };
 }
 

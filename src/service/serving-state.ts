@@ -74,9 +74,7 @@ export class ServingState extends EventEmitter {
       case 'stopped':
         return EngineState.DRAINING;
       case 'failed':
-        // The contract has no state for an engine that could not be restarted; it is not serving
-        // and will not be again, which clients cannot tell from UNSPECIFIED either way.
-        return EngineState.UNSPECIFIED;
+        return EngineState.FAILED;
     }
   }
 

@@ -332,8 +332,9 @@ type TokenLogprob struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The sampled token id.
 	TokenId int32 `protobuf:"varint,1,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
-	// The token decoded on its own (UTF-8; a token that is part of a multi-byte character shows as
-	// U+FFFD, see token_bytes).
+	// The token decoded on its own (UTF-8). A token that is only part of a multi-byte character is
+	// spelled as its escaped bytes, e.g. "bytes:\xe2\x80" (as OpenAI's API shows it); token_bytes
+	// has the exact bytes.
 	Token string `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
 	// Natural log of the token's probability under the model's own distribution, before
 	// temperature, penalties, logit bias and top-k/top-p/min-p (as vLLM reports it). At most 0.
@@ -417,7 +418,7 @@ type TopLogprob struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The token id.
 	TokenId int32 `protobuf:"varint,1,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
-	// The token decoded on its own (UTF-8; U+FFFD for part of a multi-byte character).
+	// The token decoded on its own (UTF-8; part of a multi-byte character is spelled "bytes:\xNN…").
 	Token string `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
 	// Natural log of the token's probability. At most 0.
 	Logprob float32 `protobuf:"fixed32,3,opt,name=logprob,proto3" json:"logprob,omitempty"`

@@ -38,6 +38,9 @@ const (
 	EngineState_ENGINE_STATE_RESTARTING EngineState = 3
 	// Shutting down: running requests finish, new ones get UNAVAILABLE.
 	EngineState_ENGINE_STATE_DRAINING EngineState = 4
+	// The engine process failed and could not be restarted; every generation request gets
+	// UNAVAILABLE. The server's log says why.
+	EngineState_ENGINE_STATE_FAILED EngineState = 5
 )
 
 // Enum value maps for EngineState.
@@ -48,6 +51,7 @@ var (
 		2: "ENGINE_STATE_READY",
 		3: "ENGINE_STATE_RESTARTING",
 		4: "ENGINE_STATE_DRAINING",
+		5: "ENGINE_STATE_FAILED",
 	}
 	EngineState_value = map[string]int32{
 		"ENGINE_STATE_UNSPECIFIED": 0,
@@ -55,6 +59,7 @@ var (
 		"ENGINE_STATE_READY":       2,
 		"ENGINE_STATE_RESTARTING":  3,
 		"ENGINE_STATE_DRAINING":    4,
+		"ENGINE_STATE_FAILED":      5,
 	}
 )
 
@@ -400,7 +405,9 @@ type isGenerateResponse_Event interface {
 }
 
 type GenerateResponse_Started struct {
-	// The request was admitted. First event of a request that was not refused.
+	// The request entered the running batch (its prompt is being processed; a request waiting
+	// for a batch slot or KV memory has not started yet). First event of a request that was not
+	// refused.
 	Started *GenerationStarted `protobuf:"bytes,2,opt,name=started,proto3,oneof"`
 }
 
@@ -575,7 +582,7 @@ type isGenerateStreamResponse_Event interface {
 }
 
 type GenerateStreamResponse_Started struct {
-	// The request was admitted; always the first message.
+	// The request entered the running batch; always the first message.
 	Started *GenerationStarted `protobuf:"bytes,1,opt,name=started,proto3,oneof"`
 }
 
@@ -1484,13 +1491,14 @@ const file_mlxserve_v1_generation_service_proto_rawDesc = "" +
 	"\x15prefix_cache_hit_rate\x18\t \x01(\x01R\x12prefixCacheHitRate\x121\n" +
 	"\x06uptime\x18\n" +
 	" \x01(\v2\x19.google.protobuf.DurationR\x06uptime\x12%\n" +
-	"\x0eserver_version\x18\v \x01(\tR\rserverVersion*\x96\x01\n" +
+	"\x0eserver_version\x18\v \x01(\tR\rserverVersion*\xaf\x01\n" +
 	"\vEngineState\x12\x1c\n" +
 	"\x18ENGINE_STATE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15ENGINE_STATE_STARTING\x10\x01\x12\x16\n" +
 	"\x12ENGINE_STATE_READY\x10\x02\x12\x1b\n" +
 	"\x17ENGINE_STATE_RESTARTING\x10\x03\x12\x19\n" +
-	"\x15ENGINE_STATE_DRAINING\x10\x042\xdf\x04\n" +
+	"\x15ENGINE_STATE_DRAINING\x10\x04\x12\x17\n" +
+	"\x13ENGINE_STATE_FAILED\x10\x052\xdf\x04\n" +
 	"\x11GenerationService\x12K\n" +
 	"\bGenerate\x12\x1c.mlxserve.v1.GenerateRequest\x1a\x1d.mlxserve.v1.GenerateResponse(\x010\x01\x12[\n" +
 	"\x0eGenerateStream\x12\".mlxserve.v1.GenerateStreamRequest\x1a#.mlxserve.v1.GenerateStreamResponse0\x01\x12G\n" +

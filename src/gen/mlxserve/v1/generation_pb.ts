@@ -100,8 +100,9 @@ export type TokenLogprob = Message<"mlxserve.v1.TokenLogprob"> & {
   tokenId: number;
 
   /**
-   * The token decoded on its own (UTF-8; a token that is part of a multi-byte character shows as
-   * U+FFFD, see token_bytes).
+   * The token decoded on its own (UTF-8). A token that is only part of a multi-byte character is
+   * spelled as its escaped bytes, e.g. "bytes:\xe2\x80" (as OpenAI's API shows it); token_bytes
+   * has the exact bytes.
    *
    * @generated from field: string token = 2;
    */
@@ -152,7 +153,7 @@ export type TopLogprob = Message<"mlxserve.v1.TopLogprob"> & {
   tokenId: number;
 
   /**
-   * The token decoded on its own (UTF-8; U+FFFD for part of a multi-byte character).
+   * The token decoded on its own (UTF-8; part of a multi-byte character is spelled "bytes:\xNN…").
    *
    * @generated from field: string token = 2;
    */

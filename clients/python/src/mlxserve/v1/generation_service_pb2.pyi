@@ -21,11 +21,13 @@ class EngineState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ENGINE_STATE_READY: _ClassVar[EngineState]
     ENGINE_STATE_RESTARTING: _ClassVar[EngineState]
     ENGINE_STATE_DRAINING: _ClassVar[EngineState]
+    ENGINE_STATE_FAILED: _ClassVar[EngineState]
 ENGINE_STATE_UNSPECIFIED: EngineState
 ENGINE_STATE_STARTING: EngineState
 ENGINE_STATE_READY: EngineState
 ENGINE_STATE_RESTARTING: EngineState
 ENGINE_STATE_DRAINING: EngineState
+ENGINE_STATE_FAILED: EngineState
 
 class GenerateRequest(_message.Message):
     __slots__ = ("start", "cancel")
