@@ -10,7 +10,7 @@ import { randomInt } from 'node:crypto';
 import { BatchKvCache } from './kv/batch-kv-cache.ts';
 import { concatKvBlocks, copyOf, kvBlockBytes, splitKvBlock, type KvBlock } from './kv/kv-block.ts';
 import { PrefillBatch } from './kv/prefill-batch.ts';
-import type { Transformer } from './model/transformer.ts';
+import type { ForwardPart, Transformer } from './model/transformer.ts';
 import { RadixCache, type RadixNode } from './radix-cache.ts';
 import type { EngineEvent, EngineStats, ErrorCode, FinishReason, GenerateRequest, ModelInfo, TokenLogprob } from './request.ts';
 import { Sampler, type SampledToken, type SamplerRow } from './sampler/sampler.ts';
@@ -228,52 +228,54 @@ export class EngineCore {
     if (seq) seq.cancelled = true;
   }
 
-  /** One scheduling step. Emits events for everything that happened. */
+  /**
+   * One scheduling step. The decode batch (one token per running sequence) and the current prompt
+   * chunk go through the model in one forward pass, and their next tokens are sampled together.
+   * Emits events for everything that happened.
+   */
   step(): void {
     this.reapCancelled();
     if (!this.prefill) this.startPrefillGroup();
     this.makeRoomForDecode();
 
+    const parts: ForwardPart[] = [];
     const decoding = [...this.running];
-    let decodeLogits: MxArray | undefined;
-    const toEval: MxArray[] = [];
     if (decoding.length > 0) {
       const tokens = new Array<number>(this.batch.rows).fill(0);
       for (const s of decoding) tokens[s.row as number] = s.outputTokenIds[s.outputTokenIds.length - 1];
-      const hidden = this.model.forward(mx.array(tokens.map((t) => [t]), mx.int32), this.batch);
-      const rows = mx.array(decoding.map((s) => s.row as number), mx.int32);
-      decodeLogits = this.model.logits(mx.take(hidden, rows, 0));
-      toEval.push(decodeLogits, ...this.batch.stepOutputs());
+      parts.push({ tokens: mx.array(tokens.map((t) => [t]), mx.int32), ctx: this.batch });
     }
-
-    let prefillLogits: MxArray | undefined;
-    let completing: { segment: number; packedIndex: number }[] = [];
     const group = this.prefill;
+    let completing: { segment: number; packedIndex: number }[] = [];
     if (group) {
-      const step = group.batch.prepareStep(this.opts.prefillTokens);
-      completing = step.completing;
-      const hidden = this.model.forward(step.tokens, group.batch);
-      if (completing.length > 0) {
-        const idx = mx.array(completing.map((c) => c.packedIndex), mx.int32);
-        prefillLogits = this.model.logits(mx.take(hidden, idx, 0));
-        toEval.push(prefillLogits);
-      }
-      toEval.push(...group.batch.stepOutputs());
+      const chunk = group.batch.prepareStep(this.opts.prefillTokens);
+      completing = chunk.completing;
+      parts.push({ tokens: chunk.tokens, ctx: group.batch });
     }
-    mx.eval(...toEval);
+    if (parts.length === 0) return;
 
-    if (decodeLogits) {
-      const sampled = this.sampler.sample(decodeLogits, decoding.map((s) => this.samplerRow(s)));
+    // Hidden rows: the decode batch's rows first, then the packed prompt chunk's.
+    const prefillBase = decoding.length > 0 ? this.batch.rows : 0;
+    const finishing = [...decoding, ...completing.map((c) => (group as PrefillGroup).sequences[c.segment])];
+    const hidden = this.model.forwardParts(parts);
+    const rowsWanted = [...decoding.map((s) => s.row as number), ...completing.map((c) => prefillBase + c.packedIndex)];
+    const toEval: MxArray[] = [...(decoding.length > 0 ? this.batch.stepOutputs() : []), ...(group ? group.batch.stepOutputs() : [])];
+    let sampled: SampledToken[] = [];
+    if (rowsWanted.length > 0) {
+      const logits = this.model.logits(mx.take(hidden, mx.array(rowsWanted, mx.int32), 0));
+      mx.eval(logits, ...toEval);
+      sampled = this.sampler.sample(logits, finishing.map((s) => this.samplerRow(s)));
+    } else {
+      mx.eval(...toEval);
+    }
+
+    if (decoding.length > 0) {
       this.batch.advance();
       decoding.forEach((s, i) => this.appendToken(s, sampled[i]));
     }
     if (group) {
       group.batch.finishStep();
-      if (prefillLogits) {
-        const seqs = completing.map((c) => group.sequences[c.segment]);
-        const sampled = this.sampler.sample(prefillLogits, seqs.map((s) => this.samplerRow(s)));
-        completing.forEach((c, i) => this.completePrefill(group, c.segment, sampled[i]));
-      }
+      completing.forEach((c, i) => this.completePrefill(group, c.segment, sampled[decoding.length + i]));
       if (group.batch.complete) this.prefill = undefined;
     }
   }

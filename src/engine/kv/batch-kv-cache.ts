@@ -33,7 +33,7 @@ export interface BatchKvCacheOptions {
   rebasePosition: number;
 }
 
-export const DEFAULT_BATCH_KV_OPTIONS: BatchKvCacheOptions = { columnChunk: 128, rebasePosition: 16384 };
+export const DEFAULT_BATCH_KV_OPTIONS: BatchKvCacheOptions = { columnChunk: 64, rebasePosition: 16384 };
 
 /** Row capacities the buffer takes; between two, rows are reused without reallocating. */
 export function rowBucket(n: number): number {

@@ -21,6 +21,12 @@ export interface AttentionContext {
   attend(layer: number, q: MxArray, k: MxArray, v: MxArray): MxArray;
 }
 
+/** One batch of a forward pass: its tokens [B, T] and where its keys and values live. */
+export interface ForwardPart {
+  tokens: MxArray;
+  ctx: AttentionContext;
+}
+
 export class Transformer {
   readonly rope: Rope;
   private readonly qSize: number;
@@ -73,43 +79,79 @@ export class Transformer {
   /**
    * tokens: int32 [B, T] → final-norm hidden states [B*T, hidden] (row b*T + t). Lazy: nothing is
    * evaluated.
+   */
+  forward(tokens: MxArray, ctx: AttentionContext): MxArray {
+    return this.forwardParts([{ tokens, ctx }]);
+  }
+
+  /**
+   * Several batches in one pass, e.g. the decode batch and a prompt chunk: every projection runs
+   * once over all their rows (the weights are read once per step, not once per batch); each part's
+   * rows attend within their own context. Returns the final-norm hidden states of all rows, part
+   * after part ([sum of B*T, hidden]).
    *
-   * Activations stay 2-D so every projection is one GEMM over all B*T rows (MLX runs a 3-D
+   * Activations stay 2-D so every projection is one GEMM over all rows (MLX runs a 3-D
    * [B, T, H]·W product as B separate products, reading the weights B times), and the rows are
    * padded to a multiple of 16: OpenBLAS's SGEMM kernels work in blocks of 16 rows, and 16 rows
    * cost less than 8 here. Attention sees the real rows only.
    */
-  forward(tokens: MxArray, ctx: AttentionContext): MxArray {
+  forwardParts(parts: ForwardPart[]): MxArray {
     const c = this.config;
-    const [B, T] = tokens.shape;
-    const rows = B * T;
+    const shapes = parts.map((p) => ({ B: p.tokens.shape[0], T: p.tokens.shape[1] }));
+    const starts: number[] = [];
+    let rows = 0;
+    for (const { B, T } of shapes) {
+      starts.push(rows);
+      rows += B * T;
+    }
     const padded = paddedRows(rows);
     const pad = (a: MxArray) => (padded === rows ? a : mx.concatenate([a, mx.zeros([padded - rows, a.shape[1]], a.dtype)], 0));
     const real = (a: MxArray) => (padded === rows ? a : a.index(mx.Slice(0, rows)));
-    const rope = this.ropeTables(B, T, padded, ctx.ropeOffset);
-    // [rows, heads, D] → [B, heads, T, D]
-    const toHeads = (a: MxArray) => mx.reshape(real(a), [B, T, a.shape[1], c.headDim]).transpose(0, 2, 1, 3);
-    let x = pad(mx.take(this.weights.embed, mx.reshape(tokens, [rows]), 0));
+    const rope = this.ropeTables(parts, padded);
+    const flat = parts.length === 1 ? mx.reshape(parts[0].tokens, [rows]) : mx.concatenate(parts.map((p) => mx.reshape(p.tokens, [-1])), 0);
+    let x = pad(mx.take(this.weights.embed, flat, 0));
     for (let i = 0; i < c.numLayers; i++) {
       const w = this.weights.layers[i];
-      const [q, k, v] = this.projectQkv(x, w.attnNorm, rope.cos, rope.sin, ...linearArrays(w.qkv)).map(toHeads);
-      const o = ctx.attend(i, q, k, v);
-      const attn = pad(mx.reshape(o.transpose(0, 2, 1, 3), [rows, this.qSize]));
+      const qkv = this.projectQkv(x, w.attnNorm, rope.cos, rope.sin, ...linearArrays(w.qkv));
+      const outputs = parts.map((part, j) => {
+        const { B, T } = shapes[j];
+        // [rows, heads, D] → this part's [B, heads, T, D]
+        const heads = (a: MxArray) =>
+          mx.reshape(parts.length === 1 && padded === rows ? a : a.index(mx.Slice(starts[j], starts[j] + B * T)), [B, T, a.shape[1], c.headDim]).transpose(0, 2, 1, 3);
+        const o = part.ctx.attend(i, heads(qkv[0]), heads(qkv[1]), heads(qkv[2]));
+        return mx.reshape(o.transpose(0, 2, 1, 3), [B * T, this.qSize]);
+      });
+      const attn = pad(outputs.length === 1 ? outputs[0] : mx.concatenate(outputs, 0));
       x = this.finishLayer(x, attn, w.mlpNorm, ...linearArrays(w.o), ...linearArrays(w.gateUp), ...linearArrays(w.down));
     }
     return mx.fast.rmsNorm(real(x), this.weights.finalNorm, c.rmsNormEps);
   }
 
-  /** cos/sin tables for the (padded) rows b*T + t, at positions offset + t. */
-  private ropeTables(B: number, T: number, padded: number, offset: number): RopeTables {
-    if (T === 1) return this.rope.tables(offset, 1); // every row at the same position: broadcast
-    if (B === 1) return this.rope.tables(offset, padded); // padding rows get positions too, harmlessly
-    const t = this.rope.tables(offset, T);
-    const tile = (a: MxArray) => {
-      const tiled = mx.reshape(mx.broadcastTo(mx.expandDims(a, 0), [B, ...a.shape]), [B * T, 1, -1]);
-      return padded === B * T ? tiled : mx.concatenate([tiled, mx.zeros([padded - B * T, 1, tiled.shape[2]])], 0);
-    };
-    return { cos: tile(t.cos), sin: tile(t.sin) };
+  /** cos/sin tables for every (padded) row: part rows b*T + t sit at position ctx.ropeOffset + t. */
+  private ropeTables(parts: ForwardPart[], padded: number): RopeTables {
+    if (parts.length === 1) {
+      const [B, T] = parts[0].tokens.shape;
+      const offset = parts[0].ctx.ropeOffset;
+      if (T === 1) return this.rope.tables(offset, 1); // every row at the same position: broadcast
+      if (B === 1) return this.rope.tables(offset, padded); // padding rows get positions too, harmlessly
+    }
+    const cos: MxArray[] = [];
+    const sin: MxArray[] = [];
+    let rows = 0;
+    for (const p of parts) {
+      const [B, T] = p.tokens.shape;
+      const t = this.rope.tables(p.ctx.ropeOffset, T);
+      const perRow = (a: MxArray) => (B === 1 ? a : mx.reshape(mx.broadcastTo(mx.expandDims(a, 0), [B, ...a.shape]), [B * T, 1, -1]));
+      cos.push(perRow(t.cos));
+      sin.push(perRow(t.sin));
+      rows += B * T;
+    }
+    if (padded > rows) {
+      const filler = mx.zeros([padded - rows, 1, this.config.headDim / 2]);
+      cos.push(filler);
+      sin.push(filler);
+    }
+    return { cos: mx.concatenate(cos, 0), sin: mx.concatenate(sin, 0) };
   }
 
   /** hidden [N, hidden] → logits [N, vocab] (f32). Rows are padded like the layers' (see forward). */
