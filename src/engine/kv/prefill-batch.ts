@@ -50,6 +50,8 @@ export class PrefillBatch implements AttentionContext {
   private readonly scale: MxArray;
   private offset = 0;
   private mask: MxArray | undefined;
+  /** Columns holding keys so far (this step's included); attention needs no more. */
+  private visibleColumns = 0;
 
   constructor(
     private readonly config: ModelConfig,
@@ -140,27 +142,33 @@ export class PrefillBatch implements AttentionContext {
     });
     const first = this.segments[0];
     this.offset = single ? first.cachedLength + first.done : first.ropeBase + first.cachedLength - first.packedAt;
-    const cols = mx.expandDims(mx.arange(0, this.columnCount, 1, mx.int32), 0);
+    // A chunked prompt has filled only part of its columns: attend to those alone. (That makes
+    // views of the staging buffers, so their next update copies them; a copy of one prompt's KV
+    // costs far less than softmax over the empty columns.)
+    this.visibleColumns = single ? first.column + first.cachedLength + first.done + first.stepTokens : this.columnCount;
+    const cols = mx.expandDims(mx.arange(0, this.visibleColumns, 1, mx.int32), 0);
     const visible = mx.logicalAnd(
       mx.greaterEqual(cols, mx.expandDims(mx.array(lo, mx.int32), 1)),
       mx.lessEqual(cols, mx.expandDims(mx.array(hi, mx.int32), 1)),
     );
-    this.mask = mx.reshape(mx.where(visible, 0, -Infinity), [1, 1, packed.length, this.columnCount]);
+    this.mask = mx.reshape(mx.where(visible, 0, -Infinity), [1, 1, packed.length, this.visibleColumns]);
     return { tokens: mx.array([packed], mx.int32), completing };
   }
 
   attend(layer: number, q: MxArray, k: MxArray, v: MxArray): MxArray {
     if (!this.mask) throw new Error('prepareStep() first');
+    const all = mx.Slice();
     for (const s of this.segments) {
       if (s.stepTokens === 0) continue;
       const at = s.column + s.cachedLength + s.done;
       const cols = mx.Slice(at, at + s.stepTokens);
       const src = mx.Slice(s.packedAt, s.packedAt + s.stepTokens);
-      const all = mx.Slice();
       this.keys[layer].indexPut_([all, all, all, cols], mx.swapaxes(k.index(all, all, src), -1, -2));
       this.values[layer].indexPut_([all, all, cols], v.index(all, all, src));
     }
-    return groupedAttention(q, this.keys[layer], this.values[layer], this.mask, this.scale);
+    if (this.visibleColumns === this.columnCount) return groupedAttention(q, this.keys[layer], this.values[layer], this.mask, this.scale);
+    const used = mx.Slice(0, this.visibleColumns);
+    return groupedAttention(q, this.keys[layer].index(all, all, all, used), this.values[layer].index(all, all, used), this.mask, this.scale);
   }
 
   stepOutputs(): MxArray[] {
