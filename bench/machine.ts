@@ -1,8 +1,6 @@
 // A one-line description of the machine a benchmark ran on, for result files.
 import { cpus, totalmem } from 'node:os';
-import mlx from '@frost-beta/mlx';
-
-const { core: mx } = mlx;
+import { mx } from '../src/engine/mlx.ts';
 
 export function machineDescription(): string {
   const cpu = cpus()[0]?.model ?? 'unknown CPU';

@@ -3,11 +3,9 @@
 // Run: node --import tsx bench/sampler-bench.ts [--vocab N] [--steps N] [--logits file.safetensors]
 // Logits are synthetic but shaped like SmolLM2-135M-Instruct's decode steps (below); --logits takes
 // real ones instead (a safetensors file with a [N, vocab] float32 tensor named "logits").
-import mlx from '@frost-beta/mlx';
 import { defaultSamplingParams, type SamplingParams } from '../src/engine/sampling-params.ts';
 import { Sampler, type SamplerRow } from '../src/engine/sampler/sampler.ts';
-
-const { core: mx } = mlx;
+import { mx } from '../src/engine/mlx.ts';
 
 function flag(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);

@@ -1,15 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import mlx from '@frost-beta/mlx';
 import { join } from 'node:path';
 import { loadHfTransformer } from '../src/engine/model/load-weights.ts';
 import { BatchKvCache } from '../src/engine/kv/batch-kv-cache.ts';
 import { PrefillBatch } from '../src/engine/kv/prefill-batch.ts';
 import { writeTinyModel } from './helpers/tiny-model.ts';
 import { referenceLogits } from './helpers/reference-forward.ts';
-
-const { core: mx } = mlx;
-type MxArray = InstanceType<typeof mx.array>;
+import { mx, type MxArray } from '../src/engine/mlx.ts';
 
 function maxAbsDiff(a: MxArray, b: MxArray): number {
   return mx.max(mx.abs(mx.subtract(a, b))).item() as number;

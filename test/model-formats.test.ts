@@ -3,7 +3,6 @@
 // Qwen2 (q/k/v bias, tied embeddings), llama3 RoPE scaling; and clear errors for what we don't run.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import mlx from '@frost-beta/mlx';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,9 +14,7 @@ import { BYTE_TO_CHAR } from '../src/engine/tokenizer/byte-level.ts';
 import { ggufFile, T, type Kv, type TensorSpec } from './helpers/gguf-writer.ts';
 import { referenceLogits } from './helpers/reference-forward.ts';
 import { tinyConfig, tinyWeights, writeTinyModel, writeTinyTokenizer, TINY_VOCAB } from './helpers/tiny-model.ts';
-
-const { core: mx } = mlx;
-type MxArray = InstanceType<typeof mx.array>;
+import { mx, type MxArray } from '../src/engine/mlx.ts';
 
 const PROMPT = [5, 77, 130, 9, 200, 31, 64, 2];
 

@@ -3,12 +3,10 @@
 // token plus a count of slack) is what a correct sampler meets, and what a wrong one does not.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import mlx from '@frost-beta/mlx';
 import { defaultSamplingParams, type SamplingParams } from '../src/engine/sampling-params.ts';
 import { Sampler, type SamplerRow } from '../src/engine/sampler/sampler.ts';
 import { referenceDistribution } from '../src/engine/sampler/reference.ts';
-
-const { core: mx } = mlx;
+import { mx } from '../src/engine/mlx.ts';
 
 /** Deterministic standard normals (Box-Muller over a small LCG), so the cases never change. */
 function normals(count: number, seed: number): number[] {

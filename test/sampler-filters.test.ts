@@ -4,15 +4,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import mlx from '@frost-beta/mlx';
 import { defaultSamplingParams, type SamplingParams } from '../src/engine/sampling-params.ts';
 import { planRow } from '../src/engine/sampler/row-plan.ts';
 import { sampleFiltered, type CandidateTier } from '../src/engine/sampler/filtered-sampling.ts';
 import { gumbelRows } from '../src/engine/sampler/random-stream.ts';
 import { blockLayout } from '../src/engine/sampler/vocab-blocks.ts';
 import { referenceDistribution } from '../src/engine/sampler/reference.ts';
-
-const { core: mx } = mlx;
+import { mx } from '../src/engine/mlx.ts';
 
 interface Case {
   logits: number[];

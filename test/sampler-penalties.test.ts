@@ -4,13 +4,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import mlx from '@frost-beta/mlx';
 import { defaultSamplingParams, InvalidArgumentError, type SamplingParams } from '../src/engine/sampling-params.ts';
 import { applyLogitAdjustments } from '../src/engine/sampler/logit-adjustments.ts';
 import { PenaltyStateCache } from '../src/engine/sampler/penalty-state.ts';
 import { referenceAdjustedLogits } from '../src/engine/sampler/reference.ts';
-
-const { core: mx } = mlx;
+import { mx } from '../src/engine/mlx.ts';
 
 interface Row {
   params: SamplingParams;

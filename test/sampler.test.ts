@@ -3,12 +3,10 @@
 // raw log-softmax, bias and penalties do what they say, and bad input fails in JS, not in MLX.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import mlx from '@frost-beta/mlx';
 import { defaultSamplingParams, InvalidArgumentError, type SamplingParams } from '../src/engine/sampling-params.ts';
 import { Sampler, type SamplerRow } from '../src/engine/sampler/sampler.ts';
 import { referenceLogSoftmax } from '../src/engine/sampler/reference.ts';
-
-const { core: mx } = mlx;
+import { mx } from '../src/engine/mlx.ts';
 
 /** Deterministic pseudo-random logits (float32-exact), std ~2.5. */
 function randomLogits(rows: number, vocab: number, seed: number): number[][] {

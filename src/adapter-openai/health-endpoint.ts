@@ -13,6 +13,7 @@ const STATE_NAMES: Record<EngineState, string> = {
   [EngineState.READY]: 'ready',
   [EngineState.RESTARTING]: 'restarting',
   [EngineState.DRAINING]: 'draining',
+  [EngineState.FAILED]: 'failed',
 };
 
 export interface Health {

@@ -5,7 +5,6 @@
 // several packed prompts) and one decode token for every running sequence. Prompts that complete
 // sample their first token and join the decode batch; sequences that finish leave it and their
 // tokens' KV goes into the prefix cache for later requests.
-import mlx from '@frost-beta/mlx';
 import { randomInt } from 'node:crypto';
 import { BatchKvCache } from './kv/batch-kv-cache.ts';
 import { concatKvBlocks, copyOf, kvBlockBytes, splitKvBlock, type KvBlock } from './kv/kv-block.ts';
@@ -19,9 +18,7 @@ import { admitCount, type WaitingRequest } from './scheduler.ts';
 import { Sequence } from './sequence.ts';
 import { SequenceOutputProcessor } from './sequence-output.ts';
 import type { Tokenizer } from './tokenizer/tokenizer.ts';
-
-const { core: mx } = mlx;
-type MxArray = InstanceType<typeof mx.array>;
+import { mx, type MxArray } from './mlx.ts';
 
 export interface EngineOptions {
   /** Most sequences decoding at once (--batch-size). */

@@ -2,12 +2,9 @@
 // whole sequence recomputed every call, RoPE from explicit cos/sin at true positions, K/V heads
 // repeated the way transformers' repeat_kv does. No cache, no batching, no packing: the ground truth
 // the engine's forward must match.
-import mlx from '@frost-beta/mlx';
 import { ropeInverseFrequencies } from '../../src/engine/model/rope.ts';
 import type { ModelConfig } from '../../src/engine/model/config.ts';
-
-const { core: mx } = mlx;
-type MxArray = InstanceType<typeof mx.array>;
+import { mx, type MxArray } from '../../src/engine/mlx.ts';
 
 function rotate(x: MxArray, c: ModelConfig): MxArray {
   // x: [heads, T, D] at positions 0..T-1

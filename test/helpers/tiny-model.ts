@@ -1,13 +1,10 @@
 // Builds small random-weight checkpoints in Hugging Face layout for tests: config.json plus
 // model.safetensors written by MLX itself, so the real loader and forward pass run on them.
-import mlx from '@frost-beta/mlx';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BYTE_TO_CHAR } from '../../src/engine/tokenizer/byte-level.ts';
-
-const { core: mx } = mlx;
-type MxArray = InstanceType<typeof mx.array>;
+import { mx, type MxArray } from '../../src/engine/mlx.ts';
 
 export interface TinyModelSpec {
   architecture?: 'llama' | 'qwen2';

@@ -12,15 +12,12 @@
 // the whole buffer. So this class never makes views of its buffers: attention reads whole buffers
 // under a mask (keys are stored transposed so no transpose is needed), and extraction copies
 // with `take`.
-import mlx from '@frost-beta/mlx';
 import type { ModelConfig } from '../model/config.ts';
 import type { Rope } from '../model/rope.ts';
 import { groupedAttention, type AttentionContext } from '../model/transformer.ts';
 import type { KvBlock } from './kv-block.ts';
 import { contiguous } from '../model/linear.ts';
-
-const { core: mx } = mlx;
-type MxArray = InstanceType<typeof mx.array>;
+import { mx, type MxArray } from '../mlx.ts';
 
 export interface BatchKvCacheOptions {
   /** Columns are added and dropped in multiples of this (bounds reallocations and wasted attention). */

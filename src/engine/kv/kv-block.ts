@@ -1,9 +1,6 @@
+import { mx, type MxArray } from '../mlx.ts';
 // A run of consecutive tokens' keys and values for every layer, detached from any cache buffer.
 // The unit the prefix cache stores and the unit a sequence brings into the decode batch.
-import mlx from '@frost-beta/mlx';
-
-const { core: mx } = mlx;
-type MxArray = InstanceType<typeof mx.array>;
 
 export interface KvBlock {
   /** [layers, kvHeads, length, headDim] */

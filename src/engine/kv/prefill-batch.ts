@@ -6,14 +6,11 @@
 // segments from seeing each other. All packed tokens are rotated from one RoPE offset, so each
 // segment gets its own rotation base (where its token 0 would sit) and its cached keys are shifted
 // to it. A single long prompt is processed in chunks over several steps, at true positions.
-import mlx from '@frost-beta/mlx';
 import type { ModelConfig } from '../model/config.ts';
 import type { Rope } from '../model/rope.ts';
 import { groupedAttention, type AttentionContext } from '../model/transformer.ts';
 import type { KvBlock } from './kv-block.ts';
-
-const { core: mx } = mlx;
-type MxArray = InstanceType<typeof mx.array>;
+import { mx, type MxArray } from '../mlx.ts';
 
 export interface PrefillSegment {
   /** KV of the prompt's cached prefix at true positions (ropeBase 0), if any. */

@@ -1,10 +1,7 @@
+import { mx, type MxArray } from '../mlx.ts';
 // A projection y = x·W (+ b). On CPU MLX multiplies only float32, and its quantized matmul is slower
 // than dequantizing once, so CPU weights are dense f32 stored [in, out] (row-major x·W is the fastest
 // BLAS layout here). On Metal quantized weights stay quantized.
-import mlx from '@frost-beta/mlx';
-
-const { core: mx } = mlx;
-type MxArray = InstanceType<typeof mx.array>;
 
 export type Linear =
   | { kind: 'dense'; weight: MxArray /* [in, out] */; bias?: MxArray }

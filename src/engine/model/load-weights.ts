@@ -1,6 +1,6 @@
 // Reads a checkpoint (Hugging Face / MLX directory, or GGUF file) into a ready Transformer.
-import mlx from '@frost-beta/mlx';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { mx, type MxArray } from '../mlx.ts';
 import { basename, join } from 'node:path';
 import type { GgufFile } from '../gguf.ts';
 import { configFromGguf, configFromHf, validateConfig, type ModelConfig } from './config.ts';
@@ -9,7 +9,6 @@ import { writeSafetensors } from './safetensors-writer.ts';
 import { Transformer } from './transformer.ts';
 import { buildWeights, loadSafetensorsDirectory, renameGgufTensors, type LoadOptions } from './weights.ts';
 
-const { core: mx } = mlx;
 
 export interface WeightLoadOptions {
   /** Keep quantized weights quantized (Metal); defaults to true only when MLX runs on the GPU. */
@@ -45,7 +44,7 @@ export function loadGgufTransformer(gguf: GgufFile, vocabSize: number, cacheDir:
   mkdirSync(cacheDir, { recursive: true });
   const converted = join(cacheDir, `${basename(gguf.path, '.gguf')}-${st.size}-${Math.floor(st.mtimeMs)}.mlx.safetensors`);
   if (!existsSync(converted)) writeSafetensors(converted, convertGgufTensors(gguf.path, gguf.tensors));
-  const tensors = renameGgufTensors(mx.load(converted) as unknown as Record<string, InstanceType<typeof mx.array>>);
+  const tensors = renameGgufTensors(mx.load(converted) as unknown as Record<string, MxArray>);
   const config: ModelConfig = configFromGguf(gguf.metadata, vocabSize, 'lm_head.weight' in tensors);
   validateConfig(config);
   const weights = buildWeights(tensors, config, {

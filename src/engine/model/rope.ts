@@ -4,11 +4,8 @@
 // are inputs (so one compiled trace serves every position): `tables(offset, T)` gives the angles of
 // positions offset … offset+T-1, computed in float64 and rounded once. `shift` moves keys that were
 // rotated for one position base to another, for the KV caches (RoPE rotations compose).
-import mlx from '@frost-beta/mlx';
 import type { ModelConfig } from './config.ts';
-
-const { core: mx } = mlx;
-type MxArray = InstanceType<typeof mx.array>;
+import { mx, type MxArray } from '../mlx.ts';
 
 /** Inverse frequencies per rotated pair, with llama3 / linear scaling applied (as transformers computes them). */
 export function ropeInverseFrequencies(c: ModelConfig): Float64Array {

@@ -2,14 +2,11 @@
 // (RMSNorm → attention → residual, RMSNorm → SwiGLU MLP → residual), final norm, LM head.
 // Where the keys and values live, and which of them a query may see, is the AttentionContext's
 // business; the model only produces q, k, v and consumes the attention output.
-import mlx from '@frost-beta/mlx';
 import type { ModelConfig } from './config.ts';
 import { applyLinear, linearArrays, linearFromArrays } from './linear.ts';
 import { Rope, rotateHalf, type RopeTables } from './rope.ts';
 import type { ModelWeights } from './weights.ts';
-
-const { core: mx } = mlx;
-type MxArray = InstanceType<typeof mx.array>;
+import { mx, type MxArray } from '../mlx.ts';
 
 export interface AttentionContext {
   /** RoPE position of the first new token of every row (rows share one position counter). */

@@ -1,14 +1,11 @@
 // Loads checkpoint tensors (safetensors from a Hugging Face / MLX directory, or a GGUF file) into the
 // layout the forward pass wants: fused q|k|v and gate|up projections, f32 [in, out] matrices on CPU.
-import mlx from '@frost-beta/mlx';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ModelConfig } from './config.ts';
 import { UnsupportedModelError } from './config.ts';
 import { applyLinear, contiguous, denseFromOutIn, linearArrays, type Linear } from './linear.ts';
-
-const { core: mx } = mlx;
-type MxArray = InstanceType<typeof mx.array>;
+import { mx, type MxArray } from '../mlx.ts';
 
 export interface LayerWeights {
   attnNorm: MxArray;

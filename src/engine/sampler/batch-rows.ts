@@ -1,8 +1,5 @@
+import { mx, type MxArray } from '../mlx.ts';
 // Row selection and per-row scaling of a [B, ...] batch.
-import mlx from '@frost-beta/mlx';
-
-const { core: mx } = mlx;
-type MxArray = InstanceType<typeof mx.array>;
 
 /** Rows of x by batch index, as a view when they are one contiguous run. */
 export function selectRows(x: MxArray, batchRows: readonly number[]): MxArray {

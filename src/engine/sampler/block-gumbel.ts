@@ -6,11 +6,8 @@
 // The noise is a fixed vector per (seed, step): numBlocks block draws then blockSize lane draws,
 // applied by block id and lane, so a filtered row gets the same token from whichever candidate
 // tier certifies it (the block sums are the same float operations on the same values).
-import mlx from '@frost-beta/mlx';
 import { gatherBlocks } from './vocab-blocks.ts';
-
-const { core: mx } = mlx;
-type MxArray = InstanceType<typeof mx.array>;
+import { mx, type MxArray } from '../mlx.ts';
 
 export interface BlockSample {
   /** [n, R, b] scaled logits of the blocks that may hold allowed tokens; -inf marks disallowed tokens. */

@@ -1,10 +1,7 @@
+import { mx, type MxArray } from '../mlx.ts';
 // min_p, top_k and top_p as one threshold per row, computed from a sorted prefix of the row (the
 // candidate blocks) instead of a sort of the whole vocabulary. A row is "certified" when the
 // prefix provably contains every token the filters allow; otherwise the caller redoes it exhaustively.
-import mlx from '@frost-beta/mlx';
-
-const { core: mx } = mlx;
-type MxArray = InstanceType<typeof mx.array>;
 
 const cumsum = mx.cumsum as unknown as (a: MxArray, axis: number, reverse: boolean, inclusive: boolean) => MxArray;
 

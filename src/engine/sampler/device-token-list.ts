@@ -1,10 +1,7 @@
+import { mx, type MxArray } from '../mlx.ts';
 // An append-only list of token ids mirrored on the device. Creating an MLX array from JS costs
 // ~0.3 µs an element, so a request's history (prompt plus everything generated) must not be
 // re-sent every step: whole chunks are uploaded once and only the short tail is sent again.
-import mlx from '@frost-beta/mlx';
-
-const { core: mx } = mlx;
-type MxArray = InstanceType<typeof mx.array>;
 
 const CHUNK = 64;
 

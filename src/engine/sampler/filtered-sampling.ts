@@ -4,15 +4,12 @@
 // (certified); rows that are not certified are retried with a larger tier, ending with the
 // exhaustive one (a sort of the whole row, ~5 ms a row at V = 49152, where a tier-1 pass costs
 // a fraction of a millisecond).
-import mlx from '@frost-beta/mlx';
 import { divideByTemperature, selectRows } from './batch-rows.ts';
 import { sampleFromBlocks } from './block-gumbel.ts';
 import { filterThresholds } from './candidate-filter.ts';
 import type { RowPlan } from './row-plan.ts';
 import { gatherBlocks, toBlocks, topBlocks, type BlockLayout } from './vocab-blocks.ts';
-
-const { core: mx } = mlx;
-type MxArray = InstanceType<typeof mx.array>;
+import { mx, type MxArray } from '../mlx.ts';
 
 export interface CandidateTier {
   /** Blocks kept (those with the largest maxima). */

@@ -7,12 +7,9 @@
 // rep(logit + bias) - logit, from a gather of those logits. Building the graph costs ~10 µs an op,
 // so the entries are laid out with a few ops per batch rather than a few per row: every row's
 // history already on the device first, then every row's recent tokens in one upload.
-import mlx from '@frost-beta/mlx';
 import type { DeviceTokenList } from './device-token-list.ts';
 import type { PenaltyState } from './penalty-state.ts';
-
-const { core: mx } = mlx;
-type MxArray = InstanceType<typeof mx.array>;
+import { mx, type MxArray } from '../mlx.ts';
 
 export interface RowPenalties {
   /** Row of the logits batch. */

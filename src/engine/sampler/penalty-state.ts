@@ -1,11 +1,8 @@
 // What a request's logit_bias and penalties need to know about its tokens, kept across decode
 // steps so each step only adds the tokens generated since the last one.
-import mlx from '@frost-beta/mlx';
 import { InvalidArgumentError, type SamplingParams } from '../sampling-params.ts';
 import { DeviceTokenList } from './device-token-list.ts';
-
-const { core: mx } = mlx;
-type MxArray = InstanceType<typeof mx.array>;
+import { mx, type MxArray } from '../mlx.ts';
 
 export function hasLogitAdjustments(p: SamplingParams): boolean {
   return p.repetitionPenalty !== 1 || p.frequencyPenalty !== 0 || p.presencePenalty !== 0

@@ -1,9 +1,6 @@
+import { mx, type MxArray } from '../mlx.ts';
 // Per-row randomness that depends only on (request seed, tokens generated so far): the same seed
 // gives the same tokens whatever else is in the batch and at whatever row index.
-import mlx from '@frost-beta/mlx';
-
-const { core: mx } = mlx;
-type MxArray = InstanceType<typeof mx.array>;
 
 const MASK64 = (1n << 64n) - 1n;
 const GOLDEN_GAMMA = 0x9e3779b97f4a7c15n;

@@ -1,11 +1,8 @@
 // Log-probabilities from the raw model logits (before bias, penalties and temperature; vLLM's
 // default "raw_logprobs"): the chosen token's and the top alternatives'.
-import mlx from '@frost-beta/mlx';
 import { softmaxMass } from './softmax-mass.ts';
 import { blockTokenIds, gatherBlocks, toBlocks, topBlocks, type BlockLayout } from './vocab-blocks.ts';
-
-const { core: mx } = mlx;
-type MxArray = InstanceType<typeof mx.array>;
+import { mx, type MxArray } from '../mlx.ts';
 
 export interface RawTopLogprobs {
   /** [n, 1] logsumexp of each raw row. */

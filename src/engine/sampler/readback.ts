@@ -1,9 +1,6 @@
+import { mx, type MxArray } from '../mlx.ts';
 // Reads many small device arrays back to JS with one evaluation and one tolist per dtype: each
 // eval costs ~70 µs and each tolist a call into the binding, which add up at a few per row.
-import mlx from '@frost-beta/mlx';
-
-const { core: mx } = mlx;
-type MxArray = InstanceType<typeof mx.array>;
 
 export class Readback {
   private readonly ints: MxArray[] = [];

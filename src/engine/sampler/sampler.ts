@@ -6,7 +6,6 @@
 // How: vocab-blocks.ts (why blocks), block-gumbel.ts (exact two-level Gumbel-max sampling),
 // filtered-sampling.ts and candidate-filter.ts (min_p / top_k / top_p without a full sort),
 // reference.ts (the semantics in plain JS, which the tests hold the device code to).
-import mlx from '@frost-beta/mlx';
 import type { SamplingParams } from '../sampling-params.ts';
 import { rowArgmax } from './batch-rows.ts';
 import type { CandidateTier } from './filtered-sampling.ts';
@@ -15,9 +14,7 @@ import { PenaltyStateCache } from './penalty-state.ts';
 import { planRow, type RowPlan } from './row-plan.ts';
 import { SamplingStep } from './sampling-step.ts';
 import { blockLayout, type BlockLayout } from './vocab-blocks.ts';
-
-const { core: mx } = mlx;
-type MxArray = InstanceType<typeof mx.array>;
+import { mx, type MxArray } from '../mlx.ts';
 
 export type { CandidateTier } from './filtered-sampling.ts';
 

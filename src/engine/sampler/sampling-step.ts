@@ -1,7 +1,6 @@
 // One Sampler.sample call for rows that are not all plain greedy: builds the step's lazy graph
 // (greedy argmax, the softmax pass, candidate tiers, logprobs), evaluates it once, then sends rows
 // their tier could not certify up the tier ladder, one more evaluation per rung still needed.
-import mlx from '@frost-beta/mlx';
 import { divideByTemperature, rowArgmax, selectRows } from './batch-rows.ts';
 import { sampleFromBlocks } from './block-gumbel.ts';
 import { sampleFiltered, type CandidateTier } from './filtered-sampling.ts';
@@ -12,9 +11,7 @@ import type { RowPlan } from './row-plan.ts';
 import type { SampledToken, TopLogprobEntry } from './sampler.ts';
 import { softmaxMass } from './softmax-mass.ts';
 import { toBlocks, type BlockLayout } from './vocab-blocks.ts';
-
-const { core: mx } = mlx;
-type MxArray = InstanceType<typeof mx.array>;
+import { mx, type MxArray } from '../mlx.ts';
 
 /** [n, 1] values per row of some plans, looked up by plan. */
 class RowValues {

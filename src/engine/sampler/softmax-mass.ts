@@ -1,11 +1,8 @@
+import { mx, type MxArray } from '../mlx.ts';
 // Probabilities and log-normalizer of each row from one softmax pass. On the CPU backend MLX's
 // fused softmax kernel costs ~5.5 ms for [16, 49152] where logsumexp (max, subtract, exp and sum
 // as separate passes) costs ~8.5 ms, so the normalizer is read off the softmax instead:
 // the top token's probability is exp(max - lse), hence lse = max - log(max probability).
-import mlx from '@frost-beta/mlx';
-
-const { core: mx } = mlx;
-type MxArray = InstanceType<typeof mx.array>;
 
 export interface SoftmaxMass {
   /** [n, V] */

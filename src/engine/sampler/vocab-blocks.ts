@@ -1,10 +1,7 @@
+import { mx, type MxArray } from '../mlx.ts';
 // The vocabulary seen as fixed blocks of consecutive token ids. On the CPU backend a max over the
 // vocabulary costs ~0.5 ns a token while exp or a sort cost 15-90 ns, so the sampler looks at block
 // maxima first and does the expensive work only inside the few blocks that can matter.
-import mlx from '@frost-beta/mlx';
-
-const { core: mx } = mlx;
-type MxArray = InstanceType<typeof mx.array>;
 
 export interface BlockLayout {
   vocabSize: number;

@@ -1,0 +1,168 @@
+// Builds bench/results/peers.md (and bench-peers.svg) from the results bench/peers/run.sh wrote
+// (bench/results/bench-peers-*.json): a table per concurrency level, the issue's target ratios,
+// where a peer wins, and the exact commands.
+//   node --import tsx bench/peers/report.ts [--results DIR] [--out FILE] [--analysis FILE]
+import { Command } from 'commander';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { sweepChartSvg } from '../client/chart.ts';
+import { fmt, workloadLine, type BenchReport } from '../client/report.ts';
+import type { RunSummary } from '../client/summary.ts';
+
+const NAMES: Record<string, string> = {
+  ours: 'mlx-batch-server (ours)',
+  'llama-q4_1': 'llama.cpp llama-server, Q4_1 GGUF',
+  'llama-f32': 'llama.cpp llama-server, F32 GGUF',
+  'mlx-lm-openblas': 'mlx_lm.server f32, OpenBLAS preloaded',
+  'mlx-lm': 'mlx_lm.server f32, as pip installs it (reference BLAS)',
+};
+const ORDER = ['ours', 'llama-q4_1', 'llama-f32', 'mlx-lm-openblas', 'mlx-lm'];
+
+const TARGETS = { selfScaling: 6, vsMlxLm: 1.5, vsLlamaCpp: 1.0 };
+
+function nameOf(r: BenchReport): string {
+  return NAMES[r.label] ?? r.label;
+}
+
+function runAt(r: BenchReport, c: number): RunSummary | undefined {
+  return r.runs.find((x) => x.concurrency === c);
+}
+
+function levelTable(reports: BenchReport[], c: number): string {
+  const rows = [
+    '| server | output tok/s | TTFT ms p50 / p99 | ITL ms p50 / p99 | TPOT ms p50 | E2E s p50 | requests (errors) | load at start |',
+    '|---|---|---|---|---|---|---|---|',
+  ];
+  for (const r of reports) {
+    const x = runAt(r, c);
+    if (!x) continue;
+    rows.push(
+      `| ${nameOf(r)} | ${fmt(x.outputTokPerS)} | ${fmt(x.ttftMs.p50, 0)} / ${fmt(x.ttftMs.p99, 0)} | ${fmt(x.itlMs.p50, 1)} / ${fmt(x.itlMs.p99, 1)} | ` +
+        `${fmt(x.tpotMs.p50, 1)} | ${fmt(x.e2eMs.p50 === null ? null : x.e2eMs.p50 / 1000, 1)} | ${x.completed}/${x.requests} (${x.errors}) | ` +
+        `${fmt(x.load.loadAtStart, 2)}${x.load.timedOut ? ' ⚠' : ''} |`,
+    );
+  }
+  return rows.join('\n');
+}
+
+/** The configuration of a family (label prefix) with the highest c8 throughput. */
+function bestAt(reports: BenchReport[], prefix: string, c: number): { report: BenchReport; run: RunSummary } | undefined {
+  let best: { report: BenchReport; run: RunSummary } | undefined;
+  for (const report of reports) {
+    if (!report.label.startsWith(prefix)) continue;
+    const run = runAt(report, c);
+    if (run && (!best || run.outputTokPerS > best.run.outputTokPerS)) best = { report, run };
+  }
+  return best;
+}
+
+function ratioRow(what: string, num: number | undefined, den: number | undefined, target: number): string {
+  if (num === undefined || den === undefined || den <= 0) return `| ${what} | – | ≥ ${target}x | not measured |`;
+  const ratio = num / den;
+  return `| ${what} | ${fmt(num)} / ${fmt(den)} = **${ratio.toFixed(2)}x** | ≥ ${target}x | ${ratio >= target ? 'met' : 'not met'} |`;
+}
+
+function targetsSection(reports: BenchReport[]): string {
+  const ours = reports.find((r) => r.label === 'ours');
+  const o1 = ours && runAt(ours, 1)?.outputTokPerS;
+  const o8 = ours && runAt(ours, 8)?.outputTokPerS;
+  const mlx = bestAt(reports, 'mlx-lm', 8);
+  const llama = bestAt(reports, 'llama-', 8);
+  const rows = [
+    '| check (c8 aggregate output tok/s) | measured | target | |',
+    '|---|---|---|---|',
+    ratioRow('ours c8 / ours c1', o8, o1, TARGETS.selfScaling),
+    ratioRow(`ours / mlx_lm.server (its best: ${mlx ? nameOf(mlx.report) : '–'})`, o8, mlx?.run.outputTokPerS, TARGETS.vsMlxLm),
+    ratioRow(`ours / llama-server (its best: ${llama ? nameOf(llama.report) : '–'})`, o8, llama?.run.outputTokPerS, TARGETS.vsLlamaCpp),
+  ];
+  for (const r of reports) {
+    if (r === ours || r === mlx?.report || r === llama?.report) continue;
+    const family = r.label.startsWith('mlx-lm') ? TARGETS.vsMlxLm : TARGETS.vsLlamaCpp;
+    rows.push(ratioRow(`ours / ${nameOf(r)}`, o8, runAt(r, 8)?.outputTokPerS, family));
+  }
+  return rows.join('\n');
+}
+
+/** Every level and metric where a peer beats us, stated plainly. */
+function peerWins(reports: BenchReport[], levels: number[]): string[] {
+  const ours = reports.find((r) => r.label === 'ours');
+  if (!ours) return [];
+  const wins: string[] = [];
+  for (const c of levels) {
+    const o = runAt(ours, c);
+    if (!o) continue;
+    for (const r of reports) {
+      const p = r === ours ? undefined : runAt(r, c);
+      if (!p) continue;
+      if (p.outputTokPerS > o.outputTokPerS) wins.push(`c${c}: ${nameOf(r)} has more throughput (${fmt(p.outputTokPerS)} vs ${fmt(o.outputTokPerS)} tok/s).`);
+      if (p.ttftMs.p50 !== null && o.ttftMs.p50 !== null && p.ttftMs.p50 < o.ttftMs.p50) {
+        wins.push(`c${c}: ${nameOf(r)} has a lower median TTFT (${fmt(p.ttftMs.p50, 0)} vs ${fmt(o.ttftMs.p50, 0)} ms).`);
+      }
+    }
+  }
+  return wins;
+}
+
+async function main(): Promise<void> {
+  const opts = new Command()
+    .option('--results <dir>', 'directory with bench-peers-*.json', join(import.meta.dirname, '..', 'results'))
+    .option('--out <file>', 'markdown file to write', join(import.meta.dirname, '..', 'results', 'peers.md'))
+    .option('--analysis <file>', 'markdown fragment explaining the results (kept by hand)', join(import.meta.dirname, 'analysis.md'))
+    .parse()
+    .opts<{ results: string; out: string; analysis: string }>();
+
+  const files = readdirSync(opts.results).filter((f) => /^bench-peers-.+\.json$/.test(f));
+  if (files.length === 0) throw new Error(`no bench-peers-*.json in ${opts.results}; run bench/peers/run.sh`);
+  const reports = files
+    .map((f) => JSON.parse(readFileSync(join(opts.results, f), 'utf8')) as BenchReport)
+    .sort((a, b) => (ORDER.indexOf(a.label) + 1 || 99) - (ORDER.indexOf(b.label) + 1 || 99));
+  const levels = [...new Set(reports.flatMap((r) => r.runs.map((x) => x.concurrency)))].sort((a, b) => a - b);
+  const dates = [...new Set(reports.map((r) => r.date))].join(', ');
+  const first = reports[0];
+  const timedOut = reports.flatMap((r) => r.runs.filter((x) => x.load.timedOut).map((x) => `${nameOf(r)} c${x.concurrency} (load ${fmt(x.load.loadAtStart, 2)})`));
+  const loads = reports.flatMap((r) => r.runs.map((x) => x.load.loadAtStart));
+
+  const chartPath = join(dirname(opts.out), 'bench-peers.svg');
+  writeFileSync(chartPath, await sweepChartSvg(reports.map((r) => ({ name: nameOf(r), runs: r.runs })), 'Aggregate throughput and TTFT against concurrency'));
+
+  const out: string[] = [
+    '# This server and its peers, side by side',
+    '',
+    `Date: ${dates}. Machine: ${first.machine}.`,
+    '',
+    'Same machine, same weights (SmolLM2-135M-Instruct: the Q4_1 GGUF, an F32 GGUF that llama-quantize makes from it, and the float32 ' +
+      'Hugging Face directory scripts/export-hf.ts writes from our loaded model), same workload, one server at a time. Every server is called ' +
+      'through its OpenAI-compatible API by bench/bench-client.ts.',
+    '',
+    `Workload: ${workloadLine({ ...first.settings, url: '(each server)', model: undefined, endpoint: 'openai' }).replace(/ Endpoint: .*$/, '')}`,
+    'mlx_lm.server has no ignore_eos: its requests suppress the end-of-generation tokens with logit_bias -100 instead, so every server ' +
+      'produces exactly the asked number of tokens (llama.cpp implements ignore_eos the same way, as a logit bias).',
+    '',
+    (first.settings.maxLoad > 0
+      ? `Before each level the client waited for the 1-minute load average to drop below ${first.settings.maxLoad} (polling every 30 s, for up to 20 minutes); `
+      : '⚠ The client did not wait for a quiet machine (--max-load 0); ') +
+      `load at the start of the levels ranged ${fmt(Math.min(...loads), 2)}–${fmt(Math.max(...loads), 2)}.` +
+      (timedOut.length ? ` ⚠ The load did not drop below the limit in time for: ${timedOut.join(', ')}; those figures are less reliable.` : ''),
+    '',
+    `![throughput and TTFT against concurrency](${basename(chartPath)})`,
+    '',
+  ];
+  for (const c of levels) out.push(`## Concurrency ${c}`, '', levelTable(reports, c), '');
+  out.push('## Targets (issue 7)', '', targetsSection(reports), '');
+  const wins = peerWins(reports, levels);
+  out.push('## Where a peer wins', '');
+  out.push(...(wins.length ? wins.map((w) => `- ${w}`) : ['- Nowhere in this run.']), '');
+  if (existsSync(opts.analysis)) out.push(readFileSync(opts.analysis, 'utf8').trim(), '');
+  out.push('## Commands', '', 'Everything above: `bench/peers/run.sh` (then `node --import tsx bench/peers/report.ts`). Per server:', '');
+  for (const r of reports) {
+    out.push(`- **${nameOf(r)}**: ${r.serverInfo ?? 'server command not recorded'}`, `  - client: \`${r.command}\``);
+  }
+  out.push('', 'Per-server details (every percentile, every level): `bench/results/bench-peers-<server>.md` and `.json`.', '');
+  writeFileSync(opts.out, out.join('\n'));
+  process.stderr.write(`report: wrote ${opts.out} and ${chartPath}\n`);
+}
+
+main().catch((err) => {
+  process.stderr.write(`report: ${(err as Error).message}\n`);
+  process.exit(1);
+});
