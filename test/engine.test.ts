@@ -167,3 +167,23 @@ test('logprobs: the chosen token and up to 20 alternatives, sorted', async () =>
     assert.ok(lp.logprob <= 0);
   }
 });
+
+test('a small KV budget queues requests and preempts growing ones; every output stays the same', async () => {
+  const prompts = [10, 14, 6, 20, 9, 12].map((len, i) => prompt(len, i + 20));
+  const opts = { maxTokens: 40, ignoreEos: true };
+  const roomy = await EngineHarness.load(dir, { prefixCache: false });
+  const expected = prompts.map((p) => roomy.generate(p, opts).tokenIds);
+  // A cell (one token of one row) is 2 layers · K,V · 2 KV heads · 16 dims · 4 bytes = 512 bytes:
+  // this budget fits a handful of rows of a few dozen tokens, far less than the six requests need.
+  const tight = await EngineHarness.load(dir, { prefixCache: true, kvBudgetBytes: 160 * 512 });
+  const ids = prompts.map((p) => tight.submit(p, opts));
+  let peakRunning = 0;
+  while (ids.some((id) => !tight.done(id))) {
+    tight.core.step();
+    const s = tight.core.stats();
+    peakRunning = Math.max(peakRunning, s.running);
+    assert.ok(s.kvBytesUsed <= 160 * 512 * 2, `KV in use ${s.kvBytesUsed}`);
+  }
+  ids.forEach((id, i) => assert.deepEqual(tight.result(id).tokenIds, expected[i], `request ${i}`));
+  assert.ok(peakRunning < prompts.length, `at most ${peakRunning} ran at once`);
+});

@@ -43,7 +43,9 @@ export function admitCount(queue: readonly WaitingRequest[], b: SchedulerBudget)
   for (const r of queue) {
     if (b.running + n + 1 > b.maxRunning) break;
     const nextLongest = Math.max(longest, r.promptTokens);
-    if (b.kvBytes(b.running + n + 1, nextLongest + b.growthHeadroom) > b.kvBudgetBytes) break;
+    // With nothing running the first request always starts: waiting cannot free any memory.
+    const alone = b.running === 0 && n === 0;
+    if (!alone && b.kvBytes(b.running + n + 1, nextLongest + b.growthHeadroom) > b.kvBudgetBytes) break;
     if (n > 0) {
       // Packing several prompts: all of them finish in this one step.
       if (tokens + r.newTokens > b.prefillTokens) break;
