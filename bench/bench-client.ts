@@ -91,6 +91,9 @@ const program = new Command()
   .option('--max-load <l>', 'before each level wait until the 1-minute load average is below this (0: do not wait)', nonNegativeNumber('--max-load'), 0)
   .option('--load-timeout <minutes>', 'stop waiting for a low load after this long and run anyway (noted in the results)', nonNegativeNumber('--load-timeout'), 20)
   .option('--load-poll <s>', 'seconds between load checks', positiveInt('--load-poll'), 30)
+  .option('--server-pid <pid>', "the server's process id, when it runs on this machine: its CPU is then told apart from other processes'", positiveInt('--server-pid'))
+  .option('--max-other-cores <x>', 'run a level again when other processes averaged more than this many cores during it (needs --server-pid for a local server)', nonNegativeNumber('--max-other-cores'))
+  .option('--retries <n>', 'how many times a level may be run again (with --max-other-cores)', nonNegativeInt('--retries'), 2)
   .option('--server-info <text>', 'how the server was started (command, versions), recorded in the results')
   .option('--label <name>', 'name of the server/configuration in the results (default: the endpoint)')
   .option('--out <prefix>', 'write <prefix>.json, <prefix>.md (and <prefix>.svg for several levels); default bench/results/bench-<label>[-sweep|-headline]')
@@ -123,6 +126,9 @@ interface CliOptions {
   maxLoad: number;
   loadTimeout: number;
   loadPoll: number;
+  serverPid?: number;
+  maxOtherCores?: number;
+  retries: number;
   serverInfo?: string;
   label?: string;
   out?: string;
@@ -180,6 +186,9 @@ async function main(): Promise<void> {
     warmupMaxTokens: o.warmupMaxTokens,
     timeoutMs: o.timeout * 1000,
     load: { maxLoad: o.maxLoad, timeoutS: o.loadTimeout * 60, pollS: o.loadPoll },
+    serverPid: o.serverPid,
+    maxOtherCores: o.maxOtherCores,
+    retries: o.maxOtherCores === undefined ? 0 : o.retries,
     progress: o.progress && process.stderr.isTTY === true,
     label,
     serverInfo: o.serverInfo === undefined ? undefined : portablePaths(o.serverInfo),

@@ -23,6 +23,10 @@ export interface BenchSettings {
   requests: string;
   /** Each level waited for the 1-minute load average to drop below this (0: no waiting). */
   maxLoad: number;
+  /** A level was measured again when other processes averaged more CPU than this (null: never). */
+  maxOtherCores: number | null;
+  /** How many times a level could be measured again. */
+  retries: number;
 }
 
 export interface Headline {
@@ -82,15 +86,21 @@ export function workloadLine(s: BenchSettings): string {
   );
 }
 
+/** Other processes' average CPU during a level, and how many attempts it took to get a quiet one. */
+export function otherCpuCell(r: RunSummary): string {
+  if (!r.otherCpu) return '–';
+  return `${r.otherCpu.cores.toFixed(2)}${r.attempts > 1 ? ` (best of ${r.attempts} attempts)` : ''}`;
+}
+
 export function runTable(runs: RunSummary[]): string {
   const lines = [
-    '| concurrency | requests | errors | output tok/s | req/s | TTFT ms p50 / p90 / p99 | ITL ms p50 / p90 / p99 | TPOT ms p50 | E2E s p50 / p90 / p99 | load at start |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+    '| concurrency | requests | errors | output tok/s | req/s | TTFT ms p50 / p90 / p99 | ITL ms p50 / p90 / p99 | TPOT ms p50 | E2E s p50 / p90 / p99 | load at start | other processes (cores) |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of runs) {
     const e2eS: Distribution = { ...r.e2eMs, p50: r.e2eMs.p50 && r.e2eMs.p50 / 1000, p90: r.e2eMs.p90 && r.e2eMs.p90 / 1000, p99: r.e2eMs.p99 && r.e2eMs.p99 / 1000 };
     lines.push(
-      `| ${r.concurrency} | ${r.completed}/${r.requests} | ${r.errors} | ${fmt(r.outputTokPerS)} | ${fmt(r.requestsPerS, 2)} | ${triple(r.ttftMs)} | ${triple(r.itlMs, 1)} | ${fmt(r.tpotMs.p50)} | ${triple(e2eS, 1)} | ${fmt(r.load.loadAtStart, 2)}${r.load.timedOut ? ' (did not drop below the limit)' : ''} |`,
+      `| ${r.concurrency} | ${r.completed}/${r.requests} | ${r.errors} | ${fmt(r.outputTokPerS)} | ${fmt(r.requestsPerS, 2)} | ${triple(r.ttftMs)} | ${triple(r.itlMs, 1)} | ${fmt(r.tpotMs.p50)} | ${triple(e2eS, 1)} | ${fmt(r.load.loadAtStart, 2)}${r.load.timedOut ? ' (did not drop below the limit)' : ''} | ${otherCpuCell(r)} |`,
     );
   }
   return lines.join('\n');
@@ -113,6 +123,7 @@ export function markdownReport(report: BenchReport, chartFile?: string): string 
   for (const r of report.runs) {
     if (r.errors) notes.push(`c${r.concurrency}: ${r.errors} failed requests (${r.errorSamples.join('; ')})`);
     if (r.shortOutputs && report.settings.eos !== 'natural') notes.push(`c${r.concurrency}: ${r.shortOutputs} requests produced fewer tokens than asked`);
+    if (r.attempts > 1) notes.push(`c${r.concurrency}: measured ${r.attempts} times because other processes took CPU; the quietest attempt is shown`);
     if (r.load.timedOut) notes.push(`c${r.concurrency}: the machine's load average was ${fmt(r.load.loadAtStart, 2)} when the run started (it did not drop below the limit in time)`);
   }
   if (notes.length) out.push('Notes:', ...notes.map((n) => `- ${n}`), '');

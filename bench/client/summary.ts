@@ -3,6 +3,7 @@
 import { distribution, type Distribution } from './percentiles.ts';
 import type { RequestRecord } from './request-record.ts';
 import type { LoadWait } from './load-average.ts';
+import type { OtherCpu } from './other-cpu.ts';
 
 export interface RunSummary {
   concurrency: number;
@@ -31,10 +32,21 @@ export interface RunSummary {
   /** Mean generated tokens per second a single request saw (tokens / e2e). */
   perRequestTokPerS: number | null;
   load: LoadWait;
+  /** CPU other processes took during the level (null where it cannot be measured). */
+  otherCpu: OtherCpu | null;
+  /** Times the level was run (it is repeated when other processes took too much CPU); the figures are from the quietest. */
+  attempts: number;
   startedAt: string;
 }
 
-export function summarize(records: RequestRecord[], concurrency: number, load: LoadWait, startedAt: string): RunSummary {
+export interface RunConditions {
+  load: LoadWait;
+  otherCpu: OtherCpu | null;
+  attempts: number;
+  startedAt: string;
+}
+
+export function summarize(records: RequestRecord[], concurrency: number, conditions: RunConditions): RunSummary {
   const done = records.filter((r) => r.ok);
   const failed = records.filter((r) => !r.ok);
   const start = Math.min(...records.map((r) => r.startMs));
@@ -64,7 +76,6 @@ export function summarize(records: RequestRecord[], concurrency: number, load: L
     tpotMs: distribution(tpot),
     e2eMs: distribution(done.map((r) => r.endMs - r.startMs)),
     perRequestTokPerS: perRequest.length ? perRequest.reduce((s, v) => s + v, 0) / perRequest.length : null,
-    load,
-    startedAt,
+    ...conditions,
   };
 }

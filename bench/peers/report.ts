@@ -6,7 +6,7 @@ import { Command } from 'commander';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { sweepChartSvg } from '../client/chart.ts';
-import { fmt, workloadLine, type BenchReport } from '../client/report.ts';
+import { fmt, otherCpuCell, workloadLine, type BenchReport } from '../client/report.ts';
 import type { RunSummary } from '../client/summary.ts';
 
 const NAMES: Record<string, string> = {
@@ -30,8 +30,8 @@ function runAt(r: BenchReport, c: number): RunSummary | undefined {
 
 function levelTable(reports: BenchReport[], c: number): string {
   const rows = [
-    '| server | output tok/s | TTFT ms p50 / p99 | ITL ms p50 / p99 | TPOT ms p50 | E2E s p50 | requests (errors) | load at start |',
-    '|---|---|---|---|---|---|---|---|',
+    '| server | output tok/s | TTFT ms p50 / p99 | ITL ms p50 / p99 | TPOT ms p50 | E2E s p50 | requests (errors) | load at start | other processes (cores) |',
+    '|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of reports) {
     const x = runAt(r, c);
@@ -39,7 +39,7 @@ function levelTable(reports: BenchReport[], c: number): string {
     rows.push(
       `| ${nameOf(r)} | ${fmt(x.outputTokPerS)} | ${fmt(x.ttftMs.p50, 0)} / ${fmt(x.ttftMs.p99, 0)} | ${fmt(x.itlMs.p50, 1)} / ${fmt(x.itlMs.p99, 1)} | ` +
         `${fmt(x.tpotMs.p50, 1)} | ${fmt(x.e2eMs.p50 === null ? null : x.e2eMs.p50 / 1000, 1)} | ${x.completed}/${x.requests} (${x.errors}) | ` +
-        `${fmt(x.load.loadAtStart, 2)}${x.load.timedOut ? ' ⚠' : ''} |`,
+        `${fmt(x.load.loadAtStart, 2)}${x.load.timedOut ? ' ⚠' : ''} | ${otherCpuCell(x)} |`,
     );
   }
   return rows.join('\n');
@@ -121,6 +121,10 @@ async function main(): Promise<void> {
   const first = reports[0];
   const timedOut = reports.flatMap((r) => r.runs.filter((x) => x.load.timedOut).map((x) => `${nameOf(r)} c${x.concurrency} (load ${fmt(x.load.loadAtStart, 2)})`));
   const loads = reports.flatMap((r) => r.runs.map((x) => x.load.loadAtStart));
+  const limit = first.settings.maxOtherCores ?? null;
+  const noisy = reports.flatMap((r) =>
+    r.runs.filter((x) => (x.otherCpu?.cores ?? 0) > (limit ?? 0.15)).map((x) => `${nameOf(r)} c${x.concurrency} (${x.otherCpu?.cores.toFixed(2)} cores)`),
+  );
 
   const chartPath = join(dirname(opts.out), 'bench-peers.svg');
   writeFileSync(chartPath, await sweepChartSvg(reports.map((r) => ({ name: nameOf(r), runs: r.runs })), 'Aggregate throughput and TTFT against concurrency'));
@@ -143,6 +147,11 @@ async function main(): Promise<void> {
       : '⚠ The client did not wait for a quiet machine (--max-load 0); ') +
       `load at the start of the levels ranged ${fmt(Math.min(...loads), 2)}–${fmt(Math.max(...loads), 2)}.` +
       (timedOut.length ? ` ⚠ The load did not drop below the limit in time for: ${timedOut.join(', ')}; those figures are less reliable.` : ''),
+    'The client also measures the CPU that processes other than the server and itself took during each level (Linux /proc; column "other processes")' +
+      (limit === null
+        ? '.'
+        : `; a level during which they averaged more than ${limit} cores was measured again (up to ${first.settings.retries} more times) and the quietest attempt is shown.`) +
+      (noisy.length ? ` ⚠ Still above that after the retries: ${noisy.join(', ')}; those figures are less reliable.` : ''),
     '',
     `![throughput and TTFT against concurrency](${basename(chartPath)})`,
     '',

@@ -13,7 +13,9 @@
 #   SERVERS="llama-f32 ours" bench/peers/run.sh
 # Settings (environment): LEVELS (peers, default 1,8,16), OUR_LEVELS (1,8,16,32), PROMPT_TOKENS (128),
 # MAX_TOKENS (128), REQUESTS (2x: two per concurrency slot), SLOW_REQUESTS (1x, for mlx-lm with
-# reference BLAS, which runs at a few tok/s), MAX_LOAD (0.5), LOAD_TIMEOUT_MIN (20), PORT (18231),
+# reference BLAS, which runs at a few tok/s), MAX_LOAD (0.5), LOAD_TIMEOUT_MIN (20), MAX_OTHER_CORES
+# (0.15: a level during which other processes averaged more CPU is measured again, up to RETRIES (2)
+# more times, and the quietest attempt kept), PORT (18231),
 # PEERS_DIR (~/.cache/mlx-batch-server-peers), RESULTS (bench/results).
 set -euo pipefail
 
@@ -28,6 +30,8 @@ REQUESTS="${REQUESTS:-2x}"
 SLOW_REQUESTS="${SLOW_REQUESTS:-1x}"
 MAX_LOAD="${MAX_LOAD:-0.5}"
 LOAD_TIMEOUT_MIN="${LOAD_TIMEOUT_MIN:-20}"
+MAX_OTHER_CORES="${MAX_OTHER_CORES:-0.15}"
+RETRIES="${RETRIES:-2}"
 PORT="${PORT:-18231}"
 RESULTS="${RESULTS:-$REPO/bench/results}"
 LOGS="$PEERS_DIR/logs"
@@ -93,6 +97,7 @@ run_bench() {
     --tokenizer "$GGUF" --sweep "$levels" --requests "$requests" \
     --prompt-tokens "$PROMPT_TOKENS" --max-tokens "$MAX_TOKENS" --eos "$eos" --temperature 0 \
     --max-load "$MAX_LOAD" --load-timeout "$LOAD_TIMEOUT_MIN" \
+    --server-pid "$SERVER_PID" --max-other-cores "$MAX_OTHER_CORES" --retries "$RETRIES" \
     --label "$label" --server-info "$info" --out "$RESULTS/bench-peers-$label" --quiet
 }
 
