@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import OpenAI from 'openai';
-import { createLogger } from '../src/adapter-openai/logger.ts';
+import { createLogger } from '../src/log/logger.ts';
 import { connectToService, type ServiceConnection } from '../src/adapter-openai/service-connection.ts';
 import { startServer, type RunningServer } from '../src/cli/serve.ts';
 import { DEFAULT_ENGINE_OPTIONS } from '../src/engine/engine-core.ts';

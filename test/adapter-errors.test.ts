@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import OpenAI from 'openai';
 import { startOpenAIAdapter, type OpenAIAdapter } from '../src/adapter-openai/adapter-server.ts';
-import { createLogger } from '../src/adapter-openai/logger.ts';
+import { createLogger } from '../src/log/logger.ts';
 import { connectToService } from '../src/adapter-openai/service-connection.ts';
 import { startServer, type RunningServer } from '../src/cli/serve.ts';
 import { DEFAULT_ENGINE_OPTIONS } from '../src/engine/engine-core.ts';

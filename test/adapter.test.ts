@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { rm } from 'node:fs/promises';
 import OpenAI from 'openai';
-import { createLogger } from '../src/adapter-openai/logger.ts';
+import { createLogger } from '../src/log/logger.ts';
 import { startServer, type RunningServer } from '../src/cli/serve.ts';
 import { DEFAULT_ENGINE_OPTIONS } from '../src/engine/engine-core.ts';
 import { writeTinyModel } from './helpers/tiny-model.ts';

@@ -2,12 +2,13 @@
 // random-weight model: the reports' shape and their numbers agree with what was asked and what the
 // server says it did. Plus the pure parts: prompt sizing, datasets, percentiles, option errors.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { runBenchmark, requestsFor, type BenchmarkOptions } from '../bench/client/benchmark.ts';
+import { cpuSnapshot, otherCpuBetween } from '../bench/client/other-cpu.ts';
 import { distribution, percentile } from '../bench/client/percentiles.ts';
 import { countPromptTokens, loadPromptTokenizer, type PromptTokenizer } from '../bench/client/prompt-tokenizer.ts';
 import { headlineOf, markdownReport, type BenchReport } from '../bench/client/report.ts';
@@ -19,7 +20,7 @@ import { DEFAULT_ENGINE_OPTIONS } from '../src/engine/engine-core.ts';
 import { TEST_MODEL_SPEC } from './helpers/test-server.ts';
 import { writeTinyModel } from './helpers/tiny-model.ts';
 
-const PROMPT_TOKENS = 100; // the tiny byte-level tokenizer spends ~90 on the template and instruction
+const PROMPT_TOKENS = 160; // the tiny tokenizer has one token per byte: template and instruction take up to ~130
 const MAX_TOKENS = 6;
 
 let modelDir: string;
@@ -67,6 +68,7 @@ function options(overrides: Partial<BenchmarkOptions>): BenchmarkOptions {
     warmupMaxTokens: 2,
     timeoutMs: 60_000,
     load: { maxLoad: 0, timeoutS: 0, pollS: 1 },
+    retries: 0,
     progress: false,
     label: 'test',
     command: 'test',
@@ -220,4 +222,23 @@ test('percentiles, request counts and the headline ratio', () => {
   const run = (concurrency: number, outputTokPerS: number) => ({ concurrency, outputTokPerS }) as BenchReport['runs'][number];
   assert.deepEqual(headlineOf([run(1, 20), run(8, 130)]), { c1OutputTokPerS: 20, c8OutputTokPerS: 130, ratio: 6.5, target: 6 });
   assert.equal(headlineOf([run(1, 20), run(2, 30)]), undefined);
+});
+
+test('CPU taken by other processes during a level is measured, and a busy level is measured again', { skip: process.platform !== 'linux' && 'reads /proc' }, async () => {
+  const before = cpuSnapshot();
+  assert.ok(before && before.machineBusyS > 0 && before.measuredS > 0);
+  assert.deepEqual(otherCpuBetween({ machineBusyS: 10, measuredS: 4 }, { machineBusyS: 13, measuredS: 5 }, 4), { cpuSeconds: 2, cores: 0.5 });
+  assert.equal(otherCpuBetween(undefined, before, 1), null);
+  // A busy process outside this process tree (its parent shell exits at once, so it is re-parented).
+  const spinner = Number(execFileSync('sh', ['-c', `${JSON.stringify(process.execPath)} -e "for(;;){}" >/dev/null 2>&1 & echo $!`], { encoding: 'utf8' }).trim());
+  try {
+    const report = await runBenchmark(options({ levels: [1], requests: { fixed: 4 }, maxOtherCores: 0.05, retries: 1 }), tok);
+    const run = report.runs[0];
+    assert.equal(run.attempts, 2, 'the level was run again');
+    assert.ok(run.otherCpu && run.otherCpu.cores > 0.2, `other processes: ${JSON.stringify(run.otherCpu)}`);
+    assert.equal(run.completed, 4);
+    assert.match(markdownReport(report), /best of 2 attempts/);
+  } finally {
+    process.kill(spinner, 'SIGKILL');
+  }
 });

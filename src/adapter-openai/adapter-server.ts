@@ -1,12 +1,15 @@
 // The OpenAI-compatible HTTP server. It is a client of the gRPC service like any other: every
 // request becomes GenerationService calls over one HTTP/2 connection to `grpcTarget` (the
 // service in this process, or a remote one). Routes: POST /v1/chat/completions,
-// POST /v1/completions, GET /v1/models, GET /v1/models/{id}, GET /health; the /v1 prefix is
-// optional, as in vLLM and llama.cpp.
-import { createHash, timingSafeEqual } from 'node:crypto';
+// POST /v1/completions, GET /v1/models, GET /v1/models/{id}, GET /health, GET /metrics; the /v1
+// prefix is optional, as in vLLM and llama.cpp. A graceful shutdown drains it: new requests get
+// 503 while the ones in progress are answered to the end.
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { checkApiKey } from './api-key.ts';
 import { chatFormat } from './chat-format.ts';
 import { readChatRequest } from './chat-request.ts';
 import { completionFormat } from './completion-format.ts';
@@ -14,10 +17,12 @@ import { readCompletionRequest, type CompletionPlan } from './completion-request
 import { answerGeneration, type GenerationContext } from './generation-endpoint.ts';
 import { errorFromThrown, type ParamNames } from './grpc-error.ts';
 import { checkHealth } from './health-endpoint.ts';
-import { readJsonBody, sendJson } from './http-io.ts';
-import { silentLogger, type Logger } from './logger.ts';
+import { DEFAULT_MAX_BODY_BYTES, readJsonBody, sendJson } from './http-io.ts';
+import { HttpMetrics } from './http-metrics.ts';
+import { silentLogger, type Logger } from '../log/logger.ts';
 import { listModels, retrieveModel } from './models-endpoint.ts';
-import { OpenAIError, unauthorized } from './openai-error.ts';
+import { OpenAIError, unavailable } from './openai-error.ts';
+import { requestIdOf } from './request-id.ts';
 import { connectToService, type GenerationClient, type ServiceConnection } from './service-connection.ts';
 
 export const DEFAULT_ADAPTER_HOST = '127.0.0.1';
@@ -34,6 +39,14 @@ export interface OpenAIAdapterOptions {
   /** 0 picks a free port. Default 8080. */
   port?: number;
   logger?: Logger;
+  /** Largest request body accepted; a larger one gets 413. Default 4 MiB (DEFAULT_MAX_BODY_BYTES). */
+  maxBodyBytes?: number;
+  /**
+   * The registry GET /metrics serves, which the adapter's own metrics join. The full server passes
+   * the process's registry (with the service's metrics); default: one of its own, with the
+   * process's standard metrics.
+   */
+  metricsRegistry?: Registry;
 }
 
 export interface OpenAIAdapter {
@@ -41,6 +54,16 @@ export interface OpenAIAdapter {
   readonly url: string;
   readonly host: string;
   readonly port: number;
+  /**
+   * While draining, new requests (other than /health and /metrics) get 503, /health answers 503
+   * "draining", and connections are closed after their response; requests in progress continue.
+   */
+  draining: boolean;
+  /** Requests being answered. */
+  readonly inFlight: number;
+  /** Sets `draining`; resolves when no request is being answered (true) or after timeoutMs (false). */
+  drain(timeoutMs?: number): Promise<boolean>;
+  /** Stops listening and closes every connection (requests still running are cut off). */
   close(): Promise<void>;
 }
 
@@ -51,37 +74,32 @@ export function systemFingerprint(model: string): string {
   return 'fp_' + createHash('sha256').update(`${PACKAGE_VERSION}\0${model}`).digest('hex').slice(0, 10);
 }
 
-function keyMatches(given: string, expected: string): boolean {
-  // Compare digests so neither the length nor the content leaks through timing.
-  const a = createHash('sha256').update(given).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
-}
-
-function checkApiKey(req: IncomingMessage, apiKey: string | undefined): void {
-  if (!apiKey) return;
-  const header = req.headers.authorization;
-  const match = header ? /^Bearer\s+(.+)$/i.exec(header.trim()) : null;
-  if (!match) {
-    throw unauthorized(
-      "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
-    );
-  }
-  if (!keyMatches(match[1], apiKey)) throw unauthorized('Incorrect API key provided.');
-}
-
 const CORS_HEADERS: Record<string, string> = {
   'access-control-allow-origin': '*',
   'access-control-allow-methods': 'GET, POST, OPTIONS',
-  'access-control-allow-headers': 'authorization, content-type, openai-organization, openai-project, x-stainless-*',
+  'access-control-allow-headers': 'authorization, content-type, openai-organization, openai-project, x-request-id, x-stainless-*',
+  'access-control-expose-headers': 'x-request-id, retry-after',
 };
 
-type Route = 'chat' | 'completions' | 'models' | 'model' | 'health';
+type Route = 'chat' | 'completions' | 'models' | 'model' | 'health' | 'metrics';
+
+/** Routes for machines (probes, scrapers): open without the API key, answered while draining, logged at debug. */
+const OPERATIONS_ROUTES: ReadonlySet<Route> = new Set(['health', 'metrics']);
+
+/**
+ * The path of a request target, without its query. Not through `new URL`: it reads '//x' as a
+ * host, and throws on targets such as '//'.
+ */
+export function requestPath(target: string | undefined): string {
+  const path = (target ?? '/').split(/[?#]/, 1)[0];
+  return path.startsWith('/') ? path : `/${path}`;
+}
 
 /** The route of a path, with the model id for GET /v1/models/{id}. */
 export function matchRoute(pathname: string): { route: Route; modelId?: string } | undefined {
   const path = pathname.replace(/\/+$/, '') || '/';
   if (path === '/health') return { route: 'health' };
+  if (path === '/metrics') return { route: 'metrics' };
   const rest = path.startsWith('/v1/') ? path.slice(3) : path;
   if (rest === '/chat/completions') return { route: 'chat' };
   if (rest === '/completions') return { route: 'completions' };
@@ -97,56 +115,77 @@ export function matchRoute(pathname: string): { route: Route; modelId?: string }
   return undefined;
 }
 
-const ROUTE_METHODS: Record<Route, string> = { chat: 'POST', completions: 'POST', models: 'GET', model: 'GET', health: 'GET' };
+/** A path as shown in an error message: cut short. */
+function quotePath(path: string): string {
+  return path.length > 200 ? `${path.slice(0, 200)}…` : path;
+}
+
+const ROUTE_METHODS: Record<Route, string> = { chat: 'POST', completions: 'POST', models: 'GET', model: 'GET', health: 'GET', metrics: 'GET' };
 
 const NO_NAMES: ParamNames = { prompt: 'prompt', maxTokens: 'max_tokens', topLogprobs: 'top_logprobs', model: 'model' };
 
-async function echoTexts(client: GenerationClient, plan: CompletionPlan, signal: AbortSignal): Promise<string[] | undefined> {
+async function echoTexts(client: GenerationClient, plan: CompletionPlan, call: { signal: AbortSignal; headers: Record<string, string> }): Promise<string[] | undefined> {
   if (!plan.echo) return undefined;
   return Promise.all(
     plan.rawPrompts.map(async (p) =>
-      typeof p === 'string' ? p : (await client.detokenize({ model: plan.model, tokenIds: p, skipSpecialTokens: false }, { signal })).text,
+      typeof p === 'string' ? p : (await client.detokenize({ model: plan.model, tokenIds: p, skipSpecialTokens: false }, call)).text,
     ),
   );
 }
 
+/** The registry of an adapter running on its own: its metrics and the process's. */
+function ownRegistry(): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  return registry;
+}
+
 export async function startOpenAIAdapter(options: OpenAIAdapterOptions): Promise<OpenAIAdapter> {
   const log = options.logger ?? silentLogger;
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const metrics = new HttpMetrics(options.metricsRegistry ?? ownRegistry());
   const connection: ServiceConnection = connectToService({ target: options.grpcTarget, apiKey: options.grpcApiKey });
   const { client } = connection;
+  let draining = false;
+  /** Responses not yet finished; a drain waits for them. */
+  const open = new Set<ServerResponse>();
+  const idleWaiters = new Set<() => void>();
 
-  async function route(req: IncomingMessage, res: ServerResponse, abort: AbortController): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+  async function route(req: IncomingMessage, res: ServerResponse, abort: AbortController, requestId: string, path: string): Promise<void> {
     const method = req.method ?? 'GET';
-    const matched = matchRoute(url.pathname);
-    if (!matched) throw new OpenAIError(404, `Invalid URL (${method} ${url.pathname})`, 'invalid_request_error');
-    if (method !== ROUTE_METHODS[matched.route] && !(method === 'HEAD' && ROUTE_METHODS[matched.route] === 'GET')) {
-      throw new OpenAIError(405, `Method ${method} is not allowed for ${url.pathname}; use ${ROUTE_METHODS[matched.route]}.`, 'invalid_request_error');
+    const matched = matchRoute(path);
+    if (!matched) throw new OpenAIError(404, `Invalid URL (${method} ${quotePath(path)})`, 'invalid_request_error');
+    const { route, modelId } = matched;
+    if (method !== ROUTE_METHODS[route] && !(method === 'HEAD' && ROUTE_METHODS[route] === 'GET')) {
+      throw new OpenAIError(405, `Method ${method} is not allowed for ${path}; use ${ROUTE_METHODS[route]}.`, 'invalid_request_error');
     }
-    if (matched.route === 'health') {
-      const health = await checkHealth(client);
+    if (route === 'health') {
+      const health = draining ? { status: 503, body: { status: 'draining' } } : await checkHealth(client);
       sendJson(res, health.status, health.body);
       return;
     }
+    if (route === 'metrics') return metrics.answer(res);
     checkApiKey(req, options.apiKey);
-    const ctx: GenerationContext = { client, res, abort, fingerprint: systemFingerprint };
-    switch (matched.route) {
+    if (draining) throw unavailable('the server is shutting down and takes no new requests; retry on another instance');
+    const headers = { 'x-request-id': requestId };
+    const ctx: GenerationContext = { client, res, abort, headers, fingerprint: systemFingerprint };
+    switch (route) {
       case 'models':
         sendJson(res, 200, await listModels(client, abort.signal));
         return;
       case 'model':
-        sendJson(res, 200, await retrieveModel(client, matched.modelId ?? '', abort.signal));
+        sendJson(res, 200, await retrieveModel(client, modelId ?? '', abort.signal));
         return;
       case 'chat': {
-        const plan = readChatRequest(await readJsonBody(req));
+        const plan = readChatRequest(await readJsonBody(req, maxBodyBytes));
         await answerGeneration(ctx, plan, chatFormat({ logprobs: plan.sampling.logprobs === true }));
         return;
       }
       case 'completions': {
-        const plan = readCompletionRequest(await readJsonBody(req));
+        const plan = readCompletionRequest(await readJsonBody(req, maxBodyBytes));
         let echo: string[] | undefined;
         try {
-          echo = await echoTexts(client, plan, abort.signal);
+          echo = await echoTexts(client, plan, { signal: abort.signal, headers });
         } catch (err) {
           throw errorFromThrown(err, plan.names);
         }
@@ -158,8 +197,16 @@ export async function startOpenAIAdapter(options: OpenAIAdapterOptions): Promise
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = performance.now();
+    const requestId = requestIdOf(req);
+    const method = req.method ?? 'GET';
+    const path = requestPath(req.url);
+    const matched = matchRoute(path);
+    const reqLog = log.child({ requestId });
+    res.setHeader('x-request-id', requestId);
     for (const [k, v] of Object.entries(CORS_HEADERS)) res.setHeader(k, v);
-    if (req.method === 'OPTIONS') {
+    // Keep-alive connections would outlive the drain; each closes after its response instead.
+    if (draining) res.setHeader('connection', 'close');
+    if (method === 'OPTIONS') {
       res.writeHead(204).end();
       return;
     }
@@ -168,28 +215,46 @@ export async function startOpenAIAdapter(options: OpenAIAdapterOptions): Promise
     const abort = new AbortController();
     res.once('close', () => {
       if (!res.writableFinished) {
-        log.debug(`${req.method} ${req.url}: client disconnected; cancelling`);
+        reqLog.debug({ method, path }, 'client disconnected; cancelling');
         abort.abort();
       }
     });
     try {
-      await route(req, res, abort);
+      await route(req, res, abort, requestId, path);
     } catch (err) {
       const e = err instanceof OpenAIError ? err : errorFromThrown(err, NO_NAMES);
-      if (abort.signal.aborted) log.debug(`${req.method} ${req.url}: ended after the client left: ${e.message}`);
-      else if (!(err instanceof OpenAIError)) log.warn(`${req.method} ${req.url}: ${e.status} ${(err as Error).stack ?? e.message}`);
-      else if (e.status >= 500) log.warn(`${req.method} ${req.url}: ${e.status} ${e.message}`);
-      if (!res.headersSent) sendJson(res, e.status, e.toBody());
+      if (abort.signal.aborted) reqLog.debug({ method, path, error: e.message }, 'ended after the client left');
+      else if (!(err instanceof OpenAIError)) reqLog.warn({ method, path, status: e.status, error: (err as Error).stack ?? e.message }, 'request failed');
+      else if (e.status >= 500) reqLog.warn({ method, path, status: e.status, error: e.message }, 'request failed');
+      if (!res.headersSent) sendJson(res, e.status, e.toBody(), e.headers);
       else if (!res.writableEnded) res.end();
     } finally {
       // Whatever is still running for this request (other choices after one failed) is not wanted.
       abort.abort();
-      log.debug(`${req.method} ${req.url} ${res.statusCode} ${(performance.now() - started).toFixed(0)} ms`);
+      const handler = matched?.route ?? 'unknown';
+      metrics.record(handler, method, res.statusCode);
+      const fields = { method, path, status: res.statusCode, durationMs: Math.round(performance.now() - started) };
+      if (matched && OPERATIONS_ROUTES.has(matched.route)) reqLog.debug(fields, 'http request');
+      else reqLog.info(fields, 'http request');
     }
   }
 
+  const track = (res: ServerResponse) => {
+    open.add(res);
+    res.once('close', () => {
+      open.delete(res);
+      if (open.size === 0) for (const wake of idleWaiters) wake();
+    });
+  };
+
   const server: Server = createServer((req, res) => {
-    handle(req, res).catch((err) => log.error(`unhandled error: ${(err as Error).stack ?? err}`));
+    track(res);
+    handle(req, res).catch((err) => {
+      // A bug in the handler itself: the client still gets an answer rather than a hang.
+      log.error({ error: (err as Error).stack ?? String(err) }, 'unhandled error');
+      if (!res.headersSent) sendJson(res, 500, { error: { message: 'internal server error', type: 'server_error', param: null, code: null } });
+      else res.destroy();
+    });
   });
   // Generations can take minutes; Node's default request timeout (5 min) would cut them off.
   server.requestTimeout = 0;
@@ -206,14 +271,47 @@ export async function startOpenAIAdapter(options: OpenAIAdapterOptions): Promise
       resolve();
     });
   });
-  server.on('error', (err) => log.error(`HTTP server error: ${err.message}`));
+  server.on('error', (err) => log.error({ error: err.message }, 'HTTP server error'));
   const port = (server.address() as AddressInfo).port;
   const urlHost = host.includes(':') ? `[${host}]` : host;
+
+  const whenIdle = (timeoutMs: number) =>
+    new Promise<boolean>((resolve) => {
+      if (open.size === 0) return resolve(true);
+      const done = (idle: boolean) => {
+        clearTimeout(timer);
+        idleWaiters.delete(wake);
+        resolve(idle);
+      };
+      const wake = () => done(true);
+      const timer = Number.isFinite(timeoutMs) ? setTimeout(() => done(false), timeoutMs) : undefined;
+      idleWaiters.add(wake);
+    });
+
+  // Idle keep-alive connections stay open while draining: a client that sends on one gets a 503
+  // and `connection: close`, where closing them now would race its request into a reset.
+  // close() ends them.
+  const setDraining = (on: boolean) => {
+    draining = on;
+  };
 
   return {
     url: `http://${urlHost}:${port}/v1`,
     host,
     port,
+    get draining() {
+      return draining;
+    },
+    set draining(on: boolean) {
+      setDraining(on);
+    },
+    get inFlight() {
+      return open.size;
+    },
+    drain(timeoutMs = Number.POSITIVE_INFINITY) {
+      setDraining(true);
+      return whenIdle(timeoutMs);
+    },
     async close() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();

@@ -3,7 +3,7 @@
 // non-text content are refused by name, since the server does not implement them.
 import { invalidRequest, unsupportedParameter, unsupportedValue } from './openai-error.ts';
 import { serviceModel, type GenerationPlan } from './generation-plan.ts';
-import { invalidType, RequestBody } from './request-body.ts';
+import { invalidType, quote, RequestBody } from './request-body.ts';
 import { ignoreHarmlessFields, readN, readSharedSampling, readStreamOptions } from './sampling-fields.ts';
 
 export interface ChatTurn {
@@ -24,7 +24,7 @@ function readContent(value: unknown, where: string, nullable: boolean): string {
       if (part === null || typeof part !== 'object') throw invalidType(at, 'an object', part);
       const { type, text } = part as { type?: unknown; text?: unknown };
       if (type !== 'text') {
-        throw unsupportedValue(`${at}.type`, `content part type ${JSON.stringify(type)} is not supported: this server accepts text only.`);
+        throw unsupportedValue(`${at}.type`, `content part type ${quote(type ?? null)} is not supported: this server accepts text only.`);
       }
       if (typeof text !== 'string') throw invalidType(`${at}.text`, 'a string', text ?? null);
       return text;
@@ -71,7 +71,7 @@ function refuseUnsupportedChatFields(body: RequestBody): void {
   if (format !== undefined) {
     const type = typeof format === 'object' && format !== null ? (format as { type?: unknown }).type : undefined;
     if (type !== 'text') {
-      throw unsupportedValue('response_format.type', `${JSON.stringify(type ?? format)} is not supported: this server produces free text only (response_format 'text').`);
+      throw unsupportedValue('response_format.type', `${quote(type ?? format)} is not supported: this server produces free text only (response_format 'text').`);
     }
   }
   body.unsupported('audio', 'audio output is not implemented');
@@ -92,12 +92,12 @@ export function readChatRequest(json: unknown): GenerationPlan & { messages: Cha
   const n = readN(body);
   const { stream, includeUsage } = readStreamOptions(body);
 
-  const maxCompletionTokens = body.integer('max_completion_tokens');
-  const maxTokens = body.integer('max_tokens');
+  const maxCompletionTokens = body.int32('max_completion_tokens');
+  const maxTokens = body.int32('max_tokens');
   sampling.maxTokens = maxCompletionTokens ?? maxTokens;
 
   const logprobs = body.boolean('logprobs') ?? false;
-  const topLogprobs = body.integer('top_logprobs');
+  const topLogprobs = body.int32('top_logprobs');
   if (topLogprobs !== undefined && topLogprobs !== 0 && !logprobs) {
     throw invalidRequest('top_logprobs', "'top_logprobs' requires 'logprobs' to be true.");
   }

@@ -37,10 +37,16 @@ function startRequest(plan: GenerationPlan, promptIndex: number, choiceInPrompt:
   });
 }
 
-async function openChoice(client: GenerationClient, plan: GenerationPlan, index: number, signal: AbortSignal): Promise<OpenedChoice> {
+/** What every call of one REST request carries: its cancel switch and metadata (the request id). */
+export interface CallOptions {
+  signal: AbortSignal;
+  headers?: Record<string, string>;
+}
+
+async function openChoice(client: GenerationClient, plan: GenerationPlan, index: number, call: CallOptions): Promise<OpenedChoice> {
   const promptIndex = Math.floor(index / plan.n);
-  const call = client.generateStream(startRequest(plan, promptIndex, index % plan.n), { signal });
-  const events = call[Symbol.asyncIterator]();
+  const stream = client.generateStream(startRequest(plan, promptIndex, index % plan.n), call);
+  const events = stream[Symbol.asyncIterator]();
   const first = await events.next();
   if (first.done || first.value.event.case !== 'started') {
     throw serverError('the generation service answered without a started event');
@@ -52,9 +58,14 @@ async function openChoice(client: GenerationClient, plan: GenerationPlan, index:
  * Starts every choice and waits until the service has admitted each one. If any is refused, the
  * others are cancelled (through `abort`) and the refusal is thrown as an OpenAIError.
  */
-export async function openChoices(client: GenerationClient, plan: GenerationPlan, abort: AbortController): Promise<OpenedChoice[]> {
+export async function openChoices(
+  client: GenerationClient,
+  plan: GenerationPlan,
+  abort: AbortController,
+  headers?: Record<string, string>,
+): Promise<OpenedChoice[]> {
   const total = plan.prompts.length * plan.n;
-  const settled = await Promise.allSettled(Array.from({ length: total }, (_, i) => openChoice(client, plan, i, abort.signal)));
+  const settled = await Promise.allSettled(Array.from({ length: total }, (_, i) => openChoice(client, plan, i, { signal: abort.signal, headers })));
   const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failed) {
     abort.abort();

@@ -3,8 +3,8 @@
 // prompt gets its own n choices, numbered prompt by prompt.
 import { invalidRequest, unsupportedParameter } from './openai-error.ts';
 import { serviceModel, type GenerationPlan, type PromptInit } from './generation-plan.ts';
-import { invalidType, RequestBody } from './request-body.ts';
-import { ignoreHarmlessFields, readN, readSharedSampling, readStreamOptions } from './sampling-fields.ts';
+import { invalidType, isInt32, RequestBody } from './request-body.ts';
+import { ignoreHarmlessFields, MAX_CHOICES, readN, readSharedSampling, readStreamOptions } from './sampling-fields.ts';
 
 /** OpenAI's (and vLLM's) default token budget of a completion when max_tokens is not given. */
 export const DEFAULT_COMPLETION_MAX_TOKENS = 16;
@@ -20,9 +20,17 @@ export function readPrompts(value: unknown): RawPrompt[] {
   if (!Array.isArray(value)) throw invalidType('prompt', 'a string or an array', value);
   if (value.length === 0) throw invalidRequest('prompt', "Invalid 'prompt': empty array. Expected an array with minimum length 1.", 'empty_array');
   if (value.every((p) => typeof p === 'string')) return value as string[];
-  if (isTokenIds(value)) return [value];
-  if (value.every(isTokenIds)) return value as number[][];
+  if (isTokenIds(value)) return checkTokenIdRange([value]);
+  if (value.every(isTokenIds)) return checkTokenIdRange(value as number[][]);
   throw invalidType('prompt', 'a string, an array of strings, an array of token ids or an array of token-id arrays', value);
+}
+
+function checkTokenIdRange(prompts: number[][]): number[][] {
+  for (const ids of prompts) {
+    const bad = ids.find((id) => !isInt32(id));
+    if (bad !== undefined) throw invalidRequest('prompt', `Invalid token id ${bad} in 'prompt': token ids are 32-bit integers.`);
+  }
+  return prompts;
 }
 
 function promptInit(p: RawPrompt): PromptInit {
@@ -41,12 +49,18 @@ export function readCompletionRequest(json: unknown): CompletionPlan {
   const rawPrompts = readPrompts(body.value('prompt'));
   const { sampling, seed } = readSharedSampling(body);
   const n = readN(body);
+  if (rawPrompts.length * n > MAX_CHOICES) {
+    throw invalidRequest(
+      'prompt',
+      `A request may ask for at most ${MAX_CHOICES} choices (prompts × n); this one asks for ${rawPrompts.length} × ${n}. Send the prompts in several requests.`,
+    );
+  }
   const { stream, includeUsage } = readStreamOptions(body);
 
   const unlimited = body.isNull('max_tokens');
-  sampling.maxTokens = unlimited ? undefined : (body.integer('max_tokens') ?? DEFAULT_COMPLETION_MAX_TOKENS);
+  sampling.maxTokens = unlimited ? undefined : (body.int32('max_tokens') ?? DEFAULT_COMPLETION_MAX_TOKENS);
 
-  const logprobs = body.integer('logprobs');
+  const logprobs = body.int32('logprobs');
   sampling.logprobs = logprobs !== undefined;
   sampling.topLogprobs = logprobs;
 

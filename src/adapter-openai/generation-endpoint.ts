@@ -17,6 +17,8 @@ export interface GenerationContext {
   res: ServerResponse;
   /** Aborted when the client disconnects; cancels the request's gRPC calls. */
   abort: AbortController;
+  /** Metadata for the request's gRPC calls (its request id, so the service logs it). */
+  headers: Record<string, string>;
   /** The system_fingerprint of answers from a model. */
   fingerprint(model: string): string;
 }
@@ -26,7 +28,7 @@ export function responseId(prefix: string): string {
 }
 
 export async function answerGeneration(ctx: GenerationContext, plan: GenerationPlan, format: ChoiceFormat): Promise<void> {
-  const choices = await openChoices(ctx.client, plan, ctx.abort);
+  const choices = await openChoices(ctx.client, plan, ctx.abort, ctx.headers);
   const model = choices[0].started.model;
   const head = {
     id: responseId(format.idPrefix),

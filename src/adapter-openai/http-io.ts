@@ -3,28 +3,88 @@
 // of piling up memory, and a client that has gone away makes every later write a no-op.
 import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { invalidRequest, OpenAIError } from './openai-error.ts';
+import { invalidRequest, payloadTooLarge } from './openai-error.ts';
 
-/** Bodies beyond this are refused: chat histories are large, but not this large. */
-export const MAX_BODY_BYTES = 32 * 1024 * 1024;
+/**
+ * Bodies beyond this are refused with 413 (--max-body-size). A whole context window of chat
+ * history is a few hundred KiB of JSON; 4 MiB leaves room and bounds what one request can make
+ * the server parse and hold.
+ */
+export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
 
-export async function readJsonBody(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) {
-      throw new OpenAIError(413, `The request body is larger than ${MAX_BODY_BYTES} bytes.`, 'invalid_request_error');
-    }
-    chunks.push(chunk as Buffer);
+/**
+ * After a body turned out too large, this much more is read and thrown away so the client, still
+ * sending, gets to read the 413 (closing on it would reset the connection and lose the answer).
+ * A client sending more than that is cut off.
+ */
+const DISCARD_BYTES = 64 * 1024 * 1024;
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Nesting beyond this is refused before any code walks the body: a request is a few levels deep,
+ * and recursion over a value nested thousands deep would overflow the stack.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+/** Whether `value` nests objects and arrays deeper than `max` (checked without recursion). */
+export function nestedDeeperThan(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop() as [unknown, number];
+    if (v === null || typeof v !== 'object') continue;
+    if (depth > max) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1]);
   }
-  const text = Buffer.concat(chunks).toString('utf8');
-  if (text.trim() === '') throw invalidRequest(null, 'The request body is empty; expected a JSON object.');
+  return false;
+}
+
+/** The raw body, or a 413 once it exceeds maxBytes (by Content-Length or by what arrives). */
+export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooLarge = Number(req.headers['content-length']) > maxBytes;
+    let settled = false;
+    const settle = (f: () => void) => {
+      if (settled) return;
+      settled = true;
+      f();
+    };
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) tooLarge = true;
+      if (!tooLarge) chunks.push(chunk);
+      else {
+        chunks.length = 0;
+        if (size > maxBytes + DISCARD_BYTES) req.destroy();
+      }
+    });
+    req.on('end', () => settle(() => (tooLarge ? reject(payloadTooLarge(maxBytes)) : resolve(Buffer.concat(chunks)))));
+    req.on('error', (err) => settle(() => reject(err)));
+    req.on('close', () => settle(() => reject(tooLarge ? payloadTooLarge(maxBytes) : new Error('the client closed the connection while sending'))));
+  });
+}
+
+export async function readJsonBody(req: IncomingMessage, maxBytes = DEFAULT_MAX_BODY_BYTES): Promise<unknown> {
+  const body = await readBody(req, maxBytes);
+  let text: string;
   try {
-    return JSON.parse(text);
+    text = utf8.decode(body);
+  } catch {
+    throw invalidRequest(null, 'The request body is not valid UTF-8; the API expects a JSON payload in UTF-8.');
+  }
+  if (text.trim() === '') throw invalidRequest(null, 'The request body is empty; expected a JSON object.');
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
   } catch (err) {
     throw invalidRequest(null, `We could not parse the JSON body of your request: ${(err as Error).message}. The API expects a JSON payload.`);
   }
+  if (nestedDeeperThan(value, MAX_JSON_DEPTH)) {
+    throw invalidRequest(null, `The JSON body of your request is nested more than ${MAX_JSON_DEPTH} levels deep.`);
+  }
+  return value;
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

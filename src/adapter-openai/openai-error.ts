@@ -15,6 +15,8 @@ export class OpenAIError extends Error {
     readonly type: string,
     readonly param: string | null = null,
     readonly code: string | null = null,
+    /** Extra response headers (Retry-After on 429 and 503). */
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }
@@ -44,7 +46,7 @@ export function unsupportedValue(param: string, message: string): OpenAIError {
 export function modelNotFound(model: string): OpenAIError {
   return new OpenAIError(
     404,
-    `The model \`${model}\` does not exist or you do not have access to it.`,
+    `The model \`${model.length > 100 ? `${model.slice(0, 100)}…` : model}\` does not exist or you do not have access to it.`,
     'invalid_request_error',
     'model',
     'model_not_found',
@@ -59,10 +61,22 @@ export function serverError(message: string, status = 500, code: string | null =
   return new OpenAIError(status, message, 'server_error', null, code);
 }
 
+/**
+ * Seconds a client should wait before retrying a request refused for overload or while the
+ * engine restarts. Requests take seconds, so the queue moves within a second or two; OpenAI's
+ * SDKs honour Retry-After (and otherwise back off on their own).
+ */
+export const RETRY_AFTER_SECONDS = 1;
+
 export function unavailable(message: string): OpenAIError {
-  return new OpenAIError(503, message, 'server_error', null, 'service_unavailable');
+  return new OpenAIError(503, message, 'server_error', null, 'service_unavailable', { 'retry-after': String(RETRY_AFTER_SECONDS) });
 }
 
 export function rateLimited(message: string): OpenAIError {
-  return new OpenAIError(429, message, 'rate_limit_error', null, 'rate_limit_exceeded');
+  return new OpenAIError(429, message, 'rate_limit_error', null, 'rate_limit_exceeded', { 'retry-after': String(RETRY_AFTER_SECONDS) });
+}
+
+/** 413: the body is larger than the server accepts. */
+export function payloadTooLarge(limitBytes: number): OpenAIError {
+  return new OpenAIError(413, `The request body is larger than ${limitBytes} bytes.`, 'invalid_request_error', null, 'request_too_large', { connection: 'close' });
 }

@@ -13,6 +13,21 @@ function typeName(value: Json): string {
   return `a ${typeof value}`;
 }
 
+/** A client's value quoted in an error message: JSON, cut short (a message must not echo megabytes). */
+export function quote(value: Json, maxChars = 80): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > maxChars ? `${text.slice(0, maxChars)}…` : text;
+}
+
+/** The service's integer fields are 32-bit (proto int32); a larger value could not even be sent. */
+export function isInt32(value: unknown): value is number {
+  return Number.isInteger(value) && (value as number) >= -(2 ** 31) && (value as number) < 2 ** 31;
+}
+
+export function outOfInt32Range(param: string, value: number) {
+  return invalidRequest(param, `Invalid '${param}': ${value} is out of range; expected an integer between ${-(2 ** 31)} and ${2 ** 31 - 1}.`);
+}
+
 export function invalidType(param: string, expected: string, value: Json) {
   return invalidRequest(param, `Invalid type for '${param}': expected ${expected}, but got ${typeName(value)} instead.`, 'invalid_type');
 }
@@ -72,6 +87,13 @@ export class RequestBody {
     const v = this.value(name);
     if (v === undefined) return undefined;
     if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw invalidType(name, 'an integer', v);
+    return v;
+  }
+
+  /** An integer the service takes as int32 (token counts, token ids, top_k). */
+  int32(name: string): number | undefined {
+    const v = this.integer(name);
+    if (v !== undefined && !isInt32(v)) throw outOfInt32Range(name, v);
     return v;
   }
 

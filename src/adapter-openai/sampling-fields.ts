@@ -4,12 +4,17 @@
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { SamplingParamsSchema } from '../gen/mlxserve/v1/sampling_pb.ts';
 import { invalidRequest } from './openai-error.ts';
-import { invalidType, type RequestBody } from './request-body.ts';
+import { invalidType, isInt32, outOfInt32Range, quote, type RequestBody } from './request-body.ts';
 
 export type SamplingInit = MessageInitShape<typeof SamplingParamsSchema>;
 
-/** OpenAI's limit on n. */
-export const MAX_N = 128;
+/**
+ * Choices per prompt. OpenAI allows 128; here every choice is a request of its own in the batch,
+ * so a bound closer to the batch size keeps one client from filling the queue.
+ */
+export const MAX_N = 16;
+/** Choices of one request in all (prompts × n), for completions with a list of prompts. */
+export const MAX_CHOICES = 128;
 /** The largest |seed| the service accepts (it must survive a round trip through a double). */
 const MAX_SEED = 2 ** 53 - 1;
 
@@ -24,8 +29,10 @@ export function readStop(body: RequestBody): string[] {
 function readTokenIdList(body: RequestBody, name: string): number[] {
   const v = body.value(name);
   if (v === undefined) return [];
-  if (Array.isArray(v) && v.every((id) => Number.isSafeInteger(id))) return v as number[];
-  throw invalidType(name, 'an array of integers', v);
+  if (!Array.isArray(v) || !v.every((id) => Number.isSafeInteger(id))) throw invalidType(name, 'an array of integers', v);
+  const bad = (v as number[]).find((id) => !isInt32(id));
+  if (bad !== undefined) throw outOfInt32Range(name, bad);
+  return v as number[];
 }
 
 export function readLogitBias(body: RequestBody): Record<number, number> {
@@ -33,8 +40,8 @@ export function readLogitBias(body: RequestBody): Record<number, number> {
   const out: Record<number, number> = {};
   if (!bias) return out;
   for (const [key, value] of Object.entries(bias)) {
-    if (!/^\d+$/.test(key)) {
-      throw invalidRequest('logit_bias', `Invalid key in 'logit_bias': ${JSON.stringify(key)}. Keys must be token ids (non-negative integers).`);
+    if (!/^\d+$/.test(key) || !isInt32(Number(key))) {
+      throw invalidRequest('logit_bias', `Invalid key in 'logit_bias': ${quote(key)}. Keys must be token ids (non-negative integers).`);
     }
     if (typeof value !== 'number' || !Number.isFinite(value)) {
       throw invalidRequest('logit_bias', `Invalid value for 'logit_bias' token ${key}: expected a number between -100 and 100.`);
@@ -80,7 +87,7 @@ export function readSharedSampling(body: RequestBody): SharedSampling {
   const sampling: SamplingInit = {
     temperature: body.number('temperature'),
     topP: body.number('top_p'),
-    topK: body.integer('top_k'),
+    topK: body.int32('top_k'),
     minP: body.number('min_p'),
     repetitionPenalty: body.number('repetition_penalty'),
     presencePenalty: body.number('presence_penalty'),

@@ -2,14 +2,9 @@
 // except health checks and reflection, which load balancers, grpc-health-probe and grpcurl use
 // without credentials (they reveal no data).
 import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { keyMatches } from '../adapter-openai/api-key.ts';
 
 const OPEN_SERVICES = new Set(['grpc.health.v1.Health', 'grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection']);
-
-function sameKey(given: string, expected: string): boolean {
-  const digest = (s: string) => createHash('sha256').update(s).digest();
-  return timingSafeEqual(digest(given), digest(expected));
-}
 
 export function requireApiKey(apiKey: string): Interceptor {
   return (next) => async (req) => {
@@ -17,7 +12,7 @@ export function requireApiKey(apiKey: string): Interceptor {
     const header = req.header.get('authorization');
     const match = header ? /^Bearer\s+(.+)$/i.exec(header.trim()) : null;
     if (!match) throw new ConnectError('missing API key: send metadata "authorization: Bearer <key>"', Code.Unauthenticated);
-    if (!sameKey(match[1], apiKey)) throw new ConnectError('incorrect API key', Code.Unauthenticated);
+    if (!keyMatches(match[1], apiKey)) throw new ConnectError('incorrect API key', Code.Unauthenticated);
     return next(req);
   };
 }

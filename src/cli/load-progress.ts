@@ -1,13 +1,14 @@
-// Shows how far model loading has come: a bar on a terminal, a few plain lines otherwise (a log
-// file full of bar redraws helps nobody).
+// Shows how far model loading has come: a bar on a terminal, a few log lines otherwise (a log
+// file full of bar redraws helps nobody, and a log shipper wants JSON lines only).
 import cliProgress from 'cli-progress';
+import type { Logger } from '../log/logger.ts';
 
 export interface LoadProgress {
   update(done: number, total: number): void;
   stop(): void;
 }
 
-export function loadProgress(label: string, stream: NodeJS.WriteStream = process.stderr): LoadProgress {
+export function loadProgress(label: string, log: Logger, stream: NodeJS.WriteStream = process.stderr): LoadProgress {
   if (stream.isTTY) {
     let bar: cliProgress.SingleBar | undefined;
     return {
@@ -29,7 +30,7 @@ export function loadProgress(label: string, stream: NodeJS.WriteStream = process
       const quarter = total > 0 ? Math.floor((4 * done) / total) : 4;
       if (quarter === lastQuarter) return;
       lastQuarter = quarter;
-      stream.write(`${label}: ${done}/${total} layers\n`);
+      log.info({ layersLoaded: done, layers: total }, label);
     },
     stop() {},
   };

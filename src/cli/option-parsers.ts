@@ -1,7 +1,7 @@
 // Parsers for command-line values. A bad value fails with commander's usage error, which names
 // the flag, instead of becoming NaN somewhere deep in the engine.
 import { InvalidArgumentError } from 'commander';
-import { isLogLevel, LOG_LEVELS, type LogLevel } from '../adapter-openai/logger.ts';
+import { isLogLevel, LOG_LEVELS, type LogLevel } from '../log/logger.ts';
 
 export function integerIn(min: number, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {

@@ -4,15 +4,18 @@
 import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { DEFAULT_ADAPTER_HOST, DEFAULT_ADAPTER_PORT, startOpenAIAdapter } from '../adapter-openai/adapter-server.ts';
-import { createLogger, type Logger, type LogLevel } from '../adapter-openai/logger.ts';
+import { DEFAULT_MAX_BODY_BYTES } from '../adapter-openai/http-io.ts';
+import { createLogger, type Logger, type LogLevel } from '../log/logger.ts';
 import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../engine/engine-core.ts';
 import { DEFAULT_MODEL } from '../engine/model-source.ts';
-import { DEFAULT_GRPC_PORT } from '../service/grpc-server.ts';
+import { DEFAULT_GRPC_MAX_MESSAGE_BYTES, DEFAULT_GRPC_PORT } from '../service/grpc-server.ts';
 import { loadProgress } from './load-progress.ts';
 import { byteSize, grpcTarget, integerIn, logLevel, port } from './option-parsers.ts';
 import { startServer, type RunningServer } from './serve.ts';
 
 export const API_KEY_ENV = 'MLX_BATCH_SERVER_API_KEY';
+/** Seconds running requests get to finish after SIGTERM before they are cancelled. */
+export const DEFAULT_DRAIN_TIMEOUT_S = 30;
 export const GRPC_API_KEY_ENV = 'MLX_BATCH_SERVER_GRPC_API_KEY';
 
 const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
@@ -29,7 +32,12 @@ export interface ServeFlags {
   grpcHost?: string;
   apiKey?: string;
   maxQueue: number;
+  queueTimeout: number;
+  drainTimeout: number;
   logLevel: LogLevel;
+  logPrompts?: boolean;
+  maxBodySize: number;
+  grpcMaxMessageSize: number;
   prefillChunk: number;
   kvCacheBytes: number;
   cacheDir?: string;
@@ -42,6 +50,8 @@ export interface AdapterFlags {
   apiKey?: string;
   grpcApiKey?: string;
   logLevel: LogLevel;
+  maxBodySize: number;
+  drainTimeout: number;
 }
 
 export function engineOptions(flags: ServeFlags): EngineOptions {
@@ -53,20 +63,24 @@ export function engineOptions(flags: ServeFlags): EngineOptions {
     prefixCache: !flags.disablePromptCache,
     prefixCacheBytes: flags.radixCacheSize,
     maxQueue: flags.maxQueue,
+    queueTimeoutMs: flags.queueTimeout * 1000,
   };
 }
 
-/** Stops on SIGINT/SIGTERM; a second signal exits at once. */
+/** Shuts down gracefully on SIGINT/SIGTERM and exits 0; a second signal exits at once. */
 function stopOnSignals(log: Logger, stop: () => Promise<void>): void {
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals) => {
-    if (stopping) process.exit(130);
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting without waiting');
+      process.exit(130);
+    }
     stopping = true;
-    log.info(`${signal}: shutting down`);
+    log.info({ signal }, 'shutting down');
     stop().then(
       () => process.exit(0),
       (err) => {
-        log.error(`shutdown failed: ${(err as Error).message}`);
+        log.error({ error: (err as Error).message }, 'shutdown failed');
         process.exit(1);
       },
     );
@@ -77,7 +91,7 @@ function stopOnSignals(log: Logger, stop: () => Promise<void>): void {
 
 async function serve(flags: ServeFlags): Promise<void> {
   const log = createLogger(flags.logLevel);
-  const progress = loadProgress('loading model');
+  const progress = loadProgress('loading model', log);
   let server: RunningServer;
   try {
     server = await startServer({
@@ -90,12 +104,15 @@ async function serve(flags: ServeFlags): Promise<void> {
       grpcPort: flags.grpcPort,
       apiKey: flags.apiKey,
       logger: log,
+      logPrompts: flags.logPrompts,
+      maxBodyBytes: flags.maxBodySize,
+      grpcMaxMessageBytes: flags.grpcMaxMessageSize,
       onLoadProgress: (done, total) => progress.update(done, total),
     });
   } catch (err) {
     throw listenHint(err, flags);
   }
-  stopOnSignals(log, server.close);
+  stopOnSignals(log, () => server.shutdown(flags.drainTimeout * 1000));
   process.stdout.write(
     `mlx-batch-server ${VERSION}\n` +
       `  OpenAI API:  ${server.adapter.url}   (health: ${server.adapter.url.replace(/\/v1$/, '')}/health)\n` +
@@ -105,7 +122,7 @@ async function serve(flags: ServeFlags): Promise<void> {
   try {
     const info = await server.ready;
     progress.stop();
-    log.info(`ready: ${info.id} (${info.architecture}, ${info.numLayers} layers, context ${info.contextLength} tokens)`);
+    log.info({ model: info.id, architecture: info.architecture, layers: info.numLayers, contextLength: info.contextLength }, 'ready');
   } catch (err) {
     progress.stop();
     await server.close();
@@ -122,10 +139,14 @@ async function adapterOnly(flags: AdapterFlags): Promise<void> {
     host: flags.host,
     port: flags.port,
     logger: log,
+    maxBodyBytes: flags.maxBodySize,
   }).catch((err) => {
     throw listenHint(err, flags);
   });
-  stopOnSignals(log, () => adapter.close());
+  stopOnSignals(log, async () => {
+    await adapter.drain(flags.drainTimeout * 1000);
+    await adapter.close();
+  });
   process.stdout.write(`mlx-batch-server adapter ${VERSION}\n  OpenAI API:  ${adapter.url}\n  gRPC target: ${flags.grpcTarget}\n`);
 }
 
@@ -164,7 +185,12 @@ export function buildProgram(actions: CommandActions = RUN): Command {
     .option('--grpc-host <address>', 'address the gRPC service binds (default: --host)')
     .addOption(new Option('--api-key <key>', 'require this key: REST "Authorization: Bearer <key>", gRPC metadata "authorization: Bearer <key>"').env(API_KEY_ENV))
     .option('--max-queue <n>', 'requests allowed to wait for a batch slot; more get 429 / RESOURCE_EXHAUSTED', integerIn(0), DEFAULT_ENGINE_OPTIONS.maxQueue)
-    .option('--log-level <level>', 'error, warn, info or debug', logLevel, 'info' as LogLevel)
+    .option('--queue-timeout <seconds>', 'longest a request may wait for a batch slot; then 429 / RESOURCE_EXHAUSTED (0: no limit)', integerIn(0), DEFAULT_ENGINE_OPTIONS.queueTimeoutMs / 1000)
+    .option('--drain-timeout <seconds>', 'on SIGTERM/SIGINT, how long running requests may finish before they are cancelled', integerIn(0), DEFAULT_DRAIN_TIMEOUT_S)
+    .option('--max-body-size <bytes>', 'largest REST request body; larger gets 413 (e.g. 4MiB)', byteSize, DEFAULT_MAX_BODY_BYTES)
+    .option('--grpc-max-message-size <bytes>', 'largest gRPC request message; larger gets RESOURCE_EXHAUSTED', byteSize, DEFAULT_GRPC_MAX_MESSAGE_BYTES)
+    .option('--log-level <level>', 'error, warn, info or debug (JSON lines on stderr)', logLevel, 'info' as LogLevel)
+    .option('--log-prompts', 'log each request\'s prompt (off: prompts may hold private data)')
     .option('--prefill-chunk <tokens>', 'prompt tokens computed per engine step (bounds how long a step stalls streams)', integerIn(1), DEFAULT_ENGINE_OPTIONS.prefillTokens)
     .option('--kv-cache-bytes <bytes>', 'bytes of KV cache the running batch may use (e.g. 6GiB)', byteSize, DEFAULT_ENGINE_OPTIONS.kvBudgetBytes)
     .option('--cache-dir <dir>', 'where fetched models are kept (default: $MLX_BATCH_SERVER_CACHE or ~/.cache/mlx-batch-server)')
@@ -178,7 +204,9 @@ export function buildProgram(actions: CommandActions = RUN): Command {
     .option('--host <address>', 'address to bind', DEFAULT_ADAPTER_HOST)
     .addOption(new Option('--api-key <key>', 'require this key of REST clients (Authorization: Bearer <key>)').env(API_KEY_ENV))
     .addOption(new Option('--grpc-api-key <key>', 'key the gRPC service requires (default: --api-key)').env(GRPC_API_KEY_ENV))
-    .option('--log-level <level>', 'error, warn, info or debug', logLevel, 'info' as LogLevel)
+    .option('--max-body-size <bytes>', 'largest REST request body; larger gets 413 (e.g. 4MiB)', byteSize, DEFAULT_MAX_BODY_BYTES)
+    .option('--drain-timeout <seconds>', 'on SIGTERM/SIGINT, how long running requests may finish before they are cancelled', integerIn(0), DEFAULT_DRAIN_TIMEOUT_S)
+    .option('--log-level <level>', 'error, warn, info or debug (JSON lines on stderr)', logLevel, 'info' as LogLevel)
     .action((flags: AdapterFlags) => actions.adapter(flags));
   return program;
 }

@@ -1,14 +1,19 @@
 // The whole server in one process: the engine (in its supervised child process), the gRPC service
 // on --grpc-port, and the OpenAI adapter on --port as a gRPC client of that service. Both ports
 // listen while the model loads, so /health and the gRPC health service can report "starting".
+// One Prometheus registry holds the process's metrics (service, engine, HTTP, Node's own), served
+// at the REST port's /metrics.
 import type { Interceptor } from '@connectrpc/connect';
+import { collectDefaultMetrics, Registry } from 'prom-client';
 import { startOpenAIAdapter, type OpenAIAdapter } from '../adapter-openai/adapter-server.ts';
-import type { Logger } from '../adapter-openai/logger.ts';
+import type { Logger } from '../log/logger.ts';
 import type { EngineOptions } from '../engine/engine-core.ts';
 import { EngineClient } from '../engine/engine-client.ts';
 import { defaultCacheDir, resolveModel, type ResolvedModel } from '../engine/model-source.ts';
 import type { ModelInfo } from '../engine/request.ts';
+import type { RestartPolicy } from '../engine/restart-policy.ts';
 import { startGrpcServer, type GrpcServer } from '../service/grpc-server.ts';
+import { gracefulShutdown } from './graceful-shutdown.ts';
 import { requireApiKey } from './grpc-api-key.ts';
 
 export interface ServerConfig {
@@ -22,6 +27,14 @@ export interface ServerConfig {
   grpcPort: number;
   apiKey?: string;
   logger: Logger;
+  /** Log each request's prompt (default false). */
+  logPrompts?: boolean;
+  /** Largest REST request body, in bytes (default 4 MiB). */
+  maxBodyBytes?: number;
+  /** Largest gRPC request message, in bytes (default 4 MiB). */
+  grpcMaxMessageBytes?: number;
+  /** When the engine process is restarted after it dies (default DEFAULT_RESTART_POLICY). */
+  restartPolicy?: Partial<RestartPolicy>;
   /** Engine load progress (layers done / total). */
   onLoadProgress?: (done: number, total: number) => void;
   /** Draw download progress bars (default: when stderr is a terminal). */
@@ -35,8 +48,16 @@ export interface RunningServer {
   adapter: OpenAIAdapter;
   /** The address the adapter dials: the gRPC service of this process. */
   grpcTarget: string;
+  /** The process's metrics, served at the REST port's /metrics. */
+  metrics: Registry;
   /** Resolves when the model is loaded and the engine serves. */
   ready: Promise<ModelInfo>;
+  /**
+   * Stops gracefully: refuses new requests, lets running ones finish for up to drainTimeoutMs
+   * (then cancels them), closes both servers and stops the engine.
+   */
+  shutdown(drainTimeoutMs: number): Promise<void>;
+  /** Stops at once: running requests are cut off. */
   close(): Promise<void>;
 }
 
@@ -53,13 +74,24 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const model = await resolveModel(config.model, { cacheDir, progressBar: config.progressBar, log: (line) => log.info(line) });
   log.info(`model ${model.id} (${model.format}) at ${model.path}`);
 
-  const engine = new EngineClient({ model, cacheDir, engine: config.engine, onProgress: config.onLoadProgress });
-  engine.on('restart', (why: string) => log.warn(`engine process stopped (${why}); restarting`));
+  const engine = new EngineClient({ model, cacheDir, engine: config.engine, onProgress: config.onLoadProgress, restartPolicy: config.restartPolicy });
+  engine.on('restart', (why: string, delayMs: number) => log.warn({ why, delayMs, restarts: engine.restarts }, 'engine process stopped; restarting'));
   // Without a listener an EventEmitter 'error' would end the process.
-  engine.on('error', (err: Error) => log.error(`engine failed: ${err.message}`));
+  engine.on('error', (err: Error) => log.error({ error: err.message }, 'engine failed'));
 
+  const metrics = new Registry();
+  collectDefaultMetrics({ register: metrics });
   const interceptors: Interceptor[] = config.apiKey ? [requireApiKey(config.apiKey)] : [];
-  const grpc = await startGrpcServer({ engine, host: config.grpcHost, port: config.grpcPort, interceptors });
+  const grpc = await startGrpcServer({
+    engine,
+    host: config.grpcHost,
+    port: config.grpcPort,
+    interceptors,
+    logger: log,
+    logPrompts: config.logPrompts,
+    metricsRegistry: metrics,
+    maxMessageBytes: config.grpcMaxMessageBytes,
+  });
   const grpcTarget = dialTarget(config.grpcHost, grpc.port);
   let adapter: OpenAIAdapter;
   try {
@@ -70,6 +102,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       host: config.host,
       port: config.port,
       logger: log,
+      maxBodyBytes: config.maxBodyBytes,
+      metricsRegistry: metrics,
     });
   } catch (err) {
     await grpc.close();
@@ -83,8 +117,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       await grpc.close();
       await engine.stop();
     })());
+  const shutdown = (drainTimeoutMs: number) => (closing ??= gracefulShutdown({ adapter, grpc, engine }, drainTimeoutMs, log));
   const ready = engine.start();
   // The caller awaits `ready`; this keeps a load failure from also counting as unhandled.
   ready.catch(() => {});
-  return { model, engine, grpc, adapter, grpcTarget, ready, close };
+  return { model, engine, grpc, adapter, grpcTarget, metrics, ready, shutdown, close };
 }

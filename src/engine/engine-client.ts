@@ -1,11 +1,13 @@
 // The server's handle on the engine: starts the engine process, supervises it, and multiplexes
-// requests over its IPC channel. If the engine process dies, every request in flight ends with an
-// 'unavailable' error at once, the process is restarted, and the next request works again.
+// requests over its IPC channel. If the engine process dies, every request in flight (running or
+// queued) ends with an 'unavailable' error at once, the process is restarted (with backoff when it
+// keeps dying, see restart-policy.ts), and the next request works again.
 import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { EngineProcessConfig, FromEngine, ToEngine, TokenizeInput, TokenizeResult } from './engine-protocol.ts';
 import type { EngineEvent, EngineStats, GenerateRequest, ModelInfo } from './request.ts';
+import { DEFAULT_RESTART_POLICY, quickFailuresAfter, restartDelay, type RestartPolicy } from './restart-policy.ts';
 import { InvalidArgumentError } from './sampling-params.ts';
 
 export type EngineState = 'starting' | 'ready' | 'restarting' | 'stopped' | 'failed';
@@ -44,6 +46,8 @@ class RequestStream {
 export interface EngineClientOptions extends EngineProcessConfig {
   /** Restart the engine process when it dies (default true). */
   restart?: boolean;
+  /** When to restart and when to give up (default DEFAULT_RESTART_POLICY). */
+  restartPolicy?: Partial<RestartPolicy>;
   /** Called with load progress (layers loaded / total). */
   onProgress?: (done: number, total: number) => void;
   /** Extra environment for the engine process. */
@@ -58,10 +62,21 @@ export class EngineClient extends EventEmitter {
   private info: ModelInfo | undefined;
   private stateValue: EngineState = 'stopped';
   private ready: Promise<ModelInfo> | undefined;
+  private readonly restartPolicy: RestartPolicy;
+  /** When the current process became ready (undefined while it starts). */
+  private readyAt: number | undefined;
+  private everReady = false;
+  private quickFailures = 0;
+  private restartTimer: NodeJS.Timeout | undefined;
+  /** Why the last process stopped, for the messages of refused requests. */
+  private lastExit: string | undefined;
+  /** What the current process reported when it could not load the model. */
+  private startFailure: string | undefined;
   restarts = 0;
 
   constructor(private readonly opts: EngineClientOptions) {
     super();
+    this.restartPolicy = { ...DEFAULT_RESTART_POLICY, ...opts.restartPolicy };
   }
 
   get state(): EngineState {
@@ -93,13 +108,19 @@ export class EngineClient extends EventEmitter {
         const m = raw as FromEngine;
         if (m.type === 'ready') {
           this.info = m.info;
+          this.readyAt = performance.now();
+          this.everReady = true;
           this.setState('ready');
           resolve(m.info);
         } else if (m.type === 'fatal') {
-          this.setState('failed');
+          // The process exits next; onExit decides whether to try again.
+          this.startFailure = m.message;
           reject(new Error(`engine failed to start: ${m.message}`));
         } else this.onMessage(m);
       });
+      // Sending to a process that just died fails asynchronously with this event; without a
+      // listener it would end the server. The 'exit' that follows fails the requests.
+      child.on('error', () => {});
       child.on('exit', (code, signal) => {
         if (this.child !== child) return;
         this.child = undefined;
@@ -137,26 +158,49 @@ export class EngineClient extends EventEmitter {
   }
 
   private onExit(why: string): void {
+    const servedMs = this.readyAt === undefined ? 0 : performance.now() - this.readyAt;
+    this.readyAt = undefined;
+    this.lastExit = this.startFailure ? `${why} after failing to start: ${this.startFailure}` : why;
+    this.startFailure = undefined;
     const message = `the engine process stopped (${why}); the request was lost and the engine is restarting`;
     for (const [id, s] of this.streams) s.push({ type: 'error', requestId: id, code: 'unavailable', message });
     this.streams.clear();
     for (const call of this.calls.values()) call.reject(new EngineUnavailableError(message));
     this.calls.clear();
     if (this.stateValue === 'stopped') return;
-    if (this.opts.restart === false) {
+    // A model that never loaded is a configuration problem: the caller of start() sees why.
+    if (this.opts.restart === false || !this.everReady) {
       this.setState('failed');
       return;
     }
-    this.restarts++;
-    this.emit('restart', why);
-    this.start().catch((e) => {
+    this.quickFailures = quickFailuresAfter(this.restartPolicy, this.quickFailures, servedMs);
+    const delay = restartDelay(this.restartPolicy, this.quickFailures);
+    if (delay === undefined) {
       this.setState('failed');
-      this.emit('error', e);
-    });
+      this.emit('error', new Error(`the engine process died ${this.quickFailures} times in a row (last: ${why}); it is not restarted again`));
+      return;
+    }
+    this.restarts++;
+    this.setState('restarting');
+    this.emit('restart', why, delay);
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      // A failed start ends in onExit again, which backs off further or gives up.
+      this.start().catch(() => {});
+    }, delay);
+  }
+
+  /** Why requests are refused in the current state (for error messages). */
+  unavailableReason(): string {
+    if (this.stateValue === 'failed' && this.everReady) {
+      return `the engine failed and is not restarted (it stopped ${this.quickFailures} times in a row; last: ${this.lastExit}); see the server log`;
+    }
+    if (this.stateValue === 'failed') return `the engine failed to start (${this.lastExit ?? 'see the server log'})`;
+    return `the engine is ${this.stateValue}; retry later`;
   }
 
   private send(msg: ToEngine): void {
-    if (!this.child || this.stateValue !== 'ready') throw new EngineUnavailableError(`the engine is ${this.stateValue}`);
+    if (!this.child || this.stateValue !== 'ready') throw new EngineUnavailableError(this.unavailableReason());
     this.child.send(msg);
   }
 
@@ -169,7 +213,7 @@ export class EngineClient extends EventEmitter {
     if (this.streams.has(request.id)) {
       stream.push({ type: 'error', requestId: request.id, code: 'already_exists', message: `request id "${request.id}" is already in use` });
     } else if (this.stateValue !== 'ready' || !this.child) {
-      stream.push({ type: 'error', requestId: request.id, code: 'unavailable', message: `the engine is ${this.stateValue}` });
+      stream.push({ type: 'error', requestId: request.id, code: 'unavailable', message: this.unavailableReason() });
     } else {
       this.streams.set(request.id, stream);
       this.send({ type: 'submit', request });
@@ -219,6 +263,8 @@ export class EngineClient extends EventEmitter {
   /** Stops the engine process. In-flight requests end with 'unavailable'. */
   async stop(): Promise<void> {
     const child = this.child;
+    clearTimeout(this.restartTimer);
+    this.restartTimer = undefined;
     this.setState('stopped');
     if (!child) return;
     const exited = new Promise<void>((r) => child.once('exit', () => r()));

@@ -35,6 +35,11 @@ export interface EngineOptions {
   prefixCacheBytes: number;
   /** Requests allowed to wait; beyond it a request is refused with resource_exhausted. */
   maxQueue: number;
+  /**
+   * Milliseconds a request may wait in the queue before it starts; then it is refused with
+   * resource_exhausted (the server is overloaded). 0: no limit.
+   */
+  queueTimeoutMs: number;
 }
 
 export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
@@ -45,6 +50,7 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   prefixCache: true,
   prefixCacheBytes: 1024 ** 3,
   maxQueue: 1024,
+  queueTimeoutMs: 600_000,
 };
 
 /** Columns of growth admission leaves room for before preemption would be needed. */
@@ -67,6 +73,9 @@ export class EngineCore {
   private readonly sampler: Sampler;
   private readonly cache: RadixCache<KvBlock> | undefined;
   private readonly started = new Set<string>();
+  private preemptions = 0;
+  /** Bytes of the vocabulary's longest token (computed on first use). */
+  private longestTokenBytes: number | undefined;
 
   constructor(
     private readonly model: Transformer,
@@ -109,8 +118,11 @@ export class EngineCore {
       kvBytesUsed: this.batch.bytes + (this.prefill?.batch.bytes ?? 0),
       kvBytesCapacity: this.opts.kvBudgetBytes,
       prefixCacheBytes: this.cache?.totalBytes ?? 0,
+      prefixCacheLockedBytes: this.cache?.lockedBytes ?? 0,
       prefixCacheHits: s?.hitTokens ?? 0,
       prefixCacheQueries: s?.queriedTokens ?? 0,
+      preemptions: this.preemptions,
+      residentBytes: process.memoryUsage.rss(),
     };
   }
 
@@ -158,6 +170,10 @@ export class EngineCore {
     if (this.byId.has(req.id)) throw new EngineRequestError('already_exists', `request id "${req.id}" is already in use`);
     const c = this.model.config;
     validateSamplingParams(req.sampling, c.vocabSize);
+    // Before tokenizing: under overload a refusal must cost next to nothing.
+    if (this.waiting.length >= this.opts.maxQueue + this.freeSlots()) {
+      throw new EngineRequestError('resource_exhausted', `the queue is full (${this.opts.maxQueue} requests waiting); retry later`);
+    }
     const prompt = this.promptTokens(req);
     if (prompt.length >= c.contextLength) {
       throw new InvalidArgumentError(
@@ -172,15 +188,38 @@ export class EngineCore {
         `this model's maximum context length is ${c.contextLength} tokens; the prompt has ${prompt.length} tokens and max_tokens is ${maxTokens}`,
       );
     }
-    if (this.waiting.length >= this.opts.maxQueue) {
-      throw new EngineRequestError('resource_exhausted', `the queue is full (${this.opts.maxQueue} requests waiting)`);
-    }
     const maxLength = maxTokens === undefined ? c.contextLength : prompt.length + maxTokens;
     const seed = req.sampling.seed ?? randomInt(0, 2 ** 31);
     const seq = new Sequence(req, prompt, maxLength, seed);
     this.byId.set(seq.id, seq);
     this.outputs.set(seq.id, new SequenceOutputProcessor(this.tokenizer, req.sampling));
     this.waiting.push(seq);
+  }
+
+  /** Batch rows no request holds: queued requests up to this many are about to start, not waiting. */
+  private freeSlots(): number {
+    return Math.max(0, this.opts.batchSize - this.running.length - (this.prefill?.sequences.length ?? 0));
+  }
+
+  /**
+   * Refuses, without tokenizing it, a text that cannot fit the context window: no token spells
+   * more characters than the longest token has bytes, so a text over contextLength times that
+   * (doubled, for normalizers) has too many tokens. Tokenizing megabytes would stall every
+   * running stream for seconds.
+   */
+  private checkPromptChars(field: string, text: string): void {
+    if (this.longestTokenBytes === undefined) {
+      let longest = 1;
+      for (let id = 0; id < this.tokenizer.vocabSize; id++) longest = Math.max(longest, this.tokenizer.tokenBytes(id).length);
+      this.longestTokenBytes = longest;
+    }
+    const limit = 2 * this.model.config.contextLength * this.longestTokenBytes;
+    if (text.length > limit) {
+      throw new InvalidArgumentError(
+        field,
+        `this model's maximum context length is ${this.model.config.contextLength} tokens, but the prompt has ${text.length} characters, far more than fit (at most ${limit})`,
+      );
+    }
   }
 
   private promptTokens(req: GenerateRequest): number[] {
@@ -191,11 +230,13 @@ export class EngineCore {
       case 'text':
         field = 'prompt';
         if (typeof input.text !== 'string') throw new InvalidArgumentError(field, 'prompt must be a string');
+        this.checkPromptChars(field, input.text);
         ids = this.tokenizer.encode(input.text, { addSpecialTokens: input.addSpecialTokens ?? true });
         break;
       case 'chat': {
         field = 'messages';
         const text = this.tokenizer.applyChatTemplate(input.messages, { addGenerationPrompt: input.addGenerationPrompt ?? true });
+        this.checkPromptChars(field, text);
         // The template already wrote the special tokens (as vLLM and transformers do).
         ids = this.tokenizer.encode(text, { addSpecialTokens: false });
         break;
@@ -232,6 +273,7 @@ export class EngineCore {
    */
   step(): void {
     this.reapCancelled();
+    this.expireQueued();
     if (!this.prefill) this.startPrefillGroup();
     this.makeRoomForDecode();
 
@@ -295,6 +337,31 @@ export class EngineCore {
     if (this.prefill && this.prefill.sequences.every((s) => s.cancelled)) {
       for (const s of this.prefill.sequences) this.finish(s, 'cancelled');
       this.prefill = undefined;
+    }
+  }
+
+  /**
+   * Refuses the requests that have waited longer than queueTimeoutMs without starting: under
+   * overload a client is better told to retry (or go elsewhere) than left waiting without end.
+   * Preempted requests have started (their client has tokens already) and are not refused.
+   */
+  private expireQueued(): void {
+    const limit = this.opts.queueTimeoutMs;
+    if (!(limit > 0) || this.waiting.length === 0) return;
+    const now = performance.now();
+    for (let i = this.waiting.length - 1; i >= 0; i--) {
+      const s = this.waiting[i];
+      if (this.started.has(s.id) || now - s.arrivalTime < limit) continue;
+      this.waiting.splice(i, 1);
+      s.status = 'finished';
+      this.byId.delete(s.id);
+      this.outputs.delete(s.id);
+      this.emit({
+        type: 'error',
+        requestId: s.id,
+        code: 'resource_exhausted',
+        message: `the request waited ${(limit / 1000).toFixed(1)} s in the queue without starting (queue timeout); the server is overloaded, retry later`,
+      });
     }
   }
 
@@ -470,6 +537,7 @@ export class EngineCore {
   }
 
   private preempt(s: Sequence): void {
+    this.preemptions++;
     this.running.splice(this.running.indexOf(s), 1);
     if (s.row !== undefined) {
       if (this.cache) {

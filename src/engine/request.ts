@@ -93,6 +93,12 @@ export interface EngineStats {
   kvBytesUsed: number;
   kvBytesCapacity: number;
   prefixCacheBytes: number;
+  /** Prefix-cache bytes locked by requests using them; 0 when the engine is idle (else a lock leaked). */
+  prefixCacheLockedBytes: number;
   prefixCacheHits: number;
   prefixCacheQueries: number;
+  /** Running requests moved back to the queue to free KV memory, since the engine process started. */
+  preemptions: number;
+  /** Resident memory of the engine process. */
+  residentBytes: number;
 }

@@ -37,6 +37,8 @@ export interface SamplingParams {
 
 export const MAX_TOP_LOGPROBS = 20;
 export const MAX_STOP_STRINGS = 16;
+/** As OpenAI's API: a bias map is a handful of tokens, and each entry costs every sampling step. */
+export const MAX_LOGIT_BIAS_ENTRIES = 300;
 
 export function defaultSamplingParams(): SamplingParams {
   return {
@@ -94,6 +96,10 @@ export function validateSamplingParams(p: SamplingParams, vocabSize: number): vo
   checkRange('repetition_penalty', p.repetitionPenalty, 0, 2, { minOpen: true });
   checkRange('presence_penalty', p.presencePenalty, -2, 2);
   checkRange('frequency_penalty', p.frequencyPenalty, -2, 2);
+  const biased = Object.keys(p.logitBias).length;
+  if (biased > MAX_LOGIT_BIAS_ENTRIES) {
+    throw new InvalidArgumentError('logit_bias', `logit_bias may hold at most ${MAX_LOGIT_BIAS_ENTRIES} token ids, got ${biased}`);
+  }
   for (const [key, bias] of Object.entries(p.logitBias)) {
     const id = Number(key);
     if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {

@@ -11,6 +11,7 @@ import type { GenerateRequest, GenerateResponseSchema, StartGeneration } from '.
 import { AsyncQueue } from './async-queue.ts';
 import { toDelta, toFailedFinish, toFinished, toStarted } from './event-mapping.ts';
 import { startGeneration } from './generation-run.ts';
+import { callRequestId, codeName } from './generation-telemetry.ts';
 import { invalidArgument, RequestError, toRequestError } from './request-error.ts';
 import { checkRequestId } from './request-mapping.ts';
 import type { ServingState } from './serving-state.ts';
@@ -28,6 +29,8 @@ export class GenerateSession {
   constructor(
     private readonly state: ServingState,
     private readonly callSignal: AbortSignal,
+    /** The call's request id (x-request-id metadata), logged with each of its requests. */
+    private readonly callId?: string,
   ) {}
 
   /** Serves the stream: reads client messages, yields every request's events. */
@@ -95,7 +98,7 @@ export class GenerateSession {
     let started = false;
     const usage: Usage = { promptTokens: 0, completionTokens: 0, cachedTokens: 0 };
     try {
-      const generation = startGeneration(this.state, start, cancel.signal);
+      const generation = startGeneration(this.state, start, cancel.signal, { rpc: 'Generate', requestId: this.callId, streamRequestId: id });
       for await (const e of generation.events) {
         if (e.type === 'started') {
           started = true;
@@ -126,6 +129,7 @@ export class GenerateSession {
   }
 
   private refuse(id: string, error: RequestError): void {
+    this.state.options.requestMetrics.failed(codeName(error.code));
     this.send(id, { case: 'error', value: error.toProto() });
   }
 
@@ -139,5 +143,6 @@ export class GenerateSession {
 }
 
 export function generateHandler(state: ServingState) {
-  return (requests: AsyncIterable<GenerateRequest>, ctx: HandlerContext) => new GenerateSession(state, ctx.signal).serve(requests);
+  return (requests: AsyncIterable<GenerateRequest>, ctx: HandlerContext) =>
+    new GenerateSession(state, ctx.signal, callRequestId(ctx.requestHeader)).serve(requests);
 }

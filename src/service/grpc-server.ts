@@ -6,14 +6,23 @@ import { connectNodeAdapter } from '@connectrpc/connect-node';
 import http from 'node:http';
 import http2 from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
+import { Registry } from 'prom-client';
 import type { EngineClient } from '../engine/engine-client.ts';
+import { silentLogger, type Logger } from '../log/logger.ts';
+import { registerEngineMetrics } from './engine-metrics.ts';
 import { GenerationService, generationService } from './generation-service.ts';
 import { Health, HealthStatus } from './health.ts';
 import { createProtocolRouter } from './protocol-router.ts';
 import { registerReflection } from './reflection.ts';
+import { checkRequestMessages } from './request-message-check.ts';
+import { RequestMetrics } from './request-metrics.ts';
 import { ServingState } from './serving-state.ts';
 
 export const DEFAULT_GRPC_PORT = 50051;
+/** gRPC's customary limit on a received message (grpc-go's and grpc-java's default). */
+export const DEFAULT_GRPC_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+/** Request bytes read and thrown away after a call was answered, before the stream is reset. */
+const DISCARD_BYTES = 64 * 1024 * 1024;
 
 export interface GrpcServerOptions {
   /**
@@ -34,6 +43,17 @@ export interface GrpcServerOptions {
   maxTimeoutMs?: number;
   /** Connect interceptors run around every call of every service (e.g. an API-key check). */
   interceptors?: Interceptor[];
+  /**
+   * Largest request message accepted, in bytes; a larger one ends its call with
+   * RESOURCE_EXHAUSTED before it is decoded. Default 4 MiB.
+   */
+  maxMessageBytes?: number;
+  /** Where requests are logged (JSON lines). Default: nowhere. */
+  logger?: Logger;
+  /** Log each request's prompt. Default false. */
+  logPrompts?: boolean;
+  /** Prometheus registry the service's metrics join (the process's one). Default: a registry of its own. */
+  metricsRegistry?: Registry;
 }
 
 export interface GrpcServer {
@@ -47,6 +67,8 @@ export interface GrpcServer {
   draining: boolean;
   /** Generations in flight (all RPCs). */
   readonly inFlight: number;
+  /** The registry holding the service's metrics (see request-metrics.ts, engine-metrics.ts). */
+  readonly metrics: Registry;
   /**
    * Sets `draining` and resolves when no generation is in flight (true) or after timeoutMs
    * (false). Default: wait as long as it takes.
@@ -62,23 +84,51 @@ export interface GrpcServer {
 /** Starts serving; resolves once the port is listening. */
 export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServer> {
   const host = options.host ?? '127.0.0.1';
-  const state = new ServingState(options.engine, { ownedBy: options.ownedBy ?? 'mlx-batch-server' });
+  const metrics = options.metricsRegistry ?? new Registry();
+  const state = new ServingState(options.engine, {
+    ownedBy: options.ownedBy ?? 'mlx-batch-server',
+    logger: options.logger ?? silentLogger,
+    logPrompts: options.logPrompts ?? false,
+    requestMetrics: new RequestMetrics(metrics),
+  });
+  registerEngineMetrics(metrics, state);
   const health = new HealthStatus([GenerationService.typeName], state.serving);
   state.on('change', () => health.setServing(state.serving));
 
   const shutdown = new AbortController();
+  const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_GRPC_MAX_MESSAGE_BYTES;
   const handler = connectNodeAdapter({
     routes: (router: ConnectRouter) => {
       router.service(GenerationService, generationService(state));
       router.service(Health, health.impl());
       registerReflection(router, [GenerationService, Health]);
+      checkRequestMessages(router, maxMessageBytes);
     },
     shutdownSignal: shutdown.signal,
     maxTimeoutMs: options.maxTimeoutMs,
     interceptors: options.interceptors,
+    readMaxBytes: maxMessageBytes,
   });
 
-  const h2 = http2.createServer(handler);
+  const h2 = http2.createServer((req, res) => {
+    // A call answered before its request was read to the end (refused for size, say): the rest is
+    // read and thrown away, else the unread data holds the stream open, the client waits for flow
+    // control forever, and the connection's window shrinks with every such call. A client that
+    // keeps sending far beyond that is cut off.
+    req.stream.once('finish', () => {
+      if (req.complete) return;
+      let discarded = 0;
+      // From the HTTP/2 stream itself: the request object connect read from is paused for good.
+      const stream = req.stream;
+      stream.removeAllListeners('data');
+      stream.on('data', (chunk: Buffer) => {
+        discarded += chunk.length;
+        if (discarded > DISCARD_BYTES) stream.close(http2.constants.NGHTTP2_CANCEL);
+      });
+      stream.resume();
+    });
+    handler(req, res);
+  });
   const h1 = http.createServer(handler);
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on('session', (session) => {
@@ -112,6 +162,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     get inFlight() {
       return state.inFlight;
     },
+    metrics,
     drain(timeoutMs?: number) {
       state.draining = true;
       return state.whenIdle(timeoutMs);

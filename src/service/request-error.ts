@@ -10,6 +10,14 @@ import type { ErrorCode as EngineErrorCode } from '../engine/request.ts';
 import { InvalidArgumentError } from '../engine/sampling-params.ts';
 import { ErrorCode, GenerationErrorSchema } from '../gen/mlxserve/v1/generation_pb.ts';
 
+/**
+ * The longest message a request error carries (longer ones, which quote a client's value, are
+ * cut). A call's status travels in its trailers (grpc-message, and the GenerationError in
+ * grpc-status-details-bin); a header block over the peer's frame limit would break the stream
+ * instead of failing the call.
+ */
+const MAX_MESSAGE_CHARS = 1024;
+
 export class RequestError extends Error {
   override name = 'RequestError';
 
@@ -19,7 +27,7 @@ export class RequestError extends Error {
     /** The offending request field for INVALID_ARGUMENT (e.g. `sampling.top_p`); empty otherwise. */
     readonly field = '',
   ) {
-    super(message);
+    super(message.length > MAX_MESSAGE_CHARS ? `${message.slice(0, MAX_MESSAGE_CHARS)}…` : message);
   }
 
   toProto(): MessageInitShape<typeof GenerationErrorSchema> {

@@ -101,5 +101,13 @@ export function toSamplingParams(s: ProtoSamplingParams | undefined, model: Mode
 
 /** A validated engine request for one generation, under a server-unique engine id. */
 export function toEngineRequest(engineId: string, input: GenerationInput, model: ModelInfo): EngineRequest {
-  return { id: engineId, input: toPromptInput(input.prompt, model), sampling: toSamplingParams(input.sampling, model) };
+  const prompt = toPromptInput(input.prompt, model);
+  // Refused here rather than after shipping megabytes of ids to the engine process.
+  if (prompt.kind === 'tokens' && prompt.tokenIds.length >= model.contextLength) {
+    throw invalidArgument(
+      'prompt.tokens.ids',
+      `this model's maximum context length is ${model.contextLength} tokens, but the prompt has ${prompt.tokenIds.length} tokens (at least one token must be left for the output)`,
+    );
+  }
+  return { id: engineId, input: prompt, sampling: toSamplingParams(input.sampling, model) };
 }

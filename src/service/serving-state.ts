@@ -1,17 +1,24 @@
 // What every handler of the service shares: the engine, whether the server takes new generation
-// requests (engine ready, not draining), the model it serves, and the generations in flight (so a
-// graceful shutdown can wait for them).
+// requests (engine ready, not draining), the model it serves, the generations in flight (so a
+// graceful shutdown can wait for them), and where requests are logged and measured.
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { EngineClient } from '../engine/engine-client.ts';
-import type { ModelInfo } from '../engine/request.ts';
+import type { EngineStats, ModelInfo } from '../engine/request.ts';
 import { ErrorCode } from '../gen/mlxserve/v1/generation_pb.ts';
 import { EngineState } from '../gen/mlxserve/v1/generation_service_pb.ts';
+import type { Logger } from '../log/logger.ts';
+import { GenerationTelemetry, type CallInfo } from './generation-telemetry.ts';
 import { RequestError } from './request-error.ts';
+import type { RequestMetrics } from './request-metrics.ts';
 
 export interface ServingStateOptions {
   /** Reported as ModelInfo.owned_by (OpenAI's `owned_by`). */
   ownedBy: string;
+  logger: Logger;
+  /** Log each request's prompt (off by default: prompts may hold private data). */
+  logPrompts: boolean;
+  requestMetrics: RequestMetrics;
 }
 
 /**
@@ -82,18 +89,41 @@ export class ServingState extends EventEmitter {
   model(name: string | undefined): ModelInfo {
     const info = this.engine.modelInfo;
     if (!info) throw new RequestError(ErrorCode.UNAVAILABLE, `the model is not loaded yet (the engine is ${this.engine.state})`);
-    if (name && name !== info.id) throw new RequestError(ErrorCode.NOT_FOUND, `model "${name}" not found; this server serves "${info.id}"`);
+    if (name && name !== info.id) {
+      const shown = name.length > 100 ? `${name.slice(0, 100)}…` : name;
+      throw new RequestError(ErrorCode.NOT_FOUND, `model "${shown}" not found; this server serves "${info.id}"`);
+    }
     return info;
   }
 
   /** Checks that a new generation may start now. Throws UNAVAILABLE while starting, restarting or draining. */
   admitGeneration(): void {
     if (this.drainingValue) throw new RequestError(ErrorCode.UNAVAILABLE, 'the server is shutting down and takes no new requests');
-    if (this.engine.state !== 'ready') throw new RequestError(ErrorCode.UNAVAILABLE, `the engine is ${this.engine.state}; retry later`);
+    if (this.engine.state !== 'ready') throw new RequestError(ErrorCode.UNAVAILABLE, this.engine.unavailableReason());
   }
 
   newEngineRequestId(): string {
     return `${this.idPrefix}-${++this.nextId}`;
+  }
+
+  /** Starts recording one generation request (its metrics and log lines). */
+  telemetry(call: CallInfo): GenerationTelemetry {
+    return new GenerationTelemetry(this.options.requestMetrics, this.options.logger, call, this.options.logPrompts);
+  }
+
+  /**
+   * The engine's stats, or undefined while it is not ready, or when it does not answer within
+   * timeoutMs (a long step or a hung process must not hang a status call or a scrape).
+   */
+  async engineStats(timeoutMs: number): Promise<EngineStats | undefined> {
+    if (this.engine.state !== 'ready') return undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), timeoutMs)));
+    try {
+      return await Promise.race([this.engine.stats().catch(() => undefined), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Counts a generation in flight; call the returned function once when it ends. */

@@ -13,6 +13,7 @@ import type {
 import { ErrorCode } from '../gen/mlxserve/v1/generation_pb.ts';
 import { toDelta, toFinished, toStarted, toTokenLogprob, type FinishedEvent } from './event-mapping.ts';
 import { startGeneration, type GenerationEvent } from './generation-run.ts';
+import { callRequestId } from './generation-telemetry.ts';
 import { RequestError, toConnectError } from './request-error.ts';
 import type { ServingState } from './serving-state.ts';
 
@@ -27,7 +28,7 @@ export function generateStreamHandler(state: ServingState) {
     ctx: HandlerContext,
   ): AsyncGenerator<MessageInitShape<typeof GenerateStreamResponseSchema>> {
     try {
-      const generation = startGeneration(state, req, ctx.signal);
+      const generation = startGeneration(state, req, ctx.signal, { rpc: 'GenerateStream', requestId: callRequestId(ctx.requestHeader) });
       for await (const e of generation.events) {
         failIfErrored(e);
         if (e.type === 'started') yield { event: { case: 'started', value: toStarted(e, generation.model.id) } };
@@ -43,7 +44,7 @@ export function generateStreamHandler(state: ServingState) {
 export function completeHandler(state: ServingState) {
   return async function complete(req: CompleteRequest, ctx: HandlerContext): Promise<MessageInitShape<typeof CompleteResponseSchema>> {
     try {
-      const generation = startGeneration(state, req, ctx.signal);
+      const generation = startGeneration(state, req, ctx.signal, { rpc: 'Complete', requestId: callRequestId(ctx.requestHeader) });
       let text = '';
       const tokenIds: number[] = [];
       const logprobs: TokenLogprob[] = [];

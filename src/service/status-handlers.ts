@@ -27,14 +27,20 @@ const NO_LOAD: EngineStats = {
   kvBytesUsed: 0,
   kvBytesCapacity: 0,
   prefixCacheBytes: 0,
+  prefixCacheLockedBytes: 0,
   prefixCacheHits: 0,
   prefixCacheQueries: 0,
+  preemptions: 0,
+  residentBytes: 0,
 };
+
+/** A status call waits at most this long for the engine (a load balancer's probe must not hang). */
+const STATS_TIMEOUT_MS = 2000;
 
 export function serverStatusHandler(state: ServingState) {
   return async function getServerStatus(): Promise<MessageInitShape<typeof GetServerStatusResponseSchema>> {
     // While the engine is not ready it has no load to report; the state says why.
-    const stats = state.engine.state === 'ready' ? await state.engine.stats().catch(() => NO_LOAD) : NO_LOAD;
+    const stats = (await state.engineStats(STATS_TIMEOUT_MS)) ?? NO_LOAD;
     return {
       engineState: state.engineState,
       runningRequests: stats.running,
@@ -47,6 +53,10 @@ export function serverStatusHandler(state: ServingState) {
       prefixCacheHitRate: stats.prefixCacheQueries > 0 ? stats.prefixCacheHits / stats.prefixCacheQueries : 0,
       uptime: durationFromMs(Date.now() - state.startedAt.getTime()),
       serverVersion: SERVER_VERSION,
+      prefixCacheLockedBytes: BigInt(stats.prefixCacheLockedBytes),
+      engineResidentBytes: BigInt(stats.residentBytes),
+      engineRestarts: state.engine.restarts,
+      inFlightRequests: state.inFlight,
     };
   };
 }

@@ -5,7 +5,7 @@
 //   node --import tsx test/python/launch-server.ts --tiny [--api-key KEY]
 import { Command } from 'commander';
 import { rmSync } from 'node:fs';
-import { createLogger } from '../../src/adapter-openai/logger.ts';
+import { createLogger } from '../../src/log/logger.ts';
 import { startServer } from '../../src/cli/serve.ts';
 import { DEFAULT_ENGINE_OPTIONS } from '../../src/engine/engine-core.ts';
 import { TEST_MODEL_SPEC } from '../helpers/test-server.ts';

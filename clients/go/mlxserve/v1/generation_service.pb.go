@@ -1280,8 +1280,17 @@ type GetServerStatusResponse struct {
 	Uptime *durationpb.Duration `protobuf:"bytes,10,opt,name=uptime,proto3" json:"uptime,omitempty"`
 	// The server's version (its package version).
 	ServerVersion string `protobuf:"bytes,11,opt,name=server_version,json=serverVersion,proto3" json:"server_version,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Bytes of the prefix cache locked by the requests using them (not evictable). 0 whenever no
+	// request runs; more than 0 on an idle server would mean a lock leaked.
+	PrefixCacheLockedBytes uint64 `protobuf:"varint,12,opt,name=prefix_cache_locked_bytes,json=prefixCacheLockedBytes,proto3" json:"prefix_cache_locked_bytes,omitempty"`
+	// Resident memory of the engine process, in bytes; 0 while it is not running.
+	EngineResidentBytes uint64 `protobuf:"varint,13,opt,name=engine_resident_bytes,json=engineResidentBytes,proto3" json:"engine_resident_bytes,omitempty"`
+	// Times the engine process was restarted after it died, since the server started.
+	EngineRestarts uint32 `protobuf:"varint,14,opt,name=engine_restarts,json=engineRestarts,proto3" json:"engine_restarts,omitempty"`
+	// Generation requests the service holds (running, queued, or finishing their last events).
+	InFlightRequests uint32 `protobuf:"varint,15,opt,name=in_flight_requests,json=inFlightRequests,proto3" json:"in_flight_requests,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *GetServerStatusResponse) Reset() {
@@ -1391,6 +1400,34 @@ func (x *GetServerStatusResponse) GetServerVersion() string {
 	return ""
 }
 
+func (x *GetServerStatusResponse) GetPrefixCacheLockedBytes() uint64 {
+	if x != nil {
+		return x.PrefixCacheLockedBytes
+	}
+	return 0
+}
+
+func (x *GetServerStatusResponse) GetEngineResidentBytes() uint64 {
+	if x != nil {
+		return x.EngineResidentBytes
+	}
+	return 0
+}
+
+func (x *GetServerStatusResponse) GetEngineRestarts() uint32 {
+	if x != nil {
+		return x.EngineRestarts
+	}
+	return 0
+}
+
+func (x *GetServerStatusResponse) GetInFlightRequests() uint32 {
+	if x != nil {
+		return x.InFlightRequests
+	}
+	return 0
+}
+
 var File_mlxserve_v1_generation_service_proto protoreflect.FileDescriptor
 
 const file_mlxserve_v1_generation_service_proto_rawDesc = "" +
@@ -1478,7 +1515,7 @@ const file_mlxserve_v1_generation_service_proto_rawDesc = "" +
 	"\n" +
 	"is_default\x18\r \x01(\bR\tisDefaultB\x0f\n" +
 	"\r_bos_token_id\"\x18\n" +
-	"\x16GetServerStatusRequest\"\xbf\x04\n" +
+	"\x16GetServerStatusRequest\"\x85\x06\n" +
 	"\x17GetServerStatusResponse\x12;\n" +
 	"\fengine_state\x18\x01 \x01(\x0e2\x18.mlxserve.v1.EngineStateR\vengineState\x12)\n" +
 	"\x10running_requests\x18\x02 \x01(\rR\x0frunningRequests\x12)\n" +
@@ -1491,7 +1528,11 @@ const file_mlxserve_v1_generation_service_proto_rawDesc = "" +
 	"\x15prefix_cache_hit_rate\x18\t \x01(\x01R\x12prefixCacheHitRate\x121\n" +
 	"\x06uptime\x18\n" +
 	" \x01(\v2\x19.google.protobuf.DurationR\x06uptime\x12%\n" +
-	"\x0eserver_version\x18\v \x01(\tR\rserverVersion*\xaf\x01\n" +
+	"\x0eserver_version\x18\v \x01(\tR\rserverVersion\x129\n" +
+	"\x19prefix_cache_locked_bytes\x18\f \x01(\x04R\x16prefixCacheLockedBytes\x122\n" +
+	"\x15engine_resident_bytes\x18\r \x01(\x04R\x13engineResidentBytes\x12'\n" +
+	"\x0fengine_restarts\x18\x0e \x01(\rR\x0eengineRestarts\x12,\n" +
+	"\x12in_flight_requests\x18\x0f \x01(\rR\x10inFlightRequests*\xaf\x01\n" +
 	"\vEngineState\x12\x1c\n" +
 	"\x18ENGINE_STATE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15ENGINE_STATE_STARTING\x10\x01\x12\x16\n" +

@@ -1,0 +1,128 @@
+// Server-level Prometheus metrics, read from the engine when Prometheus scrapes: what runs and
+// waits, KV and prefix-cache memory, the engine process's state, restarts and memory. They are
+// the engine's own figures (one stats call over IPC per scrape, shared by every metric), so they
+// cannot drift from what GetServerStatus reports. Names are vLLM's where there is one.
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { EngineState } from '../engine/engine-client.ts';
+import type { EngineStats } from '../engine/request.ts';
+import type { ServingState } from './serving-state.ts';
+
+const ENGINE_STATES: EngineState[] = ['starting', 'ready', 'restarting', 'failed', 'stopped'];
+
+/** A scrape waits at most this long for the engine (busy with a long step, or hung). */
+const STATS_TIMEOUT_MS = 2000;
+
+/**
+ * The engine's cumulative counters start from 0 in each engine process; the service keeps them
+ * monotonic over restarts by adding up what earlier processes had counted.
+ */
+class CumulativeCount {
+  private base = 0;
+  private last = 0;
+
+  update(current: number): number {
+    if (current < this.last) this.base += this.last; // a new engine process counts from 0
+    this.last = current;
+    return this.base + current;
+  }
+}
+
+/**
+ * The engine's stats (undefined while it is not ready). A scrape collects every metric at once,
+ * so the calls made while one is in flight share it; the next scrape asks again.
+ */
+function statsSampler(state: ServingState): () => Promise<EngineStats | undefined> {
+  let pending: Promise<EngineStats | undefined> | undefined;
+  return () => {
+    pending ??= state.engineStats(STATS_TIMEOUT_MS).finally(() => (pending = undefined));
+    return pending;
+  };
+}
+
+export function registerEngineMetrics(registry: Registry, state: ServingState): void {
+  const registers = [registry];
+  const sample = statsSampler(state);
+  const model = () => ({ model_name: state.engine.modelInfo?.id ?? '' });
+
+  /** A gauge per engine figure, labelled with the model (0 while the engine is not ready). */
+  const engineGauge = (name: string, help: string, value: (s: EngineStats) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['model_name'],
+      registers,
+      async collect() {
+        const stats = await sample();
+        this.reset();
+        this.set(model(), stats ? value(stats) : 0);
+      },
+    });
+  /** A counter from one of the engine's cumulative figures. */
+  const engineCounter = (name: string, help: string, value: (s: EngineStats) => number) => {
+    const total = new CumulativeCount();
+    return new Counter({
+      name,
+      help,
+      labelNames: ['model_name'],
+      registers,
+      async collect() {
+        const stats = await sample();
+        const count = total.update(stats ? value(stats) : 0);
+        this.reset();
+        this.inc(model(), count);
+      },
+    });
+  };
+
+  engineGauge('vllm:num_requests_running', 'Requests in the running batch (prefilling or decoding).', (s) => s.running);
+  engineGauge('vllm:num_requests_waiting', 'Requests queued for a batch slot or KV memory.', (s) => s.waiting);
+  engineGauge('vllm:kv_cache_usage_perc', 'Fraction of the KV budget the running batch holds (0 to 1).', (s) =>
+    s.kvBytesCapacity > 0 ? Math.min(1, s.kvBytesUsed / s.kvBytesCapacity) : 0,
+  );
+  engineGauge('vllm:gpu_prefix_cache_hit_rate', "Prompt tokens served from the prefix cache / prompt tokens looked up, since the engine process started (vLLM v0's name; the cache is in main memory here).", (s) =>
+    s.prefixCacheQueries > 0 ? s.prefixCacheHits / s.prefixCacheQueries : 0,
+  );
+  engineCounter('vllm:prefix_cache_queries_total', 'Prompt tokens looked up in the prefix cache.', (s) => s.prefixCacheQueries);
+  engineCounter('vllm:prefix_cache_hits_total', 'Prompt tokens served from the prefix cache.', (s) => s.prefixCacheHits);
+  engineCounter('vllm:num_preemptions_total', 'Running requests moved back to the queue to free KV memory.', (s) => s.preemptions);
+  engineGauge('mlxserve:kv_cache_used_bytes', 'Bytes of KV cache the running batch holds.', (s) => s.kvBytesUsed);
+  engineGauge('mlxserve:kv_cache_capacity_bytes', 'Bytes of KV cache the running batch may hold (--kv-cache-bytes).', (s) => s.kvBytesCapacity);
+  engineGauge('mlxserve:prefix_cache_bytes', 'Bytes of KV the prefix cache keeps.', (s) => s.prefixCacheBytes);
+  engineGauge('mlxserve:prefix_cache_locked_bytes', 'Prefix-cache bytes locked by running requests (0 when idle).', (s) => s.prefixCacheLockedBytes);
+  engineGauge('mlxserve:engine_resident_memory_bytes', 'Resident memory of the engine process.', (s) => s.residentBytes);
+
+  new Gauge({
+    name: 'mlxserve:engine_state',
+    help: 'The engine process state: 1 for the current one of starting, ready, restarting, failed, stopped.',
+    labelNames: ['state'],
+    registers,
+    collect() {
+      for (const s of ENGINE_STATES) this.set({ state: s }, state.engine.state === s ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'mlxserve:serving',
+    help: '1 while new generation requests are taken (engine ready, server not draining), as health reports SERVING.',
+    registers,
+    collect() {
+      this.set(state.serving ? 1 : 0);
+    },
+  });
+  new Counter({
+    name: 'mlxserve:engine_restarts_total',
+    help: 'Times the engine process was restarted after it died.',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(state.engine.restarts);
+    },
+  });
+  new Gauge({
+    name: 'mlxserve:requests_in_flight',
+    help: 'Generation requests the service holds (running, queued, or sending their last events).',
+    registers,
+    collect() {
+      this.set(state.inFlight);
+    },
+  });
+}

@@ -1,0 +1,66 @@
+// The whole server (engine process, gRPC service, OpenAI adapter) in this process on a tiny
+// random-weight model and free ports, for tests of the server as operators run it.
+import { rm } from 'node:fs/promises';
+import { startServer, type RunningServer, type ServerConfig } from '../../src/cli/serve.ts';
+import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../../src/engine/engine-core.ts';
+import { createLogger } from '../../src/log/logger.ts';
+import { TEST_MODEL_SPEC } from './test-server.ts';
+import { writeTinyModel, type TinyModelSpec } from './tiny-model.ts';
+
+export interface FullServerOptions extends Partial<Omit<ServerConfig, 'engine' | 'model'>> {
+  model?: TinyModelSpec;
+  engine?: Partial<EngineOptions>;
+}
+
+export interface FullServer {
+  server: RunningServer;
+  /** The served model's id. */
+  model: string;
+  /** http://127.0.0.1:PORT of the REST API (without /v1): /health, /metrics. */
+  restBase: string;
+  /** http://127.0.0.1:PORT of the gRPC service. */
+  grpcBase: string;
+  close(): Promise<void>;
+}
+
+export async function startFullServer(options: FullServerOptions = {}): Promise<FullServer> {
+  const { model: spec, engine, ...config } = options;
+  const dir = writeTinyModel({ ...TEST_MODEL_SPEC, ...spec });
+  const server = await startServer({
+    host: '127.0.0.1',
+    port: 0,
+    grpcHost: '127.0.0.1',
+    grpcPort: 0,
+    logger: createLogger('error'),
+    progressBar: false,
+    ...config,
+    model: dir,
+    engine: { ...DEFAULT_ENGINE_OPTIONS, batchSize: 4, kvBudgetBytes: 256 * 1024 ** 2, prefixCacheBytes: 64 * 1024 ** 2, ...engine },
+  });
+  try {
+    const info = await server.ready;
+    return {
+      server,
+      model: info.id,
+      restBase: server.adapter.url.replace(/\/v1$/, ''),
+      grpcBase: `http://${server.grpcTarget}`,
+      async close() {
+        await server.close();
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    await server.close();
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** Polls `check` every 20 ms until it returns true; fails after `polls` tries (a liveness bound, not a timing). */
+export async function waitUntil(what: string, check: () => Promise<boolean> | boolean, polls = 250): Promise<void> {
+  for (let i = 0; i < polls; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`timed out waiting until ${what}`);
+}
