@@ -36,9 +36,9 @@ test('packed prefill then batched decode equals the plain reference forward', ()
   const batch = new BatchKvCache(model.config, model.rope, { columnChunk: 4, rebasePosition: 1000 });
   const rows: number[] = [];
   prompts.forEach((_, i) => {
-    batch.reserve(rows.length + 1, prefill.block(i).length);
+    batch.reserve(rows.length + 1, prefill.promptBlock(i).length);
     const row = batch.freeRow()!;
-    batch.join(row, prefill.block(i));
+    batch.join(row, [prefill.promptBlock(i)]);
     rows.push(row);
   });
   const seqs = prompts.map((p) => [...p]);
@@ -73,7 +73,7 @@ test('rows that come and go: the position counter is rebased and outputs stay ex
     prefill.finishStep();
     batch.reserve(seqs.size + 1, prompt.length);
     const row = batch.freeRow() as number;
-    batch.join(row, prefill.block(0));
+    batch.join(row, [prefill.promptBlock(0)]);
     seqs.set(row, [...prompt]);
   };
   const decode = (steps: number) => {

@@ -7,7 +7,7 @@
 // tokens' KV goes into the prefix cache for later requests.
 import { randomInt } from 'node:crypto';
 import { BatchKvCache } from './kv/batch-kv-cache.ts';
-import { concatKvBlocks, copyOf, kvBlockBytes, splitKvBlock, type KvBlock } from './kv/kv-block.ts';
+import { kvBlockBytes, partsLength, sliceParts, splitKvBlock, type KvBlock } from './kv/kv-block.ts';
 import { PrefillBatch } from './kv/prefill-batch.ts';
 import type { ForwardPart, Transformer } from './model/transformer.ts';
 import { RadixCache, type RadixNode } from './radix-cache.ts';
@@ -61,6 +61,8 @@ export type EventSink = (event: EngineEvent) => void;
 interface PrefillGroup {
   batch: PrefillBatch;
   sequences: Sequence[];
+  /** Each sequence's cached prefix (the radix path's blocks, locked), empty where none. */
+  cached: (readonly KvBlock[])[];
 }
 
 export class EngineCore {
@@ -404,18 +406,24 @@ export class EngineCore {
         this.emit({ type: 'started', requestId: s.id, promptTokens: s.promptTokenIds.length, cachedTokens: cachedLength });
       }
       return {
-        cached: cachedLength > 0 ? concatKvBlocks(match!.payloads) : undefined,
+        cached: cachedLength > 0 ? match!.payloads : [],
         tokens: tokens.slice(cachedLength),
       };
     });
-    this.prefill = { batch: new PrefillBatch(this.model.config, this.model.rope, segments), sequences };
+    this.prefill = {
+      batch: new PrefillBatch(this.model.config, this.model.rope, segments),
+      sequences,
+      cached: segments.map((s) => s.cached),
+    };
   }
 
   /** A prompt finished: cache its KV, emit its first token, and move it into the decode batch. */
   private completePrefill(group: PrefillGroup, segment: number, sampled: SampledToken): void {
     const s = group.sequences[segment];
-    const block = group.batch.block(segment);
-    if (this.cache) this.cacheBlock(s, s.allTokenIds().slice(0, block.length), block);
+    // The prefix stays in its cache blocks: copied once into the batch row, not first into one block.
+    const parts = [...group.cached[segment], group.batch.promptBlock(segment)];
+    const length = partsLength(parts);
+    if (this.cache) this.cacheTokens(s, s.allTokenIds().slice(0, length), (start, end) => sliceParts(this.model.rope, parts, start, end));
     if (s.cancelled) {
       this.finish(s, 'cancelled');
       return;
@@ -423,10 +431,10 @@ export class EngineCore {
     s.status = 'running';
     this.running.push(s);
     if (this.appendToken(s, sampled)) return;
-    const renumber = this.batch.reserve(this.running.length, block.length);
+    const renumber = this.batch.reserve(this.running.length, length);
     this.applyRenumber(renumber);
     const row = this.batch.freeRow() as number;
-    this.batch.join(row, block);
+    this.batch.join(row, parts);
     s.row = row;
   }
 
@@ -435,22 +443,13 @@ export class EngineCore {
   }
 
   /**
-   * Inserts a sequence's tokens into the prefix cache, taking KV from `block` (whose token i was
-   * rotated at block.ropeBase + i), and moves the sequence's lock to the inserted node.
+   * Inserts a sequence's tokens into the prefix cache and moves the sequence's lock to the inserted
+   * node. `kvOf(start, end)` gives tokens [start, end) at true positions; the cache asks only for
+   * the part it does not hold yet, so a long cached prefix is never copied out again.
    */
-  private cacheBlock(s: Sequence, tokens: number[], block: KvBlock): void {
+  private cacheTokens(s: Sequence, tokens: number[], kvOf: (start: number, end: number) => KvBlock): void {
     const cache = this.cache as RadixCache<KvBlock>;
-    const node = cache.insert(tokens, (start, end) => {
-      const pick = (a: MxArray) => a.index(mx.Slice(), mx.Slice(), mx.Slice(start, end));
-      const part: KvBlock = {
-        keys: copyOf(this.model.rope.shift(pick(block.keys), -block.ropeBase)),
-        values: copyOf(pick(block.values)),
-        length: end - start,
-        ropeBase: start,
-      };
-      mx.eval(part.keys, part.values);
-      return part;
-    });
+    const node = cache.insert(tokens, kvOf);
     const previous = s.cacheLock as RadixNode<KvBlock> | undefined;
     if (!node.evicted && s.status !== 'finished') {
       cache.lock(node);
@@ -459,6 +458,15 @@ export class EngineCore {
       s.cacheLock = undefined;
     }
     if (previous) cache.unlock(previous);
+  }
+
+  /** Caches the tokens of a sequence's batch row (before the row is freed). */
+  private cacheRow(s: Sequence, row: number): void {
+    const length = this.batch.rowLength(row);
+    this.cacheTokens(s, s.allTokenIds().slice(0, length), (start, end) => {
+      if (end !== length) throw new Error(`the cache asked for tokens [${start}, ${end}) of a row of ${length}`);
+      return this.batch.extract(row, start);
+    });
   }
 
   /** Adds a sampled token, emits it, and finishes the sequence if it should stop. Returns whether it finished. */
@@ -495,10 +503,7 @@ export class EngineCore {
     const idx = this.running.indexOf(s);
     if (idx >= 0) this.running.splice(idx, 1);
     if (s.row !== undefined) {
-      if (this.cache && reason !== 'error') {
-        const block = this.batch.extract(s.row);
-        this.cacheBlock(s, s.allTokenIds().slice(0, block.length), block);
-      }
+      if (this.cache && reason !== 'error') this.cacheRow(s, s.row);
       this.batch.leave(s.row);
       s.row = undefined;
     }
@@ -540,10 +545,7 @@ export class EngineCore {
     this.preemptions++;
     this.running.splice(this.running.indexOf(s), 1);
     if (s.row !== undefined) {
-      if (this.cache) {
-        const block = this.batch.extract(s.row);
-        this.cacheBlock(s, s.allTokenIds().slice(0, block.length), block);
-      }
+      if (this.cache) this.cacheRow(s, s.row);
       this.batch.leave(s.row);
       s.row = undefined;
     }

@@ -15,7 +15,7 @@
 import type { ModelConfig } from '../model/config.ts';
 import type { Rope } from '../model/rope.ts';
 import { groupedAttention, type AttentionContext } from '../model/transformer.ts';
-import type { KvBlock } from './kv-block.ts';
+import { partsLength, type KvBlock } from './kv-block.ts';
 import { contiguous } from '../model/linear.ts';
 import { mx, type MxArray } from '../mlx.ts';
 
@@ -178,24 +178,30 @@ export class BatchKvCache implements AttentionContext {
   }
 
   /**
-   * Places a sequence's keys/values in a free row so that its last token sits just left of the
-   * write column, re-rotating keys to the shared position counter. Call reserve() first.
+   * Places a sequence's keys/values, given as consecutive parts (e.g. its cached prefix and the
+   * tokens just computed), in a free row so that its last token sits just left of the write
+   * column, re-rotating keys to the shared position counter. Call reserve() first.
    */
-  join(row: number, block: KvBlock): void {
+  join(row: number, parts: readonly KvBlock[]): void {
     if (this.rowStart[row] !== undefined) throw new Error(`row ${row} is occupied`);
     if (row >= this.rowCount) throw new Error(`row ${row} is outside the buffer (${this.rowCount} rows)`);
-    const n = block.length;
+    const n = partsLength(parts);
     const start = this.writeColumn - n;
     if (start < 0) throw new Error(`no room for ${n} tokens left of column ${this.writeColumn}; reserve() first`);
     // The first sequence of an empty batch keeps its true positions (rotation base 0).
     if (this.occupiedRows.length === 0) this.position = n;
-    const keys = this.rope.shift(block.keys, this.position - n - block.ropeBase);
     const rowSel = mx.Slice(row, row + 1);
-    const cols = mx.Slice(start, this.writeColumn);
     const all = mx.Slice();
-    for (let l = 0; l < this.config.numLayers; l++) {
-      this.keys[l].indexPut_([rowSel, all, all, cols], mx.expandDims(mx.swapaxes(keys.index(l), -1, -2), 0));
-      this.values[l].indexPut_([rowSel, all, cols], mx.expandDims(block.values.index(l), 0));
+    let offset = 0;
+    for (const block of parts) {
+      // Token offset + i goes to position this.position - n + offset + i.
+      const keys = this.rope.shift(block.keys, this.position - n + offset - block.ropeBase);
+      const cols = mx.Slice(start + offset, start + offset + block.length);
+      for (let l = 0; l < this.config.numLayers; l++) {
+        this.keys[l].indexPut_([rowSel, all, all, cols], mx.expandDims(mx.swapaxes(keys.index(l), -1, -2), 0));
+        this.values[l].indexPut_([rowSel, all, cols], mx.expandDims(block.values.index(l), 0));
+      }
+      offset += block.length;
     }
     mx.eval(...this.keys, ...this.values);
     this.rowStart[row] = start;

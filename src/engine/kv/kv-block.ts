@@ -1,4 +1,5 @@
 import { mx, type MxArray } from '../mlx.ts';
+import type { Rope } from '../model/rope.ts';
 // A run of consecutive tokens' keys and values for every layer, detached from any cache buffer.
 // The unit the prefix cache stores and the unit a sequence brings into the decode batch.
 
@@ -19,15 +20,41 @@ export function kvBlockBytes(b: KvBlock): number {
   return (b.keys.size + b.values.size) * b.keys.itemsize;
 }
 
-/** Joins blocks that follow each other in one sequence (all at the same base convention: the first's). */
-export function concatKvBlocks(blocks: KvBlock[]): KvBlock {
-  if (blocks.length === 1) return blocks[0];
-  return {
-    keys: mx.concatenate(blocks.map((b) => b.keys), 2),
-    values: mx.concatenate(blocks.map((b) => b.values), 2),
-    length: blocks.reduce((n, b) => n + b.length, 0),
-    ropeBase: blocks[0].ropeBase,
+/** Tokens in consecutive parts of one sequence. */
+export function partsLength(parts: readonly KvBlock[]): number {
+  return parts.reduce((n, b) => n + b.length, 0);
+}
+
+/**
+ * Tokens [start, end) of a sequence held as consecutive parts (each at its own rotation base), as
+ * one block at true positions (ropeBase = start) that shares no buffer with the parts. A sequence
+ * is kept in parts (cached prefix + newly computed tokens) rather than concatenated: every copy of
+ * a long prefix costs several ms per thousand tokens on the CPU.
+ */
+export function sliceParts(rope: Rope, parts: readonly KvBlock[], start: number, end: number): KvBlock {
+  const keys: MxArray[] = [];
+  const values: MxArray[] = [];
+  let offset = 0;
+  for (const p of parts) {
+    const lo = Math.max(start, offset);
+    const hi = Math.min(end, offset + p.length);
+    if (lo < hi) {
+      const cols = mx.Slice(lo - offset, hi - offset);
+      // Token lo - offset of the part was rotated at p.ropeBase + lo - offset; it belongs at lo.
+      keys.push(rope.shift(p.keys.index(mx.Slice(), mx.Slice(), cols), offset - p.ropeBase));
+      values.push(p.values.index(mx.Slice(), mx.Slice(), cols));
+    }
+    offset += p.length;
+  }
+  if (keys.length === 0 || end > offset) throw new Error(`tokens [${start}, ${end}) are outside the ${offset} held`);
+  const block: KvBlock = {
+    keys: copyOf(keys.length === 1 ? keys[0] : mx.concatenate(keys, 2)),
+    values: copyOf(values.length === 1 ? values[0] : mx.concatenate(values, 2)),
+    length: end - start,
+    ropeBase: start,
   };
+  mx.eval(block.keys, block.values);
+  return block;
 }
 
 /** Splits a block at token `at` into two blocks that own their memory (no shared buffer). */

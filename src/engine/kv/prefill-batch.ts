@@ -9,12 +9,12 @@
 import type { ModelConfig } from '../model/config.ts';
 import type { Rope } from '../model/rope.ts';
 import { groupedAttention, type AttentionContext } from '../model/transformer.ts';
-import type { KvBlock } from './kv-block.ts';
+import { partsLength, type KvBlock } from './kv-block.ts';
 import { mx, type MxArray } from '../mlx.ts';
 
 export interface PrefillSegment {
-  /** KV of the prompt's cached prefix at true positions (ropeBase 0), if any. */
-  cached?: KvBlock;
+  /** KV of the prompt's cached prefix as consecutive parts (the radix path's blocks), if any. */
+  cached?: readonly KvBlock[];
   /** The prompt tokens after the cached prefix; at least one. */
   tokens: readonly number[];
 }
@@ -61,7 +61,7 @@ export class PrefillBatch implements AttentionContext {
     let packed = 0;
     this.segments = segments.map((s) => {
       if (s.tokens.length === 0) throw new Error('a prefill segment needs at least one new token');
-      const cachedLength = s.cached?.length ?? 0;
+      const cachedLength = s.cached ? partsLength(s.cached) : 0;
       const state: SegmentState = { column, cachedLength, tokens: s.tokens, done: 0, stepTokens: 0, packedAt: packed, ropeBase: 0 };
       column += cachedLength + s.tokens.length;
       packed += s.tokens.length;
@@ -83,13 +83,18 @@ export class PrefillBatch implements AttentionContext {
     mx.eval(...this.keys, ...this.values);
   }
 
-  private placeCached(s: SegmentState, block: KvBlock) {
-    const keys = this.rope.shift(block.keys, s.ropeBase - block.ropeBase);
-    const cols = mx.Slice(s.column, s.column + block.length);
+  private placeCached(s: SegmentState, parts: readonly KvBlock[]) {
     const all = mx.Slice();
-    for (let l = 0; l < this.config.numLayers; l++) {
-      this.keys[l].indexPut_([all, all, all, cols], mx.expandDims(mx.swapaxes(keys.index(l), -1, -2), 0));
-      this.values[l].indexPut_([all, all, cols], mx.expandDims(block.values.index(l), 0));
+    let offset = 0;
+    for (const block of parts) {
+      // Token offset + i belongs at s.ropeBase + offset + i; it was rotated at block.ropeBase + i.
+      const keys = this.rope.shift(block.keys, s.ropeBase + offset - block.ropeBase);
+      const cols = mx.Slice(s.column + offset, s.column + offset + block.length);
+      for (let l = 0; l < this.config.numLayers; l++) {
+        this.keys[l].indexPut_([all, all, all, cols], mx.expandDims(mx.swapaxes(keys.index(l), -1, -2), 0));
+        this.values[l].indexPut_([all, all, cols], mx.expandDims(block.values.index(l), 0));
+      }
+      offset += block.length;
     }
   }
 
@@ -181,18 +186,21 @@ export class PrefillBatch implements AttentionContext {
     this.mask = undefined;
   }
 
-  /** All of a completed segment's keys/values (cached prefix + prompt), at its rotation base. */
-  block(segment: number): KvBlock {
+  /**
+   * The keys/values a completed segment computed (its prompt after the cached prefix), at its
+   * rotation base. The cached prefix is not copied out again: the caller still holds it.
+   */
+  promptBlock(segment: number): KvBlock {
     const s = this.segments[segment];
-    const length = s.cachedLength + s.tokens.length;
-    const cols = mx.Slice(s.column, s.column + length);
+    const length = s.tokens.length;
+    const cols = mx.Slice(s.column + s.cachedLength, s.column + s.cachedLength + length);
     const all = mx.Slice();
     // The staging buffers are dropped after this group, so views of them are harmless here.
     const block: KvBlock = {
       keys: mx.stack(this.keys.map((k) => mx.swapaxes(mx.squeeze(k.index(all, all, all, cols), 0), -1, -2)), 0),
       values: mx.stack(this.values.map((v) => mx.squeeze(v.index(all, all, cols), 0)), 0),
       length,
-      ropeBase: s.ropeBase,
+      ropeBase: s.ropeBase + s.cachedLength,
     };
     mx.eval(block.keys, block.values);
     return block;
