@@ -4,40 +4,25 @@
 // whose engine process dies gets an error event instead of hanging.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
 import OpenAI from 'openai';
-import { createLogger } from '../src/log/logger.ts';
 import { connectToService, type ServiceConnection } from '../src/adapter-openai/service-connection.ts';
-import { startServer, type RunningServer } from '../src/cli/serve.ts';
-import { DEFAULT_ENGINE_OPTIONS } from '../src/engine/engine-core.ts';
-import { writeTinyModel } from './helpers/tiny-model.ts';
-import { TEST_MODEL_SPEC } from './helpers/test-server.ts';
+import type { RunningServer } from '../src/cli/serve.ts';
+import { startFullServer, type FullServer } from './helpers/full-server.ts';
 
 let server: RunningServer;
-let modelDir: string;
+let full: FullServer;
 let openai: OpenAI;
 let status: ServiceConnection;
 
 before(async () => {
-  modelDir = writeTinyModel(TEST_MODEL_SPEC);
-  server = await startServer({
-    model: modelDir,
-    engine: { ...DEFAULT_ENGINE_OPTIONS, batchSize: 8, kvBudgetBytes: 256 * 1024 ** 2, prefixCacheBytes: 64 * 1024 ** 2 },
-    host: '127.0.0.1',
-    port: 0,
-    grpcHost: '127.0.0.1',
-    grpcPort: 0,
-    logger: createLogger('error'),
-    progressBar: false,
-  });
-  await server.ready;
+  full = await startFullServer({ engine: { batchSize: 8 } });
+  server = full.server;
   openai = new OpenAI({ baseURL: server.adapter.url, apiKey: 'unused', maxRetries: 0 });
   status = connectToService({ target: server.grpcTarget });
 });
 after(async () => {
   status.close();
-  await server.close();
-  await rm(modelDir, { recursive: true, force: true });
+  await full.close();
 });
 
 /** Polls GetServerStatus until `done` holds; fails after `polls` tries 20 ms apart (a liveness bound, far below the work's length). */

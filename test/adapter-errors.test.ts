@@ -7,39 +7,26 @@ import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import OpenAI from 'openai';
 import { startOpenAIAdapter, type OpenAIAdapter } from '../src/adapter-openai/adapter-server.ts';
-import { createLogger } from '../src/log/logger.ts';
 import { connectToService } from '../src/adapter-openai/service-connection.ts';
-import { startServer, type RunningServer } from '../src/cli/serve.ts';
-import { DEFAULT_ENGINE_OPTIONS } from '../src/engine/engine-core.ts';
-import { writeTinyModel } from './helpers/tiny-model.ts';
-import { TEST_MODEL_SPEC } from './helpers/test-server.ts';
+import type { RunningServer } from '../src/cli/serve.ts';
+import { startFullServer, type FullServer } from './helpers/full-server.ts';
 
 let server: RunningServer;
-let modelDir: string;
+let full: FullServer;
 let openai: OpenAI;
 let modelId: string;
 let url: string;
 
 before(async () => {
-  modelDir = writeTinyModel(TEST_MODEL_SPEC);
   // One running request and one waiting fill the engine, so a third is refused (429).
-  server = await startServer({
-    model: modelDir,
-    engine: { ...DEFAULT_ENGINE_OPTIONS, batchSize: 1, maxQueue: 1, kvBudgetBytes: 256 * 1024 ** 2, prefixCacheBytes: 64 * 1024 ** 2 },
-    host: '127.0.0.1',
-    port: 0,
-    grpcHost: '127.0.0.1',
-    grpcPort: 0,
-    logger: createLogger('error'),
-    progressBar: false,
-  });
-  modelId = (await server.ready).id;
+  full = await startFullServer({ engine: { batchSize: 1, maxQueue: 1 } });
+  server = full.server;
+  modelId = full.model;
   url = server.adapter.url;
   openai = new OpenAI({ baseURL: url, apiKey: 'unused', maxRetries: 0 });
 });
 after(async () => {
-  await server.close();
-  await rm(modelDir, { recursive: true, force: true });
+  await full.close();
 });
 
 type ErrorBody = { error: { message: string; type: string; param: string | null; code: string | null } };

@@ -14,7 +14,7 @@ import { countPromptTokens, loadPromptTokenizer, type PromptTokenizer } from '..
 import { headlineOf, markdownReport, type BenchReport } from '../bench/client/report.ts';
 import { DatasetError, parseShareGpt } from '../bench/client/sharegpt.ts';
 import { buildWorkload } from '../bench/client/workload.ts';
-import { createLogger } from '../src/adapter-openai/logger.ts';
+import { createLogger } from '../src/log/logger.ts';
 import { startServer, type RunningServer } from '../src/cli/serve.ts';
 import { DEFAULT_ENGINE_OPTIONS } from '../src/engine/engine-core.ts';
 import { TEST_MODEL_SPEC } from './helpers/test-server.ts';

@@ -5,41 +5,27 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createClient } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
-import { rm } from 'node:fs/promises';
 import OpenAI from 'openai';
-import { startServer, type RunningServer } from '../src/cli/serve.ts';
-import { DEFAULT_ENGINE_OPTIONS } from '../src/engine/engine-core.ts';
+import type { RunningServer } from '../src/cli/serve.ts';
+import { startFullServer, type FullServer } from './helpers/full-server.ts';
 import { GenerationService } from '../src/gen/mlxserve/v1/generation_service_pb.ts';
-import { createLogger } from '../src/log/logger.ts';
 import { hasMetric, metricValue, scrape, type Sample } from './helpers/prometheus-text.ts';
-import { TEST_MODEL_SPEC } from './helpers/test-server.ts';
-import { writeTinyModel } from './helpers/tiny-model.ts';
 
 let server: RunningServer;
-let modelDir: string;
+let full: FullServer;
 let openai: OpenAI;
 let base: string;
 let model: string;
 
 before(async () => {
-  modelDir = writeTinyModel(TEST_MODEL_SPEC);
-  server = await startServer({
-    model: modelDir,
-    engine: { ...DEFAULT_ENGINE_OPTIONS, batchSize: 4, kvBudgetBytes: 256 * 1024 ** 2, prefixCacheBytes: 64 * 1024 ** 2 },
-    host: '127.0.0.1',
-    port: 0,
-    grpcHost: '127.0.0.1',
-    grpcPort: 0,
-    logger: createLogger('error'),
-    progressBar: false,
-  });
-  model = (await server.ready).id;
+  full = await startFullServer({ engine: { batchSize: 4 } });
+  server = full.server;
+  model = full.model;
   base = server.adapter.url.replace(/\/v1$/, '');
   openai = new OpenAI({ baseURL: server.adapter.url, apiKey: 'unused', maxRetries: 0 });
 });
 after(async () => {
-  await server.close();
-  await rm(modelDir, { recursive: true, force: true });
+  await full.close();
 });
 
 const labels = () => ({ model_name: model });
