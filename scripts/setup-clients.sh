@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the Python and Go clients and the protobuf code generation need: a Python venv
 # in .venv/ with the pinned packages of clients/python/requirements-dev.txt, the Go client's
-# modules, and the pinned Go protoc plugins (and grpcurl, for calling the server by reflection)
+# modules, and the pinned Go protoc plugins (and grpcurl and grpc-health-probe, for calling the server by reflection)
 # in .tools/bin/. Safe to run again: what is already there at the pinned version is kept.
 # Called by `scripts/setup.sh --with-clients`.
 set -euo pipefail
@@ -12,6 +12,7 @@ cd "$(dirname "$0")/.."
 PROTOC_GEN_GO_VERSION=v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION=v1.6.2
 GRPCURL_VERSION=v1.9.4
+HEALTH_PROBE_VERSION=v0.4.62
 
 tools_bin="$PWD/.tools/bin"
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -57,5 +58,6 @@ mkdir -p "$tools_bin"
 go_install protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go "$PROTOC_GEN_GO_VERSION"
 go_install protoc-gen-go-grpc google.golang.org/grpc/cmd/protoc-gen-go-grpc "$PROTOC_GEN_GO_GRPC_VERSION"
 go_install grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl "$GRPCURL_VERSION"
+go_install grpc-health-probe github.com/grpc-ecosystem/grpc-health-probe "$HEALTH_PROBE_VERSION"
 
-echo "clients ready: Python in .venv/, Go plugins and grpcurl in .tools/bin/"
+echo "clients ready: Python in .venv/, Go plugins, grpcurl and grpc-health-probe in .tools/bin/"

@@ -19,6 +19,8 @@ import { startTestServer, waitForIdleEngine, type TestServer } from './helpers/t
 
 const SERVICE = 'mlxserve.v1.GenerationService';
 const GRPCURL = new URL('../.tools/bin/grpcurl', import.meta.url).pathname;
+const HEALTH_PROBE = new URL('../.tools/bin/grpc-health-probe', import.meta.url).pathname;
+const BUF = new URL('../node_modules/.bin/buf', import.meta.url).pathname;
 
 let server: TestServer;
 let client: Client<typeof GenerationService>;
@@ -180,6 +182,24 @@ test('grpcurl works through reflection: list, describe, a chat GenerateStream, a
   assert.match(out, /"started"/);
   assert.match(out, /"finishReason": "FINISH_REASON_(LENGTH|STOP)"/);
   assert.match(await grpcurl(target, 'grpc.health.v1.Health/Check'), /"status": "SERVING"/);
+});
+
+test('buf curl works through reflection', async () => {
+  const run = promisify(execFile);
+  const url = `http://localhost:${server.port}/${SERVICE}/Tokenize`;
+  const data = JSON.stringify({ prompt: { text: 'hi' } });
+  for (const protocol of ['grpc', 'connect']) {
+    const { stdout } = await run(BUF, ['curl', '--protocol', protocol, '--http2-prior-knowledge', '--data', data, url], { timeout: 20_000 });
+    assert.deepEqual(JSON.parse(stdout).tokenIds, [104, 105], protocol);
+  }
+});
+
+test('grpc-health-probe sees SERVING', { skip: !existsSync(HEALTH_PROBE) && 'grpc-health-probe is not installed (scripts/setup-clients.sh)' }, async () => {
+  // It exits 0 only for SERVING (execFile rejects otherwise) and says so on stderr.
+  const probe = (...args: string[]) => promisify(execFile)(HEALTH_PROBE, [`-addr=localhost:${server.port}`, ...args], { timeout: 20_000 });
+  assert.match((await probe()).stderr, /status: SERVING/);
+  assert.match((await probe(`-service=${SERVICE}`)).stderr, /status: SERVING/);
+  await assert.rejects(probe('-service=no.such.Service'), /code = NotFound/);
 });
 
 test('the same port serves Connect and gRPC-Web, over HTTP/1.1 and HTTP/2', async () => {
