@@ -78,7 +78,11 @@ test('rows that come and go: the position counter is rebased and outputs stay ex
   };
   const decode = (steps: number) => {
     for (let s = 0; s < steps; s++) {
-      batch.reserve(seqs.size);
+      // Rows are renumbered when the buffer shrinks (a lone row moves to row 0).
+      const renumber = batch.reserve(seqs.size);
+      const moved = [...seqs].map(([row, q]) => [renumber.get(row) ?? row, q] as const);
+      seqs.clear();
+      for (const [row, q] of moved) seqs.set(row, q);
       const tokens = new Array(batch.rows).fill(0);
       for (const [row, q] of seqs) tokens[row] = (q[q.length - 1] * 5 + 3) % 128;
       const lg = model.logits(model.forward(mx.array(tokens.map((t) => [t]), mx.int32), batch));

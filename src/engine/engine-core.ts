@@ -153,6 +153,8 @@ export class EngineCore {
     } finally {
       this.emit = sink;
       this.cache?.reset();
+      // Serving starts from an empty batch (a lone request then decodes in one row).
+      this.batch.clear();
     }
   }
 

@@ -23,7 +23,11 @@ class CumulativeCount {
   update(current: number): number {
     if (current < this.last) this.base += this.last; // a new engine process counts from 0
     this.last = current;
-    return this.base + current;
+    return this.total;
+  }
+
+  get total(): number {
+    return this.base + this.last;
   }
 }
 
@@ -67,7 +71,9 @@ export function registerEngineMetrics(registry: Registry, state: ServingState): 
       registers,
       async collect() {
         const stats = await sample();
-        const count = total.update(stats ? value(stats) : 0);
+        // No answer (engine busy past the timeout, or restarting): keep the total; a 0 here would
+        // look like a new engine process and count everything again on the next scrape.
+        const count = stats ? total.update(value(stats)) : total.total;
         this.reset();
         this.inc(model(), count);
       },

@@ -3,6 +3,7 @@
 // Connect and gRPC-Web, HTTP/1.1).
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
+import { setMaxListeners } from 'node:events';
 import http from 'node:http';
 import http2 from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
@@ -96,6 +97,9 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   state.on('change', () => health.setServing(state.serving));
 
   const shutdown = new AbortController();
+  // Every running call listens on it (connect links each call's signal to it until the call ends):
+  // more than Node's default of 10 is normal, not a leak, and the warning would break the JSON logs.
+  setMaxListeners(0, shutdown.signal);
   const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_GRPC_MAX_MESSAGE_BYTES;
   const handler = connectNodeAdapter({
     routes: (router: ConnectRouter) => {

@@ -112,8 +112,9 @@ export class BatchKvCache implements AttentionContext {
   private planRows(occupied: number): number {
     const target = rowBucket(occupied);
     if (this.rowCount < occupied) return target;
-    // Shrink only when far too big: each reallocation copies the whole batch.
-    if (this.rowCount > 2 * target) return target;
+    // Shrink only when far too big: each reallocation copies the whole batch. A lone sequence
+    // always gets a single row: one row decodes as a matrix-vector product, far cheaper.
+    if (this.rowCount > 2 * target || (occupied === 1 && this.rowCount > 1)) return target;
     return this.rowCount;
   }
 

@@ -161,9 +161,13 @@ export class Transformer {
   }
 }
 
-/** Row count for the projections: 1 stays 1 (a GEMV), anything else rounds up to a multiple of 16. */
+/**
+ * Row count for the projections: 1 stays 1 (a GEMV) and 2 stays 2; anything else rounds up to a
+ * multiple of 16. Measured on 2 cores (OpenBLAS, all layers' projections of the default model):
+ * M=1 47 ms, M=2 59, M=3 74, M=4 87, M=8 83, M=16 75, M=32 116.
+ */
 export function paddedRows(rows: number): number {
-  return rows <= 1 ? rows : Math.ceil(rows / 16) * 16;
+  return rows <= 2 ? rows : Math.ceil(rows / 16) * 16;
 }
 
 /**
