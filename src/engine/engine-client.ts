@@ -98,9 +98,7 @@ export class EngineClient extends EventEmitter {
     const entry = fileURLToPath(new URL('./engine-process.ts', import.meta.url));
     const child = fork(entry, [], {
       execArgv: [...process.execArgv.filter((a) => !a.startsWith('--inspect')), '--expose-gc'],
-      // Large MLX buffers straight from mmap: freed, they go back to the system at once instead of
-      // staying in glibc's heap (where a long-running engine's RSS kept growing by gigabytes).
-      env: { OPENBLAS_NUM_THREADS: '2', MALLOC_MMAP_THRESHOLD_: '131072', ...process.env, ...this.opts.env },
+      env: { OPENBLAS_NUM_THREADS: '2', ...process.env, ...this.opts.env },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       serialization: 'json',
     });
