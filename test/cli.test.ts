@@ -3,10 +3,9 @@
 // front of that server's gRPC port, and a clean exit on SIGTERM.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { rm } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { Code, ConnectError, createClient } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
@@ -17,8 +16,8 @@ import { buildProgram, engineOptions, type AdapterFlags, type ServeFlags } from 
 import { DEFAULT_ENGINE_OPTIONS } from '../src/engine/engine-core.ts';
 import { writeTinyModel } from './helpers/tiny-model.ts';
 import { TEST_MODEL_SPEC } from './helpers/test-server.ts';
+import { BIN, launchCli, waitForHealth, type CliProcess } from './helpers/cli-process.ts';
 
-const BIN = new URL('../bin/mlx-batch-server.js', import.meta.url).pathname;
 const run = promisify(execFile);
 
 describe('flags', () => {
@@ -93,33 +92,6 @@ describe('flags', () => {
   });
 });
 
-/** Starts the executable and reads the addresses it prints. */
-async function launch(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-  let stderr = '';
-  child.stderr!.on('data', (d) => (stderr += d));
-  const lines = createInterface({ input: child.stdout! });
-  const found: Record<string, string> = {};
-  for await (const line of lines) {
-    const api = /OpenAI API:\s+(\S+)/.exec(line);
-    const grpc = /gRPC(?: target)?:\s+(\S+)/.exec(line);
-    if (api) found.api = api[1];
-    if (grpc) found.grpc = grpc[1];
-    if (found.api && found.grpc) break;
-  }
-  assert.ok(found.api && found.grpc, `no addresses printed; stderr: ${stderr}`);
-  return { child, api: found.api, grpc: found.grpc, stderr: () => stderr };
-}
-
-async function waitForHealth(api: string): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    const res = await fetch(api.replace(/\/v1$/, '/health')).catch(() => undefined);
-    if (res?.status === 200) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.fail('the server never became healthy');
-}
-
 async function stop(child: ChildProcess): Promise<number | null> {
   if (child.exitCode !== null) return child.exitCode;
   const exited = once(child, 'exit');
@@ -131,11 +103,11 @@ async function stop(child: ChildProcess): Promise<number | null> {
 describe('the server with an API key, and the adapter alone in front of it', () => {
   const KEY = 'sk-cli-test';
   let modelDir: string;
-  let server: Awaited<ReturnType<typeof launch>>;
+  let server: CliProcess;
 
   before(async () => {
     modelDir = writeTinyModel(TEST_MODEL_SPEC);
-    server = await launch(
+    server = await launchCli(
       ['--model', modelDir, '--port', '0', '--grpc-port', '0', '--batch-size', '4', '--kv-cache-bytes', '256MiB', '--radix-cache-size', '64MiB', '--log-level', 'warn'],
       { MLX_BATCH_SERVER_API_KEY: KEY },
     );
@@ -166,7 +138,7 @@ describe('the server with an API key, and the adapter alone in front of it', () 
   });
 
   test('`adapter --grpc-target` serves the same API from another process', async () => {
-    const adapter = await launch(['adapter', '--grpc-target', server.grpc, '--port', '0', '--grpc-api-key', KEY, '--log-level', 'warn']);
+    const adapter = await launchCli(['adapter', '--grpc-target', server.grpc, '--port', '0', '--grpc-api-key', KEY, '--log-level', 'warn']);
     try {
       await waitForHealth(adapter.api);
       // This adapter was given no REST key of its own: it needs none, and passes the gRPC key on.

@@ -14,6 +14,7 @@ import { EngineState, GenerationService } from '../src/gen/mlxserve/v1/generatio
 import { AsyncQueue } from '../src/service/async-queue.ts';
 import { startFullServer, waitUntil, type FullServer } from './helpers/full-server.ts';
 import { metricValue, scrape } from './helpers/prometheus-text.ts';
+import { endOf } from './helpers/grpc-stream.ts';
 
 const servers: FullServer[] = [];
 after(() => Promise.all(servers.map((s) => s.close())));
@@ -29,16 +30,6 @@ async function start(maxQuickFailures: number): Promise<{ full: FullServer; grpc
 }
 
 const long = { prompt: { input: { case: 'text' as const, value: 'long' } }, sampling: { maxTokens: 3000, ignoreEos: true } };
-
-/** Reads a gRPC stream to its end; the status code it ended with. */
-async function endOf(call: AsyncIterable<unknown>): Promise<Code | 'ok'> {
-  try {
-    for await (const _ of call);
-    return 'ok';
-  } catch (e) {
-    return ConnectError.from(e).code;
-  }
-}
 
 test('an engine crash ends the running and the queued requests at once, on every path; the next request works', async () => {
   const { full, grpc, health } = await start(5);

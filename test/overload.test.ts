@@ -12,6 +12,7 @@ import { GenerationService } from '../src/gen/mlxserve/v1/generation_service_pb.
 import { AsyncQueue } from '../src/service/async-queue.ts';
 import { startFullServer, waitUntil, type FullServer } from './helpers/full-server.ts';
 import { metricValue, scrape } from './helpers/prometheus-text.ts';
+import { endOf } from './helpers/grpc-stream.ts';
 
 const MAX_QUEUE = 3;
 let full: FullServer;
@@ -40,16 +41,6 @@ async function occupyTheBatch(abort: AbortController) {
 }
 
 const status = () => grpc.getServerStatus({});
-
-/** Reads a gRPC stream to its end; returns the status code it ended with. */
-async function endOf(call: AsyncIterable<unknown>): Promise<Code | 'ok'> {
-  try {
-    for await (const _ of call);
-    return 'ok';
-  } catch (e) {
-    return ConnectError.from(e).code;
-  }
-}
 
 test('a full queue: REST 429 with Retry-After and gRPC RESOURCE_EXHAUSTED, at once', async () => {
   const abort = new AbortController();
