@@ -12,7 +12,7 @@ import { configFromHf } from '../src/engine/model/config.ts';
 import { Tokenizer } from '../src/engine/tokenizer/tokenizer.ts';
 import { readGguf } from '../src/engine/gguf.ts';
 import { BYTE_TO_CHAR } from '../src/engine/tokenizer/byte-level.ts';
-import { ggufFile, T, type Kv, type TensorSpec } from './helpers/gguf-writer.ts';
+import { ggufFile, llamaGgufMetadata, permuteRowsForGguf, T, type Kv, type TensorSpec } from './helpers/gguf-writer.ts';
 import { tinyConfig, tinyWeights, writeTinyModel } from './helpers/tiny-model.ts';
 import { mx, type MxArray } from '../src/engine/mlx.ts';
 
@@ -56,19 +56,6 @@ test('a Hugging Face directory exports to the same tensors, config and tokenizer
   assertSameTokenizer(await Tokenizer.fromHfDirectory(out), await Tokenizer.fromHfDirectory(src));
 });
 
-/** llama.cpp's convert_hf_to_gguf q/k row order: within each head, rows (half, 2) instead of (2, half). */
-function permuteForGguf(values: Float32Array, rows: number, cols: number, heads: number): Float32Array {
-  const out = new Float32Array(values.length);
-  const half = rows / heads / 2;
-  for (let h = 0; h < heads; h++)
-    for (let a = 0; a < 2; a++)
-      for (let i = 0; i < half; i++) {
-        const src = (h * 2 * half + a * half + i) * cols;
-        out.set(values.subarray(src, src + cols), (h * 2 * half + i * 2 + a) * cols);
-      }
-  return out;
-}
-
 test('a GGUF exports with q/k un-permuted, Hugging Face names, and its tokenizer and chat template', async () => {
   const H = 64, heads = 4, kvHeads = 2, I = 96, layers = 2;
   const tokens = [...BYTE_TO_CHAR, '<|bos|>', '<|eos|>', '<|im_start|>', '<|im_end|>'];
@@ -85,29 +72,15 @@ test('a GGUF exports with q/k un-permuted, Hugging Face names, and its tokenizer
     let ggufName = { 'model.embed_tokens.weight': 'token_embd.weight', 'model.norm.weight': 'output_norm.weight', 'lm_head.weight': 'output.weight' }[name];
     if (layer) {
       ggufName = `blk.${layer[1]}.${GGUF_NAMES[layer[2]]}.weight`;
-      if (layer[2] === 'self_attn.q_proj') values = permuteForGguf(values, a.shape[0], a.shape[1], heads);
-      if (layer[2] === 'self_attn.k_proj') values = permuteForGguf(values, a.shape[0], a.shape[1], kvHeads);
+      if (layer[2] === 'self_attn.q_proj') values = permuteRowsForGguf(values, a.shape[0], a.shape[1], heads);
+      if (layer[2] === 'self_attn.k_proj') values = permuteRowsForGguf(values, a.shape[0], a.shape[1], kvHeads);
     }
     assert.ok(ggufName, name);
     return { name: ggufName, ne: [...a.shape].reverse(), type: 0, data: Buffer.from(values.buffer) };
   });
   const template = "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
   const kvs: Kv[] = [
-    { key: 'general.architecture', type: T.STRING, value: 'llama' },
-    { key: 'llama.context_length', type: T.U32, value: 512 },
-    { key: 'llama.embedding_length', type: T.U32, value: H },
-    { key: 'llama.block_count', type: T.U32, value: layers },
-    { key: 'llama.feed_forward_length', type: T.U32, value: I },
-    { key: 'llama.attention.head_count', type: T.U32, value: heads },
-    { key: 'llama.attention.head_count_kv', type: T.U32, value: kvHeads },
-    { key: 'llama.rope.freq_base', type: T.F32, value: 10000 },
-    { key: 'llama.attention.layer_norm_rms_epsilon', type: T.F32, value: 1e-5 },
-    { key: 'tokenizer.ggml.model', type: T.STRING, value: 'gpt2' },
-    { key: 'tokenizer.ggml.tokens', type: T.ARRAY, itemType: T.STRING, value: tokens },
-    { key: 'tokenizer.ggml.token_type', type: T.ARRAY, itemType: T.I32, value: tokens.map((_, i) => (i < 256 ? 1 : 3)) },
-    { key: 'tokenizer.ggml.merges', type: T.ARRAY, itemType: T.STRING, value: [] },
-    { key: 'tokenizer.ggml.bos_token_id', type: T.U32, value: 256 },
-    { key: 'tokenizer.ggml.eos_token_id', type: T.U32, value: 259 },
+    ...llamaGgufMetadata({ contextLength: 512, hiddenSize: H, numLayers: layers, intermediateSize: I, numHeads: heads, numKvHeads: kvHeads, tokens }),
     { key: 'tokenizer.ggml.add_bos_token', type: T.BOOL, value: true },
     { key: 'tokenizer.chat_template', type: T.STRING, value: template },
   ];

@@ -11,7 +11,7 @@ import { PrefillBatch } from '../src/engine/kv/prefill-batch.ts';
 import { configFromHf, type ModelConfig } from '../src/engine/model/config.ts';
 import { ropeInverseFrequencies } from '../src/engine/model/rope.ts';
 import { BYTE_TO_CHAR } from '../src/engine/tokenizer/byte-level.ts';
-import { ggufFile, T, type Kv, type TensorSpec } from './helpers/gguf-writer.ts';
+import { ggufFile, llamaGgufMetadata, permuteRowsForGguf, T, type TensorSpec } from './helpers/gguf-writer.ts';
 import { referenceLogits } from './helpers/reference-forward.ts';
 import { tinyConfig, tinyWeights, writeTinyModel, writeTinyTokenizer, TINY_VOCAB } from './helpers/tiny-model.ts';
 import { mx, type MxArray } from '../src/engine/mlx.ts';
@@ -106,20 +106,6 @@ function randomTensor(type: number, rows: number, cols: number, r: () => number)
   return { data, values };
 }
 
-/** llama.cpp's convert_hf_to_gguf permutation of q/k rows, applied to HF-layout values. */
-function permuteRows(values: Float32Array, rows: number, cols: number, heads: number): Float32Array {
-  const out = new Float32Array(values.length);
-  const half = rows / heads / 2;
-  for (let h = 0; h < heads; h++)
-    for (let a = 0; a < 2; a++)
-      for (let i = 0; i < half; i++) {
-        const src = (h * 2 * half + a * half + i) * cols; // HF: [heads, 2, half]
-        const dst = (h * 2 * half + i * 2 + a) * cols; // GGUF: [heads, half, 2]
-        out.set(values.subarray(src, src + cols), dst);
-      }
-  return out;
-}
-
 function toArray(values: Float32Array, rows: number, cols: number): MxArray {
   const nested: number[][] = [];
   for (let i = 0; i < rows; i++) nested.push(Array.from(values.subarray(i * cols, (i + 1) * cols)));
@@ -140,7 +126,7 @@ test('GGUF: F32, F16, Q4_0, Q4_1 and Q8_0 tensors and llama q/k permutation load
       // Find the HF values whose permutation gives the file's values: apply the inverse by
       // permuting a row-index vector.
       const idx = new Float32Array(rows).map((_, i) => i);
-      const permutedIdx = permuteRows(idx, rows, 1, permuteHeads);
+      const permutedIdx = permuteRowsForGguf(idx, rows, 1, permuteHeads);
       const unpermuted = new Float32Array(values.length);
       for (let gRow = 0; gRow < rows; gRow++) unpermuted.set(values.subarray(gRow * cols, (gRow + 1) * cols), permutedIdx[gRow] * cols);
       values = unpermuted;
@@ -170,23 +156,7 @@ test('GGUF: F32, F16, Q4_0, Q4_1 and Q8_0 tensors and llama q/k permutation load
   norm('output_norm.weight', 'model.norm.weight');
   add('output.weight', 'lm_head.weight', 0, 288, H);
   const tokens = [...BYTE_TO_CHAR, '<|bos|>', '<|eos|>', '<|im_start|>', '<|im_end|>', ...Array.from({ length: 28 }, (_, i) => `<|pad${i}|>`)];
-  const kvs: Kv[] = [
-    { key: 'general.architecture', type: T.STRING, value: 'llama' },
-    { key: 'llama.context_length', type: T.U32, value: 256 },
-    { key: 'llama.embedding_length', type: T.U32, value: H },
-    { key: 'llama.block_count', type: T.U32, value: layers },
-    { key: 'llama.feed_forward_length', type: T.U32, value: I },
-    { key: 'llama.attention.head_count', type: T.U32, value: heads },
-    { key: 'llama.attention.head_count_kv', type: T.U32, value: kvHeads },
-    { key: 'llama.rope.freq_base', type: T.F32, value: 10000 },
-    { key: 'llama.attention.layer_norm_rms_epsilon', type: T.F32, value: 1e-5 },
-    { key: 'tokenizer.ggml.model', type: T.STRING, value: 'gpt2' },
-    { key: 'tokenizer.ggml.tokens', type: T.ARRAY, itemType: T.STRING, value: tokens },
-    { key: 'tokenizer.ggml.token_type', type: T.ARRAY, itemType: T.I32, value: tokens.map((_, i) => (i < 256 ? 1 : 3)) },
-    { key: 'tokenizer.ggml.merges', type: T.ARRAY, itemType: T.STRING, value: [] },
-    { key: 'tokenizer.ggml.bos_token_id', type: T.U32, value: 256 },
-    { key: 'tokenizer.ggml.eos_token_id', type: T.U32, value: 259 },
-  ];
+  const kvs = llamaGgufMetadata({ contextLength: 256, hiddenSize: H, numLayers: layers, intermediateSize: I, numHeads: heads, numKvHeads: kvHeads, tokens });
   const dir = mkdtempSync(join(tmpdir(), 'gguf-model-'));
   const path = join(dir, 'tiny.gguf');
   writeFileSync(path, ggufFile(kvs, tensors));

@@ -84,3 +84,49 @@ export function ggufFile(kvs: Kv[], tensors: TensorSpec[] = [], alignment = 32):
   });
   return w.toBuffer();
 }
+
+/** llama.cpp's convert_hf_to_gguf permutation of q/k rows, applied to HF-layout values [rows, cols]. */
+export function permuteRowsForGguf(values: Float32Array, rows: number, cols: number, heads: number): Float32Array {
+  const out = new Float32Array(values.length);
+  const half = rows / heads / 2;
+  for (let h = 0; h < heads; h++)
+    for (let a = 0; a < 2; a++)
+      for (let i = 0; i < half; i++) {
+        const src = (h * 2 * half + a * half + i) * cols; // HF: [heads, 2, half]
+        const dst = (h * 2 * half + i * 2 + a) * cols; // GGUF: [heads, half, 2]
+        out.set(values.subarray(src, src + cols), dst);
+      }
+  return out;
+}
+
+export interface LlamaGgufShape {
+  contextLength: number;
+  hiddenSize: number;
+  numLayers: number;
+  intermediateSize: number;
+  numHeads: number;
+  numKvHeads: number;
+  /** Byte-level BPE vocabulary: 256 byte tokens (normal) then control tokens; BOS 256, EOS 259. */
+  tokens: string[];
+}
+
+/** The metadata of a tiny llama GGUF with a byte-level BPE tokenizer and no merges. */
+export function llamaGgufMetadata(m: LlamaGgufShape): Kv[] {
+  return [
+    { key: 'general.architecture', type: T.STRING, value: 'llama' },
+    { key: 'llama.context_length', type: T.U32, value: m.contextLength },
+    { key: 'llama.embedding_length', type: T.U32, value: m.hiddenSize },
+    { key: 'llama.block_count', type: T.U32, value: m.numLayers },
+    { key: 'llama.feed_forward_length', type: T.U32, value: m.intermediateSize },
+    { key: 'llama.attention.head_count', type: T.U32, value: m.numHeads },
+    { key: 'llama.attention.head_count_kv', type: T.U32, value: m.numKvHeads },
+    { key: 'llama.rope.freq_base', type: T.F32, value: 10000 },
+    { key: 'llama.attention.layer_norm_rms_epsilon', type: T.F32, value: 1e-5 },
+    { key: 'tokenizer.ggml.model', type: T.STRING, value: 'gpt2' },
+    { key: 'tokenizer.ggml.tokens', type: T.ARRAY, itemType: T.STRING, value: m.tokens },
+    { key: 'tokenizer.ggml.token_type', type: T.ARRAY, itemType: T.I32, value: m.tokens.map((_, i) => (i < 256 ? 1 : 3)) },
+    { key: 'tokenizer.ggml.merges', type: T.ARRAY, itemType: T.STRING, value: [] },
+    { key: 'tokenizer.ggml.bos_token_id', type: T.U32, value: 256 },
+    { key: 'tokenizer.ggml.eos_token_id', type: T.U32, value: 259 },
+  ];
+}
