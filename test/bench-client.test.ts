@@ -14,40 +14,28 @@ import { countPromptTokens, loadPromptTokenizer, type PromptTokenizer } from '..
 import { headlineOf, markdownReport, type BenchReport } from '../bench/client/report.ts';
 import { DatasetError, parseShareGpt } from '../bench/client/sharegpt.ts';
 import { buildWorkload } from '../bench/client/workload.ts';
-import { createLogger } from '../src/log/logger.ts';
-import { startServer, type RunningServer } from '../src/cli/serve.ts';
-import { DEFAULT_ENGINE_OPTIONS } from '../src/engine/engine-core.ts';
-import { TEST_MODEL_SPEC } from './helpers/test-server.ts';
-import { writeTinyModel } from './helpers/tiny-model.ts';
+import type { RunningServer } from '../src/cli/serve.ts';
+import { startFullServer, type FullServer } from './helpers/full-server.ts';
 
 const PROMPT_TOKENS = 160; // the tiny tokenizer has one token per byte: template and instruction take up to ~130
 const MAX_TOKENS = 6;
 
 let modelDir: string;
 let server: RunningServer;
+let full: FullServer;
 let tok: PromptTokenizer;
 let outDir: string;
 
 before(async () => {
-  modelDir = writeTinyModel(TEST_MODEL_SPEC);
   outDir = mkdtempSync(join(tmpdir(), 'bench-client-'));
-  server = await startServer({
-    model: modelDir,
-    engine: { ...DEFAULT_ENGINE_OPTIONS, batchSize: 8, kvBudgetBytes: 256 * 1024 ** 2 },
-    host: '127.0.0.1',
-    port: 0,
-    grpcHost: '127.0.0.1',
-    grpcPort: 0,
-    logger: createLogger('error'),
-    progressBar: false,
-  });
-  await server.ready;
+  full = await startFullServer({ engine: { batchSize: 8 } });
+  server = full.server;
+  modelDir = full.modelDir;
   tok = await loadPromptTokenizer(modelDir);
 });
 
 after(async () => {
-  await server?.close();
-  rmSync(modelDir, { recursive: true, force: true });
+  await full?.close();
   rmSync(outDir, { recursive: true, force: true });
 });
 

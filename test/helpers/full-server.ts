@@ -16,6 +16,8 @@ export interface FullServer {
   server: RunningServer;
   /** The served model's id. */
   model: string;
+  /** The tiny model's directory (removed by close()). */
+  modelDir: string;
   /** http://127.0.0.1:PORT of the REST API (without /v1): /health, /metrics. */
   restBase: string;
   /** http://127.0.0.1:PORT of the gRPC service. */
@@ -42,6 +44,7 @@ export async function startFullServer(options: FullServerOptions = {}): Promise<
     return {
       server,
       model: info.id,
+      modelDir: dir,
       restBase: server.adapter.url.replace(/\/v1$/, ''),
       grpcBase: `http://${server.grpcTarget}`,
       async close() {
