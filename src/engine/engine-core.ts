@@ -61,8 +61,6 @@ export type EventSink = (event: EngineEvent) => void;
 interface PrefillGroup {
   batch: PrefillBatch;
   sequences: Sequence[];
-  /** Each sequence's cached prefix (the radix path's blocks, locked), empty where none. */
-  cached: (readonly KvBlock[])[];
 }
 
 export class EngineCore {
@@ -408,22 +406,18 @@ export class EngineCore {
         this.emit({ type: 'started', requestId: s.id, promptTokens: s.promptTokenIds.length, cachedTokens: cachedLength });
       }
       return {
-        cached: cachedLength > 0 ? match!.payloads : [],
+        cached: cachedLength > 0 ? match!.payloads : undefined,
         tokens: tokens.slice(cachedLength),
       };
     });
-    this.prefill = {
-      batch: new PrefillBatch(this.model.config, this.model.rope, segments),
-      sequences,
-      cached: segments.map((s) => s.cached),
-    };
+    this.prefill = { batch: new PrefillBatch(this.model.config, this.model.rope, segments), sequences };
   }
 
   /** A prompt finished: cache its KV, emit its first token, and move it into the decode batch. */
   private completePrefill(group: PrefillGroup, segment: number, sampled: SampledToken): void {
     const s = group.sequences[segment];
     // The prefix stays in its cache blocks: copied once into the batch row, not first into one block.
-    const parts = [...group.cached[segment], group.batch.promptBlock(segment)];
+    const parts = group.batch.sequenceParts(segment);
     const length = partsLength(parts);
     if (this.cache) this.cacheTokens(s, s.allTokenIds().slice(0, length), (start, end) => sliceParts(this.model.rope, parts, start, end));
     if (s.cancelled) {

@@ -27,7 +27,8 @@ let lastMajorGc = performance.now();
  * collections (arrays kept across steps: KV buffers replaced on relayout, prefix-cache blocks
  * evicted) are only freed by a full one, which V8 would run late: node-mlx does not report the
  * memory behind a handle, so V8 sees a small heap while MLX holds gigabytes. One every few
- * seconds costs well under 1% of a step's time and keeps the engine's RSS near what it uses.
+ * seconds costs well under 1% of a step's time. It returns the buffers to the allocator; whether
+ * RSS falls too depends on glibc (see MALLOC_MMAP_THRESHOLD_ in the README's operating notes).
  */
 const MAJOR_GC_INTERVAL_MS = 5000;
 const earlyMessages: ToEngine[] = [];

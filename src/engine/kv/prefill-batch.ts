@@ -21,6 +21,8 @@ export interface PrefillSegment {
 
 interface SegmentState {
   column: number;
+  /** The cached prefix's blocks, as given (kept for sequenceParts). */
+  cached: readonly KvBlock[];
   cachedLength: number;
   tokens: readonly number[];
   /** New tokens already processed. */
@@ -62,7 +64,7 @@ export class PrefillBatch implements AttentionContext {
     this.segments = segments.map((s) => {
       if (s.tokens.length === 0) throw new Error('a prefill segment needs at least one new token');
       const cachedLength = s.cached ? partsLength(s.cached) : 0;
-      const state: SegmentState = { column, cachedLength, tokens: s.tokens, done: 0, stepTokens: 0, packedAt: packed, ropeBase: 0 };
+      const state: SegmentState = { column, cached: s.cached ?? [], cachedLength, tokens: s.tokens, done: 0, stepTokens: 0, packedAt: packed, ropeBase: 0 };
       column += cachedLength + s.tokens.length;
       packed += s.tokens.length;
       return state;
@@ -204,5 +206,13 @@ export class PrefillBatch implements AttentionContext {
     };
     mx.eval(block.keys, block.values);
     return block;
+  }
+
+  /**
+   * A completed segment's whole sequence as consecutive parts: its cached prefix's blocks, then
+   * promptBlock(). The prefix is not copied again: it is written once, into the decode batch.
+   */
+  sequenceParts(segment: number): KvBlock[] {
+    return [...this.segments[segment].cached, this.promptBlock(segment)];
   }
 }
