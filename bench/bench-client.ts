@@ -13,13 +13,13 @@
 // (ignore_eos, or an EOS logit bias for servers without it: --eos bias).
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { describeRequestCount, runBenchmark, type BenchmarkOptions, type RequestCount } from './client/benchmark.ts';
 import { sweepChartSvg } from './client/chart.ts';
 import { loadPromptTokenizer } from './client/prompt-tokenizer.ts';
 import { markdownReport } from './client/report.ts';
 import { readShareGpt } from './client/sharegpt.ts';
+import { commandLine, shareablePaths } from './client/command-line.ts';
 
 const DEFAULT_SWEEP = [1, 2, 4, 8, 16, 32];
 
@@ -136,24 +136,14 @@ interface CliOptions {
   quiet?: boolean;
 }
 
-/** A shell word, quoted only when it needs to be. */
-function shellWord(w: string): string {
-  return /^[\w@%+=:,./~-]+$/.test(w) ? w : `'${w.replaceAll("'", `'\\''`)}'`;
-}
-
-/** Results are shared: write paths under the home or working directory relative to them. */
-function portablePaths(text: string): string {
-  return text.replaceAll(process.cwd() + '/', '').replaceAll(homedir(), '~');
-}
-
 /** The command as run, minus --server-info (recorded on its own). */
-function commandLine(argv: string[]): string {
+function commandLineWithoutServerInfo(argv: string[]): string {
   const args: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--server-info') i++;
     else if (!argv[i].startsWith('--server-info=')) args.push(argv[i]);
   }
-  return portablePaths(['node --import tsx bench/bench-client.ts', ...args.map(shellWord)].join(' '));
+  return commandLine('bench/bench-client.ts', args);
 }
 
 async function main(): Promise<void> {
@@ -191,8 +181,8 @@ async function main(): Promise<void> {
     retries: o.maxOtherCores === undefined ? 0 : o.retries,
     progress: o.progress && process.stderr.isTTY === true,
     label,
-    serverInfo: o.serverInfo === undefined ? undefined : portablePaths(o.serverInfo),
-    command: commandLine(process.argv.slice(2)),
+    serverInfo: o.serverInfo === undefined ? undefined : shareablePaths(o.serverInfo),
+    command: commandLineWithoutServerInfo(process.argv.slice(2)),
     headlineTarget: o.headlineTarget,
     log,
   };

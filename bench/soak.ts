@@ -17,7 +17,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { commandLine, shareablePaths } from './soak/command-line.ts';
+import { commandLine, shareablePaths } from './client/command-line.ts';
 import { parseDuration } from './soak/duration.ts';
 import { DEFAULT_WEIGHTS } from './soak/mix.ts';
 import { KINDS, type Kind } from './soak/outcome.ts';
