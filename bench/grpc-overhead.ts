@@ -8,7 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createGenerationClient, type GenerationClient, type GenerationEvent } from '../clients/typescript/src/index.ts';
-import { DEFAULT_ENGINE_OPTIONS } from '../src/engine/engine-core.ts';
+import { DEFAULT_ENGINE_OPTIONS } from '../src/engine/engine-options.ts';
 import { EngineClient } from '../src/engine/engine-client.ts';
 import { defaultCacheDir, resolveModel } from '../src/engine/model-source.ts';
 import { defaultSamplingParams } from '../src/engine/sampling-params.ts';

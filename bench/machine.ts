@@ -1,4 +1,5 @@
 // A one-line description of the machine a benchmark ran on, for result files.
+import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { mx } from '../src/engine/mlx.ts';
 
@@ -10,4 +11,16 @@ export function machineDescription(): string {
 
 export function today(): string {
   return new Date().toISOString().slice(0, 10);
+}
+
+/** The CPU's vector instruction sets that matter to the kernels (from /proc/cpuinfo on Linux). */
+export function cpuFlags(): string {
+  try {
+    const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags')) ?? '';
+    const have = new Set(line.split(':')[1]?.trim().split(/\s+/) ?? []);
+    const wanted = ['avx2', 'fma', 'f16c', 'avx512f', 'avx512bw', 'avx512vl', 'avx512_vnni', 'avx512_bf16', 'amx_tile'];
+    return wanted.filter((f) => have.has(f)).join(' ') || 'none of avx2/avx512';
+  } catch {
+    return 'unknown';
+  }
 }

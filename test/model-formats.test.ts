@@ -7,6 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel, type LoadedModel } from '../src/engine/load-model.ts';
+import type { CpuKernels } from '../src/engine/engine-options.ts';
 import { PrefillBatch } from '../src/engine/kv/prefill-batch.ts';
 import { configFromHf, type ModelConfig } from '../src/engine/model/config.ts';
 import { ropeInverseFrequencies } from '../src/engine/model/rope.ts';
@@ -18,9 +19,22 @@ import { mx, type MxArray } from '../src/engine/mlx.ts';
 
 const PROMPT = [5, 77, 130, 9, 200, 31, 64, 2];
 
-/** Logits of the engine's forward (packed prefill path) for every prompt position. */
+/** Both CPU paths load every format: each test runs once per path. */
+const KERNELS: CpuKernels[] = ['mlx', 'native'];
+
+/** Logits of the engine's forward (packed prefill path on MLX) for every prompt position. */
 function engineLogits(model: LoadedModel, tokens: number[]): MxArray {
-  const t = model.transformer;
+  if (model.native) {
+    const n = model.native;
+    const T = tokens.length;
+    const V = model.config.vocabSize;
+    const out = new Float32Array(T * V);
+    const at = Int32Array.from(tokens, (_, i) => i);
+    n.reserveKv(T);
+    n.forward({ tokens: Int32Array.from(tokens), positions: at, ctxOffset: new Int32Array(T), ctxSlots: at, logitRows: at }, out);
+    return mx.array(Array.from({ length: T }, (_, t) => Array.from(out.subarray(t * V, (t + 1) * V))), mx.float32);
+  }
+  const t = model.transformer!;
   const batch = new PrefillBatch(t.config, t.rope, [{ tokens }]);
   const step = batch.prepareStep(tokens.length);
   const logits = t.logits(t.forward(step.tokens, batch));
@@ -112,7 +126,7 @@ function toArray(values: Float32Array, rows: number, cols: number): MxArray {
   return mx.array(nested, mx.float32);
 }
 
-test('GGUF: F32, F16, Q4_0, Q4_1 and Q8_0 tensors and llama q/k permutation load exactly', async () => {
+for (const kernels of KERNELS) test(`GGUF: F32, F16, Q4_0, Q4_1 and Q8_0 tensors and llama q/k permutation load exactly (${kernels})`, async () => {
   let seed = 1;
   const r = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
   const H = 64, heads = 4, kvHeads = 2, D = 16, I = 128, V = TINY_VOCAB, layers = 2;
@@ -160,8 +174,9 @@ test('GGUF: F32, F16, Q4_0, Q4_1 and Q8_0 tensors and llama q/k permutation load
   const dir = mkdtempSync(join(tmpdir(), 'gguf-model-'));
   const path = join(dir, 'tiny.gguf');
   writeFileSync(path, ggufFile(kvs, tensors));
-  const model = await loadModel({ id: 'tiny-gguf', format: 'gguf', path }, { cacheDir: dir });
-  const c: ModelConfig = model.transformer.config;
+  const model = await loadModel({ id: 'tiny-gguf', format: 'gguf', path }, { cacheDir: dir, cpuKernels: kernels });
+  assert.equal(model.native !== undefined, kernels === 'native', model.fallbackReason);
+  const c: ModelConfig = model.config;
   assert.equal(c.vocabSize, 288);
   assert.equal(c.tieWordEmbeddings, false);
   assertClose(engineLogits(model, PROMPT), referenceLogits(hf, c, PROMPT), 2e-3, 'GGUF logits vs reference');
@@ -193,10 +208,15 @@ test('GGUF: an unsupported tensor type is refused with a message naming it', asy
 
 // ---- Hugging Face / MLX directories and architectures ----
 
+/** Loads a directory on each CPU path and holds both to the reference. */
 async function checkDirectory(dir: string, tensors: Record<string, MxArray>, what: string, tol = 1e-3) {
-  const model = await loadModel({ id: what, format: 'hf', path: dir }, { cacheDir: dir });
-  assertClose(engineLogits(model, PROMPT), referenceLogits(tensors, model.transformer.config, PROMPT), tol, what);
-  return model;
+  let model: LoadedModel | undefined;
+  for (const kernels of KERNELS) {
+    model = await loadModel({ id: what, format: 'hf', path: dir }, { cacheDir: dir, cpuKernels: kernels });
+    assert.equal(model.native !== undefined, kernels === 'native', model.fallbackReason);
+    assertClose(engineLogits(model, PROMPT), referenceLogits(tensors, model.config, PROMPT), tol, `${what} (${kernels})`);
+  }
+  return model as LoadedModel;
 }
 
 test('MLX 4-bit and 8-bit quantized directories (weight/scales/biases) load and match their dequantized weights', async () => {
@@ -230,8 +250,8 @@ test('Qwen2 (q/k/v bias, tied embeddings) matches the reference', async () => {
   const dir = writeTinyModel({ architecture: 'qwen2', tieWordEmbeddings: true, seed: 3 });
   const tensors = mx.load(join(dir, 'model.safetensors')) as unknown as Record<string, MxArray>;
   const model = await checkDirectory(dir, tensors, 'qwen2');
-  assert.equal(model.transformer.config.attentionBias, true);
-  assert.equal(model.transformer.config.tieWordEmbeddings, true);
+  assert.equal(model.config.attentionBias, true);
+  assert.equal(model.config.tieWordEmbeddings, true);
 });
 
 test('llama3 RoPE scaling: frequencies as transformers computes them, and the forward matches', async () => {

@@ -10,15 +10,20 @@ import { fmt, otherCpuCell, workloadLine, type BenchReport } from '../client/rep
 import type { RunSummary } from '../client/summary.ts';
 
 const NAMES: Record<string, string> = {
-  ours: 'mlx-batch-server (ours)',
+  ours: 'mlx-batch-server (ours, native CPU kernels)',
+  'ours-mlx': 'mlx-batch-server (ours, --cpu-kernels mlx)',
   'llama-q4_1': 'llama.cpp llama-server, Q4_1 GGUF',
   'llama-f32': 'llama.cpp llama-server, F32 GGUF',
   'mlx-lm-openblas': 'mlx_lm.server f32, OpenBLAS preloaded',
   'mlx-lm': 'mlx_lm.server f32, as pip installs it (reference BLAS)',
 };
-const ORDER = ['ours', 'llama-q4_1', 'llama-f32', 'mlx-lm-openblas', 'mlx-lm'];
+const ORDER = ['ours', 'ours-mlx', 'llama-q4_1', 'llama-f32', 'mlx-lm-openblas', 'mlx-lm'];
 
-const TARGETS = { selfScaling: 6, vsMlxLm: 1.5, vsLlamaCpp: 1.0 };
+/** Prefill speed and warm-prefix TTFT per server (bench/peers/latency-probe.ts). */
+interface LatencyProbe {
+  prefill: { promptTokens: number; ttftMs: number; tokPerSec: number };
+  warmPrefix: { prefixTokens: number; promptTokens: number; coldTtftMs: number; ttftMs: number };
+}
 
 function nameOf(r: BenchReport): string {
   return NAMES[r.label] ?? r.label;
@@ -45,42 +50,50 @@ function levelTable(reports: BenchReport[], c: number): string {
   return rows.join('\n');
 }
 
-/** The configuration of a family (label prefix) with the highest c8 throughput. */
-function bestAt(reports: BenchReport[], prefix: string, c: number): { report: BenchReport; run: RunSummary } | undefined {
-  let best: { report: BenchReport; run: RunSummary } | undefined;
-  for (const report of reports) {
-    if (!report.label.startsWith(prefix)) continue;
-    const run = runAt(report, c);
-    if (run && (!best || run.outputTokPerS > best.run.outputTokPerS)) best = { report, run };
-  }
-  return best;
-}
-
-function ratioRow(what: string, num: number | undefined, den: number | undefined, target: number): string {
-  if (num === undefined || den === undefined || den <= 0) return `| ${what} | – | ≥ ${target}x | not measured |`;
-  const ratio = num / den;
-  return `| ${what} | ${fmt(num)} / ${fmt(den)} = **${ratio.toFixed(2)}x** | ≥ ${target}x | ${ratio >= target ? 'met' : 'not met'} |`;
-}
-
-function targetsSection(reports: BenchReport[]): string {
-  const ours = reports.find((r) => r.label === 'ours');
-  const o1 = ours && runAt(ours, 1)?.outputTokPerS;
-  const o8 = ours && runAt(ours, 8)?.outputTokPerS;
-  const mlx = bestAt(reports, 'mlx-lm', 8);
-  const llama = bestAt(reports, 'llama-', 8);
+function latencyTable(reports: BenchReport[], probes: Map<string, LatencyProbe>): string {
   const rows = [
-    '| check (c8 aggregate output tok/s) | measured | target | |',
-    '|---|---|---|---|',
-    ratioRow('ours c8 / ours c1', o8, o1, TARGETS.selfScaling),
-    ratioRow(`ours / mlx_lm.server (its best: ${mlx ? nameOf(mlx.report) : '–'})`, o8, mlx?.run.outputTokPerS, TARGETS.vsMlxLm),
-    ratioRow(`ours / llama-server (its best: ${llama ? nameOf(llama.report) : '–'})`, o8, llama?.run.outputTokPerS, TARGETS.vsLlamaCpp),
+    '| server | prefill: TTFT of a fresh prompt | prefill tok/s | shared system prompt: cold TTFT | warm TTFT (new question after it) |',
+    '|---|---|---|---|---|',
   ];
   for (const r of reports) {
-    if (r === ours || r === mlx?.report || r === llama?.report) continue;
-    const family = r.label.startsWith('mlx-lm') ? TARGETS.vsMlxLm : TARGETS.vsLlamaCpp;
-    rows.push(ratioRow(`ours / ${nameOf(r)}`, o8, runAt(r, 8)?.outputTokPerS, family));
+    const p = probes.get(r.label);
+    if (!p) continue;
+    rows.push(
+      `| ${nameOf(r)} | ${fmt(p.prefill.ttftMs, 0)} ms (${p.prefill.promptTokens} tokens) | ${fmt(p.prefill.tokPerSec, 0)} | ` +
+        `${fmt(p.warmPrefix.coldTtftMs, 0)} ms | ${fmt(p.warmPrefix.ttftMs, 0)} ms (${p.warmPrefix.prefixTokens} cached + ${p.warmPrefix.promptTokens - p.warmPrefix.prefixTokens} new tokens) |`,
+    );
   }
   return rows.join('\n');
+}
+
+/** One check: ours against a peer's figure; `higherIsBetter` says which way the target points. */
+function check(what: string, ours: number | undefined, peer: number | undefined, target: number, higherIsBetter: boolean): string {
+  const sign = higherIsBetter ? '≥' : '≤';
+  if (ours === undefined || peer === undefined || peer <= 0) return `| ${what} | – | ${sign} ${target}x | not measured |`;
+  const ratio = ours / peer;
+  const met = higherIsBetter ? ratio >= target : ratio <= target;
+  return `| ${what} | ${fmt(ours)} vs ${fmt(peer)} = **${ratio.toFixed(2)}x** | ${sign} ${target}x | ${met ? 'met' : 'not met'} |`;
+}
+
+/** The speed targets, against llama-server on the same weights in the same run. */
+function targetsSection(reports: BenchReport[], probes: Map<string, LatencyProbe>): string {
+  const run = (label: string, c: number) => {
+    const r = reports.find((x) => x.label === label);
+    return r ? runAt(r, c) : undefined;
+  };
+  const tok = (label: string, c: number) => run(label, c)?.outputTokPerS;
+  const itl99 = (label: string, c: number) => run(label, c)?.itlMs.p99 ?? undefined;
+  return [
+    '| check | ours vs peer | target | |',
+    '|---|---|---|---|',
+    check('c1 output tok/s vs llama-server F32', tok('ours', 1), tok('llama-f32', 1), 0.8, true),
+    check('c1 output tok/s vs llama-server Q4_1', tok('ours', 1), tok('llama-q4_1', 1), 0.8, true),
+    check('c8 output tok/s vs llama-server F32', tok('ours', 8), tok('llama-f32', 8), 1.0, true),
+    check('c16 output tok/s vs llama-server F32', tok('ours', 16), tok('llama-f32', 16), 1.0, true),
+    check('prefill tok/s vs llama-server F32', probes.get('ours')?.prefill.tokPerSec, probes.get('llama-f32')?.prefill.tokPerSec, 1.0, true),
+    check('p99 inter-token latency at c8 vs llama-server F32', itl99('ours', 8), itl99('llama-f32', 8), 1.5, false),
+    check('warm shared-prefix TTFT vs llama-server F32', probes.get('ours')?.warmPrefix.ttftMs, probes.get('llama-f32')?.warmPrefix.ttftMs, 1.0, false),
+  ].join('\n');
 }
 
 /** Every level and metric where a peer beats us, stated plainly. */
@@ -157,7 +170,14 @@ async function main(): Promise<void> {
     '',
   ];
   for (const c of levels) out.push(`## Concurrency ${c}`, '', levelTable(reports, c), '');
-  out.push('## Targets (issue 7)', '', targetsSection(reports), '');
+  const probes = new Map<string, LatencyProbe>();
+  for (const f of readdirSync(opts.results).filter((name) => /^latency-peers-.+\.json$/.test(name))) {
+    probes.set(f.replace(/^latency-peers-|\.json$/g, ''), JSON.parse(readFileSync(join(opts.results, f), 'utf8')) as LatencyProbe);
+  }
+  if (probes.size) {
+    out.push('## Prompt latency, one request at a time', '', 'bench/peers/latency-probe.ts: medians of 5; chat prompts; max_tokens 1.', '', latencyTable(reports, probes), '');
+  }
+  out.push('## Targets', '', targetsSection(reports, probes), '');
   const wins = peerWins(reports, levels);
   out.push('## Where a peer wins', '');
   out.push(...(wins.length ? wins.map((w) => `- ${w}`) : ['- Nowhere in this run.']), '');

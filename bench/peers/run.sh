@@ -4,7 +4,8 @@
 #   llama-f32         llama-server on an F32 GGUF of the same weights (llama-quantize --allow-requantize)
 #   mlx-lm-openblas   mlx_lm.server on the f32 export (scripts/export-hf.ts), Debian's OpenBLAS preloaded
 #   mlx-lm            mlx_lm.server as pip installs it (its CPU wheel ships reference BLAS)
-#   ours              this server (OpenAI REST API), same GGUF
+#   ours              this server (OpenAI REST API), same GGUF (native CPU kernels)
+#   ours-mlx          this server with --cpu-kernels mlx
 # One at a time: each server is started, measured with bench/bench-client.ts (which waits for a quiet
 # machine before every level) and stopped before the next starts. Results: bench/results/bench-peers-*.{json,md,svg}
 # and bench/results/peers.md (bench/peers/report.ts).
@@ -101,6 +102,13 @@ run_bench() {
     --label "$label" --server-info "$info" --out "$RESULTS/bench-peers-$label" --quiet
 }
 
+# Prefill speed and warm shared-prefix TTFT, one request at a time (after the sweep, same server).
+run_probe() {
+  local label="$1" model="$2"
+  node --import tsx bench/peers/latency-probe.ts --url "http://127.0.0.1:$PORT" --model "$model" --tokenizer "$GGUF" \
+    --out "$RESULTS/latency-peers-$label.json" > /dev/null
+}
+
 q() { local s; s="$(printf '%q ' "$@")"; printf '%s' "${s% }"; }
 
 LLAMA_VERSION="llama.cpp from llama-cpp-python $(ls "$PEERS_DIR/src" | sed -n 's/^llama_cpp_python-\(.*\)\.tar\.gz$/\1/p' | head -1) sdist, $("$LLAMA_BIN/llama-server" --version 2>&1 | grep -m1 -i version || true)"
@@ -115,6 +123,7 @@ for server in $SERVERS; do
       cmd=("$LLAMA_BIN/llama-server" -m "$model" -t 2 -np 16 -c 32768 -cb --host 127.0.0.1 --port "$PORT" --no-webui)
       start_server "$server" "http://127.0.0.1:$PORT/health" "${cmd[@]}"
       run_bench "$server" "$LEVELS" "$REQUESTS" ignore "$LLAMA_VERSION; \`$(q "${cmd[@]}")\`" "$(basename "$model" .gguf)"
+      run_probe "$server" "$(basename "$model" .gguf)"
       ;;
     mlx-lm | mlx-lm-openblas)
       cmd=("$MLX_VENV/bin/mlx_lm.server" --model "$HF_DIR" --host 127.0.0.1 --port "$PORT" --log-level WARNING)
@@ -129,14 +138,17 @@ for server in $SERVERS; do
       # mlx_lm.server has no ignore_eos: end-of-generation tokens get a -100 logit bias instead.
       # ("default_model" is the model given with --model; its /v1/models needs a hub cache.)
       run_bench "$server" "$LEVELS" "$requests" bias "$MLX_VERSIONS, $env_note; \`$(q "${cmd[@]}")\`" default_model
+      run_probe "$server" default_model
       ;;
-    ours)
+    ours | ours-mlx)
       cmd=(node bin/mlx-batch-server.js --model "$GGUF" --host 127.0.0.1 --port "$PORT" --grpc-port "$((PORT + 1))" --log-level warn)
+      [[ "$server" == ours-mlx ]] && cmd+=(--cpu-kernels mlx)
       start_server "$server" "http://127.0.0.1:$PORT/health" "${cmd[@]}"
       run_bench "$server" "$OUR_LEVELS" "$REQUESTS" ignore "$OUR_VERSION; \`$(q "${cmd[@]}")\`" "$NAME"
+      run_probe "$server" "$NAME"
       ;;
     *)
-      log "unknown server '$server' (known: llama-q4_1 llama-f32 mlx-lm-openblas mlx-lm ours)"
+      log "unknown server '$server' (known: llama-q4_1 llama-f32 mlx-lm-openblas mlx-lm ours ours-mlx)"
       exit 2
       ;;
   esac

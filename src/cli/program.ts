@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { DEFAULT_ADAPTER_HOST, DEFAULT_ADAPTER_PORT, startOpenAIAdapter } from '../adapter-openai/adapter-server.ts';
 import { DEFAULT_MAX_BODY_BYTES } from '../adapter-openai/http-io.ts';
 import { createLogger, type Logger, type LogLevel } from '../log/logger.ts';
-import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../engine/engine-core.ts';
+import { DEFAULT_ENGINE_OPTIONS, type CpuKernels, type EngineOptions } from '../engine/engine-options.ts';
 import { DEFAULT_MODEL } from '../engine/model-source.ts';
 import { DEFAULT_GRPC_MAX_MESSAGE_BYTES, DEFAULT_GRPC_PORT } from '../service/grpc-server.ts';
 import { loadProgress } from './load-progress.ts';
@@ -40,6 +40,8 @@ export interface ServeFlags {
   grpcMaxMessageSize: number;
   prefillChunk: number;
   kvCacheBytes: number;
+  cpuKernels: CpuKernels;
+  threads: number;
   cacheDir?: string;
 }
 
@@ -64,6 +66,8 @@ export function engineOptions(flags: ServeFlags): EngineOptions {
     prefixCacheBytes: flags.radixCacheSize,
     maxQueue: flags.maxQueue,
     queueTimeoutMs: flags.queueTimeout * 1000,
+    cpuKernels: flags.cpuKernels,
+    threads: flags.threads,
   };
 }
 
@@ -122,7 +126,8 @@ async function serve(flags: ServeFlags): Promise<void> {
   try {
     const info = await server.ready;
     progress.stop();
-    log.info({ model: info.id, architecture: info.architecture, layers: info.numLayers, contextLength: info.contextLength }, 'ready');
+    if (info.runtimeFallback) log.warn({ reason: info.runtimeFallback }, 'native CPU kernels not used; MLX runs the model');
+    log.info({ model: info.id, architecture: info.architecture, layers: info.numLayers, contextLength: info.contextLength, runtime: info.runtime }, 'ready');
   } catch (err) {
     progress.stop();
     await server.close();
@@ -193,6 +198,8 @@ export function buildProgram(actions: CommandActions = RUN): Command {
     .option('--log-prompts', 'log each request\'s prompt (off: prompts may hold private data)')
     .option('--prefill-chunk <tokens>', 'prompt tokens computed per engine step (bounds how long a step stalls streams)', integerIn(1), DEFAULT_ENGINE_OPTIONS.prefillTokens)
     .option('--kv-cache-bytes <bytes>', 'bytes of KV cache the running batch may use (e.g. 6GiB)', byteSize, DEFAULT_ENGINE_OPTIONS.kvBudgetBytes)
+    .addOption(new Option('--cpu-kernels <kind>', 'what computes the model on the CPU: our native kernels, or MLX (Metal always uses MLX)').choices(['native', 'mlx']).default(DEFAULT_ENGINE_OPTIONS.cpuKernels))
+    .option('--threads <n>', 'threads of the native CPU kernels (0: one per core)', integerIn(0), DEFAULT_ENGINE_OPTIONS.threads)
     .option('--cache-dir <dir>', 'where fetched models are kept (default: $MLX_BATCH_SERVER_CACHE or ~/.cache/mlx-batch-server)')
     .action((flags: ServeFlags) => actions.serve(flags));
 

@@ -7,7 +7,7 @@ import type { Interceptor } from '@connectrpc/connect';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { startOpenAIAdapter, type OpenAIAdapter } from '../adapter-openai/adapter-server.ts';
 import type { Logger } from '../log/logger.ts';
-import type { EngineOptions } from '../engine/engine-core.ts';
+import type { EngineOptions } from '../engine/engine-options.ts';
 import { EngineClient } from '../engine/engine-client.ts';
 import { defaultCacheDir, resolveModel, type ResolvedModel } from '../engine/model-source.ts';
 import type { ModelInfo } from '../engine/request.ts';

@@ -1,7 +1,7 @@
 // A command-line demo of the engine alone: fetches the model if needed, starts the engine process,
 // and streams one chat answer to stdout. `node --import tsx src/engine/demo.ts [--model M] [prompt]`
 import { Command } from 'commander';
-import { DEFAULT_ENGINE_OPTIONS } from './engine-core.ts';
+import { DEFAULT_ENGINE_OPTIONS } from './engine-options.ts';
 import { EngineClient } from './engine-client.ts';
 import { defaultCacheDir, resolveModel } from './model-source.ts';
 import { defaultSamplingParams } from './sampling-params.ts';

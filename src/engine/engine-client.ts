@@ -5,6 +5,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { engineEnvironment } from './engine-environment.ts';
 import type { EngineProcessConfig, FromEngine, ToEngine, TokenizeInput, TokenizeResult } from './engine-protocol.ts';
 import type { EngineEvent, EngineStats, GenerateRequest, ModelInfo } from './request.ts';
 import { DEFAULT_RESTART_POLICY, quickFailuresAfter, restartDelay, type RestartPolicy } from './restart-policy.ts';
@@ -98,7 +99,7 @@ export class EngineClient extends EventEmitter {
     const entry = fileURLToPath(new URL('./engine-process.ts', import.meta.url));
     const child = fork(entry, [], {
       execArgv: [...process.execArgv.filter((a) => !a.startsWith('--inspect')), '--expose-gc'],
-      env: { OPENBLAS_NUM_THREADS: '2', ...process.env, ...this.opts.env },
+      env: engineEnvironment({ ...process.env, ...this.opts.env }, this.opts.engine.threads),
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       serialization: 'json',
     });

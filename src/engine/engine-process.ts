@@ -105,10 +105,12 @@ async function init(msg: Extract<ToEngine, { type: 'init' }>): Promise<void> {
     model = await loadModel(msg.config.model, {
       cacheDir: msg.config.cacheDir,
       onProgress: (done, total) => send({ type: 'progress', done, total }),
+      cpuKernels: msg.config.engine.cpuKernels,
+      threads: msg.config.engine.threads,
     });
-    core = new EngineCore(model.transformer, model.tokenizer, model.id, msg.config.engine, (e) => pending.push(e));
+    core = new EngineCore(model, msg.config.engine, (e) => pending.push(e));
     core.warmUp();
-    send({ type: 'ready', info: core.info() });
+    send({ type: 'ready', info: { ...core.info(), runtime: model.runtime, runtimeFallback: model.fallbackReason } });
     for (const m of earlyMessages.splice(0)) handle(m);
   } catch (e) {
     send({ type: 'fatal', message: (e as Error).message });
@@ -137,14 +139,16 @@ function loop(): void {
     console.error(e);
   }
   flushEvents();
-  // A young-generation collection frees the JS handles of this step's MLX arrays; their
-  // finalizers (which run on the next turn of the event loop) release the arrays' buffers.
+  // On the MLX path a young-generation collection frees the JS handles of this step's MLX arrays;
+  // their finalizers (which run on the next turn of the event loop) release the arrays' buffers.
   // Without it, MLX memory is only returned when V8 happens to collect, which it does late
-  // because it cannot see that memory.
-  if (performance.now() - lastMajorGc >= MAJOR_GC_INTERVAL_MS) {
-    collectGarbage?.({ type: 'major' });
-    lastMajorGc = performance.now();
-  } else collectGarbage?.({ type: 'minor' });
+  // because it cannot see that memory. The native path needs none of this.
+  if (model?.freesMemoryOnGc) {
+    if (performance.now() - lastMajorGc >= MAJOR_GC_INTERVAL_MS) {
+      collectGarbage?.({ type: 'major' });
+      lastMajorGc = performance.now();
+    } else collectGarbage?.({ type: 'minor' });
+  }
   // Let IPC and finalizers run before the next step.
   setImmediate(loop);
 }

@@ -1,5 +1,5 @@
 // Messages between the server process and the engine process (Node IPC, JSON).
-import type { EngineOptions } from './engine-core.ts';
+import type { EngineOptions } from './engine-options.ts';
 import type { ModelLocation } from './load-model.ts';
 import type { ChatMessage, EngineEvent, EngineStats, GenerateRequest, ModelInfo } from './request.ts';
 

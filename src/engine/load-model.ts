@@ -1,11 +1,24 @@
 // Turns a resolved model (a GGUF file or a Hugging Face / MLX directory) into what the engine runs:
-// the transformer and its tokenizer.
+// its configuration, its tokenizer and the backend that computes it. On a CPU the native kernels
+// run it where they are built and support the checkpoint; MLX runs it otherwise (and on Metal).
+import { readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { readGguf } from './gguf.ts';
-import { loadGgufTransformer, loadHfTransformer } from './model/load-weights.ts';
+import type { EngineBackend } from './engine-backend.ts';
+import type { EngineModel } from './engine-core.ts';
+import type { CpuKernels, EngineOptions } from './engine-options.ts';
+import { readGguf, type GgufFile } from './gguf.ts';
+import { configFromGguf, configFromHf, UnsupportedModelError, validateConfig, type ModelConfig } from './model/config.ts';
+import { convertedGgufPath, loadGgufTransformer, loadHfTransformer } from './model/load-weights.ts';
+import { readSafetensors, type RawTensor } from './model/safetensors-reader.ts';
 import type { Transformer } from './model/transformer.ts';
+import { renameGgufTensors } from './model/weights.ts';
+import { cpuKernels, nativeKernelsUnavailable } from './native/cpu-kernels.ts';
+import { NativeBackend } from './native/native-backend.ts';
+import { NativeTransformer } from './native/native-transformer.ts';
+import { buildNativeModel } from './native/native-weights.ts';
+import { CpuSampler } from './sampler/cpu-sampler.ts';
 import { Tokenizer } from './tokenizer/tokenizer.ts';
-import { UnsupportedModelError } from './model/config.ts';
 
 export interface ModelLocation {
   /** Name clients use for the model. */
@@ -15,39 +28,113 @@ export interface ModelLocation {
   path: string;
 }
 
-export interface LoadedModel {
-  id: string;
-  transformer: Transformer;
-  tokenizer: Tokenizer;
+export interface LoadedModel extends EngineModel {
+  /** What computes the model: the native CPU kernels (and which variant), or MLX. */
+  runtime: string;
+  /** Why MLX runs a model on the CPU although the native kernels were asked for. */
+  fallbackReason?: string;
+  /** The MLX transformer, on the MLX path. */
+  transformer?: Transformer;
+  /** The native model, on the native path. */
+  native?: NativeTransformer;
+  /**
+   * Whether memory is only returned when JS handles are garbage collected (MLX arrays): the
+   * engine process then collects after every step. The native path frees its memory itself.
+   */
+  freesMemoryOnGc: boolean;
 }
 
 export interface ModelLoadOptions {
   /** Where converted weights are kept between starts. */
   cacheDir: string;
   onProgress?: (done: number, total: number) => void;
+  /** The CPU implementation wanted (default native). */
+  cpuKernels?: CpuKernels;
+  /** Threads for the native kernels; 0 or absent: one per core. */
+  threads?: number;
 }
 
 export async function loadModel(loc: ModelLocation, opts: ModelLoadOptions): Promise<LoadedModel> {
-  if (loc.format === 'gguf') {
-    const gguf = await readGguf(loc.path);
-    const tokenizer = Tokenizer.fromGguf(gguf.metadata);
-    const transformer = loadGgufTransformer(gguf, tokenizer.vocabSize, join(opts.cacheDir, 'converted'), {
-      onProgress: opts.onProgress,
-    });
-    checkVocab(transformer, tokenizer);
-    return { id: loc.id, transformer, tokenizer };
+  const gguf = loc.format === 'gguf' ? await readGguf(loc.path) : undefined;
+  const tokenizer = gguf ? Tokenizer.fromGguf(gguf.metadata) : await Tokenizer.fromHfDirectory(loc.path);
+  let fallbackReason: string | undefined;
+  if ((opts.cpuKernels ?? 'native') === 'native') {
+    fallbackReason = await nativeUnsupportedReason();
+    if (!fallbackReason) {
+      try {
+        return loadNative(loc, gguf, tokenizer, opts);
+      } catch (e) {
+        if (!(e instanceof UnsupportedModelError)) throw e;
+        fallbackReason = e.message;
+      }
+    }
   }
-  const tokenizer = await Tokenizer.fromHfDirectory(loc.path);
-  const transformer = loadHfTransformer(loc.path, { onProgress: opts.onProgress });
-  checkVocab(transformer, tokenizer);
-  return { id: loc.id, transformer, tokenizer };
+  const transformer = gguf
+    ? loadGgufTransformer(gguf, tokenizer.vocabSize, join(opts.cacheDir, 'converted'), { onProgress: opts.onProgress })
+    : loadHfTransformer(loc.path, { onProgress: opts.onProgress });
+  checkVocab(transformer.config, tokenizer);
+  const { MlxBackend } = await import('./mlx-backend.ts');
+  const { mx } = await import('./mlx.ts');
+  return {
+    id: loc.id,
+    config: transformer.config,
+    tokenizer,
+    transformer,
+    runtime: mx.defaultDevice().type === mx.gpu ? 'mlx (metal)' : 'mlx (cpu)',
+    fallbackReason,
+    freesMemoryOnGc: true,
+    createBackend: (engineOpts: EngineOptions): EngineBackend => new MlxBackend(transformer, engineOpts),
+  };
+}
+
+/** Why the native kernels cannot run here, or undefined when they can. */
+async function nativeUnsupportedReason(): Promise<string | undefined> {
+  const unavailable = nativeKernelsUnavailable();
+  if (unavailable) return unavailable;
+  const { mx } = await import('./mlx.ts');
+  if (mx.defaultDevice().type === mx.gpu) return 'MLX runs on the GPU here';
+  return undefined;
+}
+
+function loadNative(loc: ModelLocation, gguf: GgufFile | undefined, tokenizer: Tokenizer, opts: ModelLoadOptions): LoadedModel {
+  let config: ModelConfig;
+  let tensors: Map<string, RawTensor>;
+  if (gguf) {
+    const converted = convertedGgufPath(gguf, join(opts.cacheDir, 'converted'));
+    tensors = new Map(Object.entries(renameGgufTensors(Object.fromEntries(readSafetensors(converted)))));
+    config = configFromGguf(gguf.metadata, tokenizer.vocabSize, tensors.has('lm_head.weight'));
+  } else {
+    config = configFromHf(JSON.parse(readFileSync(join(loc.path, 'config.json'), 'utf8')) as Record<string, unknown>);
+    tensors = new Map();
+    const files = readdirSync(loc.path).filter((f) => f.endsWith('.safetensors')).sort();
+    if (files.length === 0) throw new UnsupportedModelError(`no .safetensors files in ${loc.path}`);
+    for (const f of files) for (const [name, t] of readSafetensors(join(loc.path, f))) tensors.set(name, t);
+  }
+  validateConfig(config);
+  checkVocab(config, tokenizer);
+  const addon = cpuKernels()!;
+  const threads = opts.threads && opts.threads > 0 ? opts.threads : availableParallelism();
+  const { handle, info } = buildNativeModel(addon, tensors, config, {
+    threads,
+    // llama.cpp permutes q/k rows for the llama architecture only (Qwen2 uses NeoX-style RoPE).
+    ggufPermuted: gguf !== undefined && config.architecture === 'llama',
+    onProgress: opts.onProgress,
+  });
+  const native = new NativeTransformer(config, addon, handle, info);
+  return {
+    id: loc.id,
+    config,
+    tokenizer,
+    native,
+    runtime: `native (${info.kernels}, ${info.threads} threads)`,
+    freesMemoryOnGc: false,
+    createBackend: (engineOpts: EngineOptions) => new NativeBackend(native, new CpuSampler(config.vocabSize), engineOpts),
+  };
 }
 
 /** The embedding may be padded beyond the tokenizer (common), never smaller than it. */
-function checkVocab(t: Transformer, tok: Tokenizer) {
-  if (t.config.vocabSize < tok.vocabSize) {
-    throw new UnsupportedModelError(
-      `the tokenizer has ${tok.vocabSize} tokens but the model's embedding only ${t.config.vocabSize}`,
-    );
+function checkVocab(c: ModelConfig, tok: Tokenizer) {
+  if (c.vocabSize < tok.vocabSize) {
+    throw new UnsupportedModelError(`the tokenizer has ${tok.vocabSize} tokens but the model's embedding only ${c.vocabSize}`);
   }
 }

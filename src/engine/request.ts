@@ -85,6 +85,10 @@ export interface ModelInfo {
   eosTokenIds: number[];
   bosTokenId?: number;
   hasChatTemplate: boolean;
+  /** What computes the model, e.g. "native (avx512, 2 threads)" or "mlx (metal)". */
+  runtime?: string;
+  /** Why MLX runs the model on the CPU although the native kernels were asked for. */
+  runtimeFallback?: string;
 }
 
 export interface EngineStats {

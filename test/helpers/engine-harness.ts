@@ -1,10 +1,14 @@
 // Runs an EngineCore in-process on a tiny model and collects its events per request, so tests can
 // drive steps one at a time and look at what each request received.
-import { EngineCore, DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../../src/engine/engine-core.ts';
+import { EngineCore } from '../../src/engine/engine-core.ts';
+import { DEFAULT_ENGINE_OPTIONS, type CpuKernels, type EngineOptions } from '../../src/engine/engine-options.ts';
 import { loadModel, type LoadedModel } from '../../src/engine/load-model.ts';
 import type { EngineEvent, FinishReason, GenerateRequest, PromptInput, Usage } from '../../src/engine/request.ts';
 import { defaultSamplingParams, type SamplingParams } from '../../src/engine/sampling-params.ts';
 import { tmpdir } from 'node:os';
+
+/** The CPU paths engine tests run on. */
+export const CPU_KERNELS: CpuKernels[] = ['native', 'mlx'];
 
 export interface RequestResult {
   events: EngineEvent[];
@@ -26,13 +30,13 @@ export class EngineHarness {
     readonly model: LoadedModel,
     opts: Partial<EngineOptions> = {},
   ) {
-    this.core = new EngineCore(model.transformer, model.tokenizer, model.id, { ...DEFAULT_ENGINE_OPTIONS, ...opts }, (e) =>
+    this.core = new EngineCore(model, { ...DEFAULT_ENGINE_OPTIONS, ...opts }, (e) =>
       this.record(e),
     );
   }
 
   static async load(dir: string, opts: Partial<EngineOptions> = {}): Promise<EngineHarness> {
-    const model = await loadModel({ id: 'tiny', format: 'hf', path: dir }, { cacheDir: tmpdir() });
+    const model = await loadModel({ id: 'tiny', format: 'hf', path: dir }, { cacheDir: tmpdir(), cpuKernels: opts.cpuKernels });
     return new EngineHarness(model, opts);
   }
 

@@ -2,7 +2,7 @@
 // random-weight model and free ports, for tests of the server as operators run it.
 import { rm } from 'node:fs/promises';
 import { startServer, type RunningServer, type ServerConfig } from '../../src/cli/serve.ts';
-import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../../src/engine/engine-core.ts';
+import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../../src/engine/engine-options.ts';
 import { createLogger } from '../../src/log/logger.ts';
 import { TEST_MODEL_SPEC } from './test-server.ts';
 import { writeTinyModel, type TinyModelSpec } from './tiny-model.ts';

@@ -10,7 +10,7 @@ import { realpathSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../../src/engine/engine-core.ts';
+import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../../src/engine/engine-options.ts';
 import { EngineClient } from '../../src/engine/engine-client.ts';
 import { resolveModel } from '../../src/engine/model-source.ts';
 import type { ModelInfo } from '../../src/engine/request.ts';

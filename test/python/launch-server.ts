@@ -7,7 +7,7 @@ import { Command } from 'commander';
 import { rmSync } from 'node:fs';
 import { createLogger } from '../../src/log/logger.ts';
 import { startServer } from '../../src/cli/serve.ts';
-import { DEFAULT_ENGINE_OPTIONS } from '../../src/engine/engine-core.ts';
+import { DEFAULT_ENGINE_OPTIONS } from '../../src/engine/engine-options.ts';
 import { TEST_MODEL_SPEC } from '../helpers/test-server.ts';
 import { writeTinyModel } from '../helpers/tiny-model.ts';
 

@@ -35,15 +35,24 @@ export function loadHfTransformer(dir: string, opts: WeightLoadOptions = {}): Tr
 }
 
 /**
+ * The GGUF file's tensors as a safetensors file in MLX's layout (quantized blocks kept quantized,
+ * as MLX affine quantization), converted on first use and kept in `cacheDir`.
+ */
+export function convertedGgufPath(gguf: GgufFile, cacheDir: string): string {
+  const st = statSync(gguf.path);
+  mkdirSync(cacheDir, { recursive: true });
+  const converted = join(cacheDir, `${basename(gguf.path, '.gguf')}-${st.size}-${Math.floor(st.mtimeMs)}.mlx.safetensors`);
+  if (!existsSync(converted)) writeSafetensors(converted, convertGgufTensors(gguf.path, gguf.tensors));
+  return converted;
+}
+
+/**
  * Loads a GGUF model. Its tensors are converted once into a safetensors file in `cacheDir` (MLX
  * layout, quantized blocks kept quantized), which later starts load directly. `vocabSize` is the
  * tokenizer's size (GGUF headers often omit `<arch>.vocab_size`).
  */
 export function loadGgufTransformer(gguf: GgufFile, vocabSize: number, cacheDir: string, opts: WeightLoadOptions = {}): Transformer {
-  const st = statSync(gguf.path);
-  mkdirSync(cacheDir, { recursive: true });
-  const converted = join(cacheDir, `${basename(gguf.path, '.gguf')}-${st.size}-${Math.floor(st.mtimeMs)}.mlx.safetensors`);
-  if (!existsSync(converted)) writeSafetensors(converted, convertGgufTensors(gguf.path, gguf.tensors));
+  const converted = convertedGgufPath(gguf, cacheDir);
   const tensors = renameGgufTensors(mx.load(converted) as unknown as Record<string, MxArray>);
   const config: ModelConfig = configFromGguf(gguf.metadata, vocabSize, 'lm_head.weight' in tensors);
   validateConfig(config);

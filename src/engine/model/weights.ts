@@ -53,8 +53,8 @@ const GGUF_GLOBAL_NAMES: Record<string, string> = {
 };
 
 /** Renames GGUF tensors (blk.3.attn_q.weight) to Hugging Face names (model.layers.3.self_attn.q_proj.weight). */
-export function renameGgufTensors(tensors: TensorMap): TensorMap {
-  const out: TensorMap = {};
+export function renameGgufTensors<T>(tensors: Record<string, T>): Record<string, T> {
+  const out: Record<string, T> = {};
   for (const [name, value] of Object.entries(tensors)) {
     const layer = /^blk\.(\d+)\.([a-z_]+)\.(\w+)$/.exec(name);
     if (layer) {

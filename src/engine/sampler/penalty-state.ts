@@ -1,19 +1,9 @@
 // What a request's logit_bias and penalties need to know about its tokens, kept across decode
 // steps so each step only adds the tokens generated since the last one.
-import { InvalidArgumentError, type SamplingParams } from '../sampling-params.ts';
+import type { SamplingParams } from '../sampling-params.ts';
 import { DeviceTokenList } from './device-token-list.ts';
+import { checkTokenId, logitBiasEntries } from './penalty-inputs.ts';
 import { mx, type MxArray } from '../mlx.ts';
-
-export function hasLogitAdjustments(p: SamplingParams): boolean {
-  return p.repetitionPenalty !== 1 || p.frequencyPenalty !== 0 || p.presencePenalty !== 0
-    || Object.keys(p.logitBias).length > 0;
-}
-
-function checkTokenId(field: string, id: number, vocabSize: number): void {
-  if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
-    throw new InvalidArgumentError(field, `${field} contains token id ${String(id)} outside the vocabulary [0, ${vocabSize})`);
-  }
-}
 
 export class PenaltyState {
   /** Prompt and output tokens, each once: the repetition penalty's set. Only kept when that penalty is on. */
@@ -38,11 +28,7 @@ export class PenaltyState {
     readonly promptTokenIds: readonly number[],
     readonly vocabSize: number,
   ) {
-    const bias = Object.entries(params.logitBias).map(([key, value]) => [Number(key), value] as const);
-    for (const [id, value] of bias) {
-      checkTokenId('logit_bias', id, vocabSize);
-      if (!Number.isFinite(value)) throw new InvalidArgumentError('logit_bias', `logit_bias values must be finite, got ${value}`);
-    }
+    const bias = logitBiasEntries(params, vocabSize);
     this.bias = bias;
     this.biasIds = bias.length ? mx.array(bias.map(([id]) => id), mx.int32) : null;
     this.biasValues = bias.length ? mx.array(bias.map(([, value]) => value), mx.float32) : null;

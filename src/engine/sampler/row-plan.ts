@@ -1,9 +1,10 @@
 // How one row of a batch will be sampled, decided in JS from its parameters alone (never from other
-// rows, so a request's tokens do not depend on its neighbours).
+// rows, so a request's tokens do not depend on its neighbours). Plain JS, no MLX: the MLX and CPU
+// samplers share it, so they validate and plan rows alike.
 import { InvalidArgumentError, validateSamplingParams, type SamplingParams } from '../sampling-params.ts';
 import { GREEDY_TEMPERATURE } from './reference.ts';
-import { hasLogitAdjustments } from './penalty-state.ts';
-import { stepKey } from './random-stream.ts';
+import { hasLogitAdjustments } from './penalty-inputs.ts';
+import { stepKey } from './step-key.ts';
 
 /**
  * - greedy: argmax of the adjusted logits; no randomness.
@@ -25,7 +26,7 @@ export interface RowPlan {
   logMinP: number;
   /** top_p with no top_k or min_p: its mass is relative to the whole vocabulary's. */
   needsFullMass: boolean;
-  /** Key of this step's random stream (from the request seed and the step; random-stream.ts). */
+  /** Key of this step's random stream (from the request seed and the step; step-key.ts). */
   stepKey: number[];
   adjustsLogits: boolean;
   wantsLogprob: boolean;

@@ -1,0 +1,44 @@
+// The compute kernels, compiled once per instruction set (kernels.cpp) and chosen at run time by
+// the CPU's features (cpu-features.cpp). Every kernel works on a slice of its output so the
+// caller can split it over threads; none allocates.
+#pragma once
+#include <cstdint>
+
+#include "weight.h"
+
+namespace ck {
+
+struct KernelTable {
+  const char* name;
+  // y[m][n] = Σ_k x[m][k]·W[n][k] (+ y[m][n] when accumulate) for m < M and n in [n0, n1).
+  void (*matmul)(const Weight& w, const float* x, int64_t M, int64_t ldx, float* y, int64_t ldy, int64_t n0,
+                 int64_t n1, bool accumulate);
+  // One row of W as floats (an embedding lookup).
+  void (*dequant_row)(const Weight& w, int64_t row, float* out);
+  // out[i] = x[i] / rms(x) · weight[i], over n values.
+  void (*rmsnorm)(const float* x, const float* weight, float eps, int64_t n, float* out);
+  // Rotates heads of dimension 2·half in place, pairs (i, i + half), by cos/sin[half].
+  void (*rope)(float* x, int heads, int half, const float* cos, const float* sin);
+  // out[i] = silu(gate[i]) · up[i].
+  void (*swiglu)(const float* gate, const float* up, int64_t n, float* out);
+  // Attention of `groups` query heads (consecutive, dimension d) sharing one KV head over `len`
+  // keys/values found at base + slot·stride; writes `groups` outputs of dimension d. scratch
+  // holds groups·len floats.
+  void (*attend)(const float* q, int groups, int d, const float* kbase, const float* vbase, int64_t stride,
+                 const int32_t* slots, int64_t len, float scale, float* out, float* scratch);
+  // Largest value and log Σ exp(x - max) over n values.
+  void (*max_logsumexp)(const float* x, int64_t n, float* max, float* lse);
+};
+
+const KernelTable& kernels_generic();
+#if defined(__x86_64__)
+const KernelTable& kernels_avx2();
+const KernelTable& kernels_avx512();
+#endif
+
+// The best table this CPU runs (CK_KERNELS=generic|avx2|avx512 picks another it can run).
+const KernelTable& select_kernels();
+// A table by name, or nullptr when this CPU cannot run it (for tests and benchmarks).
+const KernelTable* kernels_named(const char* name);
+
+}  // namespace ck

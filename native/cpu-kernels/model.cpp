@@ -1,0 +1,179 @@
+#include "model.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace ck {
+
+Model::Model(ModelConfig config)
+    : config_(std::move(config)),
+      kernels_(select_kernels()),
+      pool_(config_.threads, config_.spin_us) {
+  layers.resize(config_.layers);
+  scratch_.resize(pool_.size());
+}
+
+static std::string shape_error(const char* name, int layer, const Weight& w, int64_t rows, int64_t cols) {
+  if (w.rows == rows && w.cols == cols && !w.data.empty() && w.data.size() == size_t(rows) * row_bytes(w.type, cols) &&
+      (w.bias.empty() || int64_t(w.bias.size()) == rows))
+    return "";
+  return std::string(name) + (layer >= 0 ? " of layer " + std::to_string(layer) : "") + " is [" +
+         std::to_string(w.rows) + ", " + std::to_string(w.cols) + "], expected [" + std::to_string(rows) + ", " +
+         std::to_string(cols) + "]";
+}
+
+std::string Model::check() const {
+  const ModelConfig& c = config_;
+  const int64_t q = int64_t(c.heads) * c.head_dim, kv = int64_t(c.kv_heads) * c.head_dim;
+  if (c.head_dim % 2 || int(c.inv_freq.size()) != c.head_dim / 2) return "the rotary frequencies do not match head_dim";
+  if (c.heads % c.kv_heads) return "heads must be a multiple of kv_heads";
+  std::string e = shape_error("embed", -1, embed, c.vocab, c.hidden);
+  if (e.empty() && !tied_lm_head) e = shape_error("lm_head", -1, lm_head, c.vocab, c.hidden);
+  if (e.empty() && int(final_norm.size()) != c.hidden) e = "final norm has the wrong size";
+  for (int l = 0; e.empty() && l < c.layers; l++) {
+    const LayerWeights& w = layers[l];
+    e = shape_error("qkv", l, w.qkv, q + 2 * kv, c.hidden);
+    if (e.empty()) e = shape_error("o", l, w.o, c.hidden, q);
+    if (e.empty()) e = shape_error("gate_up", l, w.gate_up, 2 * int64_t(c.intermediate), c.hidden);
+    if (e.empty()) e = shape_error("down", l, w.down, c.hidden, c.intermediate);
+    if (e.empty() && (int(w.attn_norm.size()) != c.hidden || int(w.mlp_norm.size()) != c.hidden))
+      e = "norm of layer " + std::to_string(l) + " has the wrong size";
+  }
+  return e;
+}
+
+void Model::reserve_kv(int64_t slots) {
+  kv_.reset();
+  kv_ = std::make_unique<KvPool>(config_.layers, int64_t(config_.kv_heads) * config_.head_dim, slots);
+}
+
+std::string Model::check(const ForwardBatch& b) const {
+  if (!kv_) return "no KV pool reserved";
+  const int64_t cap = kv_->capacity();
+  for (int64_t i = 0; i < b.n; i++) {
+    if (b.tokens[i] < 0 || b.tokens[i] >= config_.vocab) return "token id " + std::to_string(b.tokens[i]) + " is outside the vocabulary";
+    if (b.positions[i] < 0 || b.ctx_offset[i] < 0 || int64_t(b.ctx_offset[i]) + b.positions[i] >= b.ctx_slots_len)
+      return "token " + std::to_string(i) + " has no slot for its position";
+  }
+  for (int64_t s = 0; s < b.ctx_slots_len; s++)
+    if (b.ctx_slots[s] < 0 || b.ctx_slots[s] >= cap) return "slot " + std::to_string(b.ctx_slots[s]) + " is outside the KV pool";
+  for (int64_t r = 0; r < b.logit_count; r++)
+    if (b.logit_rows[r] < 0 || b.logit_rows[r] >= b.n) return "a logits row is outside the batch";
+  return "";
+}
+
+size_t Model::weight_bytes() const {
+  size_t n = embed.bytes() + (tied_lm_head ? 0 : lm_head.bytes()) + final_norm.size() * 4;
+  for (const LayerWeights& l : layers)
+    n += l.qkv.bytes() + l.o.bytes() + l.gate_up.bytes() + l.down.bytes() + (l.attn_norm.size() + l.mlp_norm.size()) * 4;
+  return n;
+}
+
+// y = x·Wᵀ (+ bias) (+ y), split over threads by output columns.
+void Model::linear(const Weight& w, const float* x, int64_t M, float* y, bool accumulate) {
+  const KernelTable& k = kernels_;
+  const int64_t ld_x = w.cols, ld_y = w.rows;
+  pool_.parallel_for(w.rows, 16, [&](int64_t n0, int64_t n1, int) {
+    k.matmul(w, x, M, ld_x, y, ld_y, n0, n1, accumulate);
+    if (!w.bias.empty())
+      for (int64_t m = 0; m < M; m++)
+        for (int64_t n = n0; n < n1; n++) y[m * ld_y + n] += w.bias[n];
+  });
+}
+
+void Model::attention(int layer, const ForwardBatch& b) {
+  const ModelConfig& c = config_;
+  const int64_t qkv_cols = int64_t(c.heads + 2 * c.kv_heads) * c.head_dim;
+  const int64_t row = kv_->row_floats();
+  const int groups = c.heads / c.kv_heads, half = c.head_dim / 2;
+  float* kbase = kv_->keys(layer);
+  float* vbase = kv_->values(layer);
+  // Rotate q and k, and store every token's keys and values first: tokens of one prompt chunk
+  // attend to each other.
+  pool_.parallel_for(b.n, 1, [&](int64_t i0, int64_t i1, int) {
+    for (int64_t i = i0; i < i1; i++) {
+      float* q = qkv_.data() + i * qkv_cols;
+      float* k = q + int64_t(c.heads) * c.head_dim;
+      const float* v = k + row;
+      const float* cs = cos_.data() + i * half;
+      const float* sn = sin_.data() + i * half;
+      kernels_.rope(q, c.heads, half, cs, sn);
+      kernels_.rope(k, c.kv_heads, half, cs, sn);
+      const int64_t slot = b.ctx_slots[b.ctx_offset[i] + b.positions[i]];
+      std::copy(k, k + row, kbase + slot * row);
+      std::copy(v, v + row, vbase + slot * row);
+    }
+  });
+  int64_t longest = 0;
+  for (int64_t i = 0; i < b.n; i++) longest = std::max<int64_t>(longest, b.positions[i] + 1);
+  for (auto& s : scratch_)
+    if (int64_t(s.size()) < groups * longest) s.resize(groups * longest);
+  const float scale = 1.0f / std::sqrt(float(c.head_dim));
+  const int64_t tasks = b.n * c.kv_heads;
+  pool_.parallel_for(tasks, 1, [&](int64_t t0, int64_t t1, int thread) {
+    for (int64_t t = t0; t < t1; t++) {
+      const int64_t i = t / c.kv_heads;
+      const int hk = int(t % c.kv_heads);
+      const float* q = qkv_.data() + i * qkv_cols + int64_t(hk) * groups * c.head_dim;
+      float* out = attn_.data() + i * int64_t(c.heads) * c.head_dim + int64_t(hk) * groups * c.head_dim;
+      kernels_.attend(q, groups, c.head_dim, kbase + hk * c.head_dim, vbase + hk * c.head_dim, row,
+                      b.ctx_slots + b.ctx_offset[i], b.positions[i] + 1, scale, out, scratch_[thread].data());
+    }
+  });
+}
+
+void Model::forward(const ForwardBatch& b) {
+  const ModelConfig& c = config_;
+  const int64_t N = b.n, H = c.hidden, half = c.head_dim / 2;
+  const int64_t qkv_cols = int64_t(c.heads + 2 * c.kv_heads) * c.head_dim;
+  const int64_t q_cols = int64_t(c.heads) * c.head_dim, I = c.intermediate;
+  auto fit = [](std::vector<float>& v, int64_t n) {
+    if (int64_t(v.size()) < n) v.resize(n);
+  };
+  fit(x_, N * H);
+  fit(h_, N * H);
+  fit(qkv_, N * qkv_cols);
+  fit(attn_, N * q_cols);
+  fit(gu_, N * 2 * I);
+  fit(act_, N * I);
+  fit(cos_, N * half);
+  fit(sin_, N * half);
+  const KernelTable& k = kernels_;
+
+  pool_.parallel_for(N, 1, [&](int64_t i0, int64_t i1, int) {
+    for (int64_t i = i0; i < i1; i++) {
+      k.dequant_row(embed, b.tokens[i], x_.data() + i * H);
+      // Angles in double, rounded once, as the reference computes its tables.
+      for (int64_t j = 0; j < half; j++) {
+        const double a = double(b.positions[i]) * c.inv_freq[j];
+        cos_[i * half + j] = float(std::cos(a));
+        sin_[i * half + j] = float(std::sin(a));
+      }
+    }
+  });
+  auto norm_rows = [&](const std::vector<float>& w) {
+    pool_.parallel_for(N, 1, [&](int64_t i0, int64_t i1, int) {
+      for (int64_t i = i0; i < i1; i++) k.rmsnorm(x_.data() + i * H, w.data(), c.eps, H, h_.data() + i * H);
+    });
+  };
+  for (int l = 0; l < c.layers; l++) {
+    const LayerWeights& w = layers[l];
+    norm_rows(w.attn_norm);
+    linear(w.qkv, h_.data(), N, qkv_.data(), false);
+    attention(l, b);
+    linear(w.o, attn_.data(), N, x_.data(), true);
+    norm_rows(w.mlp_norm);
+    linear(w.gate_up, h_.data(), N, gu_.data(), false);
+    pool_.parallel_for(N, 1, [&](int64_t i0, int64_t i1, int) {
+      for (int64_t i = i0; i < i1; i++) k.swiglu(gu_.data() + i * 2 * I, gu_.data() + i * 2 * I + I, I, act_.data() + i * I);
+    });
+    linear(w.down, act_.data(), N, x_.data(), true);
+  }
+  if (b.logit_count == 0) return;
+  fit(sel_, b.logit_count * H);
+  for (int64_t r = 0; r < b.logit_count; r++)
+    k.rmsnorm(x_.data() + int64_t(b.logit_rows[r]) * H, final_norm.data(), c.eps, H, sel_.data() + r * H);
+  linear(tied_lm_head ? embed : lm_head, sel_.data(), b.logit_count, b.logits, false);
+}
+
+}  // namespace ck

@@ -1,0 +1,51 @@
+// The engine's settings, in a module without dependencies: the CLI and the service read them
+// without loading the engine (and MLX).
+
+/** Which implementation computes the model on the CPU: our own kernels, or MLX. */
+export type CpuKernels = 'native' | 'mlx';
+
+export interface EngineOptions {
+  /** Most sequences decoding at once (--batch-size). */
+  batchSize: number;
+  /** Most prompt tokens computed in one step (--prefill-chunk); bounds how long a step can stall streams. */
+  prefillTokens: number;
+  /** Columns a packed group of prompts may span (bounds the packed attention's cost; MLX path). */
+  maxGroupColumns: number;
+  /** Bytes the running sequences' KV may occupy. */
+  kvBudgetBytes: number;
+  /** Reuse KV of shared prefixes. */
+  prefixCache: boolean;
+  /** Bytes the prefix cache may hold (--radix-cache-size). */
+  prefixCacheBytes: number;
+  /** Requests allowed to wait; beyond it a request is refused with resource_exhausted. */
+  maxQueue: number;
+  /**
+   * Milliseconds a request may wait in the queue before it starts; then it is refused with
+   * resource_exhausted (the server is overloaded). 0: no limit.
+   */
+  queueTimeoutMs: number;
+  /** CPU implementation (--cpu-kernels); the native kernels where they run, else MLX. Metal always uses MLX. */
+  cpuKernels: CpuKernels;
+  /** Threads for the native kernels (--threads); 0: one per core. */
+  threads: number;
+  /**
+   * While streams are decoding, a step that also computes prompt tokens may take at most this
+   * multiple of a decode-only step (native path): prompts are spread over steps so running
+   * streams keep their pace.
+   */
+  prefillStallRatio: number;
+}
+
+export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
+  batchSize: 32,
+  prefillTokens: 256,
+  maxGroupColumns: 4096,
+  kvBudgetBytes: 6 * 1024 ** 3,
+  prefixCache: true,
+  prefixCacheBytes: 1024 ** 3,
+  maxQueue: 1024,
+  queueTimeoutMs: 600_000,
+  cpuKernels: 'native',
+  threads: 0,
+  prefillStallRatio: 2.5,
+};

@@ -1,0 +1,125 @@
+// The native CPU kernels addon (native/cpu-kernels), built by setup. Loaded lazily: only the
+// engine process on the native path needs it, and a machine without it falls back to MLX.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+export type NativeModelHandle = { readonly __nativeModel: unique symbol };
+
+export interface NativeModelInfo {
+  /** The kernel variant the CPU runs: avx512, avx2 or generic. */
+  kernels: string;
+  threads: number;
+  weightBytes: number;
+}
+
+export interface CpuKernelsAddon {
+  /** Kernel variant this CPU runs. */
+  kernels: string;
+  /** Every kernel variant this CPU can run (generic, avx2, avx512). */
+  kernelVariants: string[];
+  /** One variant's y = x·Wᵀ for M rows, timed over `iterations` calls (tests and benchmarks). */
+  kernelMatmul(
+    variant: string,
+    type: NativeWeightType,
+    rows: number,
+    cols: number,
+    data: Uint8Array,
+    x: Float32Array,
+    M: number,
+    threads: number,
+    iterations: number,
+  ): { y: Float32Array; ms: number };
+  createModel(
+    config: {
+      hidden: number;
+      layers: number;
+      heads: number;
+      kvHeads: number;
+      headDim: number;
+      intermediate: number;
+      vocab: number;
+      eps: number;
+      threads: number;
+    },
+    invFreq: Float64Array,
+  ): NativeModelHandle;
+  setWeight(
+    model: NativeModelHandle,
+    layer: number,
+    name: 'qkv' | 'o' | 'gateUp' | 'down' | 'embed' | 'lmHead',
+    type: NativeWeightType,
+    rows: number,
+    cols: number,
+    data: Uint8Array,
+    bias: Float32Array | null,
+  ): void;
+  setNorm(model: NativeModelHandle, layer: number, name: 'attn' | 'mlp' | 'final', values: Float32Array): void;
+  finish(model: NativeModelHandle): NativeModelInfo;
+  forward(
+    model: NativeModelHandle,
+    tokens: Int32Array,
+    positions: Int32Array,
+    ctxOffset: Int32Array,
+    ctxSlots: Int32Array,
+    logitRows: Int32Array,
+    logits: Float32Array,
+  ): void;
+  /** A KV pool of `slots` tokens, replacing any earlier one (and its contents). */
+  reserveKv(model: NativeModelHandle, slots: number): void;
+  /** Returns the memory of slots [begin, end) to the system. */
+  releaseSlots(model: NativeModelHandle, begin: number, end: number): void;
+  packAffine(
+    words: Uint8Array,
+    scales: Uint8Array,
+    biases: Uint8Array | null,
+    scaleType: string,
+    rows: number,
+    cols: number,
+    bits: number,
+    groupSize: number,
+  ): { type: NativeWeightType; data: Uint8Array };
+  toF32(data: Uint8Array, dtype: string): Float32Array;
+  /** Q4/Q8 blocks [rows, cols] → f32 values. */
+  dequantBlocks(type: NativeWeightType, rows: number, cols: number, data: Uint8Array): Float32Array;
+  maxLogsumexp(logits: Float32Array, rows: number, vocab: number, max: Float32Array, lse: Float32Array): void;
+  // The sampler's per-row work (sampler.cpp; driven by src/engine/sampler/cpu-sampler.ts). A row is
+  // logits[offset, offset + vocab).
+  /** out[i] = first index of the largest value of row rows[i] (rows of `vocab` values); NaN never wins. */
+  argmaxRows(logits: Float32Array, vocab: number, rows: Int32Array, out: Int32Array): void;
+  /** log Σ exp over the row; fills topIds with the ids of its topIds.length largest values, largest first (ties by id). */
+  logprobStats(logits: Float32Array, offset: number, vocab: number, topIds: Int32Array): number;
+  /**
+   * A token drawn by inverse CDF (token ids ascending) with the uniform u in [0, 1) from the row
+   * divided by temperature (> 0) and filtered by min_p, top_k and top_p (0, 0 and 1 when off), as
+   * reference.ts defines them. A row whose maximum is not finite returns its argmax.
+   */
+  sampleRow(logits: Float32Array, offset: number, vocab: number, temperature: number, topK: number, topP: number, minP: number, u: number): number;
+}
+
+export type NativeWeightType = 'F32' | 'Q4' | 'Q8';
+
+const ADDON_PATH = fileURLToPath(new URL('../../../native/cpu-kernels/build/cpu-kernels.node', import.meta.url));
+
+let addon: CpuKernelsAddon | undefined;
+let loadError: string | undefined;
+
+/** The addon, or undefined (with the reason in nativeKernelsUnavailable()) when it cannot load here. */
+export function cpuKernels(): CpuKernelsAddon | undefined {
+  if (addon || loadError) return addon;
+  if (!existsSync(ADDON_PATH)) {
+    loadError = `the native kernels are not built (${ADDON_PATH}; run scripts/setup.sh)`;
+    return undefined;
+  }
+  try {
+    addon = createRequire(import.meta.url)(ADDON_PATH) as CpuKernelsAddon;
+  } catch (e) {
+    loadError = `the native kernels failed to load: ${(e as Error).message}`;
+  }
+  return addon;
+}
+
+export function nativeKernelsUnavailable(): string | undefined {
+  cpuKernels();
+  return loadError;
+}
