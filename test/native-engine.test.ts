@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { cpuKernels } from '../src/engine/native/cpu-kernels.ts';
 import { StepBudget } from '../src/engine/native/step-budget.ts';
 import { SlotAllocator } from '../src/engine/native/slot-allocator.ts';
 import { mx, type MxArray } from '../src/engine/mlx.ts';
@@ -53,21 +54,33 @@ test('a request gets the same bits alone, in a batch, joining mid-flight and fro
   });
 });
 
-test('every decode step matches the plain reference forward', async () => {
-  const h = await EngineHarness.load(dir, { cpuKernels: 'native', prefixCache: false });
-  const tensors = mx.load(join(dir, 'model.safetensors')) as unknown as Record<string, MxArray>;
-  const p = prompt(21, 9);
-  const r = h.generate(p, { maxTokens: 12, ignoreEos: true, logprobs: true, topLogprobs: 3 });
-  const steps = r.events.flatMap((e) => (e.type === 'delta' && e.logprobs ? e.logprobs : []));
-  const ref = referenceLogits(tensors, h.model.config, [...p, ...r.tokenIds.slice(0, -1)]);
-  const logProbs = mx.subtract(ref, mx.logsumexp(ref, -1, true)).tolist() as number[][];
-  steps.forEach((s, t) => {
-    const row = logProbs[p.length - 1 + t];
-    const best = row.indexOf(Math.max(...row));
-    assert.equal(s.tokenId, best, `step ${t}`);
-    assert.ok(Math.abs(s.logprob - row[best]) < 1e-4, `step ${t}: logprob ${s.logprob} vs ${row[best]}`);
+for (const variant of cpuKernels()?.kernelVariants ?? ['generic']) {
+  test(`every prefill and decode step matches the plain reference forward (${variant} kernels)`, async () => {
+    // The kernel variant is picked when a model is created (CK_KERNELS names one this CPU runs).
+    const previous = process.env.CK_KERNELS;
+    process.env.CK_KERNELS = variant;
+    let h: EngineHarness;
+    try {
+      h = await EngineHarness.load(dir, { cpuKernels: 'native', prefixCache: false, prefillTokens: 8 });
+    } finally {
+      if (previous === undefined) delete process.env.CK_KERNELS;
+      else process.env.CK_KERNELS = previous;
+    }
+    assert.match(h.model.native!.info.kernels, new RegExp(`^${variant}$`));
+    const tensors = mx.load(join(dir, 'model.safetensors')) as unknown as Record<string, MxArray>;
+    const p = prompt(21, 9);
+    const r = h.generate(p, { maxTokens: 12, ignoreEos: true, logprobs: true, topLogprobs: 3 });
+    const steps = r.events.flatMap((e) => (e.type === 'delta' && e.logprobs ? e.logprobs : []));
+    const ref = referenceLogits(tensors, h.model.config, [...p, ...r.tokenIds.slice(0, -1)]);
+    const logProbs = mx.subtract(ref, mx.logsumexp(ref, -1, true)).tolist() as number[][];
+    steps.forEach((s, t) => {
+      const row = logProbs[p.length - 1 + t];
+      const best = row.indexOf(Math.max(...row));
+      assert.equal(s.tokenId, best, `step ${t}`);
+      assert.ok(Math.abs(s.logprob - row[best]) < 1e-4, `step ${t}: logprob ${s.logprob} vs ${row[best]}`);
+    });
   });
-});
+}
 
 test('KV slots: all return when requests end, cached ones stay with the cache, none with an idle engine', async () => {
   for (const prefixCache of [false, true]) {
@@ -101,18 +114,18 @@ test('a KV pool too small for all requests preempts and still gives every reques
 
 test('step budget: fitted from measured steps, a prompt gets what keeps a step within the stall ratio', () => {
   const budget = new StepBudget(512, 2.5, 16);
-  // A machine where a step costs 4 ms + 3 ms per decode row + 1 ms per prompt token + 0.5 ms per 1024 keys.
-  const cost = (d: number, p: number, k: number) => 4 + 3 * d + p + (0.5 * k) / 1024;
+  // A machine where a step costs 4 ms + 3 ms per decode row + 1 ms per prompt token.
+  const cost = (d: number, p: number) => 4 + 3 * d + p;
   for (let i = 0; i < 400; i++) {
     const d = i % 9;
     const p = (i * 37) % 200;
-    const k = d * ((i * 53) % 600);
-    budget.observe(d, p, k, cost(d, p, k));
+    budget.observe(d, p, cost(d, p));
   }
-  // 8 rows with 2048 keys: a decode-only step takes 29 ms; 2.5x of it leaves 43.5 ms for 43 tokens.
-  assert.equal(budget.promptTokens(8, 2048), 43);
-  assert.equal(budget.promptTokens(0, 0), 512, 'nothing decoding: the whole chunk');
-  assert.equal(budget.promptTokens(1, 10), 16, 'never fewer than the minimum');
+  assert.ok(Math.abs(budget.predict(8, 20) - cost(8, 20)) < 0.01, 'the fit recovers the costs');
+  // 8 rows: a decode-only step takes 28 ms; 2.5x of it leaves 42 ms for 42 tokens.
+  assert.equal(budget.promptTokens(8), 42);
+  assert.equal(budget.promptTokens(0), 512, 'nothing decoding: the whole chunk');
+  assert.equal(budget.promptTokens(1), 16, 'never fewer than the minimum');
 });
 
 test('slot allocator: slots come back for reuse and the pool never overfills', () => {

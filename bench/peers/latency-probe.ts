@@ -7,7 +7,7 @@ import { Command } from 'commander';
 import { writeFileSync } from 'node:fs';
 import OpenAI from 'openai';
 import { fitPrompt } from '../client/prompt-fitting.ts';
-import { loadPromptTokenizer } from '../client/prompt-tokenizer.ts';
+import { loadPromptTokenizer, type PromptTokenizer } from '../client/prompt-tokenizer.ts';
 import { seededRng } from '../client/rng.ts';
 import { syntheticText } from '../client/synthetic-prompts.ts';
 import type { ChatMessage } from '../../src/engine/request.ts';
@@ -44,8 +44,14 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 /** A chat of `system` (optional) and a user message sized so the whole prompt has `tokens` tokens. */
 function chat(tokens: number, system?: string): { messages: ChatMessage[]; promptTokens: number } {
   const lead = system === undefined ? 'Read the notes. ' : 'Question: ';
+  const withSystem: PromptTokenizer = {
+    encode: (text, o) => tok.encode(text, o),
+    decode: (ids) => tok.decode(ids),
+    applyChatTemplate: (m, o) => tok.applyChatTemplate(system === undefined ? m : [{ role: 'system', content: system }, ...m], o),
+    eosTokenIds: tok.eosTokenIds,
+  };
   const fitted = fitPrompt(
-    { ...tok, applyChatTemplate: (m, o) => tok.applyChatTemplate(system === undefined ? m : [{ role: 'system', content: system }, ...m], o) },
+    withSystem,
     'chat',
     lead,
     syntheticText(rng, tokens * 2),
@@ -61,7 +67,7 @@ const prefill: number[] = [];
 for (let i = 0; i < opts.repeats; i++) prefill.push(await ttft(chat(opts.promptTokens).messages));
 
 // Warm prefix: one long system prompt; its first use caches it, later questions reuse it.
-const system = syntheticText(rng, Math.round(opts.prefixTokens * 0.8));
+const system = syntheticText(rng, Math.round(opts.prefixTokens * 0.9));
 const prefixTokens = tok.encode(tok.applyChatTemplate([{ role: 'system', content: system }], { addGenerationPrompt: false }), { addSpecialTokens: false }).length;
 const cold = await ttft(chat(prefixTokens + opts.suffixTokens, system).messages);
 const warm: number[] = [];

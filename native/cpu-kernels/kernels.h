@@ -21,11 +21,15 @@ struct KernelTable {
   void (*rope)(float* x, int heads, int half, const float* cos, const float* sin);
   // out[i] = silu(gate[i]) · up[i].
   void (*swiglu)(const float* gate, const float* up, int64_t n, float* out);
-  // Attention of `groups` query heads (consecutive, dimension d) sharing one KV head over `len`
-  // keys/values found at base + slot·stride; writes `groups` outputs of dimension d. scratch
-  // holds groups·len floats.
-  void (*attend)(const float* q, int groups, int d, const float* kbase, const float* vbase, int64_t stride,
-                 const int32_t* slots, int64_t len, float scale, float* out, float* scratch);
+  // Attention of `tokens` query tokens of one sequence, each with `groups` query heads (dimension
+  // d) sharing one KV head. Token j (its heads at q + j·q_stride) sees keys/values of positions
+  // [0, lens[j]), found at base + slots[t]·stride; its outputs go to out + j·out_stride. Each
+  // (token, head) row is computed as if alone (same operations, same order), so a token's result
+  // does not depend on the others; they share the reads of the keys and values. scratch holds
+  // tokens·groups·max(lens) floats.
+  void (*attend)(const float* q, int64_t q_stride, int tokens, const int32_t* lens, int groups, int d,
+                 const float* kbase, const float* vbase, int64_t stride, const int32_t* slots, float scale, float* out,
+                 int64_t out_stride, float* scratch);
   // Largest value and log Σ exp(x - max) over n values.
   void (*max_logsumexp)(const float* x, int64_t n, float* max, float* lse);
 };

@@ -104,20 +104,35 @@ void Model::attention(int layer, const ForwardBatch& b) {
       std::copy(v, v + row, vbase + slot * row);
     }
   });
+  // Tokens of one prompt chunk attend as a block: each key and value is read once for all of
+  // them (a chunk of T tokens would otherwise read its context T times).
+  std::vector<std::pair<int64_t, int>>& blocks = attention_blocks_;
+  blocks.clear();
+  for (int64_t i = 0; i < b.n;) {
+    int n = 1;
+    while (i + n < b.n && n < kQueryBlock && b.ctx_offset[i + n] == b.ctx_offset[i] && b.positions[i + n] == b.positions[i] + n) n++;
+    blocks.emplace_back(i, n);
+    i += n;
+  }
   int64_t longest = 0;
   for (int64_t i = 0; i < b.n; i++) longest = std::max<int64_t>(longest, b.positions[i] + 1);
+  // Score rows are padded to whole SIMD blocks of keys (at most 16).
+  const int64_t padded = (longest + 15) / 16 * 16;
   for (auto& s : scratch_)
-    if (int64_t(s.size()) < groups * longest) s.resize(groups * longest);
+    if (int64_t(s.size()) < int64_t(kQueryBlock) * groups * padded) s.resize(int64_t(kQueryBlock) * groups * padded);
+  lens_.resize(b.n);
+  for (int64_t i = 0; i < b.n; i++) lens_[i] = b.positions[i] + 1;
   const float scale = 1.0f / std::sqrt(float(c.head_dim));
-  const int64_t tasks = b.n * c.kv_heads;
+  const int64_t q_cols = int64_t(c.heads) * c.head_dim;
+  const int64_t tasks = int64_t(blocks.size()) * c.kv_heads;
   pool_.parallel_for(tasks, 1, [&](int64_t t0, int64_t t1, int thread) {
     for (int64_t t = t0; t < t1; t++) {
-      const int64_t i = t / c.kv_heads;
+      const auto [i, n] = blocks[t / c.kv_heads];
       const int hk = int(t % c.kv_heads);
       const float* q = qkv_.data() + i * qkv_cols + int64_t(hk) * groups * c.head_dim;
-      float* out = attn_.data() + i * int64_t(c.heads) * c.head_dim + int64_t(hk) * groups * c.head_dim;
-      kernels_.attend(q, groups, c.head_dim, kbase + hk * c.head_dim, vbase + hk * c.head_dim, row,
-                      b.ctx_slots + b.ctx_offset[i], b.positions[i] + 1, scale, out, scratch_[thread].data());
+      float* out = attn_.data() + i * q_cols + int64_t(hk) * groups * c.head_dim;
+      kernels_.attend(q, qkv_cols, n, lens_.data() + i, groups, c.head_dim, kbase + hk * c.head_dim, vbase + hk * c.head_dim,
+                      row, b.ctx_slots + b.ctx_offset[i], scale, out, q_cols, scratch_[thread].data());
     }
   });
 }

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels.h"
@@ -81,6 +82,10 @@ class Model {
   // Activations, sized for the largest batch seen.
   std::vector<float> x_, h_, qkv_, attn_, gu_, act_, cos_, sin_, sel_;
   std::vector<std::vector<float>> scratch_;
+  std::vector<int32_t> lens_;
+  std::vector<std::pair<int64_t, int>> attention_blocks_;
+  // Most tokens of one sequence attended as one block.
+  static constexpr int kQueryBlock = 16;
 };
 
 }  // namespace ck

@@ -12,6 +12,9 @@ static inline void cpu_relax() {}
 
 namespace ck {
 
+// Pauses (~tens of ns each) before a waiting thread starts yielding its core.
+static constexpr uint32_t kSpinsBeforeYield = 2000;
+
 ThreadPool::ThreadPool(int threads, int spin_us) : threads_(threads < 1 ? 1 : threads), spin_us_(spin_us) {
   for (int i = 1; i < threads_; i++) workers_.emplace_back([this, i] { worker(i); });
 }
@@ -42,7 +45,12 @@ void ThreadPool::run(Job job, void* ctx) {
     wake_.notify_all();
   }
   job(ctx, 0, threads_);
-  while (pending_.load(std::memory_order_acquire) > 0) cpu_relax();
+  // Waiting for workers: after a short spin, yield the core. A worker the OS preempted (other
+  // processes share these cores) may be waiting for exactly this core to finish its chunk.
+  for (uint32_t spins = 0; pending_.load(std::memory_order_acquire) > 0; spins++) {
+    if (spins < kSpinsBeforeYield) cpu_relax();
+    else std::this_thread::yield();
+  }
 }
 
 void ThreadPool::worker(int index) {
@@ -52,7 +60,8 @@ void ThreadPool::worker(int index) {
     auto start = std::chrono::steady_clock::now();
     uint32_t spins = 0;
     while (generation_.load(std::memory_order_acquire) == seen) {
-      cpu_relax();
+      if (spins < kSpinsBeforeYield) cpu_relax();
+      else std::this_thread::yield();
       if (++spins % 1024 == 0 &&
           std::chrono::steady_clock::now() - start > std::chrono::microseconds(spin_us_)) {
         std::unique_lock<std::mutex> lock(mutex_);

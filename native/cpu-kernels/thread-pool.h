@@ -3,6 +3,7 @@
 // after each job (the next op of a forward pass follows within microseconds) and then sleep, so
 // an idle engine does not burn a core.
 #pragma once
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -23,11 +24,16 @@ class ThreadPool {
 
   int size() const { return threads_; }
 
+  // Chunks per thread a parallel_for is cut into (balance against per-chunk overhead).
+  static constexpr int64_t kChunksPerThread = 8;
+
   // Runs job(ctx, t, n) on every thread t in [0, n) and returns when all have finished.
   void run(Job job, void* ctx);
 
-  // Calls fn(begin, end, thread) over [0, count) split into one contiguous range per thread;
-  // ranges are multiples of `grain` (except the last).
+  // Calls fn(begin, end, thread) over [0, count) in chunks that are multiples of `grain` (but the
+  // last). Threads take chunks as they go rather than a fixed share each, so a thread that the OS
+  // preempts (the server process shares these cores) delays one chunk, not the whole op. Every
+  // element is still computed by exactly one call, so results do not depend on the split.
   template <typename Fn>
   void parallel_for(int64_t count, int64_t grain, Fn&& fn) {
     if (count <= 0) return;
@@ -39,15 +45,19 @@ class ThreadPool {
     }
     struct Ctx {
       Fn* fn;
-      int64_t count, grain, units;
-    } ctx{&fn, count, grain, units};
+      int64_t count, grain, units, chunk;
+      std::atomic<int64_t> next{0};
+    } ctx{&fn, count, grain, units, std::max<int64_t>(1, units / (int64_t(threads_) * kChunksPerThread)), {}};
     run(
-        [](void* p, int t, int n) {
+        [](void* p, int t, int) {
           auto* c = static_cast<Ctx*>(p);
-          const int64_t per = (c->units + n - 1) / n;
-          const int64_t b = std::min(c->count, int64_t(t) * per * c->grain);
-          const int64_t e = std::min(c->count, int64_t(t + 1) * per * c->grain);
-          if (b < e) (*c->fn)(b, e, t);
+          for (;;) {
+            const int64_t u = c->next.fetch_add(c->chunk, std::memory_order_relaxed);
+            if (u >= c->units) break;
+            const int64_t b = u * c->grain;
+            const int64_t e = std::min(c->count, (u + c->chunk) * c->grain);
+            (*c->fn)(b, e, t);
+          }
         },
         &ctx);
   }

@@ -15,6 +15,13 @@ export function integerIn(min: number, max = Number.MAX_SAFE_INTEGER) {
 
 export const port = integerIn(0, 65535);
 
+/** A ratio above 1 (e.g. "2.5"). */
+export function ratioAbove1(value: string): number {
+  const n = Number(value.trim());
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 1 || n > 1000) throw new InvalidArgumentError(`expected a number above 1, got "${value}".`);
+  return n;
+}
+
 const UNITS: Record<string, number> = {
   '': 1, b: 1,
   k: 1e3, kb: 1e3, m: 1e6, mb: 1e6, g: 1e9, gb: 1e9,

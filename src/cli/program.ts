@@ -10,7 +10,7 @@ import { DEFAULT_ENGINE_OPTIONS, type CpuKernels, type EngineOptions } from '../
 import { DEFAULT_MODEL } from '../engine/model-source.ts';
 import { DEFAULT_GRPC_MAX_MESSAGE_BYTES, DEFAULT_GRPC_PORT } from '../service/grpc-server.ts';
 import { loadProgress } from './load-progress.ts';
-import { byteSize, grpcTarget, integerIn, logLevel, port } from './option-parsers.ts';
+import { byteSize, grpcTarget, integerIn, logLevel, port, ratioAbove1 } from './option-parsers.ts';
 import { startServer, type RunningServer } from './serve.ts';
 
 export const API_KEY_ENV = 'MLX_BATCH_SERVER_API_KEY';
@@ -42,6 +42,7 @@ export interface ServeFlags {
   kvCacheBytes: number;
   cpuKernels: CpuKernels;
   threads: number;
+  prefillStallRatio: number;
   cacheDir?: string;
 }
 
@@ -68,6 +69,7 @@ export function engineOptions(flags: ServeFlags): EngineOptions {
     queueTimeoutMs: flags.queueTimeout * 1000,
     cpuKernels: flags.cpuKernels,
     threads: flags.threads,
+    prefillStallRatio: flags.prefillStallRatio,
   };
 }
 
@@ -197,6 +199,7 @@ export function buildProgram(actions: CommandActions = RUN): Command {
     .option('--log-level <level>', 'error, warn, info or debug (JSON lines on stderr)', logLevel, 'info' as LogLevel)
     .option('--log-prompts', 'log each request\'s prompt (off: prompts may hold private data)')
     .option('--prefill-chunk <tokens>', 'prompt tokens computed per engine step (bounds how long a step stalls streams)', integerIn(1), DEFAULT_ENGINE_OPTIONS.prefillTokens)
+    .option('--prefill-stall-ratio <x>', 'while streams decode, a step computing prompt tokens may take this multiple of a decode-only step (native path)', ratioAbove1, DEFAULT_ENGINE_OPTIONS.prefillStallRatio)
     .option('--kv-cache-bytes <bytes>', 'bytes of KV cache the running batch may use (e.g. 6GiB)', byteSize, DEFAULT_ENGINE_OPTIONS.kvBudgetBytes)
     .addOption(new Option('--cpu-kernels <kind>', 'what computes the model on the CPU: our native kernels, or MLX (Metal always uses MLX)').choices(['native', 'mlx']).default(DEFAULT_ENGINE_OPTIONS.cpuKernels))
     .option('--threads <n>', 'threads of the native CPU kernels (0: one per core)', integerIn(0), DEFAULT_ENGINE_OPTIONS.threads)

@@ -47,5 +47,5 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   queueTimeoutMs: 600_000,
   cpuKernels: 'native',
   threads: 0,
-  prefillStallRatio: 2.5,
+  prefillStallRatio: 2,
 };

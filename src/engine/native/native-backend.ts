@@ -141,9 +141,7 @@ export class NativeBackend implements EngineBackend {
     for (const k of [...this.prefillQueue]) if (k.seq.cancelled) host.finish(k.seq, 'cancelled');
     const started = performance.now();
     const decoding = this.reserveDecodeSlots(host);
-    let keys = 0;
-    for (const k of decoding) keys += k.computed + 1;
-    let room = this.budget.promptTokens(decoding.length, keys);
+    let room = this.budget.promptTokens(decoding.length);
     const prefills: SequenceKv[] = [];
     for (const k of this.prefillQueue) {
       if (room <= 0) break;
@@ -168,7 +166,7 @@ export class NativeBackend implements EngineBackend {
     const rows = [...decoding, ...completing].map((k) => samplerRow(k.seq));
     const V = this.model.config.vocabSize;
     const sampled = rows.length > 0 ? this.sampler.sample(this.logits.subarray(0, rows.length * V), rows) : [];
-    this.budget.observe(decoding.length, promptTokens, keys, performance.now() - started);
+    this.budget.observe(decoding.length, promptTokens, performance.now() - started);
 
     decoding.forEach((k, i) => {
       k.computed += 1;
