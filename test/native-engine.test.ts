@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { cpuKernels } from '../src/engine/native/cpu-kernels.ts';
 import { StepBudget } from '../src/engine/native/step-budget.ts';
 import { SlotAllocator } from '../src/engine/native/slot-allocator.ts';
@@ -85,6 +86,10 @@ for (const variant of cpuKernels()?.kernelVariants ?? ['generic']) {
 test('KV slots: all return when requests end, cached ones stay with the cache, none with an idle engine', async () => {
   for (const prefixCache of [false, true]) {
     const h = await EngineHarness.load(dir, { cpuKernels: 'native', prefixCache, batchSize: 4 });
+    // The warm-up's requests (and the cache entries they leave, which it empties) hold nothing after it.
+    h.core.warmUp();
+    assert.equal(h.core.stats().kvBytesUsed, 0, `prefix cache ${prefixCache}: KV held after the warm-up`);
+    assert.equal(h.core.stats().prefixCacheBytes, 0);
     const ids = Array.from({ length: 10 }, (_, i) => h.submit(prompt(10 + i * 7, i), { maxTokens: 5 + i, ignoreEos: true }));
     for (let s = 0; s < 6; s++) h.core.step();
     h.core.cancel(ids[3]);
@@ -136,4 +141,46 @@ test('slot allocator: slots come back for reuse and the pool never overfills', (
   assert.equal(a.used, 1);
   assert.deepEqual([a.take(), a.take(), a.take(), a.take(), a.take()], [2, 1, 3, 4, -1]);
   assert.throws(() => a.release([0, 1, 2, 3, 4, 5]), /more slots released/);
+});
+
+test('random traffic (shared prefixes, cancels, a small cache, a tight KV pool) leaves no slot behind', async () => {
+  const long = writeTinyModel({ numLayers: 2, hiddenSize: 64, numHeads: 4, numKvHeads: 2, contextLength: 1024, logitScale: 4, seed: 8 });
+  await fc.assert(
+    fc.asyncProperty(
+      fc.record({
+        seed: fc.integer({ min: 0, max: 1e6 }),
+        requests: fc.integer({ min: 1, max: 14 }),
+        cacheTokens: fc.integer({ min: 0, max: 300 }),
+        budgetTokens: fc.integer({ min: 1100, max: 3000 }),
+        batchSize: fc.integer({ min: 1, max: 6 }),
+        prefillTokens: fc.integer({ min: 4, max: 64 }),
+      }),
+      async (c) => {
+        const h = await EngineHarness.load(long, {
+          cpuKernels: 'native',
+          prefixCache: c.cacheTokens > 0,
+          prefixCacheBytes: Math.max(1, c.cacheTokens) * 512,
+          kvBudgetBytes: c.budgetTokens * 512,
+          batchSize: c.batchSize,
+          prefillTokens: c.prefillTokens,
+        });
+        let s = c.seed;
+        const next = (n: number) => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) % n;
+        const system = prompt(40, c.seed);
+        const ids: string[] = [];
+        for (let i = 0; i < c.requests; i++) {
+          const body = next(2) ? [...system, ...prompt(1 + next(30), i)] : prompt(1 + next(80), i + 100);
+          ids.push(h.submit(body, { maxTokens: 1 + next(60), ignoreEos: true }));
+          for (let k = next(4); k > 0; k--) h.core.step();
+          if (next(4) === 0) h.core.cancel(ids[next(ids.length)]);
+        }
+        h.runUntilDone(ids);
+        const stats = h.core.stats();
+        assert.equal(stats.kvBytesUsed, 0, 'slots held by no request');
+        assert.equal(stats.prefixCacheLockedBytes, 0, 'cache locks');
+        assert.ok(stats.prefixCacheBytes <= Math.max(1, c.cacheTokens) * 512, 'the cache within its bound');
+      },
+    ),
+    { numRuns: 60 },
+  );
 });

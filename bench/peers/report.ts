@@ -111,6 +111,9 @@ function peerWins(reports: BenchReport[], levels: number[]): string[] {
       if (p.ttftMs.p50 !== null && o.ttftMs.p50 !== null && p.ttftMs.p50 < o.ttftMs.p50) {
         wins.push(`c${c}: ${nameOf(r)} has a lower median TTFT (${fmt(p.ttftMs.p50, 0)} vs ${fmt(o.ttftMs.p50, 0)} ms).`);
       }
+      if (p.itlMs.p99 !== null && o.itlMs.p99 !== null && p.itlMs.p99 < o.itlMs.p99) {
+        wins.push(`c${c}: ${nameOf(r)} has a lower p99 inter-token latency (${fmt(p.itlMs.p99, 1)} vs ${fmt(o.itlMs.p99, 1)} ms).`);
+      }
     }
   }
   return wins;

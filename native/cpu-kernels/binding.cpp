@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "machine-probe.h"
 #include "model.h"
 #include "napi-args.h"
 #include "pack.h"
@@ -84,7 +85,7 @@ napi_value SetWeight(napi_env env, napi_callback_info info) {
     size_t n;
     const uint8_t* data = a.typed<uint8_t>(6, napi_uint8_array, &n, "data");
     if (n != size_t(w->rows) * ck::row_bytes(w->type, w->cols)) throw Error{"weight data has the wrong size"};
-    w->data.allocate(n);
+    w->data.view(m->arena.take(n), n);
     std::memcpy(w->data.data(), data, n);
     w->bias.clear();
     if (!a.is_null(7)) {
@@ -323,6 +324,20 @@ napi_value KernelMatmul(napi_env env, napi_callback_info info) {
   });
 }
 
+// probeMachine(threads) → {readGBs, fmaGflops}: what this machine does at best (benchmarks).
+napi_value ProbeMachine(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    Args a(env, info, 1);
+    const int64_t threads = a.integer(0, "threads");
+    if (threads < 1 || threads > 256) throw Error{"threads must be in [1, 256]"};
+    napi_value out;
+    napi_create_object(env, &out);
+    napi_set_named_property(env, out, "readGBs", make_number(env, ck::read_bandwidth_gbs(int64_t(512) << 20, int(threads))));
+    napi_set_named_property(env, out, "fmaGflops", make_number(env, ck::fma_peak_gflops(int(threads))));
+    return out;
+  });
+}
+
 napi_value Init(napi_env env, napi_value exports) {
   const napi_property_descriptor props[] = {
       {"createModel", nullptr, CreateModel, nullptr, nullptr, nullptr, napi_default, nullptr},
@@ -334,6 +349,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"releaseSlots", nullptr, ReleaseSlots, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"packAffine", nullptr, PackAffine, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"toF32", nullptr, ToF32, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"probeMachine", nullptr, ProbeMachine, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"kernelMatmul", nullptr, KernelMatmul, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"dequantBlocks", nullptr, DequantBlocks, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"maxLogsumexp", nullptr, MaxLogsumexp, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -30,6 +30,9 @@ struct KernelTable {
   void (*attend)(const float* q, int64_t q_stride, int tokens, const int32_t* lens, int groups, int d,
                  const float* kbase, const float* vbase, int64_t stride, const int32_t* slots, float scale, float* out,
                  int64_t out_stride, float* scratch);
+  // Runs `iterations` rounds of f32 FMAs on registers only; returns the flops done (to measure the
+  // core's peak, for benchmarks).
+  double (*fma_peak)(int64_t iterations);
   // Largest value and log Σ exp(x - max) over n values.
   void (*max_logsumexp)(const float* x, int64_t n, float* max, float* lse);
 };

@@ -12,6 +12,7 @@
 
 #include "kernels.h"
 #include "kv-pool.h"
+#include "buffer.h"
 #include "thread-pool.h"
 #include "weight.h"
 
@@ -59,6 +60,8 @@ class Model {
   void reserve_kv(int64_t slots);
   ThreadPool& pool() { return pool_; }
 
+  // Where the weights' bytes live (set_weight_bytes hands out parts of it).
+  WeightArena arena;
   std::vector<LayerWeights> layers;
   Weight embed, lm_head;
   bool tied_lm_head = true;

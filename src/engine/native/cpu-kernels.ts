@@ -18,6 +18,8 @@ export interface CpuKernelsAddon {
   kernels: string;
   /** Every kernel variant this CPU can run (generic, avx2, avx512). */
   kernelVariants: string[];
+  /** What this machine does at best with `threads` threads: memory read GB/s and f32 FMA GFLOP/s (benchmarks). */
+  probeMachine(threads: number): { readGBs: number; fmaGflops: number };
   /** One variant's y = x·Wᵀ for M rows, timed over `iterations` calls (tests and benchmarks). */
   kernelMatmul(
     variant: string,

@@ -53,8 +53,10 @@ export class NativeBackend implements EngineBackend {
     opts: EngineOptions,
   ) {
     const perToken = model.kvBytesPerToken;
-    // More than batchSize full contexts is never used.
-    this.budgetSlots = Math.max(1, Math.min(Math.floor(opts.kvBudgetBytes / perToken), opts.batchSize * model.config.contextLength));
+    // More than batchSize full contexts is never used; less than one would leave a long request
+    // unable ever to run (alone, it is always admitted).
+    const contextLength = model.config.contextLength;
+    this.budgetSlots = Math.max(contextLength, Math.min(Math.floor(opts.kvBudgetBytes / perToken), opts.batchSize * contextLength));
     const cacheSlots = opts.prefixCache ? Math.floor(opts.prefixCacheBytes / perToken) : 0;
     const capacity = Math.min(2 ** 31 - 1, this.budgetSlots + cacheSlots);
     model.reserveKv(capacity);
@@ -94,7 +96,8 @@ export class NativeBackend implements EngineBackend {
 
   clearCache(): void {
     if (!this.cache) return;
-    this.cache.evict(0);
+    // Evicting hands every entry's slots back (reset alone would drop them with the entries).
+    this.cache.evict(this.cache.totalBytes);
     this.cache.reset();
   }
 
@@ -245,10 +248,8 @@ export class NativeBackend implements EngineBackend {
   /** Whether `n` slots are free, evicting unlocked prefix-cache entries if needed. */
   private makeRoom(n: number): boolean {
     if (this.slots.free >= n) return true;
-    if (this.cache) {
-      const perToken = this.model.kvBytesPerToken;
-      this.cache.evict(Math.max(0, this.cache.totalBytes - (n - this.slots.free) * perToken));
-    }
+    // Least recently used entries go until the missing slots are free.
+    this.cache?.evict((n - this.slots.free) * this.model.kvBytesPerToken);
     return this.slots.free >= n;
   }
 
