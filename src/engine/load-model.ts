@@ -80,7 +80,7 @@ export async function loadModel(loc: ModelLocation, opts: ModelLoadOptions): Pro
     config: transformer.config,
     tokenizer,
     transformer,
-    runtime: mx.defaultDevice().type === mx.gpu ? 'mlx (metal)' : 'mlx (cpu)',
+    runtime: mx.defaultDevice().type === mx.gpu ? 'mlx (metal)' : `mlx (cpu, ${process.env.OPENBLAS_NUM_THREADS ?? 'default'} BLAS threads)`,
     fallbackReason,
     freesMemoryOnGc: true,
     createBackend: (engineOpts: EngineOptions): EngineBackend => new MlxBackend(transformer, engineOpts),
