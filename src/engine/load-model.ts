@@ -80,7 +80,7 @@ export async function loadModel(loc: ModelLocation, opts: ModelLoadOptions): Pro
     config: transformer.config,
     tokenizer,
     transformer,
-    runtime: mx.defaultDevice().type === mx.gpu ? 'mlx (metal)' : `mlx (cpu, ${process.env.OPENBLAS_NUM_THREADS ?? 'default'} BLAS threads)`,
+    runtime: mx.defaultDevice().type === mx.gpu ? 'mlx (metal)' : `mlx (cpu, ${process.env.OPENBLAS_NUM_THREADS ?? availableParallelism()} BLAS threads)`,
     fallbackReason,
     freesMemoryOnGc: true,
     createBackend: (engineOpts: EngineOptions): EngineBackend => new MlxBackend(transformer, engineOpts),
