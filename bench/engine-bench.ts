@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { EngineCore } from '../src/engine/engine-core.ts';
 import { DEFAULT_ENGINE_OPTIONS, type CpuKernels } from '../src/engine/engine-options.ts';
 import { loadModel, type LoadedModel } from '../src/engine/load-model.ts';
-import { defaultCacheDir, resolveModel } from '../src/engine/model-source.ts';
+import { defaultCacheDir, resolveModel } from '../src/model-source/model-source.ts';
 import type { EngineEvent } from '../src/engine/request.ts';
 import { defaultSamplingParams } from '../src/engine/sampling-params.ts';
 import { cpuFlags, machineDescription, today } from './machine.ts';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { createGenerationClient, type GenerationClient, type GenerationEvent } from '../clients/typescript/src/index.ts';
 import { DEFAULT_ENGINE_OPTIONS } from '../src/engine/engine-options.ts';
 import { EngineClient } from '../src/engine/engine-client.ts';
-import { defaultCacheDir, resolveModel } from '../src/engine/model-source.ts';
+import { defaultCacheDir, resolveModel } from '../src/model-source/model-source.ts';
 import { defaultSamplingParams } from '../src/engine/sampling-params.ts';
 import { startGrpcServer } from '../src/service/grpc-server.ts';
 import { machineDescription, today } from './machine.ts';

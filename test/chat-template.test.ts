@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { InvalidArgumentError } from '../src/engine/sampling-params.ts';
-import { ChatTemplate } from '../src/engine/tokenizer/chat-template.ts';
-import { Tokenizer } from '../src/engine/tokenizer/tokenizer.ts';
+import { ChatTemplate } from '../src/text/chat-template.ts';
+import { Tokenizer } from '../src/text/tokenizer.ts';
 import { tinyByteLevelMetadata, tinySentencePieceMetadata } from './fixtures/tokenizer/tiny-vocabularies.ts';
 
 // Mistral-Instruct's template (v0.1): alternation enforced with raise_exception, bos/eos tokens used.

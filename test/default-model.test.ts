@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadModel } from '../src/engine/load-model.ts';
-import { defaultCacheDir, resolveModel } from '../src/engine/model-source.ts';
+import { defaultCacheDir, resolveModel } from '../src/model-source/model-source.ts';
 import { EngineHarness } from './helpers/engine-harness.ts';
 
 interface ReferenceStep {

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { readGguf } from '../src/engine/gguf.ts';
-import { IncrementalDetokenizer } from '../src/engine/tokenizer/incremental-detokenizer.ts';
-import { Tokenizer } from '../src/engine/tokenizer/tokenizer.ts';
+import { IncrementalDetokenizer } from '../src/text/incremental-detokenizer.ts';
+import { Tokenizer } from '../src/text/tokenizer.ts';
 import { text } from './fixtures/tokenizer/text-arbitrary.ts';
 import { tinyByteLevelMetadata, tinyByteTokenId, tinySentencePieceMetadata } from './fixtures/tokenizer/tiny-vocabularies.ts';
 

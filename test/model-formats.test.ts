@@ -11,7 +11,7 @@ import type { CpuKernels } from '../src/engine/engine-options.ts';
 import { PrefillBatch } from '../src/engine/kv/prefill-batch.ts';
 import { configFromHf, type ModelConfig } from '../src/engine/model/config.ts';
 import { ropeInverseFrequencies } from '../src/engine/model/rope.ts';
-import { BYTE_TO_CHAR } from '../src/engine/tokenizer/byte-level.ts';
+import { BYTE_TO_CHAR } from '../src/text/byte-level.ts';
 import { ggufFile, llamaGgufMetadata, permuteRowsForGguf, T, type TensorSpec } from './helpers/gguf-writer.ts';
 import { referenceLogits } from './helpers/reference-forward.ts';
 import { tinyConfig, tinyWeights, writeTinyModel, writeTinyTokenizer, TINY_VOCAB } from './helpers/tiny-model.ts';

@@ -20,12 +20,12 @@ import {
   type DefaultModelSource,
   type ProgressEvent,
   type ResolveModelOptions,
-} from '../src/engine/model-source.ts';
-import { sha256File } from '../src/engine/model-source/file-digest.ts';
-import { cachedWheelFilePath } from '../src/engine/model-source/default-model.ts';
-import { COMPLETE_MARKER } from '../src/engine/model-source/hub-model.ts';
-import { incompletePath } from '../src/engine/model-source/http-download.ts';
-import { classifyModelSpec, isPlausibleHubRepoId } from '../src/engine/model-source/model-spec.ts';
+} from '../src/model-source/model-source.ts';
+import { sha256File } from '../src/model-source/file-digest.ts';
+import { cachedWheelFilePath } from '../src/model-source/default-model.ts';
+import { COMPLETE_MARKER } from '../src/model-source/hub-model.ts';
+import { incompletePath } from '../src/model-source/http-download.ts';
+import { classifyModelSpec, isPlausibleHubRepoId } from '../src/model-source/model-spec.ts';
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 const quiet: Pick<ResolveModelOptions, 'log' | 'progressBar'> = { log: () => {}, progressBar: false };

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { StopStringMatcher } from '../src/engine/tokenizer/stop-string-matcher.ts';
+import { StopStringMatcher } from '../src/text/stop-string-matcher.ts';
 
 interface Run {
   emitted: string;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { InvalidArgumentError } from '../src/engine/sampling-params.ts';
-import { Tokenizer } from '../src/engine/tokenizer/tokenizer.ts';
+import { Tokenizer } from '../src/text/tokenizer.ts';
 import { text } from './fixtures/tokenizer/text-arbitrary.ts';
 import { gpt2ByteChars } from './fixtures/tokenizer/tiny-vocabularies.ts';
 

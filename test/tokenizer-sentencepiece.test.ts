@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { Tokenizer } from '../src/engine/tokenizer/tokenizer.ts';
+import { Tokenizer } from '../src/text/tokenizer.ts';
 import { text } from './fixtures/tokenizer/text-arbitrary.ts';
 import { tinySentencePieceMetadata } from './fixtures/tokenizer/tiny-vocabularies.ts';
 

@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { readGguf } from '../src/engine/gguf.ts';
 import { InvalidArgumentError } from '../src/engine/sampling-params.ts';
-import { Tokenizer } from '../src/engine/tokenizer/tokenizer.ts';
+import { Tokenizer } from '../src/text/tokenizer.ts';
 import { text } from './fixtures/tokenizer/text-arbitrary.ts';
 import { gpt2ByteChars, tinyByteLevelMetadata, tinyByteTokenId } from './fixtures/tokenizer/tiny-vocabularies.ts';
 

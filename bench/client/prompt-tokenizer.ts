@@ -2,9 +2,9 @@
 // directory, as the server loads it), so "--prompt-tokens 128" means 128 tokens to every server
 // that serves the same model.
 import { readGguf } from '../../src/engine/gguf.ts';
-import { defaultCacheDir, resolveModel } from '../../src/engine/model-source.ts';
+import { defaultCacheDir, resolveModel } from '../../src/model-source/model-source.ts';
 import type { ChatMessage } from '../../src/engine/request.ts';
-import { Tokenizer } from '../../src/engine/tokenizer/tokenizer.ts';
+import { Tokenizer } from '../../src/text/tokenizer.ts';
 
 /** What a prompt is sent as: chat messages (rendered by the server's template) or raw text. */
 export type PromptBody = { kind: 'chat'; messages: ChatMessage[] } | { kind: 'text'; text: string };

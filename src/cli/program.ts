@@ -7,7 +7,7 @@ import { DEFAULT_ADAPTER_HOST, DEFAULT_ADAPTER_PORT, startOpenAIAdapter } from '
 import { DEFAULT_MAX_BODY_BYTES } from '../adapter-openai/http-io.ts';
 import { createLogger, type Logger, type LogLevel } from '../log/logger.ts';
 import { DEFAULT_ENGINE_OPTIONS, type CpuKernels, type EngineOptions } from '../engine/engine-options.ts';
-import { DEFAULT_MODEL } from '../engine/model-source.ts';
+import { DEFAULT_MODEL } from '../model-source/model-source.ts';
 import { DEFAULT_GRPC_MAX_MESSAGE_BYTES, DEFAULT_GRPC_PORT } from '../service/grpc-server.ts';
 import { loadProgress } from './load-progress.ts';
 import { byteSize, grpcTarget, integerIn, logLevel, port, ratioAbove1 } from './option-parsers.ts';

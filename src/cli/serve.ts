@@ -9,7 +9,7 @@ import { startOpenAIAdapter, type OpenAIAdapter } from '../adapter-openai/adapte
 import type { Logger } from '../log/logger.ts';
 import type { EngineOptions } from '../engine/engine-options.ts';
 import { EngineClient } from '../engine/engine-client.ts';
-import { defaultCacheDir, resolveModel, type ResolvedModel } from '../engine/model-source.ts';
+import { defaultCacheDir, resolveModel, type ResolvedModel } from '../model-source/model-source.ts';
 import type { ModelInfo } from '../engine/request.ts';
 import type { RestartPolicy } from '../engine/restart-policy.ts';
 import { startGrpcServer, type GrpcServer } from '../service/grpc-server.ts';

@@ -3,7 +3,7 @@
 import { Command } from 'commander';
 import { DEFAULT_ENGINE_OPTIONS } from './engine-options.ts';
 import { EngineClient } from './engine-client.ts';
-import { defaultCacheDir, resolveModel } from './model-source.ts';
+import { defaultCacheDir, resolveModel } from '../model-source/model-source.ts';
 import { defaultSamplingParams } from './sampling-params.ts';
 
 const program = new Command()

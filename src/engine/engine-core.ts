@@ -10,8 +10,8 @@ import type { EngineEvent, EngineStats, ErrorCode, FinishReason, GenerateRequest
 import type { SampledToken } from './sampler/sampler.ts';
 import { defaultSamplingParams, InvalidArgumentError, validateSamplingParams } from './sampling-params.ts';
 import { Sequence } from './sequence.ts';
-import { SequenceOutputProcessor } from './sequence-output.ts';
-import type { Tokenizer } from './tokenizer/tokenizer.ts';
+import { SequenceOutputProcessor } from '../text/output-processor.ts';
+import type { Tokenizer } from '../text/tokenizer.ts';
 
 export type { EngineOptions } from './engine-options.ts';
 export { DEFAULT_ENGINE_OPTIONS } from './engine-options.ts';

@@ -18,7 +18,7 @@ import { NativeBackend } from './native/native-backend.ts';
 import { NativeTransformer } from './native/native-transformer.ts';
 import { buildNativeModel } from './native/native-weights.ts';
 import { CpuSampler } from './sampler/cpu-sampler.ts';
-import { Tokenizer } from './tokenizer/tokenizer.ts';
+import { Tokenizer } from '../text/tokenizer.ts';
 
 export interface ModelLocation {
   /** Name clients use for the model. */

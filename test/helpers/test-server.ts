@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../../src/engine/engine-options.ts';
 import { EngineClient } from '../../src/engine/engine-client.ts';
-import { resolveModel } from '../../src/engine/model-source.ts';
+import { resolveModel } from '../../src/model-source/model-source.ts';
 import type { ModelInfo } from '../../src/engine/request.ts';
 import { startGrpcServer, type GrpcServer } from '../../src/service/grpc-server.ts';
 import { writeTinyModel, type TinyModelSpec } from './tiny-model.ts';

@@ -3,7 +3,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BYTE_TO_CHAR } from '../../src/engine/tokenizer/byte-level.ts';
+import { BYTE_TO_CHAR } from '../../src/text/byte-level.ts';
 import { mx, type MxArray } from '../../src/engine/mlx.ts';
 
 export interface TinyModelSpec {

@@ -3,8 +3,8 @@
 // HF tokenizer.json (read from a model directory, or built from a GGUF's metadata); decoding is
 // done here from each token's bytes so that streamed text and one-shot decoding agree exactly.
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
-import type { ChatMessage } from '../request.ts';
-import { InvalidArgumentError } from '../sampling-params.ts';
+import type { ChatMessage } from '../engine/request.ts';
+import { InvalidArgumentError } from '../engine/sampling-params.ts';
 import { byteLevelTokenBytes } from './byte-level.ts';
 import { ChatTemplate } from './chat-template.ts';
 import { adjacentCharacterPairs, fastPreTokenizerFor, NeverMergedBoundarySplitter } from './fast-pre-tokenizer.ts';

@@ -1,11 +1,11 @@
 // Turns a sequence's sampled tokens into text and decides when it stops: end-of-sequence tokens,
 // stop token ids, stop strings (matched across token boundaries and never emitted), max_tokens and
 // the context limit. Text is released only in whole UTF-8 characters.
-import type { FinishReason } from './request.ts';
-import type { SamplingParams } from './sampling-params.ts';
-import { IncrementalDetokenizer } from './tokenizer/incremental-detokenizer.ts';
-import { StopStringMatcher } from './tokenizer/stop-string-matcher.ts';
-import type { Tokenizer } from './tokenizer/tokenizer.ts';
+import type { FinishReason } from '../engine/request.ts';
+import type { SamplingParams } from '../engine/sampling-params.ts';
+import { IncrementalDetokenizer } from './incremental-detokenizer.ts';
+import { StopStringMatcher } from './stop-string-matcher.ts';
+import type { Tokenizer } from './tokenizer.ts';
 
 export interface OutputStep {
   /** Text safe to send now (may be empty). */

@@ -3,26 +3,26 @@
 // the default model's alias (also what no value means). Everything fetched is verified and
 // cached, and a cached model is used without network access.
 import { stat } from 'node:fs/promises';
-import { defaultCacheDir } from './model-source/cache-dir.ts';
+import { defaultCacheDir } from './cache-dir.ts';
 import {
   DEFAULT_MODEL,
   resolveDefaultModel,
   type DefaultModelContext,
   type DefaultModelSource,
   type DefaultModelSourceChoice,
-} from './model-source/default-model.ts';
-import { ModelSourceError } from './model-source/errors.ts';
-import { DEFAULT_CONNECT_TIMEOUT_MS, hubSettingsFromEnv } from './model-source/hub-client.ts';
-import { fetchHubModel } from './model-source/hub-model.ts';
-import { inspectLocalModel, type ResolvedModel } from './model-source/local-model.ts';
-import { classifyModelSpec, expandHome } from './model-source/model-spec.ts';
-import type { ProgressOptions } from './model-source/progress.ts';
+} from './default-model.ts';
+import { ModelSourceError } from './errors.ts';
+import { DEFAULT_CONNECT_TIMEOUT_MS, hubSettingsFromEnv } from './hub-client.ts';
+import { fetchHubModel } from './hub-model.ts';
+import { inspectLocalModel, type ResolvedModel } from './local-model.ts';
+import { classifyModelSpec, expandHome } from './model-spec.ts';
+import type { ProgressOptions } from './progress.ts';
 
-export { CACHE_DIR_ENV, defaultCacheDir } from './model-source/cache-dir.ts';
-export { DEFAULT_MODEL, type DefaultModelSource, type DefaultModelSourceChoice } from './model-source/default-model.ts';
-export { ModelSourceError, type ModelSourceErrorCode } from './model-source/errors.ts';
-export type { ModelFormat, ResolvedModel } from './model-source/local-model.ts';
-export type { ProgressEvent } from './model-source/progress.ts';
+export { CACHE_DIR_ENV, defaultCacheDir } from './cache-dir.ts';
+export { DEFAULT_MODEL, type DefaultModelSource, type DefaultModelSourceChoice } from './default-model.ts';
+export { ModelSourceError, type ModelSourceErrorCode } from './errors.ts';
+export type { ModelFormat, ResolvedModel } from './local-model.ts';
+export type { ProgressEvent } from './progress.ts';
 
 export interface ResolveModelOptions extends ProgressOptions {
   /** Where fetched models are kept. Default: $MLX_BATCH_SERVER_CACHE or ~/.cache/mlx-batch-server. */
