@@ -66,37 +66,77 @@ const program = new Command()
   .option('--url <url>', 'server address (default http://127.0.0.1:8080 for openai, http://127.0.0.1:50051 for grpc)')
   .option('--model <name>', 'model name to request (openai default: the first of /v1/models; grpc: the server default)')
   .option('--api-key <key>', 'API key, if the server requires one')
-  .option('--tokenizer <spec>', "model whose tokenizer sizes the prompts: GGUF file, HF directory or hub id (default: the server's default model)")
+  .option(
+    '--tokenizer <spec>',
+    "model whose tokenizer sizes the prompts: GGUF file, HF directory or hub id (default: the server's default model)",
+  )
   .option('--concurrency <n>', 'requests in flight at once', positiveInt('--concurrency'), 1)
   .option('--sweep [levels]', `run several concurrency levels (default ${DEFAULT_SWEEP.join(',')})`, levelList)
   .option('--headline', "the seed's headline check: c1 and c8, and c8 aggregate tok/s divided by c1")
   .option('--headline-target <x>', 'the c8/c1 ratio the headline is judged against', nonNegativeNumber('--headline-target'), 6)
-  .option('--requests <n>', 'measured requests per level: a number, or "<k>x" for k per concurrency slot (at least 4)', requestCount, requestCount('2x'))
+  .option(
+    '--requests <n>',
+    'measured requests per level: a number, or "<k>x" for k per concurrency slot (at least 4)',
+    requestCount,
+    requestCount('2x'),
+  )
   .option('--stream', 'stream the answers (needed for TTFT and ITL)', true)
   .option('--no-stream', 'ask for whole answers')
   .addOption(new Option('--prompt-format <format>', 'chat messages or raw text').choices(['chat', 'text']).default('chat'))
-  .option('--prompt-tokens <n>', 'exact prompt length in tokens, chat template included (synthetic default 128; a dataset keeps its lengths unless given)', positiveInt('--prompt-tokens'))
-  .option('--max-tokens <n>', "exact output length (default 128; with --dataset: each reference reply's length)", positiveInt('--max-tokens'))
+  .option(
+    '--prompt-tokens <n>',
+    'exact prompt length in tokens, chat template included (synthetic default 128; a dataset keeps its lengths unless given)',
+    positiveInt('--prompt-tokens'),
+  )
+  .option(
+    '--max-tokens <n>',
+    "exact output length (default 128; with --dataset: each reference reply's length)",
+    positiveInt('--max-tokens'),
+  )
   .addOption(
-    new Option('--eos <mode>', 'how outputs are kept to max-tokens: ignore_eos field, logit bias on EOS (servers without ignore_eos), or natural stops')
+    new Option(
+      '--eos <mode>',
+      'how outputs are kept to max-tokens: ignore_eos field, logit bias on EOS (servers without ignore_eos), or natural stops',
+    )
       .choices(['ignore', 'bias', 'natural'])
       .default('ignore'),
   )
   .option('--temperature <t>', 'sampling temperature', nonNegativeNumber('--temperature'), 0)
   .option('--dataset <file>', 'ShareGPT-style JSON file of conversations instead of the built-in prompts')
-  .option('--warmup <n>', 'warm-up requests before each level (default: the level\'s concurrency)', nonNegativeInt('--warmup'))
+  .option('--warmup <n>', "warm-up requests before each level (default: the level's concurrency)", nonNegativeInt('--warmup'))
   .option('--warmup-max-tokens <n>', 'output tokens of each warm-up request', positiveInt('--warmup-max-tokens'), 16)
   .option('--seed <n>', 'seed of the prompt set', nonNegativeInt('--seed'), 0)
   .option('--timeout <s>', 'per-request deadline in seconds', positiveInt('--timeout'), 1800)
-  .option('--max-load <l>', 'before each level wait until the 1-minute load average is below this (0: do not wait)', nonNegativeNumber('--max-load'), 0)
-  .option('--load-timeout <minutes>', 'stop waiting for a low load after this long and run anyway (noted in the results)', nonNegativeNumber('--load-timeout'), 20)
+  .option(
+    '--max-load <l>',
+    'before each level wait until the 1-minute load average is below this (0: do not wait)',
+    nonNegativeNumber('--max-load'),
+    0,
+  )
+  .option(
+    '--load-timeout <minutes>',
+    'stop waiting for a low load after this long and run anyway (noted in the results)',
+    nonNegativeNumber('--load-timeout'),
+    20,
+  )
   .option('--load-poll <s>', 'seconds between load checks', positiveInt('--load-poll'), 30)
-  .option('--server-pid <pid>', "the server's process id, when it runs on this machine: its CPU is then told apart from other processes'", positiveInt('--server-pid'))
-  .option('--max-other-cores <x>', 'run a level again when other processes averaged more than this many cores during it (needs --server-pid for a local server)', nonNegativeNumber('--max-other-cores'))
+  .option(
+    '--server-pid <pid>',
+    "the server's process id, when it runs on this machine: its CPU is then told apart from other processes'",
+    positiveInt('--server-pid'),
+  )
+  .option(
+    '--max-other-cores <x>',
+    'run a level again when other processes averaged more than this many cores during it (needs --server-pid for a local server)',
+    nonNegativeNumber('--max-other-cores'),
+  )
   .option('--retries <n>', 'how many times a level may be run again (with --max-other-cores)', nonNegativeInt('--retries'), 2)
   .option('--server-info <text>', 'how the server was started (command, versions), recorded in the results')
   .option('--label <name>', 'name of the server/configuration in the results (default: the endpoint)')
-  .option('--out <prefix>', 'write <prefix>.json, <prefix>.md (and <prefix>.svg for several levels); default bench/results/bench-<label>[-sweep|-headline]')
+  .option(
+    '--out <prefix>',
+    'write <prefix>.json, <prefix>.md (and <prefix>.svg for several levels); default bench/results/bench-<label>[-sweep|-headline]',
+  )
   .option('--no-progress', 'no progress bar')
   .option('--quiet', 'do not print the markdown summary')
   .parse();
@@ -190,10 +230,13 @@ async function main(): Promise<void> {
   const report = await runBenchmark(options, tokenizer);
 
   mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(`${out}.json`, JSON.stringify(report, null, 2) + '\n');
+  writeFileSync(`${out}.json`, `${JSON.stringify(report, null, 2)}\n`);
   let chart: string | undefined;
   if (report.runs.length > 1) {
-    writeFileSync(`${out}.svg`, await sweepChartSvg([{ name: label, runs: report.runs }], `${label}: throughput and TTFT against concurrency`));
+    writeFileSync(
+      `${out}.svg`,
+      await sweepChartSvg([{ name: label, runs: report.runs }], `${label}: throughput and TTFT against concurrency`),
+    );
     chart = `${basename(out)}.svg`;
   }
   const markdown = markdownReport(report, chart);
@@ -201,7 +244,9 @@ async function main(): Promise<void> {
   if (!o.quiet) process.stdout.write(markdown);
   if (report.headline) {
     const h = report.headline;
-    log(`headline: c8 ${h.c8OutputTokPerS.toFixed(1)} tok/s / c1 ${h.c1OutputTokPerS.toFixed(1)} tok/s = ${h.ratio.toFixed(2)}x (target ≥ ${h.target}x)`);
+    log(
+      `headline: c8 ${h.c8OutputTokPerS.toFixed(1)} tok/s / c1 ${h.c1OutputTokPerS.toFixed(1)} tok/s = ${h.ratio.toFixed(2)}x (target ≥ ${h.target}x)`,
+    );
   }
   log(`wrote ${out}.json, ${out}.md${chart ? `, ${out}.svg` : ''}`);
   if (report.runs.some((r) => r.completed === 0)) process.exitCode = 1;

@@ -22,7 +22,15 @@ const program = new Command()
   .option('--repeats <n>', 'runs of each measurement (the median is reported, with the range)', (v) => Number.parseInt(v, 10), 3)
   .option('--out <file>', 'markdown result file', join(import.meta.dirname, 'results', 'engine.md'))
   .parse();
-const opts = program.opts<{ model?: string; cpuKernels: string; decodeTokens: number; batches: string; promptTokens: number; repeats: number; out: string }>();
+const opts = program.opts<{
+  model?: string;
+  cpuKernels: string;
+  decodeTokens: number;
+  batches: string;
+  promptTokens: number;
+  repeats: number;
+  out: string;
+}>();
 
 /** Runs `measure` opts.repeats times; the run with the median throughput, and the range seen (machines here are shared and noisy). */
 function repeated<T extends { tokPerSec: number }>(measure: () => T): T & { range: string } {
@@ -41,28 +49,29 @@ function newEngine(model: LoadedModel, batchSize: number) {
 
 /** Deterministic pseudo-text token ids (the content does not matter for speed). */
 function promptIds(model: LoadedModel, n: number, salt: number): number[] {
-  const vocab = model.tokenizer.vocabSize;
+  const vocab = model.config.vocabSize;
   return Array.from({ length: n }, (_, i) => 200 + ((i * 7919 + salt * 104729) % (vocab - 400)));
 }
 
-const greedy = (maxTokens: number) => ({ ...defaultSamplingParams(), temperature: 0, maxTokens, ignoreEos: true });
+const greedy = (maxTokens: number) => ({ ...defaultSamplingParams(), temperature: 0, maxTokens });
 
 /** Decode tok/s: time from every sequence having its first token to the last token, all sequences. */
 function decode(model: LoadedModel, batch: number): { tokPerSec: number; stepMs: number } {
   const engine = newEngine(model, batch);
   events = [];
-  for (let i = 0; i < batch; i++) engine.submit({ id: `d${i}`, input: { kind: 'tokens', tokenIds: promptIds(model, 32, i) }, sampling: greedy(opts.decodeTokens) });
+  for (let i = 0; i < batch; i++)
+    engine.submit({ id: `d${i}`, promptTokenIds: promptIds(model, 32, i), sampling: greedy(opts.decodeTokens) });
   // Prefill everything first, then time pure decode steps.
-  while (events.filter((e) => e.type === 'delta').length < batch) engine.step();
+  while (events.filter((e) => e.type === 'tokens').length < batch) engine.step();
   const start = performance.now();
-  const before = events.filter((e) => e.type === 'delta').length;
+  const before = events.filter((e) => e.type === 'tokens').length;
   let steps = 0;
   while (engine.hasWork()) {
     engine.step();
     steps++;
   }
   const secs = (performance.now() - start) / 1000;
-  const tokens = events.filter((e) => e.type === 'delta' && e.tokenIds.length > 0).length - before;
+  const tokens = events.filter((e) => e.type === 'tokens' && e.tokenIds.length > 0).length - before;
   return { tokPerSec: tokens / secs, stepMs: (secs * 1000) / steps };
 }
 
@@ -70,7 +79,7 @@ function prefill(model: LoadedModel, promptTokens: number, salt: number): { tokP
   const engine = newEngine(model, 1);
   events = [];
   const start = performance.now();
-  engine.submit({ id: 'p', input: { kind: 'tokens', tokenIds: promptIds(model, promptTokens, salt) }, sampling: greedy(1) });
+  engine.submit({ id: 'p', promptTokenIds: promptIds(model, promptTokens, salt), sampling: greedy(1) });
   while (engine.hasWork()) engine.step();
   const ms = performance.now() - start;
   return { tokPerSec: (promptTokens / ms) * 1000, ttftMs: ms };
@@ -85,13 +94,17 @@ for (const kernels of opts.cpuKernels.split(',') as CpuKernels[]) {
     const r = repeated(() => decode(model, b));
     if (b === 1) base = r.tokPerSec;
     const vs = base ? `${(r.tokPerSec / base).toFixed(2)}x` : '–';
-    rows.push(`| ${model.runtime} | decode, batch ${b} | ${r.tokPerSec.toFixed(1)} tok/s (${r.range}) | ${r.stepMs.toFixed(1)} ms/step | ${vs} |`);
+    rows.push(
+      `| ${model.runtime} | decode, batch ${b} | ${r.tokPerSec.toFixed(1)} tok/s (${r.range}) | ${r.stepMs.toFixed(1)} ms/step | ${vs} |`,
+    );
     console.log(rows[rows.length - 1]);
   }
   prefill(model, 64, 1);
   let salt = 2;
   const p = repeated(() => prefill(model, opts.promptTokens, salt++));
-  rows.push(`| ${model.runtime} | prefill, ${opts.promptTokens}-token prompt | ${p.tokPerSec.toFixed(0)} tok/s (${p.range}) | TTFT ${p.ttftMs.toFixed(0)} ms | – |`);
+  rows.push(
+    `| ${model.runtime} | prefill, ${opts.promptTokens}-token prompt | ${p.tokPerSec.toFixed(0)} tok/s (${p.range}) | TTFT ${p.ttftMs.toFixed(0)} ms | – |`,
+  );
   console.log(rows[rows.length - 1]);
 }
 

@@ -12,6 +12,8 @@ import { DEFAULT_ENGINE_OPTIONS } from '../src/engine/engine-options.ts';
 import { EngineClient } from '../src/engine/engine-client.ts';
 import { defaultCacheDir, resolveModel } from '../src/model-source/model-source.ts';
 import { defaultSamplingParams } from '../src/engine/sampling-params.ts';
+import { loadTokenizer } from '../src/text/load-tokenizer.ts';
+import { TokenizerPool } from '../src/text/tokenizer-pool.ts';
 import { startGrpcServer } from '../src/service/grpc-server.ts';
 import { machineDescription, today } from './machine.ts';
 
@@ -30,7 +32,12 @@ const location = await resolveModel(opts.model, { cacheDir });
 // No prefix cache: every round computes its prompts in full, whichever path runs it.
 const engine = new EngineClient({ model: location, cacheDir, engine: { ...DEFAULT_ENGINE_OPTIONS, prefixCache: false } });
 const info = await engine.start();
-const server = await startGrpcServer({ engine, host: '127.0.0.1', port: 0 });
+const server = await startGrpcServer({
+  engine,
+  tokenizer: loadTokenizer(location).then((t) => new TokenizerPool(t, location)),
+  host: '127.0.0.1',
+  port: 0,
+});
 const client = createGenerationClient(`http://127.0.0.1:${server.port}`);
 
 /** Deterministic pseudo-text token ids, different per stream and round (the content does not matter for speed). */
@@ -87,11 +94,11 @@ function engineDirect(): Promise<Timing> {
   return measure(async (s, onTokens) => {
     const request = {
       id: `bench-${++nextId}`,
-      input: { kind: 'tokens' as const, tokenIds: promptIds(s, r) },
-      sampling: { ...defaultSamplingParams(), temperature: 0, maxTokens: opts.tokens, ignoreEos: true },
+      promptTokenIds: promptIds(s, r),
+      sampling: { ...defaultSamplingParams(), temperature: 0, maxTokens: opts.tokens },
     };
     for await (const e of engine.generate(request)) {
-      if (e.type === 'delta' && e.tokenIds.length > 0) onTokens(e.tokenIds.length);
+      if (e.type === 'tokens' && e.tokenIds.length > 0) onTokens(e.tokenIds.length);
       if (e.type === 'error') throw new Error(e.message);
     }
   });
@@ -105,7 +112,11 @@ function viaGenerateStream(c: GenerationClient): Promise<Timing> {
   const r = round++;
   return measure(async (s, onTokens) => {
     const count = countTokens(onTokens);
-    for await (const e of c.generate({ prompt: { tokenIds: promptIds(s, r) }, sampling: { temperature: 0, maxTokens: opts.tokens, ignoreEos: true } })) count(e);
+    for await (const e of c.generate({
+      prompt: { tokenIds: promptIds(s, r) },
+      sampling: { temperature: 0, maxTokens: opts.tokens, ignoreEos: true },
+    }))
+      count(e);
   });
 }
 
@@ -114,7 +125,11 @@ async function viaOneSession(c: GenerationClient): Promise<Timing> {
   const session = c.session();
   const timing = await measure(async (s, onTokens) => {
     const count = countTokens(onTokens);
-    for await (const e of session.generate({ prompt: { tokenIds: promptIds(s, r) }, sampling: { temperature: 0, maxTokens: opts.tokens, ignoreEos: true } })) count(e);
+    for await (const e of session.generate({
+      prompt: { tokenIds: promptIds(s, r) },
+      sampling: { temperature: 0, maxTokens: opts.tokens, ignoreEos: true },
+    }))
+      count(e);
   });
   await session.close();
   return timing;
@@ -134,7 +149,9 @@ for (let i = 0; i < opts.rounds; i++) {
   for (const [name, run] of paths) {
     const t = await run();
     results.get(name)?.push(t);
-    console.log(`round ${i + 1}: ${name}: ${t.wallTokPerSec.toFixed(1)} tok/s wall, ${t.decodeTokPerSec.toFixed(1)} tok/s decode, ${t.cpuMsPer1kTokens.toFixed(0)} CPU ms / 1k tokens`);
+    console.log(
+      `round ${i + 1}: ${name}: ${t.wallTokPerSec.toFixed(1)} tok/s wall, ${t.decodeTokPerSec.toFixed(1)} tok/s decode, ${t.cpuMsPer1kTokens.toFixed(0)} CPU ms / 1k tokens`,
+    );
   }
 }
 
@@ -163,7 +180,7 @@ const rows = summary.map(
 const md = `# gRPC overhead
 
 Model: ${info.id} (${location.format}). Date: ${today()}. Machine: ${machineDescription()}.
-Command: \`node --import tsx bench/grpc-overhead.ts${process.argv.slice(2).length ? ' ' + process.argv.slice(2).join(' ') : ''}\`.
+Command: \`node --import tsx bench/grpc-overhead.ts${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}\`.
 
 Workload: ${opts.streams} concurrent generations of ${opts.tokens} tokens each (greedy, ignore_eos) after ${opts.promptTokens}-token prompts,
 no prefix cache, on one engine process; the gRPC server and its client (clients/typescript) run in the benchmark's process, as

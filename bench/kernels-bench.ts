@@ -45,7 +45,9 @@ function randomMatrix(type: NativeWeightType, rows: number, cols: number): Uint8
 }
 
 const machine = addon.probeMachine(opts.threads);
-console.log(`machine: ${machine.readGBs.toFixed(1)} GB/s read, ${machine.fmaGflops.toFixed(0)} GFLOP/s f32 FMA (${opts.threads} threads, ${addon.kernels})`);
+console.log(
+  `machine: ${machine.readGBs.toFixed(1)} GB/s read, ${machine.fmaGflops.toFixed(0)} GFLOP/s f32 FMA (${opts.threads} threads, ${addon.kernels})`,
+);
 const rows: string[] = [];
 for (const variant of addon.kernelVariants) {
   for (const shape of SHAPES) {

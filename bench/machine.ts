@@ -16,7 +16,10 @@ export function today(): string {
 /** The CPU's vector instruction sets that matter to the kernels (from /proc/cpuinfo on Linux). */
 export function cpuFlags(): string {
   try {
-    const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags')) ?? '';
+    const line =
+      readFileSync('/proc/cpuinfo', 'utf8')
+        .split('\n')
+        .find((l) => l.startsWith('flags')) ?? '';
     const have = new Set(line.split(':')[1]?.trim().split(/\s+/) ?? []);
     const wanted = ['avx2', 'fma', 'f16c', 'avx512f', 'avx512bw', 'avx512vl', 'avx512_vnni', 'avx512_bf16', 'amx_tile'];
     return wanted.filter((f) => have.has(f)).join(' ') || 'none of avx2/avx512';

@@ -74,7 +74,14 @@ async function askOpenAi(server: string, messages: ChatMessage[]): Promise<Answe
   const res = await fetch(`${server}/v1/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(opts.apiKey ? { authorization: `Bearer ${opts.apiKey}` } : {}) },
-    body: JSON.stringify({ model: 'default', messages, temperature: 0, max_tokens: opts.maxTokens, stream: true, stream_options: { include_usage: true } }),
+    body: JSON.stringify({
+      model: 'default',
+      messages,
+      temperature: 0,
+      max_tokens: opts.maxTokens,
+      stream: true,
+      stream_options: { include_usage: true },
+    }),
   });
   if (!res.ok || !res.body) throw new Error(`server answered ${res.status}: ${await res.text()}`);
   let ttftMs = 0;
@@ -110,7 +117,9 @@ function systemPrompt(tokens: number, nonce = ''): string {
   const words = ['service', 'request', 'latency', 'cache', 'prefix', 'token', 'batch', 'model', 'memory', 'stream', 'answer', 'policy'];
   const out: string[] = [`${nonce}You are the support assistant of a large inference service. Follow these notes:`];
   for (let i = 0; out.join(' ').length < tokens * 4.2; i++) {
-    out.push(`Note ${i + 1}: the ${words[i % words.length]} of every ${words[(i * 7 + 3) % words.length]} is reviewed before the ${words[(i * 5 + 1) % words.length]} is sent.`);
+    out.push(
+      `Note ${i + 1}: the ${words[i % words.length]} of every ${words[(i * 7 + 3) % words.length]} is reviewed before the ${words[(i * 5 + 1) % words.length]} is sent.`,
+    );
   }
   return out.join(' ');
 }
@@ -118,15 +127,34 @@ function systemPrompt(tokens: number, nonce = ''): string {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 // Part 1: shared system prompt.
-const questions = ['What is a prefix cache?', 'How do I lower latency?', 'What is a batch?', 'Why stream answers?', 'What limits memory?', 'Who reviews a policy?', 'What is a token?'].slice(0, opts.questions);
+const questions = [
+  'What is a prefix cache?',
+  'How do I lower latency?',
+  'What is a batch?',
+  'Why stream answers?',
+  'What limits memory?',
+  'Who reviews a policy?',
+  'What is a token?',
+].slice(0, opts.questions);
 const run = Date.now().toString(36);
 const system = systemPrompt(opts.systemTokens, `[run ${run}] `);
-const cold = await ask(url, [{ role: 'system', content: system }, { role: 'user', content: questions[0] }]);
+const cold = await ask(url, [
+  { role: 'system', content: system },
+  { role: 'user', content: questions[0] },
+]);
 const warm: Answer[] = [];
-for (const q of questions.slice(1)) warm.push(await ask(url, [{ role: 'system', content: system }, { role: 'user', content: q }]));
+for (const q of questions.slice(1))
+  warm.push(
+    await ask(url, [
+      { role: 'system', content: system },
+      { role: 'user', content: q },
+    ]),
+  );
 const warmTtft = median(warm.map((w) => w.ttftMs));
 const sharedRatio = warmTtft / cold.ttftMs;
-console.log(`shared system prompt: ${cold.promptTokens} tokens; cold TTFT ${cold.ttftMs.toFixed(0)} ms; warm TTFT (median of ${warm.length}) ${warmTtft.toFixed(0)} ms; ratio ${sharedRatio.toFixed(3)}`);
+console.log(
+  `shared system prompt: ${cold.promptTokens} tokens; cold TTFT ${cold.ttftMs.toFixed(0)} ms; warm TTFT (median of ${warm.length}) ${warmTtft.toFixed(0)} ms; ratio ${sharedRatio.toFixed(3)}`,
+);
 
 // Part 2: a multi-turn chat, with and without the cache.
 const userTurns = [
@@ -163,18 +191,23 @@ else {
 }
 const last = userTurns.length - 1;
 const turnRatio = cached[last].ttftMs / uncached[last].ttftMs;
-console.log(`turn ${last + 1}: ${cached[last].promptTokens} prompt tokens, ${cached[last].cachedTokens} cached; TTFT ${cached[last].ttftMs.toFixed(0)} ms with cache vs ${uncached[last].ttftMs.toFixed(0)} ms without; ratio ${turnRatio.toFixed(3)}`);
+console.log(
+  `turn ${last + 1}: ${cached[last].promptTokens} prompt tokens, ${cached[last].cachedTokens} cached; TTFT ${cached[last].ttftMs.toFixed(0)} ms with cache vs ${uncached[last].ttftMs.toFixed(0)} ms without; ratio ${turnRatio.toFixed(3)}`,
+);
 
 let hitRate = Number.NaN;
 if (opts.endpoint === 'grpc') {
   const status = await (grpcClients.get(url) as GenerationClient).status();
   hitRate = status.prefixCacheHitRate;
-  console.log(`server prefix-cache hit rate: ${(hitRate * 100).toFixed(1)}% (${status.prefixCacheHitTokens} of ${status.prefixCacheQueryTokens} prompt tokens)`);
+  console.log(
+    `server prefix-cache hit rate: ${(hitRate * 100).toFixed(1)}% (${status.prefixCacheHitTokens} of ${status.prefixCacheQueryTokens} prompt tokens)`,
+  );
 }
 
 const pass = (ok: boolean) => (ok ? 'met' : '**missed**');
 const rows = cached.map(
-  (a, t) => `| ${t + 1} | ${a.promptTokens} | ${a.cachedTokens} | ${a.ttftMs.toFixed(0)} | ${uncached[t].ttftMs.toFixed(0)} | ${(a.ttftMs / uncached[t].ttftMs).toFixed(3)} |`,
+  (a, t) =>
+    `| ${t + 1} | ${a.promptTokens} | ${a.cachedTokens} | ${a.ttftMs.toFixed(0)} | ${uncached[t].ttftMs.toFixed(0)} | ${(a.ttftMs / uncached[t].ttftMs).toFixed(3)} |`,
 );
 const md = `# Prompt-cache validation
 

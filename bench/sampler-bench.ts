@@ -23,12 +23,15 @@ const onCpu = process.argv.includes('--cpu');
 // Median of (sorted logit - max) at these ranks over 256 SmolLM2-135M-Instruct decode steps
 // (chat and plain prompts, sampled at temperature 0.8). Rows differ mostly by how spread they are:
 // the per-row scale of the profile ranged 0.65-1.75 (10th-90th percentile).
-const PROFILE_RANKS = [1, 2, 3, 4, 5, 6, 8, 10, 13, 16, 20, 25, 32, 40, 50, 64, 80, 100, 128, 160, 200, 256, 320, 400,
-  512, 640, 800, 1024, 1280, 1600, 2048, 2560, 3200, 4096, 5120, 6400, 8192, 10240, 12800, 16384, 20480, 25600,
-  32768, 40960, 49152];
-const PROFILE = [0, -1.03, -2.04, -2.52, -2.93, -3.23, -3.66, -4.04, -4.46, -4.74, -5.12, -5.59, -5.96, -6.33, -6.66,
-  -7.06, -7.38, -7.69, -8.13, -8.49, -8.85, -9.26, -9.63, -10.02, -10.43, -10.84, -11.24, -11.72, -12.12, -12.55,
-  -13.04, -13.5, -13.99, -14.53, -15.08, -15.63, -16.25, -16.92, -17.59, -18.37, -19.23, -20.19, -21.46, -23.49, -38.8];
+const PROFILE_RANKS = [
+  1, 2, 3, 4, 5, 6, 8, 10, 13, 16, 20, 25, 32, 40, 50, 64, 80, 100, 128, 160, 200, 256, 320, 400, 512, 640, 800, 1024, 1280, 1600, 2048,
+  2560, 3200, 4096, 5120, 6400, 8192, 10240, 12800, 16384, 20480, 25600, 32768, 40960, 49152,
+];
+const PROFILE = [
+  0, -1.03, -2.04, -2.52, -2.93, -3.23, -3.66, -4.04, -4.46, -4.74, -5.12, -5.59, -5.96, -6.33, -6.66, -7.06, -7.38, -7.69, -8.13, -8.49,
+  -8.85, -9.26, -9.63, -10.02, -10.43, -10.84, -11.24, -11.72, -12.12, -12.55, -13.04, -13.5, -13.99, -14.53, -15.08, -15.63, -16.25,
+  -16.92, -17.59, -18.37, -19.23, -20.19, -21.46, -23.49, -38.8,
+];
 
 /** Deterministic uniform numbers in [0, 1). */
 function lcg(seed: number): () => number {
@@ -58,9 +61,19 @@ function syntheticRow(seed: number): number[] {
 function batchLogits(batch: number, step: number): InstanceType<typeof mx.array> {
   if (realLogits) {
     const n = realLogits.shape[0];
-    return mx.take(realLogits, mx.array(Array.from({ length: batch }, (_, r) => (step * batch + r) % n), mx.int32), 0);
+    return mx.take(
+      realLogits,
+      mx.array(
+        Array.from({ length: batch }, (_, r) => (step * batch + r) % n),
+        mx.int32,
+      ),
+      0,
+    );
   }
-  return mx.array(Array.from({ length: batch }, (_, r) => syntheticRow(step * 1000 + r)), mx.float32);
+  return mx.array(
+    Array.from({ length: batch }, (_, r) => syntheticRow(step * 1000 + r)),
+    mx.float32,
+  );
 }
 
 // Distinct logits for a few steps, cycled: building them is slow, sampling is what is timed.
@@ -80,7 +93,10 @@ const batchSizes = [1, 16, 32];
 const hostLogitCache = new Map<number, Float32Array[]>();
 function hostLogitSetsFor(batch: number): Float32Array[] {
   if (!hostLogitCache.has(batch)) {
-    hostLogitCache.set(batch, logitSetsFor(batch).map((x) => new Float32Array((x.tolist() as number[][]).flat())));
+    hostLogitCache.set(
+      batch,
+      logitSetsFor(batch).map((x) => new Float32Array((x.tolist() as number[][]).flat())),
+    );
   }
   return hostLogitCache.get(batch)!;
 }
@@ -94,7 +110,15 @@ const scenarios: { name: string; params: Partial<SamplingParams> }[] = [
   { name: 'temperature + min_p', params: { temperature: 0.8, minP: 0.05 } },
   {
     name: 'top_p + top_k + penalties + bias',
-    params: { temperature: 0.7, topP: 0.9, topK: 50, repetitionPenalty: 1.1, frequencyPenalty: 0.3, presencePenalty: 0.2, logitBias: { 100: 2, 200: -5 } },
+    params: {
+      temperature: 0.7,
+      topP: 0.9,
+      topK: 50,
+      repetitionPenalty: 1.1,
+      frequencyPenalty: 0.3,
+      presencePenalty: 0.2,
+      logitBias: { 100: 2, 200: -5 },
+    },
   },
 ];
 
@@ -105,9 +129,11 @@ function median(xs: number[]): number {
 
 const sampler = new Sampler(vocab);
 const cpuSampler = onCpu ? new CpuSampler(vocab) : null;
-console.log(onCpu
-  ? `CPU sampler: vocab ${vocab}, ${steps} steps per cell, ms/step as median (min)`
-  : `sampler: vocab ${vocab}, block size ${sampler.layout.blockSize}, ${steps} steps per cell, ms/step as median (min)`);
+console.log(
+  onCpu
+    ? `CPU sampler: vocab ${vocab}, ${steps} steps per cell, ms/step as median (min)`
+    : `sampler: vocab ${vocab}, block size ${sampler.layout.blockSize}, ${steps} steps per cell, ms/step as median (min)`,
+);
 // The minimum shows the cost without interference from other processes on a shared machine.
 const perRowHeader = onCpu ? [`ms/row B=${batchSizes.at(-1)}`.padStart(16)] : [];
 console.log(['scenario'.padEnd(36), ...batchSizes.map((b) => `B=${b}`.padStart(16)), ...perRowHeader].join(''));
@@ -152,8 +178,10 @@ if (!onCpu) {
     }
     return median(times);
   };
-  console.log(`primitives at [16, ${vocab}]: mx.sort ${timeOf(() => mx.sort(logits, -1), 6).toFixed(1)} ms, ` +
-    `mx.softmax ${timeOf(() => mx.softmax(logits, -1), 12).toFixed(1)} ms, ` +
-    `mx.logsumexp ${timeOf(() => mx.logsumexp(logits, -1), 12).toFixed(1)} ms, ` +
-    `mx.argmax ${timeOf(() => mx.argmax(logits, -1), 12).toFixed(2)} ms`);
+  console.log(
+    `primitives at [16, ${vocab}]: mx.sort ${timeOf(() => mx.sort(logits, -1), 6).toFixed(1)} ms, ` +
+      `mx.softmax ${timeOf(() => mx.softmax(logits, -1), 12).toFixed(1)} ms, ` +
+      `mx.logsumexp ${timeOf(() => mx.logsumexp(logits, -1), 12).toFixed(1)} ms, ` +
+      `mx.argmax ${timeOf(() => mx.argmax(logits, -1), 12).toFixed(2)} ms`,
+  );
 }

@@ -80,7 +80,9 @@ function withoutOptions(args: string[], names: string[]): string[] {
 
 const program = new Command()
   .name('soak')
-  .description('Soak a server: concurrent clients with a mix of streamed, whole, cancelled and abandoned requests; memory over time; leak check')
+  .description(
+    'Soak a server: concurrent clients with a mix of streamed, whole, cancelled and abandoned requests; memory over time; leak check',
+  )
   .argument('[server-args...]', 'with --spawn: more arguments of the server (after --)')
   .option('--url <url>', 'OpenAI base URL of a running server', 'http://127.0.0.1:8080/v1')
   .option('--grpc <target>', 'gRPC target of a running server (host:port)', '127.0.0.1:50051')
@@ -92,15 +94,40 @@ const program = new Command()
   .option('--duration <time>', 'how long the clients send requests (30s, 10m, 1h)', duration('--duration'), parseDuration('10m'))
   .option('--min-tokens <n>', 'smallest max_tokens of a request that runs to its end', count('--min-tokens', 1), 8)
   .option('--max-tokens <n>', 'largest max_tokens of a request that runs to its end', count('--max-tokens', 1), 48)
-  .option('--cut-max-tokens <n>', 'max_tokens of requests that are cancelled or abandoned (they are cut off first)', count('--cut-max-tokens', 1), 256)
+  .option(
+    '--cut-max-tokens <n>',
+    'max_tokens of requests that are cancelled or abandoned (they are cut off first)',
+    count('--cut-max-tokens', 1),
+    256,
+  )
   .option('--temperature <t>', 'sampling temperature', nonNegative('--temperature'), 0.7)
-  .option('--mix <weights>', `change the weights of kinds of request, e.g. "grpc-session=0,openai-cancel=20" (kinds: ${KINDS.join(', ')})`, weights, DEFAULT_WEIGHTS)
+  .option(
+    '--mix <weights>',
+    `change the weights of kinds of request, e.g. "grpc-session=0,openai-cancel=20" (kinds: ${KINDS.join(', ')})`,
+    weights,
+    DEFAULT_WEIGHTS,
+  )
   .option('--seed <n>', 'seed of the prompts and the mix', count('--seed', 0), 0)
-  .option('--request-timeout <time>', 'deadline of one request; a request that takes longer failed', duration('--request-timeout'), parseDuration('300s'))
-  .option('--idle-timeout <time>', 'after the load, how long the server may take to be idle', duration('--idle-timeout'), parseDuration('60s'))
+  .option(
+    '--request-timeout <time>',
+    'deadline of one request; a request that takes longer failed',
+    duration('--request-timeout'),
+    parseDuration('300s'),
+  )
+  .option(
+    '--idle-timeout <time>',
+    'after the load, how long the server may take to be idle',
+    duration('--idle-timeout'),
+    parseDuration('60s'),
+  )
   .option('--ready-timeout <time>', 'how long the server may take to start serving', duration('--ready-timeout'), parseDuration('5m'))
   .option('--sample-interval <time>', 'time between memory samples', duration('--sample-interval'), parseDuration('5s'))
-  .option('--note <text>', 'a note for the results (repeatable), e.g. what else ran on the machine', (v: string, all: string[]) => [...all, v], [] as string[])
+  .option(
+    '--note <text>',
+    'a note for the results (repeatable), e.g. what else ran on the machine',
+    (v: string, all: string[]) => [...all, v],
+    [] as string[],
+  )
   .option('--out <prefix>', 'write <prefix>.md and <prefix>.json', join(import.meta.dirname, 'results', 'soak'))
   .option('--no-progress', 'no progress bar (one line a minute instead)')
   .option('--quiet', 'do not print the markdown summary')
@@ -176,7 +203,7 @@ async function main(): Promise<void> {
   report.notes = o.note;
 
   mkdirSync(dirname(o.out), { recursive: true });
-  writeFileSync(`${o.out}.json`, JSON.stringify(report, null, 2) + '\n');
+  writeFileSync(`${o.out}.json`, `${JSON.stringify(report, null, 2)}\n`);
   const markdown = markdownReport(report);
   writeFileSync(`${o.out}.md`, markdown);
   if (!o.quiet) process.stdout.write(markdown);

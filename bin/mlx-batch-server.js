@@ -1,12 +1,15 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI (src/cli.ts) through tsx, so no build step is needed.
-import { register } from 'tsx/esm/api';
+// Runs the compiled CLI (dist/, built from src/ by scripts/setup.sh or `npm run build`).
+import { existsSync } from 'node:fs';
 
-// This process loads TypeScript through tsx's loader. The engine runs in a forked child process,
-// which is started with this process's execArgv: adding tsx's loader there lets the child load
-// TypeScript too. The loader is resolved from this package, so the command works from any
-// working directory.
-register();
-process.execArgv.push('--import', import.meta.resolve('tsx'));
-
-await import('../src/cli.ts');
+const [major] = process.versions.node.split('.').map(Number);
+if (major < 22) {
+  console.error(`mlx-batch-server needs Node.js 22 or newer (this is ${process.version}); scripts/setup.sh installs it`);
+  process.exit(1);
+}
+const entry = new URL('../dist/cli.js', import.meta.url);
+if (!existsSync(entry)) {
+  console.error('mlx-batch-server: dist/ is missing; run `npm run build` (scripts/setup.sh does)');
+  process.exit(1);
+}
+await import(entry.href);

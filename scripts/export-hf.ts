@@ -17,6 +17,7 @@ import { readGguf } from '../src/engine/gguf.ts';
 import type { ModelConfig } from '../src/engine/model/config.ts';
 import { contiguous, type Linear } from '../src/engine/model/linear.ts';
 import { loadGgufTransformer, loadHfTransformer } from '../src/engine/model/load-weights.ts';
+import { architectureNamed } from '../src/engine/model/architectures/registry.ts';
 import type { Transformer } from '../src/engine/model/transformer.ts';
 import { defaultCacheDir, resolveModel } from '../src/model-source/model-source.ts';
 import { tokenizerDefinitionFromGguf } from '../src/text/gguf-vocabulary.ts';
@@ -25,11 +26,6 @@ import type { TokenizerDefinition, TokenizerJson } from '../src/text/tokenizer-d
 
 const { core: mx } = mlx;
 type MxArray = InstanceType<typeof mx.array>;
-
-const HF_ARCHITECTURE_CLASS: Record<ModelConfig['architecture'], string> = {
-  llama: 'LlamaForCausalLM',
-  qwen2: 'Qwen2ForCausalLM',
-};
 
 /** config.json in transformers' spelling of our ModelConfig. */
 export function hfConfigJson(c: ModelConfig, def: TokenizerDefinition): Record<string, unknown> {
@@ -45,7 +41,7 @@ export function hfConfigJson(c: ModelConfig, def: TokenizerDefinition): Record<s
     };
   }
   return {
-    architectures: [HF_ARCHITECTURE_CLASS[c.architecture]],
+    architectures: [architectureNamed(c.architecture).hfClassName],
     model_type: c.architecture,
     vocab_size: c.vocabSize,
     hidden_size: c.hiddenSize,
@@ -115,7 +111,10 @@ export function hfTokenizerConfigJson(def: TokenizerDefinition, contextLength: n
   }
   const { default: chatTemplate, ...namedTemplates } = def.chatTemplates;
   const templates = Object.keys(namedTemplates).length
-    ? [{ name: 'default', template: chatTemplate }, ...Object.entries(namedTemplates).map(([name, template]) => ({ name, template }))].filter((t) => t.template !== undefined)
+    ? [
+        { name: 'default', template: chatTemplate },
+        ...Object.entries(namedTemplates).map(([name, template]) => ({ name, template })),
+      ].filter((t) => t.template !== undefined)
     : chatTemplate;
   return {
     tokenizer_class: 'PreTrainedTokenizerFast',
@@ -186,7 +185,7 @@ export async function exportHf(spec: string | undefined, outDir: string, cacheDi
   mkdirSync(outDir, { recursive: true });
   mx.eval(...Object.values(tensors));
   mx.saveSafetensors(join(outDir, 'model.safetensors'), tensors, { format: 'pt' });
-  const writeJson = (name: string, value: unknown) => writeFileSync(join(outDir, name), JSON.stringify(value, null, 2) + '\n');
+  const writeJson = (name: string, value: unknown) => writeFileSync(join(outDir, name), `${JSON.stringify(value, null, 2)}\n`);
   writeJson('config.json', hfConfigJson(transformer.config, def));
   writeJson('generation_config.json', hfGenerationConfigJson(def));
   writeJson('tokenizer.json', hfTokenizerJson(def));
@@ -197,7 +196,9 @@ export async function exportHf(spec: string | undefined, outDir: string, cacheDi
 async function main(): Promise<void> {
   const opts = new Command()
     .name('export-hf')
-    .description('Write the model as this server loads it to a Hugging Face-layout directory (float32 safetensors, tokenizer, chat template)')
+    .description(
+      'Write the model as this server loads it to a Hugging Face-layout directory (float32 safetensors, tokenizer, chat template)',
+    )
     .requiredOption('--out <dir>', 'directory to write')
     .option('--model <spec>', 'model: GGUF file, HF directory or hub id (default: the default model)')
     .option('--cache-dir <dir>', 'model cache directory (default: $MLX_BATCH_SERVER_CACHE or ~/.cache/mlx-batch-server)')

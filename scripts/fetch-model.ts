@@ -23,7 +23,7 @@ try {
     cacheDir: opts.cacheDir,
     offline: opts.offline,
   });
-  process.stdout.write((opts.json ? JSON.stringify(model) : model.path) + '\n');
+  process.stdout.write(`${opts.json ? JSON.stringify(model) : model.path}\n`);
 } catch (err) {
   if (!(err instanceof ModelSourceError)) throw err;
   process.stderr.write(`fetch-model: ${err.message}\n`);

@@ -10,7 +10,11 @@ const roots = ['test', 'src', 'clients/typescript'];
 const files = [];
 function walk(dir) {
   let entries;
-  try { entries = readdirSync(dir); } catch { return; }
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return;
+  }
   for (const name of entries) {
     if (name === 'node_modules' || name === 'gen') continue;
     const path = join(dir, name);
@@ -24,8 +28,40 @@ if (process.platform === 'linux') {
   const built = spawnSync(process.execPath, ['native/cpu-kernels/build.mjs'], { stdio: 'inherit' });
   if (built.status !== 0) console.error('the native kernels did not build; tests of the native path will fail');
 }
-const filter = process.argv.slice(2);
-const selected = filter.length ? files.filter((f) => filter.some((p) => f.includes(p))) : files;
+// `--unit`: the pure tests (no server, no engine process, no model beyond a few in-memory
+// tensors), for the inner loop: npm run test:unit.
+const UNIT_TESTS = [
+  'adapter-mapping',
+  'chat-template',
+  'cpu-sampler',
+  'detokenizer',
+  'gguf',
+  'import-rules',
+  'model-architectures',
+  'proto-contract',
+  'radix-cache',
+  'sampler-filters',
+  'sampler-penalties',
+  'sampler',
+  'scheduler',
+  'stop-matcher',
+  'tokenizer-hf-directory',
+  'tokenizer-sentencepiece',
+  'tokenizer',
+];
+const unit = process.argv.includes('--unit');
+const filter = process.argv.slice(2).filter((a) => a !== '--unit');
+const unitFiles = files.filter((f) => UNIT_TESTS.some((name) => f.endsWith(`/${name}.test.ts`)));
+const pool = unit ? unitFiles : files;
+const selected = filter.length ? pool.filter((f) => filter.some((p) => f.includes(p))) : pool;
+// Tests that start the real executable run the compiled dist/: bring it up to date (incremental).
+if (!unit) {
+  const compiled = spawnSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' });
+  if (compiled.status !== 0) {
+    console.error('the TypeScript build failed');
+    process.exit(1);
+  }
+}
 if (selected.length === 0) {
   console.error('no test files matched');
   process.exit(1);
@@ -45,7 +81,9 @@ if (!env.SMOLLM2_GGUF) {
     console.error('could not fetch the default model; tests that need it will fail');
   } else env.SMOLLM2_GGUF = fetched.stdout.trim();
 }
-const result = spawnSync(process.execPath, [
-  '--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...selected.sort(),
-], { stdio: 'inherit', env });
+const result = spawnSync(
+  process.execPath,
+  ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...selected.sort()],
+  { stdio: 'inherit', env },
+);
 process.exit(result.status ?? 1);

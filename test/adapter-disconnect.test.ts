@@ -42,7 +42,9 @@ const endless = { model: 'default', messages: [{ role: 'user' as const, content:
 
 test('a streaming client that disconnects frees both slots of its n=2 request', async () => {
   const abort = new AbortController();
-  const stream = await openai.chat.completions.create({ ...endless, n: 2, stream: true } as OpenAI.ChatCompletionCreateParamsStreaming, { signal: abort.signal });
+  const stream = await openai.chat.completions.create({ ...endless, n: 2, stream: true } as OpenAI.ChatCompletionCreateParamsStreaming, {
+    signal: abort.signal,
+  });
   const chunks = stream[Symbol.asyncIterator]();
   let content = 0;
   while (content < 4) {
@@ -70,7 +72,11 @@ test('a non-streaming client that disconnects frees its slot', async () => {
 });
 
 test('the server keeps answering after clients went away', async () => {
-  const r = await openai.chat.completions.create({ model: 'default', messages: [{ role: 'user', content: 'still there?' }], max_tokens: 3 });
+  const r = await openai.chat.completions.create({
+    model: 'default',
+    messages: [{ role: 'user', content: 'still there?' }],
+    max_tokens: 3,
+  });
   assert.equal(r.choices.length, 1);
 });
 
@@ -81,9 +87,12 @@ test('a stream whose engine process dies ends with an error event; the server re
   await chunks.next();
   process.kill(server.engine.pid!, 'SIGKILL');
   // The SDK raises the stream's `error` event as an APIError.
-  await assert.rejects(async () => {
-    for (;;) if ((await chunks.next()).done) break;
-  }, (err: unknown) => err instanceof OpenAI.APIError && /engine/.test(err.message));
+  await assert.rejects(
+    async () => {
+      for (;;) if ((await chunks.next()).done) break;
+    },
+    (err: unknown) => err instanceof OpenAI.APIError && /engine/.test(err.message),
+  );
   // /health reports the restart (503) until the engine is back (200).
   const healthUrl = server.adapter.url.replace(/\/v1$/, '/health');
   let healthy = false;

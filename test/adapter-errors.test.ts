@@ -4,7 +4,6 @@
 // it, whether the adapter or the service refused it. Also the API key and a full queue (429).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
 import OpenAI from 'openai';
 import { startOpenAIAdapter, type OpenAIAdapter } from '../src/adapter-openai/adapter-server.ts';
 import { connectToService } from '../src/adapter-openai/service-connection.ts';
@@ -48,7 +47,11 @@ async function apiError(call: () => Promise<unknown>): Promise<InstanceType<type
 async function expect400(param: string, body: Record<string, unknown>, endpoint: 'chat' | 'completions' = 'chat') {
   const err = await apiError(() =>
     endpoint === 'chat'
-      ? openai.chat.completions.create({ model: modelId, messages: user('hi'), ...body } as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming)
+      ? openai.chat.completions.create({
+          model: modelId,
+          messages: user('hi'),
+          ...body,
+        } as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming)
       : openai.completions.create({ model: modelId, prompt: 'hi', ...body } as unknown as OpenAI.CompletionCreateParamsNonStreaming),
   );
   assert.ok(err instanceof OpenAI.BadRequestError, `status ${err.status}: ${err.message}`);
@@ -96,7 +99,14 @@ describe('400: the parameter is named', () => {
 
   test('harmless values of those fields are accepted', async () => {
     const r = await openai.chat.completions.create({
-      model: modelId, messages: user('hi'), max_tokens: 1, tools: [], tool_choice: 'none', response_format: { type: 'text' }, user: 'u-1', store: false,
+      model: modelId,
+      messages: user('hi'),
+      max_tokens: 1,
+      tools: [],
+      tool_choice: 'none',
+      response_format: { type: 'text' },
+      user: 'u-1',
+      store: false,
     } as OpenAI.ChatCompletionCreateParamsNonStreaming);
     assert.equal(r.choices.length, 1);
   });
@@ -124,13 +134,19 @@ describe('400: the parameter is named', () => {
   });
 
   test('a bad streaming request fails before the stream starts', async () => {
-    const err = await apiError(() => openai.chat.completions.create({ model: modelId, messages: user('hi'), temperature: -1, stream: true }));
+    const err = await apiError(() =>
+      openai.chat.completions.create({ model: modelId, messages: user('hi'), temperature: -1, stream: true }),
+    );
     assert.ok(err instanceof OpenAI.BadRequestError);
     assert.equal(err.param, 'temperature');
   });
 
   test('a body that is not JSON', async () => {
-    const res = await fetch(`${url}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model": ' });
+    const res = await fetch(`${url}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"model": ',
+    });
     assert.equal(res.status, 400);
     const body = await errorBody(res);
     assert.deepEqual(Object.keys(body.error).sort(), ['code', 'message', 'param', 'type']);
@@ -181,7 +197,9 @@ describe('503: the service cannot be reached', () => {
   test('an adapter whose gRPC target is down answers 503 and /health says so', async () => {
     const orphan = await startOpenAIAdapter({ grpcTarget: '127.0.0.1:1', host: '127.0.0.1', port: 0 });
     try {
-      const err = await apiError(() => new OpenAI({ baseURL: orphan.url, apiKey: 'x', maxRetries: 0 }).chat.completions.create({ model: 'm', messages: user('hi') }));
+      const err = await apiError(() =>
+        new OpenAI({ baseURL: orphan.url, apiKey: 'x', maxRetries: 0 }).chat.completions.create({ model: 'm', messages: user('hi') }),
+      );
       assert.equal(err.status, 503);
       assert.equal((await fetch(orphan.url.replace(/\/v1$/, '/health'))).status, 503);
     } finally {
@@ -193,7 +211,13 @@ describe('503: the service cannot be reached', () => {
 describe('429: the queue is full', () => {
   test('with one request running and one waiting, a third is refused with RateLimitError', async () => {
     const abort = new AbortController();
-    const long = { model: modelId, messages: user('long'), max_tokens: 3000, ignore_eos: true, stream: true } as OpenAI.ChatCompletionCreateParamsStreaming;
+    const long = {
+      model: modelId,
+      messages: user('long'),
+      max_tokens: 3000,
+      ignore_eos: true,
+      stream: true,
+    } as OpenAI.ChatCompletionCreateParamsStreaming;
     try {
       const running = await openai.chat.completions.create(long, { signal: abort.signal });
       const it = running[Symbol.asyncIterator]();

@@ -34,7 +34,12 @@ test('service status codes become OpenAI status codes', () => {
   assert.equal(status(Code.Unavailable), 503);
   assert.equal(status(Code.Internal), 500);
   assert.equal(status(Code.Unknown), 500);
-  const e = errorFromCode(Code.InvalidArgument, 'sampling.max_tokens must be an integer in [1, 2147483647], got 0', 'sampling.max_tokens', chatNames);
+  const e = errorFromCode(
+    Code.InvalidArgument,
+    'sampling.max_tokens must be an integer in [1, 2147483647], got 0',
+    'sampling.max_tokens',
+    chatNames,
+  );
   assert.equal(e.param, 'max_completion_tokens');
   assert.equal(e.message, 'max_completion_tokens must be an integer in [1, 2147483647], got 0');
   assert.deepEqual(Object.keys(e.toBody().error), ['message', 'type', 'param', 'code']);
@@ -45,7 +50,13 @@ test('a chat body becomes a chat prompt with sampling; developer speaks as syste
     model: 'default',
     messages: [
       { role: 'developer', content: 'be brief' },
-      { role: 'user', content: [{ type: 'text', text: 'a' }, { type: 'text', text: 'b' }] },
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'a' },
+          { type: 'text', text: 'b' },
+        ],
+      },
       { role: 'assistant', content: null },
     ],
     temperature: 0.5,
@@ -111,14 +122,23 @@ test('completions: prompts in all four forms; max_tokens defaults to 16, null me
 });
 
 test('choice seeds differ per choice and stay in range', () => {
-  assert.deepEqual([0, 1, 2].map((i) => choiceSeed(10, i)), [10, 11, 12]);
+  assert.deepEqual(
+    [0, 1, 2].map((i) => choiceSeed(10, i)),
+    [10, 11, 12],
+  );
   const max = 2 ** 53 - 1;
   assert.ok([0, 1, 2].every((i) => Math.abs(choiceSeed(max, i)) <= max));
   assert.equal(new Set([0, 1, 2].map((i) => choiceSeed(max, i))).size, 3);
 });
 
 const lp = (token: string, logprob: number, top: [string, number][] = []) =>
-  ({ token, logprob, tokenBytes: new Uint8Array(), tokenId: 0, topLogprobs: top.map(([t, l]) => ({ token: t, logprob: l, tokenBytes: new Uint8Array(), tokenId: 0 })) }) as unknown as TokenLogprob;
+  ({
+    token,
+    logprob,
+    tokenBytes: new Uint8Array(),
+    tokenId: 0,
+    topLogprobs: top.map(([t, l]) => ({ token: t, logprob: l, tokenBytes: new Uint8Array(), tokenId: 0 })),
+  }) as unknown as TokenLogprob;
 
 test('a token that is part of a character keeps its bytes and shows as bytes:\\x..', () => {
   const half = lp('bytes:\\xe2\\x82', -1);
@@ -129,7 +149,18 @@ test('a token that is part of a character keeps its bytes and shows as bytes:\\x
 
 test('completions logprobs: offsets count characters, a split character once', () => {
   const cursor = new TextCursor(2);
-  const out = completionLogprobs([lp('a', -0.1, [['a', -0.1], ['b', -2]]), lp('bytes:\\xe2\\x82', -0.5), lp('bytes:\\xac', -0.2), lp('z', -Infinity)], cursor);
+  const out = completionLogprobs(
+    [
+      lp('a', -0.1, [
+        ['a', -0.1],
+        ['b', -2],
+      ]),
+      lp('bytes:\\xe2\\x82', -0.5),
+      lp('bytes:\\xac', -0.2),
+      lp('z', -Infinity),
+    ],
+    cursor,
+  );
   assert.deepEqual(out.tokens, ['a', 'bytes:\\xe2\\x82', 'bytes:\\xac', 'z']);
   assert.deepEqual(out.text_offset, [2, 3, 3, 4]);
   assert.equal(cursor.chars, 5);
@@ -138,8 +169,9 @@ test('completions logprobs: offsets count characters, a split character once', (
   assert.equal(out.token_logprobs[3], -9999, '-Infinity would not survive JSON');
 });
 
-test('usage counts each prompt once and every choice\'s completion', () => {
-  const u = (promptTokens: number, completionTokens: number, cachedTokens: number) => ({ promptTokens, completionTokens, cachedTokens }) as Usage;
+test("usage counts each prompt once and every choice's completion", () => {
+  const u = (promptTokens: number, completionTokens: number, cachedTokens: number) =>
+    ({ promptTokens, completionTokens, cachedTokens }) as Usage;
   const total = openAIUsage([
     { promptIndex: 0, usage: u(10, 5, 0) },
     { promptIndex: 0, usage: u(10, 7, 10) },
@@ -151,7 +183,10 @@ test('usage counts each prompt once and every choice\'s completion', () => {
 test('routes: the /v1 prefix is optional, model ids may hold slashes', () => {
   assert.deepEqual(matchRoute('/v1/chat/completions'), { route: 'chat' });
   assert.deepEqual(matchRoute('/chat/completions/'), { route: 'chat' });
-  assert.deepEqual(matchRoute('/v1/models/HuggingFaceTB/SmolLM2-135M-Instruct'), { route: 'model', modelId: 'HuggingFaceTB/SmolLM2-135M-Instruct' });
+  assert.deepEqual(matchRoute('/v1/models/HuggingFaceTB/SmolLM2-135M-Instruct'), {
+    route: 'model',
+    modelId: 'HuggingFaceTB/SmolLM2-135M-Instruct',
+  });
   assert.deepEqual(matchRoute('/v1/models/a%2Fb'), { route: 'model', modelId: 'a/b' });
   assert.deepEqual(matchRoute('/health'), { route: 'health' });
   assert.equal(matchRoute('/v1/embeddings'), undefined);

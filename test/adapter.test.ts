@@ -74,7 +74,11 @@ describe('chat completions', () => {
   test('a stream starts with the role, ends with [DONE], and says the same as the answer', async () => {
     const request = { model: modelId, messages: user('Stream me'), max_tokens: 12, temperature: 0, ignore_eos: true };
     const whole = await openai.chat.completions.create(request as OpenAI.ChatCompletionCreateParamsNonStreaming);
-    const stream = await openai.chat.completions.create({ ...request, stream: true, stream_options: { include_usage: true } } as OpenAI.ChatCompletionCreateParamsStreaming);
+    const stream = await openai.chat.completions.create({
+      ...request,
+      stream: true,
+      stream_options: { include_usage: true },
+    } as OpenAI.ChatCompletionCreateParamsStreaming);
     const chunks: OpenAI.ChatCompletionChunk[] = [];
     for await (const chunk of stream) chunks.push(chunk);
 
@@ -83,7 +87,10 @@ describe('chat completions', () => {
     const text = chunks.flatMap((c) => c.choices.map((ch) => ch.delta.content ?? '')).join('');
     assert.equal(text, whole.choices[0].message.content);
     const finishes = chunks.flatMap((c) => c.choices.filter((ch) => ch.finish_reason !== null));
-    assert.deepEqual(finishes.map((f) => f.finish_reason), ['length']);
+    assert.deepEqual(
+      finishes.map((f) => f.finish_reason),
+      ['length'],
+    );
     // include_usage: `usage: null` on every chunk but the last, which has no choices.
     const last = chunks.at(-1)!;
     assert.deepEqual(last.choices, []);
@@ -96,15 +103,28 @@ describe('chat completions', () => {
     const request = { model: modelId, messages: user('Pick'), max_tokens: 8, n: 2, seed: 42, temperature: 1 };
     const a = await openai.chat.completions.create(request);
     const b = await openai.chat.completions.create(request);
-    assert.deepEqual(a.choices.map((c) => c.index), [0, 1]);
-    assert.deepEqual(a.choices.map((c) => c.message.content), b.choices.map((c) => c.message.content));
+    assert.deepEqual(
+      a.choices.map((c) => c.index),
+      [0, 1],
+    );
+    assert.deepEqual(
+      a.choices.map((c) => c.message.content),
+      b.choices.map((c) => c.message.content),
+    );
     const u = a.usage!;
     // The prompt counts once; completion tokens add up over both choices.
     assert.ok(u.completion_tokens > 8 && u.completion_tokens <= 16, `completion_tokens ${u.completion_tokens}`);
   });
 
   test('n=2 streams interleave and each choice gets its role and its finish', async () => {
-    const stream = await openai.chat.completions.create({ model: modelId, messages: user('Two'), max_tokens: 5, n: 2, stream: true, ignore_eos: true } as OpenAI.ChatCompletionCreateParamsStreaming);
+    const stream = await openai.chat.completions.create({
+      model: modelId,
+      messages: user('Two'),
+      max_tokens: 5,
+      n: 2,
+      stream: true,
+      ignore_eos: true,
+    } as OpenAI.ChatCompletionCreateParamsStreaming);
     const roles = new Set<number>();
     const finished = new Set<number>();
     for await (const chunk of stream) {
@@ -131,7 +151,13 @@ describe('chat completions', () => {
 
   test('logprobs: one entry per token, the greedy token first among its alternatives', async () => {
     const r = await openai.chat.completions.create({
-      model: modelId, messages: user('Logprobs'), max_tokens: 6, temperature: 0, logprobs: true, top_logprobs: 3, ignore_eos: true,
+      model: modelId,
+      messages: user('Logprobs'),
+      max_tokens: 6,
+      temperature: 0,
+      logprobs: true,
+      top_logprobs: 3,
+      ignore_eos: true,
     } as OpenAI.ChatCompletionCreateParamsNonStreaming);
     const content = r.choices[0].logprobs?.content;
     assert.ok(content);
@@ -151,7 +177,13 @@ describe('chat completions', () => {
 
   test('streamed logprobs arrive with their tokens', async () => {
     const stream = await openai.chat.completions.create({
-      model: modelId, messages: user('Logprobs'), max_tokens: 6, temperature: 0, logprobs: true, stream: true, ignore_eos: true,
+      model: modelId,
+      messages: user('Logprobs'),
+      max_tokens: 6,
+      temperature: 0,
+      logprobs: true,
+      stream: true,
+      ignore_eos: true,
     } as OpenAI.ChatCompletionCreateParamsStreaming);
     let count = 0;
     for await (const chunk of stream) count += chunk.choices[0]?.logprobs?.content?.length ?? 0;
@@ -170,10 +202,23 @@ describe('chat completions', () => {
   });
 
   test('content as an array of text parts is the same prompt as a string', async () => {
-    const asString = await openai.chat.completions.create({ model: modelId, messages: user('part one\npart two'), max_tokens: 5, temperature: 0 });
+    const asString = await openai.chat.completions.create({
+      model: modelId,
+      messages: user('part one\npart two'),
+      max_tokens: 5,
+      temperature: 0,
+    });
     const asParts = await openai.chat.completions.create({
       model: modelId,
-      messages: [{ role: 'user', content: [{ type: 'text', text: 'part one' }, { type: 'text', text: 'part two' }] }],
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'part one' },
+            { type: 'text', text: 'part two' },
+          ],
+        },
+      ],
       max_tokens: 5,
       temperature: 0,
     });
@@ -182,7 +227,12 @@ describe('chat completions', () => {
   });
 
   test('max_completion_tokens bounds the answer', async () => {
-    const r = await openai.chat.completions.create({ model: modelId, messages: user('Bound'), max_completion_tokens: 3, ignore_eos: true } as OpenAI.ChatCompletionCreateParamsNonStreaming);
+    const r = await openai.chat.completions.create({
+      model: modelId,
+      messages: user('Bound'),
+      max_completion_tokens: 3,
+      ignore_eos: true,
+    } as OpenAI.ChatCompletionCreateParamsNonStreaming);
     assert.equal(r.usage?.completion_tokens, 3);
     assert.equal(r.choices[0].finish_reason, 'length');
   });
@@ -193,9 +243,14 @@ describe('concurrency', () => {
     const answers = await Promise.all(
       Array.from({ length: 20 }, async (_, i) => {
         const request = { model: modelId, messages: user(`request ${i}`), max_tokens: 4, temperature: 0, ignore_eos: true };
-        if (i % 2 === 0) return (await openai.chat.completions.create(request as OpenAI.ChatCompletionCreateParamsNonStreaming)).usage?.completion_tokens;
+        if (i % 2 === 0)
+          return (await openai.chat.completions.create(request as OpenAI.ChatCompletionCreateParamsNonStreaming)).usage?.completion_tokens;
         let tokens = 0;
-        const stream = await openai.chat.completions.create({ ...request, stream: true, stream_options: { include_usage: true } } as OpenAI.ChatCompletionCreateParamsStreaming);
+        const stream = await openai.chat.completions.create({
+          ...request,
+          stream: true,
+          stream_options: { include_usage: true },
+        } as OpenAI.ChatCompletionCreateParamsStreaming);
         for await (const chunk of stream) tokens = chunk.usage?.completion_tokens ?? tokens;
         return tokens;
       }),
@@ -206,7 +261,12 @@ describe('concurrency', () => {
 
 describe('completions', () => {
   test('a non-streamed completion has the OpenAI shape; max_tokens defaults to 16', async () => {
-    const r = await openai.completions.create({ model: modelId, prompt: 'Once upon a time', temperature: 0, ignore_eos: true } as OpenAI.CompletionCreateParamsNonStreaming);
+    const r = await openai.completions.create({
+      model: modelId,
+      prompt: 'Once upon a time',
+      temperature: 0,
+      ignore_eos: true,
+    } as OpenAI.CompletionCreateParamsNonStreaming);
     assert.match(r.id, /^cmpl-/);
     assert.equal(r.object, 'text_completion');
     assert.equal(r.choices[0].finish_reason, 'length');
@@ -217,7 +277,10 @@ describe('completions', () => {
   test('a prompt array with n=2 gives n choices per prompt, numbered prompt by prompt', async () => {
     const one = await openai.completions.create({ model: modelId, prompt: 'beta', max_tokens: 4, temperature: 0 });
     const r = await openai.completions.create({ model: modelId, prompt: ['alpha', 'beta'], n: 2, max_tokens: 4, temperature: 0 });
-    assert.deepEqual(r.choices.map((c) => c.index), [0, 1, 2, 3]);
+    assert.deepEqual(
+      r.choices.map((c) => c.index),
+      [0, 1, 2, 3],
+    );
     // Greedy: both choices of a prompt agree, and prompt 1's equal the single-prompt answer.
     assert.equal(r.choices[2].text, one.choices[0].text);
     assert.equal(r.choices[3].text, one.choices[0].text);
@@ -231,7 +294,7 @@ describe('completions', () => {
     assert.equal(byIds.choices[0].text, byText.choices[0].text);
 
     const echoed = await openai.completions.create({ model: modelId, prompt: ids, max_tokens: 5, temperature: 0, echo: true });
-    assert.equal(echoed.choices[0].text, 'Hi there' + byText.choices[0].text);
+    assert.equal(echoed.choices[0].text, `Hi there${byText.choices[0].text}`);
 
     const lp = byText.choices[0].logprobs!;
     assert.equal(lp.tokens!.length, byText.usage?.completion_tokens);
@@ -247,7 +310,11 @@ describe('completions', () => {
   test('a streamed completion says the same as the whole one, usage last', async () => {
     const request = { model: modelId, prompt: 'Stream', max_tokens: 10, temperature: 0, ignore_eos: true };
     const whole = await openai.completions.create(request as OpenAI.CompletionCreateParamsNonStreaming);
-    const stream = await openai.completions.create({ ...request, stream: true, stream_options: { include_usage: true } } as OpenAI.CompletionCreateParamsStreaming);
+    const stream = await openai.completions.create({
+      ...request,
+      stream: true,
+      stream_options: { include_usage: true },
+    } as OpenAI.CompletionCreateParamsStreaming);
     let text = '';
     let usage: OpenAI.CompletionUsage | null | undefined;
     for await (const chunk of stream) {
@@ -263,11 +330,21 @@ describe('completions', () => {
 describe('SSE framing on the wire', () => {
   test('curl sees text/event-stream, one data: line per event, and data: [DONE] last', async () => {
     // Asynchronously: the server runs in this process.
-    const out = await promisify(execFile)('curl', [
-      '-sS', '-N', '-D', '-', `${server.adapter.url}/chat/completions`,
-      '-H', 'Content-Type: application/json',
-      '-d', JSON.stringify({ model: 'default', messages: user('curl'), max_tokens: 4, stream: true, ignore_eos: true }),
-    ], { encoding: 'utf8', timeout: 30_000 });
+    const out = await promisify(execFile)(
+      'curl',
+      [
+        '-sS',
+        '-N',
+        '-D',
+        '-',
+        `${server.adapter.url}/chat/completions`,
+        '-H',
+        'Content-Type: application/json',
+        '-d',
+        JSON.stringify({ model: 'default', messages: user('curl'), max_tokens: 4, stream: true, ignore_eos: true }),
+      ],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
     const [head, body] = out.stdout.split('\r\n\r\n');
     assert.match(head, /^HTTP\/1\.1 200/);
     assert.match(head, /content-type: text\/event-stream/i);

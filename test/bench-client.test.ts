@@ -67,7 +67,10 @@ function options(overrides: Partial<BenchmarkOptions>): BenchmarkOptions {
 /** What every streamed run must satisfy, whatever the endpoint. */
 function checkStreamedReport(report: BenchReport, levels: number[], requests: number) {
   const exactTokens = report.settings.endpoint === 'grpc';
-  assert.deepEqual(report.runs.map((r) => r.concurrency), levels);
+  assert.deepEqual(
+    report.runs.map((r) => r.concurrency),
+    levels,
+  );
   for (const r of report.runs) {
     assert.equal(r.requests, requests);
     assert.equal(r.completed, requests, `c${r.concurrency}: ${r.errorSamples.join('; ')}`);
@@ -87,7 +90,12 @@ function checkStreamedReport(report: BenchReport, levels: number[], requests: nu
     else assert.ok(r.itlMs.count > 0 && r.itlMs.count <= requests * (MAX_TOKENS - 1));
     assert.equal(r.tpotMs.count, requests);
     for (const d of [r.ttftMs, r.itlMs, r.tpotMs, r.e2eMs]) {
-      assert.ok((d.p50 as number) >= 0 && (d.p50 as number) <= (d.p90 as number) && (d.p90 as number) <= (d.p99 as number) && (d.p99 as number) <= (d.max as number));
+      assert.ok(
+        (d.p50 as number) >= 0 &&
+          (d.p50 as number) <= (d.p90 as number) &&
+          (d.p90 as number) <= (d.p99 as number) &&
+          (d.p99 as number) <= (d.max as number),
+      );
     }
     // A request's first token cannot come after its end, and the run lasts at least as long as its longest request.
     assert.ok((r.ttftMs.max as number) <= (r.e2eMs.max as number));
@@ -132,21 +140,49 @@ test('--eos bias keeps outputs at max_tokens through logit_bias; a server error 
 /** Runs the CLI without blocking this process (which serves the requests). */
 function cli(args: string[]): Promise<{ status: number | null; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', 'bench/bench-client.ts', ...args], { encoding: 'utf8', timeout: 120_000 }, (err, _stdout, stderr) => {
-      resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stderr });
-    });
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'bench/bench-client.ts', ...args],
+      { encoding: 'utf8', timeout: 120_000 },
+      (err, _stdout, stderr) => {
+        resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stderr });
+      },
+    );
   });
 }
 
 test('the CLI writes JSON, markdown and an SVG chart for a sweep, and names a bad option', async () => {
   const out = join(outDir, 'bench-cli');
   const ok = await cli([
-    '--endpoint', 'grpc', '--url', `http://127.0.0.1:${server.grpc.port}`, '--tokenizer', modelDir, '--sweep', '1,2',
-    '--requests', '2', '--prompt-tokens', String(PROMPT_TOKENS), '--max-tokens', '3', '--warmup', '0', '--out', out, '--quiet',
+    '--endpoint',
+    'grpc',
+    '--url',
+    `http://127.0.0.1:${server.grpc.port}`,
+    '--tokenizer',
+    modelDir,
+    '--sweep',
+    '1,2',
+    '--requests',
+    '2',
+    '--prompt-tokens',
+    String(PROMPT_TOKENS),
+    '--max-tokens',
+    '3',
+    '--warmup',
+    '0',
+    '--out',
+    out,
+    '--quiet',
   ]);
   assert.equal(ok.status, 0, ok.stderr);
   const report = JSON.parse(readFileSync(`${out}.json`, 'utf8')) as BenchReport;
-  assert.deepEqual(report.runs.map((r) => [r.concurrency, r.completed, r.outputTokens]), [[1, 2, 6], [2, 2, 6]]);
+  assert.deepEqual(
+    report.runs.map((r) => [r.concurrency, r.completed, r.outputTokens]),
+    [
+      [1, 2, 6],
+      [2, 2, 6],
+    ],
+  );
   assert.match(readFileSync(`${out}.md`, 'utf8'), /!\[throughput and TTFT against concurrency\]\(bench-cli\.svg\)/);
   const svg = readFileSync(`${out}.svg`, 'utf8');
   assert.match(svg, /^<svg /);
@@ -164,8 +200,14 @@ test('synthetic prompts have exactly --prompt-tokens tokens, differ from each ot
   for (const format of ['chat', 'text'] as const) {
     const spec = { format, promptTokens: 120, maxTokens: 4, seed: 3 };
     const a = buildWorkload(tok, spec, 6);
-    assert.deepEqual(a.map((r) => r.promptTokens), Array(6).fill(120));
-    assert.deepEqual(a.map((r) => countPromptTokens(tok, r.body)), Array(6).fill(120));
+    assert.deepEqual(
+      a.map((r) => r.promptTokens),
+      Array(6).fill(120),
+    );
+    assert.deepEqual(
+      a.map((r) => countPromptTokens(tok, r.body)),
+      Array(6).fill(120),
+    );
     assert.equal(new Set(a.map((r) => JSON.stringify(r.body))).size, 6);
     assert.deepEqual(buildWorkload(tok, spec, 6), a);
     assert.notDeepEqual(buildWorkload(tok, { ...spec, seed: 4 }, 6), a);
@@ -175,9 +217,25 @@ test('synthetic prompts have exactly --prompt-tokens tokens, differ from each ot
 
 test('ShareGPT datasets: first human turn as prompt, reply length as output length, clear errors', () => {
   const data = [
-    { conversations: [{ from: 'human', value: 'Tell me about tides and the moon.' }, { from: 'gpt', value: 'Tides follow the moon.' }] },
-    { conversations: [{ from: 'system', value: 'be brief' }, { from: 'human', value: 'What is a river delta?' }, { from: 'gpt', value: 'Land at a river mouth.' }] },
-    { messages: [{ role: 'user', content: 'Name three colours.' }, { role: 'assistant', content: 'Red, green, blue.' }] },
+    {
+      conversations: [
+        { from: 'human', value: 'Tell me about tides and the moon.' },
+        { from: 'gpt', value: 'Tides follow the moon.' },
+      ],
+    },
+    {
+      conversations: [
+        { from: 'system', value: 'be brief' },
+        { from: 'human', value: 'What is a river delta?' },
+        { from: 'gpt', value: 'Land at a river mouth.' },
+      ],
+    },
+    {
+      messages: [
+        { role: 'user', content: 'Name three colours.' },
+        { role: 'assistant', content: 'Red, green, blue.' },
+      ],
+    },
     { conversations: [{ from: 'gpt', value: 'no human turn here' }] },
   ];
   const entries = parseShareGpt(JSON.stringify(data));
@@ -212,13 +270,20 @@ test('percentiles, request counts and the headline ratio', () => {
   assert.equal(headlineOf([run(1, 20), run(2, 30)]), undefined);
 });
 
-test('CPU taken by other processes during a level is measured, and a busy level is measured again', { skip: process.platform !== 'linux' && 'reads /proc' }, async () => {
+test('CPU taken by other processes during a level is measured, and a busy level is measured again', {
+  skip: process.platform !== 'linux' && 'reads /proc',
+}, async () => {
   const before = cpuSnapshot();
   assert.ok(before && before.machineBusyS > 0 && before.measuredS > 0);
-  assert.deepEqual(otherCpuBetween({ machineBusyS: 10, measuredS: 4 }, { machineBusyS: 13, measuredS: 5 }, 4), { cpuSeconds: 2, cores: 0.5 });
+  assert.deepEqual(otherCpuBetween({ machineBusyS: 10, measuredS: 4 }, { machineBusyS: 13, measuredS: 5 }, 4), {
+    cpuSeconds: 2,
+    cores: 0.5,
+  });
   assert.equal(otherCpuBetween(undefined, before, 1), null);
   // A busy process outside this process tree (its parent shell exits at once, so it is re-parented).
-  const spinner = Number(execFileSync('sh', ['-c', `${JSON.stringify(process.execPath)} -e "for(;;){}" >/dev/null 2>&1 & echo $!`], { encoding: 'utf8' }).trim());
+  const spinner = Number(
+    execFileSync('sh', ['-c', `${JSON.stringify(process.execPath)} -e "for(;;){}" >/dev/null 2>&1 & echo $!`], { encoding: 'utf8' }).trim(),
+  );
   try {
     const report = await runBenchmark(options({ levels: [1], requests: { fixed: 4 }, maxOtherCores: 0.05, retries: 1 }), tok);
     const run = report.runs[0];

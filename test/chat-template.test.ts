@@ -15,9 +15,9 @@ const MISTRAL =
 
 // Llama 3's template: system handling, trim filter, a header per message, generation prompt.
 const LLAMA3 =
-  "{% set loop_messages = messages %}{% for message in loop_messages %}" +
+  '{% set loop_messages = messages %}{% for message in loop_messages %}' +
   "{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}" +
-  "{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}" +
+  '{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}' +
   "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}";
 
 const isMessagesError = (pattern: RegExp) => (e: Error) =>
@@ -53,7 +53,14 @@ describe('ChatTemplate', () => {
       isMessagesError(/Conversation roles must alternate/),
     );
     assert.throws(
-      () => mistral.render([{ role: 'user', content: 'a' }, { role: 'system', content: 'x' }], { addGenerationPrompt: true }),
+      () =>
+        mistral.render(
+          [
+            { role: 'user', content: 'a' },
+            { role: 'system', content: 'x' },
+          ],
+          { addGenerationPrompt: true },
+        ),
       isMessagesError(/Only user and assistant/),
     );
   });
@@ -64,9 +71,10 @@ describe('ChatTemplate', () => {
       { role: 'system', content: '  Be brief.  ' },
       { role: 'user', content: 'Hi' },
     ];
-    const head = '<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>';
+    const head =
+      '<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>';
     assert.equal(llama3.render(messages, { addGenerationPrompt: false }), head);
-    assert.equal(llama3.render(messages, { addGenerationPrompt: true }), head + '<|start_header_id|>assistant<|end_header_id|>\n\n');
+    assert.equal(llama3.render(messages, { addGenerationPrompt: true }), `${head}<|start_header_id|>assistant<|end_header_id|>\n\n`);
   });
 
   test('bad messages are refused before rendering, naming the message', () => {
@@ -74,7 +82,14 @@ describe('ChatTemplate', () => {
     assert.throws(() => mistral.render('hi' as never, { addGenerationPrompt: true }), isMessagesError(/non-empty list/));
     assert.throws(() => mistral.render([null as never], { addGenerationPrompt: true }), isMessagesError(/messages\[0\] must be an object/));
     assert.throws(
-      () => mistral.render([{ role: 'user', content: 'a' }, { role: 'wizard', content: 'b' }], { addGenerationPrompt: true }),
+      () =>
+        mistral.render(
+          [
+            { role: 'user', content: 'a' },
+            { role: 'wizard', content: 'b' },
+          ],
+          { addGenerationPrompt: true },
+        ),
       isMessagesError(/messages\[1\]\.role must be one of .* got "wizard"/),
     );
     assert.throws(
@@ -85,7 +100,10 @@ describe('ChatTemplate', () => {
 
   test('a template error at render time is an invalid messages argument', () => {
     const t = new ChatTemplate("{{ messages[0]['content'].no_such_method() }}", {});
-    assert.throws(() => t.render([{ role: 'user', content: 'x' }], { addGenerationPrompt: true }), isMessagesError(/chat template rejected/));
+    assert.throws(
+      () => t.render([{ role: 'user', content: 'x' }], { addGenerationPrompt: true }),
+      isMessagesError(/chat template rejected/),
+    );
   });
 
   test('a template that does not parse throws when constructed', () => {
@@ -108,7 +126,7 @@ describe('Tokenizer.applyChatTemplate with a GGUF template', () => {
   test('addGenerationPrompt defaults to true', () => {
     const tok = Tokenizer.fromGguf(
       tinyByteLevelMetadata({
-        'tokenizer.chat_template': "{% for m in messages %}{{ m.content }}{% endfor %}{% if add_generation_prompt %}>{% endif %}",
+        'tokenizer.chat_template': '{% for m in messages %}{{ m.content }}{% endfor %}{% if add_generation_prompt %}>{% endif %}',
       }),
     );
     assert.equal(tok.applyChatTemplate([{ role: 'user', content: 'a' }]), 'a>');

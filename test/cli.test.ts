@@ -3,7 +3,7 @@
 // front of that server's gRPC port, and a clean exit on SIGTERM.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, type ChildProcess } from 'node:child_process';
+import { execFile, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
@@ -18,6 +18,8 @@ import { writeTinyModel } from './helpers/tiny-model.ts';
 import { TEST_MODEL_SPEC } from './helpers/test-server.ts';
 import { BIN, launchCli, waitForHealth, type CliProcess } from './helpers/cli-process.ts';
 
+const ENGINE_RUNTIME_BLOCKER = new URL('./helpers/block-engine-runtime.mjs', import.meta.url).pathname;
+
 const run = promisify(execFile);
 
 describe('flags', () => {
@@ -25,12 +27,31 @@ describe('flags', () => {
     const { stdout } = await run(process.execPath, [BIN, '--help']);
     const help = stdout.replace(/\s+/g, ' ');
     for (const flag of [
-      '--model', '--batch-size', '--use-prompt-cache', '--disable-prompt-cache', '--radix-cache-size', '--port', '--host',
-      '--grpc-port', '--api-key', '--max-queue', '--log-level', '--prefill-chunk', '--kv-cache-bytes',
+      '--model',
+      '--batch-size',
+      '--use-prompt-cache',
+      '--disable-prompt-cache',
+      '--radix-cache-size',
+      '--port',
+      '--host',
+      '--grpc-port',
+      '--api-key',
+      '--max-queue',
+      '--log-level',
+      '--prefill-chunk',
+      '--kv-cache-bytes',
     ]) {
       assert.ok(help.includes(flag), `--help does not mention ${flag}`);
     }
-    for (const fallback of ['"SmolLM2-135M-Instruct"', '(default: 32)', '(default: 1073741824)', '(default: 8080)', '(default: "127.0.0.1")', '(default: 50051)', 'MLX_BATCH_SERVER_API_KEY']) {
+    for (const fallback of [
+      '"SmolLM2-135M-Instruct"',
+      '(default: 32)',
+      '(default: 1073741824)',
+      '(default: 8080)',
+      '(default: "127.0.0.1")',
+      '(default: 50051)',
+      'MLX_BATCH_SERVER_API_KEY',
+    ]) {
       assert.ok(help.includes(fallback), `--help does not show ${fallback}`);
     }
     assert.match(help, /adapter \[options\]/);
@@ -52,7 +73,7 @@ describe('flags', () => {
     return { ...seen, error };
   }
 
-  test('the seed\'s flags map onto the engine options', async () => {
+  test("the seed's flags map onto the engine options", async () => {
     const defaults = (await parse()).serve!;
     assert.equal(defaults.model, 'SmolLM2-135M-Instruct');
     assert.equal(defaults.port, 8080);
@@ -63,9 +84,29 @@ describe('flags', () => {
     assert.equal(engineOptions(defaults).batchSize, 32);
     assert.equal(engineOptions(defaults).prefixCacheBytes, 1073741824);
 
-    const flags = (await parse('--batch-size', '8', '--radix-cache-size', '2GiB', '--disable-prompt-cache', '--max-queue', '5', '--prefill-chunk', '64', '--kv-cache-bytes', '512MiB')).serve!;
+    const flags = (
+      await parse(
+        '--batch-size',
+        '8',
+        '--radix-cache-size',
+        '2GiB',
+        '--disable-prompt-cache',
+        '--max-queue',
+        '5',
+        '--prefill-chunk',
+        '64',
+        '--kv-cache-bytes',
+        '512MiB',
+      )
+    ).serve!;
     assert.deepEqual(engineOptions(flags), {
-      ...DEFAULT_ENGINE_OPTIONS, batchSize: 8, prefixCacheBytes: 2 * 1024 ** 3, prefixCache: false, maxQueue: 5, prefillTokens: 64, kvBudgetBytes: 512 * 1024 ** 2,
+      ...DEFAULT_ENGINE_OPTIONS,
+      batchSize: 8,
+      prefixCacheBytes: 2 * 1024 ** 3,
+      prefixCache: false,
+      maxQueue: 5,
+      prefillTokens: 64,
+      kvBudgetBytes: 512 * 1024 ** 2,
     });
     assert.equal(engineOptions((await parse('--use-prompt-cache')).serve!).prefixCache, true);
     const adapter = (await parse('adapter', '--grpc-target', 'gpu-box:50051', '--port', '9000')).adapter!;
@@ -74,7 +115,13 @@ describe('flags', () => {
   });
 
   test('a bad value is refused naming the flag', async () => {
-    for (const args of [['--batch-size', '0'], ['--port', '70000'], ['--radix-cache-size', 'lots'], ['--log-level', 'loud'], ['adapter', '--grpc-target', 'nowhere']]) {
+    for (const args of [
+      ['--batch-size', '0'],
+      ['--port', '70000'],
+      ['--radix-cache-size', 'lots'],
+      ['--log-level', 'loud'],
+      ['adapter', '--grpc-target', 'nowhere'],
+    ]) {
       const { serve, adapter, error } = await parse(...args);
       assert.equal(serve ?? adapter, undefined, `${args.join(' ')} was accepted`);
       assert.match(error, new RegExp(args.at(-2)!), error);
@@ -108,7 +155,22 @@ describe('the server with an API key, and the adapter alone in front of it', () 
   before(async () => {
     modelDir = writeTinyModel(TEST_MODEL_SPEC);
     server = await launchCli(
-      ['--model', modelDir, '--port', '0', '--grpc-port', '0', '--batch-size', '4', '--kv-cache-bytes', '256MiB', '--radix-cache-size', '64MiB', '--log-level', 'warn'],
+      [
+        '--model',
+        modelDir,
+        '--port',
+        '0',
+        '--grpc-port',
+        '0',
+        '--batch-size',
+        '4',
+        '--kv-cache-bytes',
+        '256MiB',
+        '--radix-cache-size',
+        '64MiB',
+        '--log-level',
+        'warn',
+      ],
       { MLX_BATCH_SERVER_API_KEY: KEY },
     );
     await waitForHealth(server.api);
@@ -130,15 +192,35 @@ describe('the server with an API key, and the adapter alone in front of it', () 
     const transport = createGrpcTransport({ baseUrl: `http://${server.grpc}` });
     const client = createClient(GenerationService, transport);
     await assert.rejects(client.listModels({}), (err: unknown) => ConnectError.from(err).code === Code.Unauthenticated);
-    await assert.rejects(client.listModels({}, { headers: { authorization: 'Bearer wrong' } }), (err: unknown) => ConnectError.from(err).code === Code.Unauthenticated);
+    await assert.rejects(
+      client.listModels({}, { headers: { authorization: 'Bearer wrong' } }),
+      (err: unknown) => ConnectError.from(err).code === Code.Unauthenticated,
+    );
     const { models } = await client.listModels({}, { headers: { authorization: `Bearer ${KEY}` } });
     assert.equal(models.length, 1);
     const health = await createClient(Health, transport).check({ service: '' });
     assert.equal(health.status, HealthCheckResponse_ServingStatus.SERVING);
   });
 
-  test('`adapter --grpc-target` serves the same API from another process', async () => {
-    const adapter = await launchCli(['adapter', '--grpc-target', server.grpc, '--port', '0', '--grpc-api-key', KEY, '--log-level', 'warn']);
+  test('`adapter --grpc-target` serves the same API from another process, where node-mlx cannot load', async () => {
+    // The blocker really blocks: node-mlx and a native addon fail to load under it.
+    for (const load of [
+      "await import('@frost-beta/mlx')",
+      "createRequire(import.meta.url)('./native/cpu-kernels/build/cpu-kernels.node')",
+    ]) {
+      const r = spawnSync(
+        process.execPath,
+        ['--import', ENGINE_RUNTIME_BLOCKER, '--input-type=module', '-e', `import { createRequire } from 'node:module'; ${load}`],
+        { encoding: 'utf8' },
+      );
+      assert.notEqual(r.status, 0, `${load} loaded`);
+      assert.match(r.stderr, /cannot be loaded in this process/);
+    }
+    const adapter = await launchCli(
+      ['adapter', '--grpc-target', server.grpc, '--port', '0', '--grpc-api-key', KEY, '--log-level', 'warn'],
+      {},
+      ['--import', ENGINE_RUNTIME_BLOCKER],
+    );
     try {
       await waitForHealth(adapter.api);
       // This adapter was given no REST key of its own: it needs none, and passes the gRPC key on.

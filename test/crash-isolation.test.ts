@@ -19,7 +19,9 @@ import { endOf } from './helpers/grpc-stream.ts';
 const servers: FullServer[] = [];
 after(() => Promise.all(servers.map((s) => s.close())));
 
-async function start(maxQuickFailures: number): Promise<{ full: FullServer; grpc: Client<typeof GenerationService>; health: Client<typeof Health> }> {
+async function start(
+  maxQuickFailures: number,
+): Promise<{ full: FullServer; grpc: Client<typeof GenerationService>; health: Client<typeof Health> }> {
   const full = await startFullServer({
     engine: { batchSize: 1, maxQueue: 8 },
     restartPolicy: { initialDelayMs: 50, maxDelayMs: 1000, stableAfterMs: 60_000, maxQuickFailures },
@@ -58,7 +60,11 @@ test('an engine crash ends the running and the queued requests at once, on every
   assert.equal(await queuedSingle, Code.Unavailable);
   const refused = (await multiplexed.next()).value;
   assert.equal(refused.requestId, 'queued');
-  assert.equal(refused.event.case === 'error' && refused.event.value.code, ErrorCode.UNAVAILABLE, 'a queued request had not started: an error event');
+  assert.equal(
+    refused.event.case === 'error' && refused.event.value.code,
+    ErrorCode.UNAVAILABLE,
+    'a queued request had not started: an error event',
+  );
   assert.match(refused.event.case === 'error' ? refused.event.value.message : '', /engine process stopped/);
   const restError = await queuedRest;
   assert.ok(restError instanceof OpenAI.APIError && restError.status === 503, `REST got ${String(restError)}`);
@@ -71,12 +77,21 @@ test('an engine crash ends the running and the queued requests at once, on every
   }
   outgoing.close();
   assert.equal((await multiplexed.next()).done, true);
-  const answer = await openai.chat.completions.create({ model: 'default', messages: [{ role: 'user', content: 'hi' }], max_tokens: 3, ignore_eos: true } as OpenAI.ChatCompletionCreateParamsNonStreaming);
+  const answer = await openai.chat.completions.create({
+    model: 'default',
+    messages: [{ role: 'user', content: 'hi' }],
+    max_tokens: 3,
+    ignore_eos: true,
+  } as OpenAI.ChatCompletionCreateParamsNonStreaming);
   assert.equal(answer.usage?.completion_tokens, 3);
 
   const after = await scrape(full.restBase);
   assert.equal(metricValue(after, 'mlxserve:engine_restarts_total'), 1);
-  assert.equal(metricValue(after, 'mlxserve:request_errors_total', { code: 'unavailable' }) - metricValue(before, 'mlxserve:request_errors_total', { code: 'unavailable' }), 4);
+  assert.equal(
+    metricValue(after, 'mlxserve:request_errors_total', { code: 'unavailable' }) -
+      metricValue(before, 'mlxserve:request_errors_total', { code: 'unavailable' }),
+    4,
+  );
   // The prefix-cache counters keep counting across engine processes.
   assert.ok(metricValue(after, 'vllm:prefix_cache_queries_total') >= metricValue(before, 'vllm:prefix_cache_queries_total'));
 });

@@ -63,10 +63,16 @@ describe('IncrementalDetokenizer with a byte-level vocabulary', () => {
   });
 
   test('streamed text equals decode(ids) for arbitrary ids, invalid UTF-8 included', () => {
-    fc.assert(fc.property(randomIds(tok.vocabSize), (ids) => checkStreamingEqualsDecode(tok, ids)), { numRuns: 500 });
+    fc.assert(
+      fc.property(randomIds(tok.vocabSize), (ids) => checkStreamingEqualsDecode(tok, ids)),
+      { numRuns: 500 },
+    );
     // Mostly raw byte tokens, so continuation bytes and truncated sequences are common.
     const byteIds = fc.array(fc.integer({ min: 0x80, max: 0xff }).map(tinyByteTokenId), { maxLength: 12 });
-    fc.assert(fc.property(byteIds, (ids) => checkStreamingEqualsDecode(tok, ids)), { numRuns: 500 });
+    fc.assert(
+      fc.property(byteIds, (ids) => checkStreamingEqualsDecode(tok, ids)),
+      { numRuns: 500 },
+    );
   });
 
   test('push after flush is an error; flush twice yields nothing more', () => {
@@ -101,16 +107,24 @@ describe('IncrementalDetokenizer with a SentencePiece vocabulary', () => {
       }),
       { numRuns: 200 },
     );
-    fc.assert(fc.property(randomIds(tok.vocabSize), (ids) => checkStreamingEqualsDecode(tok, ids)), { numRuns: 500 });
+    fc.assert(
+      fc.property(randomIds(tok.vocabSize), (ids) => checkStreamingEqualsDecode(tok, ids)),
+      { numRuns: 500 },
+    );
   });
 });
 
 const realGguf = process.env.SMOLLM2_GGUF;
-describe('IncrementalDetokenizer with SmolLM2', { skip: realGguf ? false : 'SMOLLM2_GGUF (path to SmolLM2-135M-Instruct.Q4_1.gguf) is not set' }, async () => {
+describe('IncrementalDetokenizer with SmolLM2', {
+  skip: realGguf ? false : 'SMOLLM2_GGUF (path to SmolLM2-135M-Instruct.Q4_1.gguf) is not set',
+}, async () => {
   const tok = Tokenizer.fromGguf((await readGguf(realGguf!)).metadata);
 
   test('streamed text equals decode(ids) for text and for arbitrary ids', () => {
     checkStreamingEqualsDecode(tok, tok.encode('Emoji: 🎉👍🏽 👨‍👩‍👧‍👦 and 你好，世界'));
-    fc.assert(fc.property(randomIds(tok.vocabSize), (ids) => checkStreamingEqualsDecode(tok, ids)), { numRuns: 300 });
+    fc.assert(
+      fc.property(randomIds(tok.vocabSize), (ids) => checkStreamingEqualsDecode(tok, ids)),
+      { numRuns: 300 },
+    );
   });
 });

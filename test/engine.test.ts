@@ -38,7 +38,10 @@ for (const cpuKernels of CPU_KERNELS) {
 
   test(`a long prompt is prefilled in chunks while other streams keep decoding (${cpuKernels})`, async () => {
     const h = await EngineHarness.load(dir, { cpuKernels, prefixCache: false, prefillTokens: 8 });
-    const expected = (await EngineHarness.load(dir, { cpuKernels, prefixCache: false })).generate(prompt(60, 3), { maxTokens: 8, ignoreEos: true });
+    const expected = (await EngineHarness.load(dir, { cpuKernels, prefixCache: false })).generate(prompt(60, 3), {
+      maxTokens: 8,
+      ignoreEos: true,
+    });
     const short = h.submit(prompt(4, 9), { maxTokens: 40, ignoreEos: true });
     h.core.step();
     h.core.step();

@@ -42,7 +42,13 @@ const python = '.venv/bin/python';
 const clientsReady = existsSync(python) && existsSync('.tools/bin/protoc-gen-go');
 const skip = clientsReady || process.env.CI ? false : 'client toolchains not installed: run scripts/setup.sh --with-clients';
 
-for (const file of ['examples/openai_chat.py', 'examples/openai-chat.mjs', 'examples/grpc_client.py', 'examples/grpc-client.ts', 'clients/go/examples/chat/main.go']) {
+for (const file of [
+  'examples/openai_chat.py',
+  'examples/openai-chat.mjs',
+  'examples/grpc_client.py',
+  'examples/grpc-client.ts',
+  'clients/go/examples/chat/main.go',
+]) {
   test(`the README shows ${file} as it is`, () => {
     assert.ok(readme.includes(readFileSync(file, 'utf8').trim()), `${file} is not in the README verbatim`);
   });

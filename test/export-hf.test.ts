@@ -50,26 +50,50 @@ test('a Hugging Face directory exports to the same tensors, config and tokenizer
   const out = join(tempDir('export-hf-'), 'out');
   const result = await exportHf(src, out, tempDir('export-cache-'));
   assert.equal(result.tensorCount, 2 * 9 + 3);
-  assertSameTensors(mx.load(join(out, 'model.safetensors')) as unknown as Record<string, MxArray>, mx.load(join(src, 'model.safetensors')) as unknown as Record<string, MxArray>);
+  assertSameTensors(
+    mx.load(join(out, 'model.safetensors')) as unknown as Record<string, MxArray>,
+    mx.load(join(src, 'model.safetensors')) as unknown as Record<string, MxArray>,
+  );
   const readConfig = (d: string) => configFromHf(JSON.parse(readFileSync(join(d, 'config.json'), 'utf8')));
   assert.deepEqual(readConfig(out), readConfig(src));
   assertSameTokenizer(await Tokenizer.fromHfDirectory(out), await Tokenizer.fromHfDirectory(src));
 });
 
 test('a GGUF exports with q/k un-permuted, Hugging Face names, and its tokenizer and chat template', async () => {
-  const H = 64, heads = 4, kvHeads = 2, I = 96, layers = 2;
+  const H = 64,
+    heads = 4,
+    kvHeads = 2,
+    I = 96,
+    layers = 2;
   const tokens = [...BYTE_TO_CHAR, '<|bos|>', '<|eos|>', '<|im_start|>', '<|im_end|>'];
-  const config = tinyConfig({ vocabSize: tokens.length, hiddenSize: H, numHeads: heads, numKvHeads: kvHeads, intermediateSize: I, numLayers: layers });
+  const config = tinyConfig({
+    vocabSize: tokens.length,
+    hiddenSize: H,
+    numHeads: heads,
+    numKvHeads: kvHeads,
+    intermediateSize: I,
+    numLayers: layers,
+  });
   const hf = tinyWeights(config, 9);
   const GGUF_NAMES: Record<string, string> = {
-    'self_attn.q_proj': 'attn_q', 'self_attn.k_proj': 'attn_k', 'self_attn.v_proj': 'attn_v', 'self_attn.o_proj': 'attn_output',
-    'mlp.gate_proj': 'ffn_gate', 'mlp.up_proj': 'ffn_up', 'mlp.down_proj': 'ffn_down',
-    input_layernorm: 'attn_norm', post_attention_layernorm: 'ffn_norm',
+    'self_attn.q_proj': 'attn_q',
+    'self_attn.k_proj': 'attn_k',
+    'self_attn.v_proj': 'attn_v',
+    'self_attn.o_proj': 'attn_output',
+    'mlp.gate_proj': 'ffn_gate',
+    'mlp.up_proj': 'ffn_up',
+    'mlp.down_proj': 'ffn_down',
+    input_layernorm: 'attn_norm',
+    post_attention_layernorm: 'ffn_norm',
   };
   const tensors: TensorSpec[] = Object.entries(hf).map(([name, a]) => {
     let values: Float32Array = new Float32Array((a.tolist() as number[] | number[][]).flat());
     const layer = /^model\.layers\.(\d+)\.(.+)\.weight$/.exec(name);
-    let ggufName = { 'model.embed_tokens.weight': 'token_embd.weight', 'model.norm.weight': 'output_norm.weight', 'lm_head.weight': 'output.weight' }[name];
+    let ggufName = {
+      'model.embed_tokens.weight': 'token_embd.weight',
+      'model.norm.weight': 'output_norm.weight',
+      'lm_head.weight': 'output.weight',
+    }[name];
     if (layer) {
       ggufName = `blk.${layer[1]}.${GGUF_NAMES[layer[2]]}.weight`;
       if (layer[2] === 'self_attn.q_proj') values = permuteRowsForGguf(values, a.shape[0], a.shape[1], heads);
@@ -78,9 +102,18 @@ test('a GGUF exports with q/k un-permuted, Hugging Face names, and its tokenizer
     assert.ok(ggufName, name);
     return { name: ggufName, ne: [...a.shape].reverse(), type: 0, data: Buffer.from(values.buffer) };
   });
-  const template = "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+  const template =
+    "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
   const kvs: Kv[] = [
-    ...llamaGgufMetadata({ contextLength: 512, hiddenSize: H, numLayers: layers, intermediateSize: I, numHeads: heads, numKvHeads: kvHeads, tokens }),
+    ...llamaGgufMetadata({
+      contextLength: 512,
+      hiddenSize: H,
+      numLayers: layers,
+      intermediateSize: I,
+      numHeads: heads,
+      numKvHeads: kvHeads,
+      tokens,
+    }),
     { key: 'tokenizer.ggml.add_bos_token', type: T.BOOL, value: true },
     { key: 'tokenizer.chat_template', type: T.STRING, value: template },
   ];

@@ -21,10 +21,21 @@ test('packed prefill then batched decode equals the plain reference forward', ()
     [3, 3, 4],
     [10, 20, 30, 40, 50, 60, 70, 80],
   ];
-  const prefill = new PrefillBatch(model.config, model.rope, prompts.map((tokens) => ({ tokens })));
+  const prefill = new PrefillBatch(
+    model.config,
+    model.rope,
+    prompts.map((tokens) => ({ tokens })),
+  );
   const step = prefill.prepareStep(1000);
   const hidden = model.forward(step.tokens, prefill);
-  const last = mx.take(hidden, mx.array(step.completing.map((c) => c.packedIndex), mx.int32), 0);
+  const last = mx.take(
+    hidden,
+    mx.array(
+      step.completing.map((c) => c.packedIndex),
+      mx.int32,
+    ),
+    0,
+  );
   const logits = model.logits(last);
   mx.eval(logits, ...prefill.stepOutputs());
   prefill.finishStep();
@@ -47,7 +58,13 @@ test('packed prefill then batched decode equals the plain reference forward', ()
     batch.reserve(rows.length);
     const tokens = new Array(batch.rows).fill(0);
     rows.forEach((r, i) => (tokens[r] = next[i]));
-    const h = model.forward(mx.array(tokens.map((t) => [t]), mx.int32), batch);
+    const h = model.forward(
+      mx.array(
+        tokens.map((t) => [t]),
+        mx.int32,
+      ),
+      batch,
+    );
     const lg = model.logits(h);
     mx.eval(lg, ...batch.stepOutputs());
     batch.advance();
@@ -85,7 +102,15 @@ test('rows that come and go: the position counter is rebased and outputs stay ex
       for (const [row, q] of moved) seqs.set(row, q);
       const tokens = new Array(batch.rows).fill(0);
       for (const [row, q] of seqs) tokens[row] = (q[q.length - 1] * 5 + 3) % 128;
-      const lg = model.logits(model.forward(mx.array(tokens.map((t) => [t]), mx.int32), batch));
+      const lg = model.logits(
+        model.forward(
+          mx.array(
+            tokens.map((t) => [t]),
+            mx.int32,
+          ),
+          batch,
+        ),
+      );
       mx.eval(lg, ...batch.stepOutputs());
       batch.advance();
       for (const [row, q] of seqs) {

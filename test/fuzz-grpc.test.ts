@@ -145,28 +145,54 @@ test('strings that are not UTF-8 (model, prompt text, chat role and content): IN
     fc.uint8Array({ minLength: 1, maxLength: 30 }).map((b) => [...b, 0xff]),
   );
   await fc.assert(
-    fc.asyncProperty(fc.constantFrom('model', 'text', 'role', 'content'), invalid, fc.constantFrom('Complete', 'GenerateStream', 'Tokenize'), async (where, bytes, method) => {
-      const raw = Uint8Array.from(bytes);
-      const message =
-        where === 'model'
-          ? Buffer.concat([lengthDelimited(1, raw), lengthDelimited(2, lengthDelimited(1, Buffer.from('hi')))])
-          : where === 'text'
-            ? lengthDelimited(2, lengthDelimited(1, raw))
-            : lengthDelimited(2, lengthDelimited(2, lengthDelimited(1, where === 'role' ? Buffer.concat([lengthDelimited(1, raw), lengthDelimited(2, Buffer.from('x'))]) : Buffer.concat([lengthDelimited(1, Buffer.from('user')), lengthDelimited(2, raw)]))));
-      const { code, message: text } = await rawGrpc(method, frame(message));
-      assert.equal(code, Code.InvalidArgument, `${method} ${where} ${Buffer.from(raw).toString('hex')}: ${code} ${text}`);
-    }),
+    fc.asyncProperty(
+      fc.constantFrom('model', 'text', 'role', 'content'),
+      invalid,
+      fc.constantFrom('Complete', 'GenerateStream', 'Tokenize'),
+      async (where, bytes, method) => {
+        const raw = Uint8Array.from(bytes);
+        const message =
+          where === 'model'
+            ? Buffer.concat([lengthDelimited(1, raw), lengthDelimited(2, lengthDelimited(1, Buffer.from('hi')))])
+            : where === 'text'
+              ? lengthDelimited(2, lengthDelimited(1, raw))
+              : lengthDelimited(
+                  2,
+                  lengthDelimited(
+                    2,
+                    lengthDelimited(
+                      1,
+                      where === 'role'
+                        ? Buffer.concat([lengthDelimited(1, raw), lengthDelimited(2, Buffer.from('x'))])
+                        : Buffer.concat([lengthDelimited(1, Buffer.from('user')), lengthDelimited(2, raw)]),
+                    ),
+                  ),
+                );
+        const { code, message: text } = await rawGrpc(method, frame(message));
+        assert.equal(code, Code.InvalidArgument, `${method} ${where} ${Buffer.from(raw).toString('hex')}: ${code} ${text}`);
+      },
+    ),
     { numRuns: 150 },
   );
 });
 
-const int32 = fc.oneof(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), fc.constantFrom(-(2 ** 31), 2 ** 31 - 1, -1, 0, 1, 255, 256, 127));
-const extremeDouble = fc.oneof(fc.double(), fc.constantFrom(Number.NaN, Infinity, -Infinity, -0, Number.MAX_VALUE, -Number.MAX_VALUE, Number.MIN_VALUE, 2, 1, 0.5));
+const int32 = fc.oneof(
+  fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }),
+  fc.constantFrom(-(2 ** 31), 2 ** 31 - 1, -1, 0, 1, 255, 256, 127),
+);
+const extremeDouble = fc.oneof(
+  fc.double(),
+  fc.constantFrom(Number.NaN, Infinity, -Infinity, -0, Number.MAX_VALUE, -Number.MAX_VALUE, Number.MIN_VALUE, 2, 1, 0.5),
+);
 const extremeFloat = fc.oneof(fc.float(), fc.constantFrom(Number.NaN, Infinity, -Infinity, 3.4e38, -3.4e38, 100, -100));
 /** Rarely, a giant one: sizes near what fits a 4 MiB message (building them is the test's main cost). */
-const rarely = <T>(usual: fc.Arbitrary<T>, giant: fc.Arbitrary<T>) => fc.oneof({ arbitrary: usual, weight: 12 }, { arbitrary: giant, weight: 1 });
+const rarely = <T>(usual: fc.Arbitrary<T>, giant: fc.Arbitrary<T>) =>
+  fc.oneof({ arbitrary: usual, weight: 12 }, { arbitrary: giant, weight: 1 });
 const anyString = rarely(
-  fc.oneof(fc.string({ unit: 'binary', maxLength: 30 }), fc.constantFrom('', ' ', '\u0000', '\ud800', 'default', 'user', 'system', 'assistant')),
+  fc.oneof(
+    fc.string({ unit: 'binary', maxLength: 30 }),
+    fc.constantFrom('', ' ', '\u0000', '\ud800', 'default', 'user', 'system', 'assistant'),
+  ),
   fc.constantFrom(1000, 100_000, 1_000_000).map((n) => 'y'.repeat(n)),
 );
 const prompt = fc.oneof(
@@ -174,10 +200,23 @@ const prompt = fc.oneof(
   fc.record({
     input: fc.record({
       case: fc.constant('chat' as const),
-      value: fc.record({ messages: fc.array(fc.record({ role: anyString, content: anyString }), { maxLength: 5 }), addGenerationPrompt: fc.option(fc.boolean(), { nil: undefined }) }),
+      value: fc.record({
+        messages: fc.array(fc.record({ role: anyString, content: anyString }), { maxLength: 5 }),
+        addGenerationPrompt: fc.option(fc.boolean(), { nil: undefined }),
+      }),
     }),
   }),
-  fc.record({ input: fc.record({ case: fc.constant('tokens' as const), value: fc.record({ ids: rarely(fc.array(int32, { maxLength: 20 }), fc.constantFrom(128, 1000, 400_000).map((n) => new Array<number>(n).fill(65))) }) }) }),
+  fc.record({
+    input: fc.record({
+      case: fc.constant('tokens' as const),
+      value: fc.record({
+        ids: rarely(
+          fc.array(int32, { maxLength: 20 }),
+          fc.constantFrom(128, 1000, 400_000).map((n) => new Array<number>(n).fill(65)),
+        ),
+      }),
+    }),
+  }),
   fc.constant({}),
 );
 const sampling = fc.record(
@@ -193,8 +232,14 @@ const sampling = fc.record(
     logitBias: fc.dictionary(int32.map(String), extremeFloat, { maxKeys: 5 }),
     // Mostly a few tokens: a request that is valid then costs little (the others are refused).
     maxTokens: fc.oneof({ arbitrary: fc.integer({ min: 1, max: 4 }), weight: 4 }, { arbitrary: int32, weight: 1 }),
-    stop: rarely(fc.array(anyString, { maxLength: 20 }), fc.constantFrom(17, 100_000).map((n) => new Array<string>(n).fill('s'))),
-    stopTokenIds: rarely(fc.array(int32, { maxLength: 10 }), fc.constantFrom(1000, 1_000_000, 5_000_000).map((n) => new Array<number>(n).fill(0))),
+    stop: rarely(
+      fc.array(anyString, { maxLength: 20 }),
+      fc.constantFrom(17, 100_000).map((n) => new Array<string>(n).fill('s')),
+    ),
+    stopTokenIds: rarely(
+      fc.array(int32, { maxLength: 10 }),
+      fc.constantFrom(1000, 1_000_000, 5_000_000).map((n) => new Array<number>(n).fill(0)),
+    ),
     ignoreEos: fc.boolean(),
     logprobs: fc.boolean(),
     topLogprobs: int32,
@@ -203,13 +248,16 @@ const sampling = fc.record(
 );
 const completeRequest = fc.record({ model: fc.option(anyString, { nil: undefined }), prompt, sampling }, { requiredKeys: ['sampling'] });
 
-test('messages with extreme values in every field: answered or refused as the client\'s fault; never a fault or a hang', async () => {
+test("messages with extreme values in every field: answered or refused as the client's fault; never a fault or a hang", async () => {
   await fc.assert(
     fc.asyncProperty(completeRequest, fc.constantFrom('Complete', 'GenerateStream'), async (init, method) => {
       const message = create(CompleteRequestSchema, init as MessageInitShape<typeof CompleteRequestSchema>);
       const payload = toBinary(CompleteRequestSchema, message);
       const { code, message: text } = await rawGrpc(method, frame(payload));
-      assert.ok(!SERVER_FAULTS.has(code), `${method} ${JSON.stringify(init, (_, v) => (typeof v === 'bigint' ? String(v) : typeof v === 'string' && v.length > 100 ? `${v.slice(0, 100)}…(${v.length})` : v)).slice(0, 1000)}: ${code} ${text}`);
+      assert.ok(
+        !SERVER_FAULTS.has(code),
+        `${method} ${JSON.stringify(init, (_, v) => (typeof v === 'bigint' ? String(v) : typeof v === 'string' && v.length > 100 ? `${v.slice(0, 100)}…(${v.length})` : v)).slice(0, 1000)}: ${code} ${text}`,
+      );
     }),
     { numRuns: 500 },
   );
@@ -217,13 +265,23 @@ test('messages with extreme values in every field: answered or refused as the cl
 
 test('a Generate stream of random messages: each bad one refused on its own, the stream ends OK', async () => {
   const startOrCancel = fc.oneof(
-    fc.record({ action: fc.record({ case: fc.constant('start' as const), value: fc.record({ requestId: anyString, model: fc.option(anyString, { nil: undefined }), prompt, sampling }, { requiredKeys: ['requestId', 'sampling'] }) }) }),
+    fc.record({
+      action: fc.record({
+        case: fc.constant('start' as const),
+        value: fc.record(
+          { requestId: anyString, model: fc.option(anyString, { nil: undefined }), prompt, sampling },
+          { requiredKeys: ['requestId', 'sampling'] },
+        ),
+      }),
+    }),
     fc.record({ action: fc.record({ case: fc.constant('cancel' as const), value: fc.record({ requestId: anyString }) }) }),
     fc.constant({}),
   );
   await fc.assert(
     fc.asyncProperty(fc.array(startOrCancel, { minLength: 1, maxLength: 8 }), async (messages) => {
-      const payloads = messages.map((m) => toBinary(GenerateRequestSchema, create(GenerateRequestSchema, m as MessageInitShape<typeof GenerateRequestSchema>)));
+      const payloads = messages.map((m) =>
+        toBinary(GenerateRequestSchema, create(GenerateRequestSchema, m as MessageInitShape<typeof GenerateRequestSchema>)),
+      );
       const { code, message } = await rawGrpc('Generate', Buffer.concat(payloads.map(frame)));
       // A message over the size limit ends the whole stream; anything else is refused on its own.
       const tooLarge = payloads.some((p) => p.length > DEFAULT_GRPC_MAX_MESSAGE_BYTES);
@@ -240,7 +298,11 @@ test('afterwards: the same engine process serves, idle, and a normal request wor
   const done = await client.complete({ prompt: { input: { case: 'text', value: 'hi' } }, sampling: { maxTokens: 3, ignoreEos: true } });
   assert.equal(done.tokenIds.length, 3);
   // And over Connect's JSON protocol, a body that is not JSON is a client error too.
-  const res = await fetch(`${server.baseUrl}/mlxserve.v1.GenerationService/Complete`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"prompt": [' });
+  const res = await fetch(`${server.baseUrl}/mlxserve.v1.GenerationService/Complete`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{"prompt": [',
+  });
   assert.equal(res.status, 400);
   assert.equal(((await res.json()) as { code: string }).code, 'invalid_argument');
 });

@@ -60,9 +60,9 @@ function checkAnswer(answer: Answer, request: string): void {
 const ENDPOINTS = ['/v1/chat/completions', '/v1/completions'] as const;
 
 /** JSON text nested `depth` levels deep. */
-const deepNesting = fc.tuple(fc.integer({ min: 1, max: 20_000 }), fc.boolean()).map(([depth, arrays]) =>
-  arrays ? '['.repeat(depth) + ']'.repeat(depth) : '{"a":'.repeat(depth) + '1' + '}'.repeat(depth),
-);
+const deepNesting = fc
+  .tuple(fc.integer({ min: 1, max: 20_000 }), fc.boolean())
+  .map(([depth, arrays]) => (arrays ? '['.repeat(depth) + ']'.repeat(depth) : `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`));
 
 test('malformed bodies (not JSON, not an object, random bytes, deep nesting) get 400', async () => {
   const body = fc.oneof(
@@ -87,8 +87,33 @@ test('malformed bodies (not JSON, not an object, random bytes, deep nesting) get
 /** Values as JSON text, including what JSON.stringify cannot produce. */
 const nastyValue: fc.Arbitrary<string> = fc.oneof(
   fc.jsonValue({ maxDepth: 2 }).map((v) => JSON.stringify(v) ?? 'null'),
-  fc.constantFrom('NaN', 'Infinity', '-Infinity', '1e999', '-1e999', '1e308', '-1e308', '5e-324', '-0', '9007199254740993', '-9223372036854775808', '2147483648', '-2147483649', '4294967296', '1.5', '-1', '0', 'true', 'null', '[]', '{}', '""'),
-  fc.constantFrom('NaN', 'Infinity', '-1', '', ' ', '\u0000', '\ud800', '\udfff\ud800', '1e999', 'default', 'text', 'user').map((s) => JSON.stringify(s)),
+  fc.constantFrom(
+    'NaN',
+    'Infinity',
+    '-Infinity',
+    '1e999',
+    '-1e999',
+    '1e308',
+    '-1e308',
+    '5e-324',
+    '-0',
+    '9007199254740993',
+    '-9223372036854775808',
+    '2147483648',
+    '-2147483649',
+    '4294967296',
+    '1.5',
+    '-1',
+    '0',
+    'true',
+    'null',
+    '[]',
+    '{}',
+    '""',
+  ),
+  fc
+    .constantFrom('NaN', 'Infinity', '-1', '', ' ', '\u0000', '\ud800', '\udfff\ud800', '1e999', 'default', 'text', 'user')
+    .map((s) => JSON.stringify(s)),
   fc.string({ unit: 'binary', maxLength: 40 }).map((s) => JSON.stringify(s)),
   fc.integer({ min: 0, max: 300_000 }).map((n) => JSON.stringify('x'.repeat(n))),
   fc.integer({ min: 0, max: 5000 }).map((n) => JSON.stringify(Array.from({ length: n }, (_, i) => i))),
@@ -96,21 +121,67 @@ const nastyValue: fc.Arbitrary<string> = fc.oneof(
 );
 
 const CHAT_FIELDS = [
-  'model', 'messages', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'n', 'stop', 'stream', 'stream_options',
-  'presence_penalty', 'frequency_penalty', 'logit_bias', 'logprobs', 'top_logprobs', 'seed', 'user', 'top_k', 'min_p',
-  'repetition_penalty', 'ignore_eos', 'stop_token_ids', 'tools', 'tool_choice', 'response_format', 'add_generation_prompt',
+  'model',
+  'messages',
+  'max_tokens',
+  'max_completion_tokens',
+  'temperature',
+  'top_p',
+  'n',
+  'stop',
+  'stream',
+  'stream_options',
+  'presence_penalty',
+  'frequency_penalty',
+  'logit_bias',
+  'logprobs',
+  'top_logprobs',
+  'seed',
+  'user',
+  'top_k',
+  'min_p',
+  'repetition_penalty',
+  'ignore_eos',
+  'stop_token_ids',
+  'tools',
+  'tool_choice',
+  'response_format',
+  'add_generation_prompt',
   'no_such_field',
 ];
 const COMPLETION_FIELDS = [
-  'model', 'prompt', 'max_tokens', 'temperature', 'top_p', 'n', 'stop', 'stream', 'stream_options', 'echo', 'logprobs',
-  'suffix', 'best_of', 'presence_penalty', 'frequency_penalty', 'logit_bias', 'seed', 'user', 'top_k', 'min_p',
-  'repetition_penalty', 'ignore_eos', 'stop_token_ids', 'no_such_field',
+  'model',
+  'prompt',
+  'max_tokens',
+  'temperature',
+  'top_p',
+  'n',
+  'stop',
+  'stream',
+  'stream_options',
+  'echo',
+  'logprobs',
+  'suffix',
+  'best_of',
+  'presence_penalty',
+  'frequency_penalty',
+  'logit_bias',
+  'seed',
+  'user',
+  'top_k',
+  'min_p',
+  'repetition_penalty',
+  'ignore_eos',
+  'stop_token_ids',
+  'no_such_field',
 ];
 
 /** A valid body as JSON text fields, with `field` set to `value` (raw JSON text). */
 function bodyWith(base: Record<string, string>, field: string, value: string): string {
   const fields = { ...base, [field]: value };
-  return '{' + Object.entries(fields).map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(',') + '}';
+  return `{${Object.entries(fields)
+    .map(([k, v]) => `${JSON.stringify(k)}:${v}`)
+    .join(',')}}`;
 }
 
 test('valid requests with one field set to something nasty get 200 or a 4xx, never a 5xx or a hang', async () => {
@@ -120,13 +191,22 @@ test('valid requests with one field set to something nasty get 200 or a 4xx, nev
     max_tokens: '2',
     ...(stream ? { stream: 'true' } : {}),
   });
-  const completionBase = (stream: boolean) => ({ model: '"default"', prompt: '"hi"', max_tokens: '2', ...(stream ? { stream: 'true' } : {}) });
+  const completionBase = (stream: boolean) => ({
+    model: '"default"',
+    prompt: '"hi"',
+    max_tokens: '2',
+    ...(stream ? { stream: 'true' } : {}),
+  });
   // Fields inside a message too: role and content.
   const messageField = fc
     .tuple(fc.constantFrom('role', 'content', 'name', 'tool_calls'), nastyValue)
     .map(([key, value]) => ['messages', `[{"role":"user","content":"hi",${JSON.stringify(key)}:${value}}]`] as const);
   const request = fc.oneof(
-    fc.tuple(fc.constant('/v1/chat/completions'), fc.boolean(), fc.oneof(fc.tuple(fc.constantFrom(...CHAT_FIELDS), nastyValue), messageField)),
+    fc.tuple(
+      fc.constant('/v1/chat/completions'),
+      fc.boolean(),
+      fc.oneof(fc.tuple(fc.constantFrom(...CHAT_FIELDS), nastyValue), messageField),
+    ),
     fc.tuple(fc.constant('/v1/completions'), fc.boolean(), fc.tuple(fc.constantFrom(...COMPLETION_FIELDS), nastyValue)),
   );
   await fc.assert(
@@ -140,12 +220,24 @@ test('valid requests with one field set to something nasty get 200 or a 4xx, nev
 });
 
 test('invalid UTF-8 inside a JSON string gets 400', async () => {
-  const invalidUtf8 = fc.constantFrom([0xff], [0xc0, 0xaf], [0xe0, 0x80], [0xed, 0xa0, 0x80], [0xf8, 0x88, 0x80, 0x80, 0x80], [0xc3], [0x80]);
+  const invalidUtf8 = fc.constantFrom(
+    [0xff],
+    [0xc0, 0xaf],
+    [0xe0, 0x80],
+    [0xed, 0xa0, 0x80],
+    [0xf8, 0x88, 0x80, 0x80, 0x80],
+    [0xc3],
+    [0x80],
+  );
   await fc.assert(
     fc.asyncProperty(fc.constantFrom(...ENDPOINTS), invalidUtf8, fc.string({ maxLength: 10 }), async (path, bad, text) => {
       const field = path === '/v1/completions' ? '"prompt":"' : '"messages":[{"role":"user","content":"';
       const tail = path === '/v1/completions' ? '"}' : '"}]}';
-      const body = Buffer.concat([Buffer.from(`{"model":"default",${field}${JSON.stringify(text).slice(1, -1)}`), Buffer.from(bad), Buffer.from(tail)]);
+      const body = Buffer.concat([
+        Buffer.from(`{"model":"default",${field}${JSON.stringify(text).slice(1, -1)}`),
+        Buffer.from(bad),
+        Buffer.from(tail),
+      ]);
       const answer = await send(path, body);
       assert.equal(answer.status, 400, answer.body);
       assert.match(answer.body, /not valid UTF-8/);
@@ -156,13 +248,17 @@ test('invalid UTF-8 inside a JSON string gets 400', async () => {
 
 test('any path and method gets an answer: 404, 405 or 200', async () => {
   const path = fc.oneof(
-    fc.string({ maxLength: 40 }).map((s) => '/v1/models/' + encodeURIComponent(s)),
+    fc.string({ maxLength: 40 }).map((s) => `/v1/models/${encodeURIComponent(s)}`),
     fc.webPath(),
     fc.constantFrom('/v1/models/%', '/v1/models/%E0%A4%A', '/health', '/metrics', '/v1/chat/completions', '/v1//completions'),
   );
   await fc.assert(
     fc.asyncProperty(path, fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD'), async (p, method) => {
-      const answer = await send(p.startsWith('/') ? p : `/${p}`, method === 'POST' || method === 'PUT' || method === 'PATCH' ? '{}' : undefined, method);
+      const answer = await send(
+        p.startsWith('/') ? p : `/${p}`,
+        method === 'POST' || method === 'PUT' || method === 'PATCH' ? '{}' : undefined,
+        method,
+      );
       assert.ok(answer.status < 500 && answer.status !== 0, `${method} ${p}: ${answer.status} ${answer.body.slice(0, 200)}`);
     }),
     { numRuns: 200 },
@@ -173,7 +269,10 @@ test('afterwards: the same engine process serves, and a normal request works', a
   assert.equal(full.server.engine.pid, enginePid, 'the engine process never restarted');
   assert.equal(full.server.engine.restarts, 0);
   assert.equal((await send('/health', undefined, 'GET')).status, 200);
-  const answer = await send('/v1/chat/completions', JSON.stringify({ model: 'default', messages: [{ role: 'user', content: 'hi' }], max_tokens: 3, ignore_eos: true }));
+  const answer = await send(
+    '/v1/chat/completions',
+    JSON.stringify({ model: 'default', messages: [{ role: 'user', content: 'hi' }], max_tokens: 3, ignore_eos: true }),
+  );
   assert.equal(answer.status, 200);
   assert.equal((JSON.parse(answer.body) as { usage: { completion_tokens: number } }).usage.completion_tokens, 3);
 });

@@ -3,14 +3,9 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import {
-  GgufFormatError,
-  ggmlBlockLayout,
-  readGguf,
-  readLlamaHyperparameters,
-} from '../src/engine/gguf.ts';
-
-import { ggufFile, T, type Kv, type TensorSpec } from './helpers/gguf-writer.ts';
+import { GgufFormatError, ggmlBlockLayout, readGguf } from '../src/engine/gguf.ts';
+import { configFromGguf } from '../src/engine/model/config.ts';
+import { ggufFile, T, type Kv } from './helpers/gguf-writer.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'gguf-test-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -146,7 +141,7 @@ describe('readGguf on a file written by the test', () => {
   });
 });
 
-describe('readLlamaHyperparameters', () => {
+describe('the model configuration a GGUF header gives', () => {
   test('reads the llama-family keys from a written file', async () => {
     const path = writeTemp(
       ggufFile([
@@ -156,82 +151,89 @@ describe('readLlamaHyperparameters', () => {
         { key: 'llama.vocab_size', type: T.U32, value: 320 },
       ]),
     );
-    const hp = readLlamaHyperparameters((await readGguf(path)).metadata);
-    assert.deepEqual(hp, {
+    const c = configFromGguf((await readGguf(path)).metadata, 999, false);
+    assert.deepEqual(c, {
       architecture: 'llama',
-      contextLength: 2048,
-      embeddingLength: 64,
-      blockCount: 2,
-      headCount: 4,
-      headCountKv: 2,
-      headDim: 16,
-      feedForwardLength: 128,
-      ropeFreqBase: 10000,
-      ropeDimensionCount: 16,
-      rmsNormEps: Math.fround(1e-5),
-      ropeScaling: { type: 'linear', factor: 4, originalContextLength: undefined, attnFactor: undefined },
       vocabSize: 320,
+      hiddenSize: 64,
+      numLayers: 2,
+      numHeads: 4,
+      numKvHeads: 2,
+      headDim: 16,
+      intermediateSize: 128,
+      rmsNormEps: Math.fround(1e-5),
+      ropeTheta: 10000,
+      ropeScaling: { type: 'linear', factor: 4 },
+      contextLength: 2048,
+      tieWordEmbeddings: true,
+      attentionBias: false,
     });
   });
 
-  test('uses llama.cpp defaults for optional keys and the architecture prefix', () => {
-    const hp = readLlamaHyperparameters({
-      'general.architecture': 'qwen2',
-      'qwen2.context_length': 4096,
-      'qwen2.embedding_length': 96,
-      'qwen2.block_count': 3,
-      'qwen2.feed_forward_length': 256,
-      'qwen2.attention.head_count': 6,
-      'qwen2.attention.layer_norm_rms_epsilon': 1e-6,
-    });
-    assert.equal(hp.headCountKv, 6);
-    assert.equal(hp.headDim, 16);
-    assert.equal(hp.ropeFreqBase, 10000);
-    assert.equal(hp.ropeScaling, undefined);
-    assert.equal(hp.vocabSize, undefined);
+  test("uses llama.cpp's defaults for optional keys, under the architecture's prefix", () => {
+    const c = configFromGguf(
+      {
+        'general.architecture': 'qwen2',
+        'qwen2.context_length': 4096,
+        'qwen2.embedding_length': 96,
+        'qwen2.block_count': 3,
+        'qwen2.feed_forward_length': 256,
+        'qwen2.attention.head_count': 6,
+        'qwen2.attention.layer_norm_rms_epsilon': 1e-6,
+      },
+      500,
+      true,
+    );
+    assert.equal(c.numKvHeads, 6);
+    assert.equal(c.headDim, 16);
+    assert.equal(c.ropeTheta, 10000);
+    assert.equal(c.ropeScaling, undefined);
+    assert.equal(c.vocabSize, 500, "the tokenizer's size when the header has none");
+    assert.equal(c.tieWordEmbeddings, false);
   });
 
-  test('a missing or mistyped key is an error naming the key', () => {
+  test('a missing key or an unknown architecture is an error naming it', () => {
     const base = Object.fromEntries(llamaKvs.map((kv) => [kv.key, kv.value]));
     const without = (key: string) => Object.fromEntries(Object.entries(base).filter(([k]) => k !== key));
-    assert.throws(() => readLlamaHyperparameters(without('llama.block_count')), /"llama.block_count" is missing/);
-    assert.throws(() => readLlamaHyperparameters(without('general.architecture')), /"general.architecture" is missing/);
+    assert.throws(() => configFromGguf(without('llama.block_count'), 10, false), /"llama.block_count"/);
     assert.throws(
-      () => readLlamaHyperparameters({ ...base, 'llama.embedding_length': 'wide' }),
-      /"llama.embedding_length" must be a number/,
+      () => configFromGguf(without('general.architecture'), 10, false),
+      /unsupported GGUF architecture ""; supported: llama, qwen2/,
     );
-    assert.throws(() => readLlamaHyperparameters({ ...base, 'llama.attention.head_count_kv': 3 }), /head_count_kv.*must divide/);
-    assert.throws(() => readLlamaHyperparameters({ ...base, 'llama.context_length': 0 }), /"llama.context_length" must be a positive integer/);
+    assert.throws(() => configFromGguf({ ...base, 'llama.embedding_length': 'wide' }, 10, false), /"llama.embedding_length"/);
   });
 });
 
 const realGguf = process.env.SMOLLM2_GGUF;
-describe('readGguf on the default model (SmolLM2-135M-Instruct Q4_1)', { skip: realGguf ? false : 'SMOLLM2_GGUF (path to SmolLM2-135M-Instruct.Q4_1.gguf) is not set' }, () => {
+describe('readGguf on the default model (SmolLM2-135M-Instruct Q4_1)', {
+  skip: realGguf ? false : 'SMOLLM2_GGUF (path to SmolLM2-135M-Instruct.Q4_1.gguf) is not set',
+}, () => {
   test('metadata, hyperparameters and tensor layout', async () => {
     const file = await readGguf(realGguf!);
     assert.equal(file.metadata['general.architecture'], 'llama');
     assert.equal((file.metadata['tokenizer.ggml.tokens'] as string[]).length, 49152);
     assert.equal((file.metadata['tokenizer.ggml.merges'] as string[]).length, 48900);
-    const hp = readLlamaHyperparameters(file.metadata);
+    const c = configFromGguf(file.metadata, 49152, false);
     assert.deepEqual(
-      { ...hp, rmsNormEps: undefined },
+      { ...c, rmsNormEps: undefined },
       {
         architecture: 'llama',
-        contextLength: 8192,
-        embeddingLength: 576,
-        blockCount: 30,
-        headCount: 9,
-        headCountKv: 3,
-        headDim: 64,
-        feedForwardLength: 1536,
-        ropeFreqBase: 100000,
-        ropeDimensionCount: 64,
-        rmsNormEps: undefined,
-        ropeScaling: undefined,
         vocabSize: 49152,
+        hiddenSize: 576,
+        numLayers: 30,
+        numHeads: 9,
+        numKvHeads: 3,
+        headDim: 64,
+        intermediateSize: 1536,
+        rmsNormEps: undefined,
+        ropeTheta: 100000,
+        ropeScaling: undefined,
+        contextLength: 8192,
+        tieWordEmbeddings: true,
+        attentionBias: false,
       },
     );
-    assert.ok(Math.abs(hp.rmsNormEps - 1e-5) < 1e-10);
+    assert.ok(Math.abs(c.rmsNormEps - 1e-5) < 1e-10);
     assert.equal(file.tensors.length, 272);
     const embedding = file.tensors.find((t) => t.name === 'token_embd.weight')!;
     assert.deepEqual(embedding.shape, [49152, 576]);

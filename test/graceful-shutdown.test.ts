@@ -24,8 +24,22 @@ before(() => {
 after(() => rm(modelDir, { recursive: true, force: true }));
 
 const serverArgs = (drainTimeout: number) => [
-  '--model', modelDir, '--port', '0', '--grpc-port', '0', '--batch-size', '4', '--kv-cache-bytes', '256MiB',
-  '--radix-cache-size', '64MiB', '--log-level', 'info', '--drain-timeout', String(drainTimeout),
+  '--model',
+  modelDir,
+  '--port',
+  '0',
+  '--grpc-port',
+  '0',
+  '--batch-size',
+  '4',
+  '--kv-cache-bytes',
+  '256MiB',
+  '--radix-cache-size',
+  '64MiB',
+  '--log-level',
+  'info',
+  '--drain-timeout',
+  String(drainTimeout),
 ];
 
 /** Every stderr line is a JSON log record; returns them. */
@@ -53,13 +67,19 @@ test('SIGTERM: health goes NOT_SERVING, new requests are refused, running stream
 
     // Two long generations in progress: a REST stream and a gRPC stream.
     const rest = await openai.chat.completions.create({
-      model: 'default', messages: [{ role: 'user', content: 'a long answer please' }], max_tokens: 800, ignore_eos: true,
-      stream: true, stream_options: { include_usage: true },
+      model: 'default',
+      messages: [{ role: 'user', content: 'a long answer please' }],
+      max_tokens: 800,
+      ignore_eos: true,
+      stream: true,
+      stream_options: { include_usage: true },
     } as OpenAI.ChatCompletionCreateParamsStreaming);
     const restChunks = rest[Symbol.asyncIterator]();
     await restChunks.next();
     await restChunks.next();
-    const grpcEvents = grpc.generateStream({ prompt: { input: { case: 'text', value: 'long' } }, sampling: { maxTokens: 500, ignoreEos: true } })[Symbol.asyncIterator]();
+    const grpcEvents = grpc
+      .generateStream({ prompt: { input: { case: 'text', value: 'long' } }, sampling: { maxTokens: 500, ignoreEos: true } })
+      [Symbol.asyncIterator]();
     assert.equal((await grpcEvents.next()).value?.event.case, 'started');
 
     server.child.kill('SIGTERM');
@@ -88,7 +108,10 @@ test('SIGTERM: health goes NOT_SERVING, new requests are refused, running stream
     });
     assert.equal(refused.status, 503);
     assert.match(((await refused.json()) as { error: { message: string } }).error.message, /shutting down/);
-    await assert.rejects(grpc.complete({ prompt: { input: { case: 'text', value: 'too late' } } }), (e) => ConnectError.from(e).code === Code.Unavailable);
+    await assert.rejects(
+      grpc.complete({ prompt: { input: { case: 'text', value: 'too late' } } }),
+      (e) => ConnectError.from(e).code === Code.Unavailable,
+    );
     assert.equal(restDone, false, 'the refusals came while the stream still ran');
 
     const { usage, finish } = await restResult;
@@ -119,7 +142,13 @@ test('SIGTERM with a short drain timeout: a stream still running is cancelled, e
   try {
     await waitForHealth(server.api);
     const openai = new OpenAI({ baseURL: server.api, apiKey: 'unused', maxRetries: 0 });
-    const stream = await openai.completions.create({ model: 'default', prompt: 'endless', max_tokens: 4000, ignore_eos: true, stream: true } as OpenAI.CompletionCreateParamsStreaming);
+    const stream = await openai.completions.create({
+      model: 'default',
+      prompt: 'endless',
+      max_tokens: 4000,
+      ignore_eos: true,
+      stream: true,
+    } as OpenAI.CompletionCreateParamsStreaming);
     const chunks = stream[Symbol.asyncIterator]();
     await chunks.next();
     server.child.kill('SIGTERM');

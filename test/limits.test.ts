@@ -26,12 +26,23 @@ after(() => full.close());
 
 type ErrorBody = { error: { message: string; type: string; param: string | null; code: string | null } };
 
-async function post(path: string, body: string | Buffer | ReadableStream<Uint8Array>, headers: Record<string, string> = {}, init: Record<string, unknown> = {}) {
-  const res = await fetch(`${full.server.adapter.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body, ...init });
+async function post(
+  path: string,
+  body: string | Buffer | ReadableStream<Uint8Array>,
+  headers: Record<string, string> = {},
+  init: Record<string, unknown> = {},
+) {
+  const res = await fetch(`${full.server.adapter.url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body,
+    ...init,
+  });
   return { status: res.status, body: (await res.json()) as ErrorBody & Record<string, unknown> };
 }
 
-const chat = (extra: Record<string, unknown>) => JSON.stringify({ model: 'default', messages: [{ role: 'user', content: 'hi' }], max_tokens: 1, ...extra });
+const chat = (extra: Record<string, unknown>) =>
+  JSON.stringify({ model: 'default', messages: [{ role: 'user', content: 'hi' }], max_tokens: 1, ...extra });
 
 async function expect400(path: string, body: string, param: string | null, message: RegExp) {
   const { status, body: answer } = await post(path, body);
@@ -81,11 +92,21 @@ describe('REST', () => {
     const ok = await post('/chat/completions', chat({ n: MAX_N }));
     assert.equal((ok.body.choices as unknown[]).length, MAX_N);
     const prompts = Array.from({ length: MAX_CHOICES / MAX_N + 1 }, (_, i) => `prompt ${i}`);
-    await expect400('/completions', JSON.stringify({ model: 'default', prompt: prompts, n: MAX_N, max_tokens: 1 }), 'prompt', /at most 128 choices/);
+    await expect400(
+      '/completions',
+      JSON.stringify({ model: 'default', prompt: prompts, n: MAX_N, max_tokens: 1 }),
+      'prompt',
+      /at most 128 choices/,
+    );
   });
 
   test(`at most ${MAX_STOP_STRINGS} stop strings and ${MAX_LOGIT_BIAS_ENTRIES} logit_bias entries`, async () => {
-    await expect400('/chat/completions', chat({ stop: Array.from({ length: MAX_STOP_STRINGS + 1 }, (_, i) => `s${i}`) }), 'stop', /at most 16 stop strings/);
+    await expect400(
+      '/chat/completions',
+      chat({ stop: Array.from({ length: MAX_STOP_STRINGS + 1 }, (_, i) => `s${i}`) }),
+      'stop',
+      /at most 16 stop strings/,
+    );
     const bias = Object.fromEntries(Array.from({ length: MAX_LOGIT_BIAS_ENTRIES + 1 }, (_, i) => [String(i % 256), 1]));
     // Keys repeat past 256 (the vocabulary); use distinct ids beyond it to exceed the count instead.
     for (let i = 256; Object.keys(bias).length <= MAX_LOGIT_BIAS_ENTRIES; i++) bias[String(i)] = 1;
@@ -97,7 +118,12 @@ describe('REST', () => {
     assert.equal(error.code, 'context_length_exceeded');
     await expect400('/chat/completions', chat({ max_tokens: 2 ** 31 }), 'max_tokens', /Invalid 'max_tokens': 2147483648 is out of range/);
     await expect400('/chat/completions', chat({ max_tokens: 0 }), 'max_tokens', /max_tokens must be an integer in \[1/);
-    await expect400('/completions', JSON.stringify({ model: 'default', prompt: 'y'.repeat(CONTEXT + 10) }), 'prompt', /maximum context length is 4096 tokens, but the prompt has/);
+    await expect400(
+      '/completions',
+      JSON.stringify({ model: 'default', prompt: 'y'.repeat(CONTEXT + 10) }),
+      'prompt',
+      /maximum context length is 4096 tokens, but the prompt has/,
+    );
   });
 });
 
@@ -105,7 +131,10 @@ describe('gRPC', () => {
   const prompt = { input: { case: 'text' as const, value: 'hi' } };
 
   async function expectInvalid(call: Promise<unknown>, field: string, message: RegExp) {
-    const err = await call.then(() => undefined, (e: unknown) => ConnectError.from(e));
+    const err = await call.then(
+      () => undefined,
+      (e: unknown) => ConnectError.from(e),
+    );
     assert.ok(err, 'the call was refused');
     assert.equal(err.code, Code.InvalidArgument, err.message);
     assert.equal(err.findDetails(GenerationErrorSchema)[0]?.field, field);
@@ -113,18 +142,28 @@ describe('gRPC', () => {
   }
 
   test(`a message over ${DEFAULT_GRPC_MAX_MESSAGE_BYTES} bytes ends the call with RESOURCE_EXHAUSTED before it is decoded`, async () => {
-    const err = await grpc.complete({ prompt: { input: { case: 'text', value: 'z'.repeat(DEFAULT_GRPC_MAX_MESSAGE_BYTES) } } }).catch((e: unknown) => ConnectError.from(e));
+    const err = await grpc
+      .complete({ prompt: { input: { case: 'text', value: 'z'.repeat(DEFAULT_GRPC_MAX_MESSAGE_BYTES) } } })
+      .catch((e: unknown) => ConnectError.from(e));
     assert.ok(err instanceof ConnectError);
     assert.equal(err.code, Code.ResourceExhausted);
     assert.match(err.rawMessage, /message size .* is larger than configured readMaxBytes 4194304/);
   });
 
   test('stop strings, logit_bias entries, max_tokens and the prompt are checked as over REST, naming the field', async () => {
-    await expectInvalid(grpc.complete({ prompt, sampling: { stop: Array.from({ length: 17 }, (_, i) => `s${i}`) } }), 'sampling.stop', /at most 16/);
+    await expectInvalid(
+      grpc.complete({ prompt, sampling: { stop: Array.from({ length: 17 }, (_, i) => `s${i}`) } }),
+      'sampling.stop',
+      /at most 16/,
+    );
     const logitBias = Object.fromEntries(Array.from({ length: 301 }, (_, i) => [i, 1]));
     await expectInvalid(grpc.complete({ prompt, sampling: { logitBias } }), 'sampling.logit_bias', /at most 300 token ids/);
     await expectInvalid(grpc.complete({ prompt, sampling: { maxTokens: CONTEXT } }), 'sampling.max_tokens', /maximum context length/);
-    await expectInvalid(grpc.complete({ prompt: { input: { case: 'tokens', value: { ids: Array.from({ length: CONTEXT }, () => 65) } } } }), 'prompt.tokens.ids', /maximum context length is 4096 tokens, but the prompt has 4096 tokens/);
+    await expectInvalid(
+      grpc.complete({ prompt: { input: { case: 'tokens', value: { ids: Array.from({ length: CONTEXT }, () => 65) } } } }),
+      'prompt.tokens.ids',
+      /maximum context length is 4096 tokens, but the prompt has 4096 tokens/,
+    );
   });
 
   test('after all that the server answers as usual', async () => {

@@ -37,12 +37,25 @@ function moved(before: Sample[], after: Sample[], name: string, l: Record<string
 
 test('counters and histograms move by what the requests did', async () => {
   const before = await scrape(base);
-  const chat = { model: 'default', messages: [{ role: 'user' as const, content: 'The same question twice, please' }], max_tokens: 5, temperature: 0, ignore_eos: true };
+  const chat = {
+    model: 'default',
+    messages: [{ role: 'user' as const, content: 'The same question twice, please' }],
+    max_tokens: 5,
+    temperature: 0,
+    ignore_eos: true,
+  };
   const first = await openai.chat.completions.create(chat);
   const second = await openai.chat.completions.create(chat);
   let streamed = 0;
   let streamPrompt = 0;
-  const stream = await openai.completions.create({ model: 'default', prompt: 'count with me', max_tokens: 4, ignore_eos: true, stream: true, stream_options: { include_usage: true } } as OpenAI.CompletionCreateParamsStreaming);
+  const stream = await openai.completions.create({
+    model: 'default',
+    prompt: 'count with me',
+    max_tokens: 4,
+    ignore_eos: true,
+    stream: true,
+    stream_options: { include_usage: true },
+  } as OpenAI.CompletionCreateParamsStreaming);
   for await (const chunk of stream) {
     if (chunk.usage) {
       streamed = chunk.usage.completion_tokens;
@@ -50,7 +63,10 @@ test('counters and histograms move by what the requests did', async () => {
     }
   }
   const grpc = createClient(GenerationService, createGrpcTransport({ baseUrl: `http://${server.grpcTarget}` }));
-  const complete = await grpc.complete({ prompt: { input: { case: 'text', value: 'over gRPC' } }, sampling: { maxTokens: 3, ignoreEos: true } });
+  const complete = await grpc.complete({
+    prompt: { input: { case: 'text', value: 'over gRPC' } },
+    sampling: { maxTokens: 3, ignoreEos: true },
+  });
   const refused = await fetch(`${server.adapter.url}/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -59,7 +75,12 @@ test('counters and histograms move by what the requests did', async () => {
   assert.equal(refused.status, 400);
   const after = await scrape(base);
 
-  const completions = [first.usage!.completion_tokens, second.usage!.completion_tokens, streamed, complete.finished!.usage!.completionTokens];
+  const completions = [
+    first.usage!.completion_tokens,
+    second.usage!.completion_tokens,
+    streamed,
+    complete.finished!.usage!.completionTokens,
+  ];
   assert.deepEqual(completions, [5, 5, 4, 3]);
   const prompts = first.usage!.prompt_tokens + second.usage!.prompt_tokens + streamPrompt + complete.finished!.usage!.promptTokens;
   const requests = completions.length;
@@ -78,7 +99,7 @@ test('counters and histograms move by what the requests did', async () => {
   assert.equal(moved(before, after, 'mlxserve:request_errors_total', { code: 'invalid_argument' }), 1);
 
   // The second chat request found the first one's prompt in the prefix cache.
-  assert.equal(second.usage!.prompt_tokens_details?.cached_tokens! > 0, true);
+  assert.ok((second.usage?.prompt_tokens_details?.cached_tokens ?? 0) > 0);
   assert.ok(moved(before, after, 'vllm:prefix_cache_hits_total', labels()) >= second.usage!.prompt_tokens_details!.cached_tokens!);
   assert.ok(moved(before, after, 'vllm:prefix_cache_queries_total', labels()) > 0);
   const hitRate = metricValue(after, 'vllm:gpu_prefix_cache_hit_rate', labels());
@@ -98,7 +119,13 @@ test('while a request runs the engine gauges show it; a cancelled one counts as 
   const before = await scrape(base);
   const abort = new AbortController();
   const stream = await openai.chat.completions.create(
-    { model: 'default', messages: [{ role: 'user', content: 'go on' }], max_tokens: 3000, ignore_eos: true, stream: true } as OpenAI.ChatCompletionCreateParamsStreaming,
+    {
+      model: 'default',
+      messages: [{ role: 'user', content: 'go on' }],
+      max_tokens: 3000,
+      ignore_eos: true,
+      stream: true,
+    } as OpenAI.ChatCompletionCreateParamsStreaming,
     { signal: abort.signal },
   );
   const chunks = stream[Symbol.asyncIterator]();
@@ -114,7 +141,13 @@ test('while a request runs the engine gauges show it; a cancelled one counts as 
 
   // The engine lets go of the request at its next step.
   let after = await scrape(base);
-  for (let i = 0; i < 100 && metricValue(after, 'vllm:request_success_total', { ...labels(), finished_reason: 'abort' }) === metricValue(before, 'vllm:request_success_total', { ...labels(), finished_reason: 'abort' }); i++) {
+  for (
+    let i = 0;
+    i < 100 &&
+    metricValue(after, 'vllm:request_success_total', { ...labels(), finished_reason: 'abort' }) ===
+      metricValue(before, 'vllm:request_success_total', { ...labels(), finished_reason: 'abort' });
+    i++
+  ) {
     await new Promise((r) => setTimeout(r, 20));
     after = await scrape(base);
   }

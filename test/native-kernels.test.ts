@@ -114,7 +114,10 @@ for (const variant of addon?.kernelVariants ?? ['generic']) {
               magnitude += Math.abs(term);
             }
             const err = Math.abs(y[m * c.rows + n] - sum);
-            assert.ok(err <= 1e-5 * magnitude + 1e-6, `${c.type} [${c.rows}×${c.cols}] M=${c.M}: y[${m}][${n}] = ${y[m * c.rows + n]}, expected ${sum}`);
+            assert.ok(
+              err <= 1e-5 * magnitude + 1e-6,
+              `${c.type} [${c.rows}×${c.cols}] M=${c.M}: y[${m}][${n}] = ${y[m * c.rows + n]}, expected ${sum}`,
+            );
           }
         }
       }),
@@ -128,7 +131,17 @@ test('results do not depend on the batch: a row gives the same bits alone and am
     fc.property(caseArb, (c) => {
       const together = addon!.kernelMatmul(addon!.kernels, c.type, c.rows, c.cols, c.data, c.x, c.M, 2, 1).y;
       for (const m of [0, c.M - 1]) {
-        const alone = addon!.kernelMatmul(addon!.kernels, c.type, c.rows, c.cols, c.data, c.x.slice(m * c.cols, (m + 1) * c.cols), 1, 1, 1).y;
+        const alone = addon!.kernelMatmul(
+          addon!.kernels,
+          c.type,
+          c.rows,
+          c.cols,
+          c.data,
+          c.x.slice(m * c.cols, (m + 1) * c.cols),
+          1,
+          1,
+          1,
+        ).y;
         assert.deepEqual(alone, together.slice(m * c.rows, (m + 1) * c.rows));
       }
     }),

@@ -31,7 +31,13 @@ const long = { prompt: { input: { case: 'text' as const, value: 'long' } }, samp
 /** A REST stream that holds the only batch slot until aborted. */
 async function occupyTheBatch(abort: AbortController) {
   const stream = await openai.chat.completions.create(
-    { model: 'default', messages: [{ role: 'user', content: 'occupy' }], max_tokens: 3000, ignore_eos: true, stream: true } as OpenAI.ChatCompletionCreateParamsStreaming,
+    {
+      model: 'default',
+      messages: [{ role: 'user', content: 'occupy' }],
+      max_tokens: 3000,
+      ignore_eos: true,
+      stream: true,
+    } as OpenAI.ChatCompletionCreateParamsStreaming,
     { signal: abort.signal },
   );
   const chunks = stream[Symbol.asyncIterator]();
@@ -62,7 +68,10 @@ test('a full queue: REST 429 with Retry-After and gRPC RESOURCE_EXHAUSTED, at on
   const sdkError = await openai.completions.create({ model: 'default', prompt: 'x', max_tokens: 2 }).catch((e: unknown) => e);
   assert.ok(sdkError instanceof OpenAI.RateLimitError);
 
-  await assert.rejects(grpc.complete(long), (e) => ConnectError.from(e).code === Code.ResourceExhausted && /queue is full/.test(ConnectError.from(e).rawMessage));
+  await assert.rejects(
+    grpc.complete(long),
+    (e) => ConnectError.from(e).code === Code.ResourceExhausted && /queue is full/.test(ConnectError.from(e).rawMessage),
+  );
   abort.abort();
   await Promise.all(waiters);
   await waitUntil('the engine is idle', async () => {
@@ -77,7 +86,9 @@ test('a request that waits longer than the queue timeout is refused and leaves t
   const running = await occupyTheBatch(abort);
 
   // One waiter of each kind: REST, a single-request gRPC call, a request on a multiplexed stream.
-  const rest = openai.chat.completions.create({ model: 'default', messages: [{ role: 'user', content: 'wait' }], max_tokens: 2 }).catch((e: unknown) => e);
+  const rest = openai.chat.completions
+    .create({ model: 'default', messages: [{ role: 'user', content: 'wait' }], max_tokens: 2 })
+    .catch((e: unknown) => e);
   const single = endOf(grpc.generateStream(long));
   const outgoing = new AsyncQueue<{ action: { case: 'start'; value: { requestId: string } & typeof long } }>();
   const multiplexed = grpc.generate(outgoing)[Symbol.asyncIterator]();
@@ -100,7 +111,11 @@ test('a request that waits longer than the queue timeout is refused and leaves t
   assert.equal(s.runningRequests, 1);
   assert.equal((await running.next()).done, false);
   const after = await scrape(full.restBase);
-  assert.equal(metricValue(after, 'mlxserve:request_errors_total', { code: 'resource_exhausted' }) - metricValue(before, 'mlxserve:request_errors_total', { code: 'resource_exhausted' }), 3);
+  assert.equal(
+    metricValue(after, 'mlxserve:request_errors_total', { code: 'resource_exhausted' }) -
+      metricValue(before, 'mlxserve:request_errors_total', { code: 'resource_exhausted' }),
+    3,
+  );
 
   outgoing.close();
   abort.abort();

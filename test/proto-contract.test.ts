@@ -8,11 +8,7 @@ import { Health } from '../src/gen/grpc/health/v1/health_pb.ts';
 import { ServerReflection as ServerReflectionV1 } from '../src/gen/grpc/reflection/v1/reflection_pb.ts';
 import { ServerReflection as ServerReflectionV1alpha } from '../src/gen/grpc/reflection/v1alpha/reflection_pb.ts';
 import { FinishReason } from '../src/gen/mlxserve/v1/generation_pb.ts';
-import {
-  GenerateRequestSchema,
-  GenerateResponseSchema,
-  GenerationService,
-} from '../src/gen/mlxserve/v1/generation_service_pb.ts';
+import { GenerateRequestSchema, GenerateResponseSchema, GenerationService } from '../src/gen/mlxserve/v1/generation_service_pb.ts';
 
 test('a Generate start request round-trips through binary with presence intact', () => {
   const request = create(GenerateRequestSchema, {
@@ -82,13 +78,19 @@ test('GenerationService has its methods with the right streaming kinds', () => {
 });
 
 test('the standard health and reflection services are generated for the server', () => {
-  assert.deepEqual(Health.methods.map((m) => [m.name, m.methodKind]), [
-    ['Check', 'unary'],
-    ['Watch', 'server_streaming'],
-    ['List', 'unary'],
-  ]);
+  assert.deepEqual(
+    Health.methods.map((m) => [m.name, m.methodKind]),
+    [
+      ['Check', 'unary'],
+      ['Watch', 'server_streaming'],
+      ['List', 'unary'],
+    ],
+  );
   for (const service of [ServerReflectionV1, ServerReflectionV1alpha]) {
-    assert.deepEqual(service.methods.map((m) => [m.name, m.methodKind]), [['ServerReflectionInfo', 'bidi_streaming']]);
+    assert.deepEqual(
+      service.methods.map((m) => [m.name, m.methodKind]),
+      [['ServerReflectionInfo', 'bidi_streaming']],
+    );
   }
   assert.equal(ServerReflectionV1alpha.typeName, 'grpc.reflection.v1alpha.ServerReflection');
 });

@@ -36,18 +36,30 @@ interface Case {
 function checkFrequencies(vocab: number, sampler: Sampler, cases: Case[], callsPerSeedBlock: number) {
   const full = cases.map((c) => ({ ...c, params: { ...defaultSamplingParams(), ...c.params } }));
   const batch = full.length * 4;
-  const logits = mx.array(Array.from({ length: batch }, (_, r) => full[r % full.length].logits.map(Math.fround)), mx.float32);
+  const logits = mx.array(
+    Array.from({ length: batch }, (_, r) => full[r % full.length].logits.map(Math.fround)),
+    mx.float32,
+  );
   const counts = full.map(() => new Array(vocab).fill(0));
   for (let call = 0; call < callsPerSeedBlock; call++) {
     const rows: SamplerRow[] = Array.from({ length: batch }, (_, r) => {
       const c = full[r % full.length];
-      return { params: c.params, promptTokenIds: c.promptTokenIds ?? [], outputTokenIds: c.outputTokenIds ?? [], seed: 1000 + call * batch + r };
+      return {
+        params: c.params,
+        promptTokenIds: c.promptTokenIds ?? [],
+        outputTokenIds: c.outputTokenIds ?? [],
+        seed: 1000 + call * batch + r,
+      };
     });
     sampler.sample(logits, rows).forEach((t, r) => counts[r % full.length][t.tokenId]++);
   }
   const n = callsPerSeedBlock * 4;
   full.forEach((c, i) => {
-    const ref = referenceDistribution(c.logits.map(Math.fround), { params: c.params, promptTokenIds: c.promptTokenIds ?? [], outputTokenIds: c.outputTokenIds ?? [] });
+    const ref = referenceDistribution(c.logits.map(Math.fround), {
+      params: c.params,
+      promptTokenIds: c.promptTokenIds ?? [],
+      outputTokenIds: c.outputTokenIds ?? [],
+    });
     let chi2 = 0;
     ref.probs.forEach((p, token) => {
       const observed = counts[i][token] / n;
@@ -73,27 +85,46 @@ const oneBlock = [3, 2, 1, 0, ...new Array(V - 4).fill(-6)];
 
 test('token frequencies match the reference distribution for every filter combination', () => {
   // Small blocks and few candidates make many rows fall back to the exhaustive pass; both paths are checked.
-  const sampler = new Sampler(V, { blockSize: 4, candidateTiers: [{ blocks: 2, tokens: 4 }, { blocks: 4, tokens: 12 }] });
-  checkFrequencies(V, sampler, [
-    { name: 'temperature 1', params: { temperature: 1 }, logits: logitsOf(0) },
-    { name: 'temperature 0.6', params: { temperature: 0.6 }, logits: logitsOf(1) },
-    { name: 'top_k 5 at temperature 1.5', params: { temperature: 1.5, topK: 5 }, logits: logitsOf(2) },
-    { name: 'top_p 0.8', params: { temperature: 1, topP: 0.8 }, logits: logitsOf(3) },
-    { name: 'min_p 0.1 at temperature 0.8', params: { temperature: 0.8, minP: 0.1 }, logits: logitsOf(4) },
-    { name: 'all filters', params: { temperature: 1.2, topK: 10, topP: 0.9, minP: 0.05 }, logits: logitsOf(5) },
-    { name: 'top_k 20 (beyond the candidates)', params: { temperature: 2, topK: 20 }, logits: logitsOf(6) },
-    { name: 'mass inside one block', params: { temperature: 1 }, logits: oneBlock },
-    { name: 'mass inside one block, top_k 3', params: { temperature: 1, topK: 3 }, logits: oneBlock },
-    {
-      name: 'penalties and bias', logits: logitsOf(7), promptTokenIds: [1, 2, 3], outputTokenIds: [3, 3, 4],
-      params: { temperature: 1, repetitionPenalty: 1.5, frequencyPenalty: 0.5, presencePenalty: 0.3, logitBias: { 5: 2, 6: -3 } },
-    },
-  ], 300);
+  const sampler = new Sampler(V, {
+    blockSize: 4,
+    candidateTiers: [
+      { blocks: 2, tokens: 4 },
+      { blocks: 4, tokens: 12 },
+    ],
+  });
+  checkFrequencies(
+    V,
+    sampler,
+    [
+      { name: 'temperature 1', params: { temperature: 1 }, logits: logitsOf(0) },
+      { name: 'temperature 0.6', params: { temperature: 0.6 }, logits: logitsOf(1) },
+      { name: 'top_k 5 at temperature 1.5', params: { temperature: 1.5, topK: 5 }, logits: logitsOf(2) },
+      { name: 'top_p 0.8', params: { temperature: 1, topP: 0.8 }, logits: logitsOf(3) },
+      { name: 'min_p 0.1 at temperature 0.8', params: { temperature: 0.8, minP: 0.1 }, logits: logitsOf(4) },
+      { name: 'all filters', params: { temperature: 1.2, topK: 10, topP: 0.9, minP: 0.05 }, logits: logitsOf(5) },
+      { name: 'top_k 20 (beyond the candidates)', params: { temperature: 2, topK: 20 }, logits: logitsOf(6) },
+      { name: 'mass inside one block', params: { temperature: 1 }, logits: oneBlock },
+      { name: 'mass inside one block, top_k 3', params: { temperature: 1, topK: 3 }, logits: oneBlock },
+      {
+        name: 'penalties and bias',
+        logits: logitsOf(7),
+        promptTokenIds: [1, 2, 3],
+        outputTokenIds: [3, 3, 4],
+        params: { temperature: 1, repetitionPenalty: 1.5, frequencyPenalty: 0.5, presencePenalty: 0.3, logitBias: { 5: 2, 6: -3 } },
+      },
+    ],
+    300,
+  );
 });
 
 test('token frequencies match with the default block layout (one block for a tiny vocabulary)', () => {
-  checkFrequencies(V, new Sampler(V), [
-    { name: 'temperature 1', params: { temperature: 1 }, logits: logitsOf(0) },
-    { name: 'top_p 0.5', params: { temperature: 0.9, topP: 0.5 }, logits: logitsOf(3) },
-  ], 300);
+  checkFrequencies(
+    V,
+    new Sampler(V),
+    [
+      { name: 'temperature 1', params: { temperature: 1 }, logits: logitsOf(0) },
+      { name: 'top_p 0.5', params: { temperature: 0.9, topP: 0.5 }, logits: logitsOf(3) },
+    ],
+    300,
+  );
 });

@@ -18,16 +18,29 @@ interface Case {
 }
 
 /** Logits exactly representable in float32, so JS and the device start from the same numbers. */
-const logitsArb = (vocab: number) => fc.array(fc.double({ min: -6, max: 6, noNaN: true }).map(Math.fround), { minLength: vocab, maxLength: vocab });
+const logitsArb = (vocab: number) =>
+  fc.array(fc.double({ min: -6, max: 6, noNaN: true }).map(Math.fround), { minLength: vocab, maxLength: vocab });
 
 /** Each filter on or off; when on, a value where it matters (fast-check's doubles favour extremes otherwise). */
-const paramsArb = (vocab: number) => fc.record({
-  temperature: fc.oneof(fc.constant(1), fc.integer({ min: 5, max: 200 }).map((t) => t / 100)),
-  topK: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: vocab })),
-  topP: fc.oneof(fc.constant(1), fc.integer({ min: 1, max: 99 }).map((p) => p / 100 + 0.001)),
-  minP: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 90 }).map((p) => p / 100 + 0.001)),
-}).filter((p) => p.topK > 0 || p.topP < 1 || p.minP > 0)
-  .map((p) => ({ ...defaultSamplingParams(), ...p }));
+const paramsArb = (vocab: number) =>
+  fc
+    .record({
+      temperature: fc.oneof(
+        fc.constant(1),
+        fc.integer({ min: 5, max: 200 }).map((t) => t / 100),
+      ),
+      topK: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: vocab })),
+      topP: fc.oneof(
+        fc.constant(1),
+        fc.integer({ min: 1, max: 99 }).map((p) => p / 100 + 0.001),
+      ),
+      minP: fc.oneof(
+        fc.constant(0),
+        fc.integer({ min: 1, max: 90 }).map((p) => p / 100 + 0.001),
+      ),
+    })
+    .filter((p) => p.topK > 0 || p.topP < 1 || p.minP > 0)
+    .map((p) => ({ ...defaultSamplingParams(), ...p }));
 
 const caseArb = (vocab: number) => fc.record({ logits: logitsArb(vocab), params: paramsArb(vocab) });
 
@@ -39,12 +52,24 @@ interface Outcome {
 function runDevice(cases: Case[], vocab: number, blockSize: number, tier: CandidateTier, exhaustive: boolean): Outcome {
   const layout = blockLayout(vocab, blockSize);
   const plans = cases.map((c, i) => planRow(i, { params: c.params, outputTokenIds: [], seed: i }, vocab));
-  const logits = mx.array(cases.map((c) => c.logits), mx.float32);
-  const scaled = mx.divide(logits, mx.array(plans.map((p) => [p.temperature]), mx.float32));
+  const logits = mx.array(
+    cases.map((c) => c.logits),
+    mx.float32,
+  );
+  const scaled = mx.divide(
+    logits,
+    mx.array(
+      plans.map((p) => [p.temperature]),
+      mx.float32,
+    ),
+  );
   const result = sampleFiltered({
     logits,
     plans,
-    noise: gumbelRows(plans.map((p) => p.stepKey), layout.numBlocks + blockSize),
+    noise: gumbelRows(
+      plans.map((p) => p.stepKey),
+      layout.numBlocks + blockSize,
+    ),
     fullLogMass: mx.logsumexp(scaled, -1, true),
     layout,
     tier: exhaustive ? null : tier,

@@ -19,26 +19,40 @@ interface Row {
 
 const V = 40;
 const tokens = fc.array(fc.integer({ min: 0, max: V - 1 }), { maxLength: 30 });
-const rowArb: fc.Arbitrary<Row> = fc.record({
-  logits: fc.array(fc.integer({ min: -800, max: 800 }).map((v) => v / 100), { minLength: V, maxLength: V }),
-  promptTokenIds: tokens,
-  outputTokenIds: tokens,
-  repetitionPenalty: fc.oneof(fc.constant(1), fc.integer({ min: 50, max: 200 }).map((v) => v / 100)),
-  frequencyPenalty: fc.oneof(fc.constant(0), fc.integer({ min: -200, max: 200 }).map((v) => v / 100)),
-  presencePenalty: fc.oneof(fc.constant(0), fc.integer({ min: -200, max: 200 }).map((v) => v / 100)),
-  bias: fc.array(fc.tuple(fc.integer({ min: 0, max: V - 1 }), fc.integer({ min: -100, max: 100 })), { maxLength: 6 }),
-}).map((r) => ({
-  logits: r.logits,
-  promptTokenIds: r.promptTokenIds,
-  outputTokenIds: r.outputTokenIds,
-  params: {
-    ...defaultSamplingParams(),
-    repetitionPenalty: r.repetitionPenalty,
-    frequencyPenalty: r.frequencyPenalty,
-    presencePenalty: r.presencePenalty,
-    logitBias: Object.fromEntries(r.bias),
-  },
-}));
+const rowArb: fc.Arbitrary<Row> = fc
+  .record({
+    logits: fc.array(
+      fc.integer({ min: -800, max: 800 }).map((v) => v / 100),
+      { minLength: V, maxLength: V },
+    ),
+    promptTokenIds: tokens,
+    outputTokenIds: tokens,
+    repetitionPenalty: fc.oneof(
+      fc.constant(1),
+      fc.integer({ min: 50, max: 200 }).map((v) => v / 100),
+    ),
+    frequencyPenalty: fc.oneof(
+      fc.constant(0),
+      fc.integer({ min: -200, max: 200 }).map((v) => v / 100),
+    ),
+    presencePenalty: fc.oneof(
+      fc.constant(0),
+      fc.integer({ min: -200, max: 200 }).map((v) => v / 100),
+    ),
+    bias: fc.array(fc.tuple(fc.integer({ min: 0, max: V - 1 }), fc.integer({ min: -100, max: 100 })), { maxLength: 6 }),
+  })
+  .map((r) => ({
+    logits: r.logits,
+    promptTokenIds: r.promptTokenIds,
+    outputTokenIds: r.outputTokenIds,
+    params: {
+      ...defaultSamplingParams(),
+      repetitionPenalty: r.repetitionPenalty,
+      frequencyPenalty: r.frequencyPenalty,
+      presencePenalty: r.presencePenalty,
+      logitBias: Object.fromEntries(r.bias),
+    },
+  }));
 
 function adjustOnDevice(rows: Row[], batchRows: number[], batchSize: number, cache = new PenaltyStateCache(V)): number[][] {
   const logits = Array.from({ length: batchSize }, () => new Array(V).fill(0.25));
@@ -63,7 +77,11 @@ test('bias and penalties match the reference for random rows placed anywhere in 
       const batchRows = rows.map((_, i) => batchSize - 1 - i); // reversed, leaving padding rows first
       const adjusted = adjustOnDevice(rows, batchRows, batchSize);
       rows.forEach((r, i) => assertClose(adjusted[batchRows[i]], referenceAdjustedLogits(r.logits, r), `row ${i}`));
-      for (let b = 0; b < extra; b++) assert.ok(adjusted[b].every((v) => v === 0.25), 'padding rows untouched');
+      for (let b = 0; b < extra; b++)
+        assert.ok(
+          adjusted[b].every((v) => v === 0.25),
+          'padding rows untouched',
+        );
     }),
     { seed: 4242, numRuns: 80 },
   );
@@ -93,7 +111,10 @@ test('history carried from step to step equals a fresh computation, across many 
   // Bias on prompt tokens uploaded with the first chunks (35) and in the first tail (3, index 129),
   // on tokens that only appear later in the output (397, 151) and on one that never appears (399).
   const params = {
-    ...defaultSamplingParams(), repetitionPenalty: 1.3, frequencyPenalty: 0.2, presencePenalty: 0.4,
+    ...defaultSamplingParams(),
+    repetitionPenalty: 1.3,
+    frequencyPenalty: 0.2,
+    presencePenalty: 0.4,
     logitBias: { 35: -3, 3: 2, 397: -1.5, 151: 4, 399: 7 },
   };
   const promptTokenIds = Array.from({ length: 150 }, (_, i) => (i * 7) % 300);
@@ -131,7 +152,16 @@ test('a history that does not continue the previous one starts over', () => {
 test('token ids outside the vocabulary are refused before reaching MLX', () => {
   const params = { ...defaultSamplingParams(), repetitionPenalty: 1.1 };
   const cache = new PenaltyStateCache(V);
-  assert.throws(() => cache.get(params, [1, V], []), (e: unknown) => e instanceof InvalidArgumentError && e.field === 'prompt token ids');
-  assert.throws(() => cache.get(params, [1], [-1]), (e: unknown) => e instanceof InvalidArgumentError && e.field === 'output token ids');
-  assert.throws(() => cache.get({ ...params, logitBias: { [V]: 1 } }, [], []), (e: unknown) => e instanceof InvalidArgumentError && e.field === 'logit_bias');
+  assert.throws(
+    () => cache.get(params, [1, V], []),
+    (e: unknown) => e instanceof InvalidArgumentError && e.field === 'prompt token ids',
+  );
+  assert.throws(
+    () => cache.get(params, [1], [-1]),
+    (e: unknown) => e instanceof InvalidArgumentError && e.field === 'output token ids',
+  );
+  assert.throws(
+    () => cache.get({ ...params, logitBias: { [V]: 1 } }, [], []),
+    (e: unknown) => e instanceof InvalidArgumentError && e.field === 'logit_bias',
+  );
 });

@@ -35,7 +35,10 @@ after(() => server.close());
 type GenerateMessage = MessageInitShape<typeof GenerateRequestSchema>;
 
 const start = (requestId: string, ids: number[], maxTokens: number): GenerateMessage => ({
-  action: { case: 'start', value: { requestId, prompt: { input: { case: 'tokens', value: { ids } } }, sampling: { temperature: 0, maxTokens, ignoreEos: true } } },
+  action: {
+    case: 'start',
+    value: { requestId, prompt: { input: { case: 'tokens', value: { ids } } }, sampling: { temperature: 0, maxTokens, ignoreEos: true } },
+  },
 });
 const cancel = (requestId: string): GenerateMessage => ({ action: { case: 'cancel', value: { requestId } } });
 
@@ -78,7 +81,10 @@ const finishedOf = (rs: GenerateResponse[], id: string) => {
 const isFinish = (id: string) => (r: GenerateResponse) => r.requestId === id && (r.event.case === 'finished' || r.event.case === 'error');
 
 async function greedyTokens(ids: number[], maxTokens: number): Promise<number[]> {
-  const done = await client.complete({ prompt: { input: { case: 'tokens', value: { ids } } }, sampling: { temperature: 0, maxTokens, ignoreEos: true } });
+  const done = await client.complete({
+    prompt: { input: { case: 'tokens', value: { ids } } },
+    sampling: { temperature: 0, maxTokens, ignoreEos: true },
+  });
   return done.tokenIds;
 }
 
@@ -117,7 +123,9 @@ test('a duplicate id, a bad request and a message without action are refused alo
   const dup = await s.next((r) => r.requestId === 'long' && r.event.case === 'error');
   assert.equal(dup.event.case === 'error' && dup.event.value.code, ErrorCode.ALREADY_EXISTS);
 
-  s.send({ action: { case: 'start', value: { requestId: 'bad', prompt: { input: { case: 'text', value: 'x' } }, sampling: { topP: 2 } } } });
+  s.send({
+    action: { case: 'start', value: { requestId: 'bad', prompt: { input: { case: 'text', value: 'x' } }, sampling: { topP: 2 } } },
+  });
   const bad = await s.next(isFinish('bad'));
   assert.equal(bad.event.case, 'error');
   assert.equal(bad.event.value.code, ErrorCode.INVALID_ARGUMENT);
@@ -183,7 +191,7 @@ test('cancelling the call, or dropping the connection, cancels its requests in t
   s.send(start('a', [1], LONG));
   s.send(start('b', [2], LONG));
   await s.next((r) => r.event.case === 'delta');
-  assert.ok((await server.engine.stats()).running > 0);
+  assert.ok((server.engine.stats()?.running ?? 0) > 0);
   abort.abort();
   await assert.rejects(s.rest(), (e) => ConnectError.from(e).code === Code.Canceled);
   await waitForIdleEngine(server.engine);
@@ -192,7 +200,10 @@ test('cancelling the call, or dropping the connection, cancels its requests in t
   const session = http2.connect(server.baseUrl);
   const body = toBinary(
     GenerateStreamRequestSchema,
-    create(GenerateStreamRequestSchema, { prompt: { input: { case: 'text', value: 'hello' } }, sampling: { maxTokens: LONG, ignoreEos: true } }),
+    create(GenerateStreamRequestSchema, {
+      prompt: { input: { case: 'text', value: 'hello' } },
+      sampling: { maxTokens: LONG, ignoreEos: true },
+    }),
   );
   const frame = Buffer.concat([Buffer.from([0, 0, 0, 0, 0]), Buffer.from(body)]);
   frame.writeUInt32BE(body.length, 1);
@@ -204,7 +215,7 @@ test('cancelling the call, or dropping the connection, cancels its requests in t
   });
   stream.end(frame);
   await new Promise<void>((resolve) => stream.once('data', () => resolve()));
-  assert.ok((await server.engine.stats()).running > 0, 'the request runs');
+  assert.ok((server.engine.stats()?.running ?? 0) > 0, 'the request runs');
   session.destroy(); // closes the TCP connection without ending the call
   await waitForIdleEngine(server.engine);
 });

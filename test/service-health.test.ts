@@ -13,7 +13,12 @@ import { Health, HealthCheckResponse_ServingStatus as Status } from '../src/gen/
 import * as reflectionV1 from '../src/gen/grpc/reflection/v1/reflection_pb.ts';
 import * as reflectionV1alpha from '../src/gen/grpc/reflection/v1alpha/reflection_pb.ts';
 import { ErrorCode, FinishReason } from '../src/gen/mlxserve/v1/generation_pb.ts';
-import { EngineState, GenerationService, type GenerateRequestSchema, type GenerateResponse } from '../src/gen/mlxserve/v1/generation_service_pb.ts';
+import {
+  EngineState,
+  GenerationService,
+  type GenerateRequestSchema,
+  type GenerateResponse,
+} from '../src/gen/mlxserve/v1/generation_service_pb.ts';
 import { AsyncQueue } from '../src/service/async-queue.ts';
 import { startTestServer, waitForIdleEngine, type TestServer } from './helpers/test-server.ts';
 
@@ -114,7 +119,10 @@ test('draining: health NOT_SERVING, new requests UNAVAILABLE, running requests f
 });
 
 /** Asks one reflection stream each question in turn (both versions share the message shapes). */
-async function reflect(version: 'v1' | 'v1alpha', questions: MessageInitShape<typeof reflectionV1.ServerReflectionRequestSchema>['messageRequest'][]) {
+async function reflect(
+  version: 'v1' | 'v1alpha',
+  questions: MessageInitShape<typeof reflectionV1.ServerReflectionRequestSchema>['messageRequest'][],
+) {
   const transport = createGrpcTransport({ baseUrl: server.baseUrl });
   const stream = async function* <T>(items: T[]) {
     yield* items;
@@ -156,7 +164,15 @@ for (const version of ['v1', 'v1alpha'] as const) {
     const registry = createFileRegistry(files[0], (name) => files.find((f) => f.name === name));
     const service = registry.getService(SERVICE);
     assert.ok(service);
-    assert.deepEqual(service.methods.map((m) => m.name).sort(), ['Complete', 'Detokenize', 'Generate', 'GenerateStream', 'GetServerStatus', 'ListModels', 'Tokenize']);
+    assert.deepEqual(service.methods.map((m) => m.name).sort(), [
+      'Complete',
+      'Detokenize',
+      'Generate',
+      'GenerateStream',
+      'GetServerStatus',
+      'ListModels',
+      'Tokenize',
+    ]);
     assert.ok(registry.getMessage('mlxserve.v1.SamplingParams')?.fields.some((f) => f.name === 'top_p'));
 
     assert.equal(byMethod.case, 'fileDescriptorResponse');
@@ -170,14 +186,24 @@ for (const version of ['v1', 'v1alpha'] as const) {
   });
 }
 
-test('grpcurl works through reflection: list, describe, a chat GenerateStream, a health check', { skip: !existsSync(GRPCURL) && 'grpcurl is not installed (scripts/setup-clients.sh)' }, async () => {
+test('grpcurl works through reflection: list, describe, a chat GenerateStream, a health check', {
+  skip: !existsSync(GRPCURL) && 'grpcurl is not installed (scripts/setup-clients.sh)',
+}, async () => {
   const run = promisify(execFile);
   const target = `localhost:${server.port}`;
   const grpcurl = async (...args: string[]) => (await run(GRPCURL, ['-plaintext', ...args], { timeout: 20_000 })).stdout;
   const services = (await grpcurl(target, 'list')).trim().split('\n').sort();
-  assert.deepEqual(services, ['grpc.health.v1.Health', 'grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection', SERVICE]);
+  assert.deepEqual(services, [
+    'grpc.health.v1.Health',
+    'grpc.reflection.v1.ServerReflection',
+    'grpc.reflection.v1alpha.ServerReflection',
+    SERVICE,
+  ]);
   assert.match(await grpcurl(target, 'describe', 'mlxserve.v1.SamplingParams'), /optional double top_p = 2;/);
-  const request = JSON.stringify({ prompt: { chat: { messages: [{ role: 'user', content: 'Hi!' }] } }, sampling: { max_tokens: 8, temperature: 0 } });
+  const request = JSON.stringify({
+    prompt: { chat: { messages: [{ role: 'user', content: 'Hi!' }] } },
+    sampling: { max_tokens: 8, temperature: 0 },
+  });
   const out = await grpcurl('-d', request, target, `${SERVICE}/GenerateStream`);
   assert.match(out, /"started"/);
   assert.match(out, /"finishReason": "FINISH_REASON_(LENGTH|STOP)"/);
@@ -189,12 +215,16 @@ test('buf curl works through reflection', async () => {
   const url = `http://localhost:${server.port}/${SERVICE}/Tokenize`;
   const data = JSON.stringify({ prompt: { text: 'hi' } });
   for (const protocol of ['grpc', 'connect']) {
-    const { stdout } = await run(BUF, ['curl', '--protocol', protocol, '--http2-prior-knowledge', '--data', data, url], { timeout: 20_000 });
+    const { stdout } = await run(BUF, ['curl', '--protocol', protocol, '--http2-prior-knowledge', '--data', data, url], {
+      timeout: 20_000,
+    });
     assert.deepEqual(JSON.parse(stdout).tokenIds, [104, 105], protocol);
   }
 });
 
-test('grpc-health-probe sees SERVING', { skip: !existsSync(HEALTH_PROBE) && 'grpc-health-probe is not installed (scripts/setup-clients.sh)' }, async () => {
+test('grpc-health-probe sees SERVING', {
+  skip: !existsSync(HEALTH_PROBE) && 'grpc-health-probe is not installed (scripts/setup-clients.sh)',
+}, async () => {
   // It exits 0 only for SERVING (execFile rejects otherwise) and says so on stderr.
   const probe = (...args: string[]) => promisify(execFile)(HEALTH_PROBE, [`-addr=localhost:${server.port}`, ...args], { timeout: 20_000 });
   assert.match((await probe()).stderr, /status: SERVING/);
@@ -211,7 +241,8 @@ test('the same port serves Connect and gRPC-Web, over HTTP/1.1 and HTTP/2', asyn
     const c = createClient(GenerationService, transport);
     assert.deepEqual((await c.tokenize({ prompt: { input: { case: 'text', value: 'hi' } } })).tokenIds, [104, 105]);
     let deltas = 0;
-    for await (const r of c.generateStream({ ...hello, sampling: { maxTokens: 3, ignoreEos: true } })) if (r.event.case === 'delta') deltas++;
+    for await (const r of c.generateStream({ ...hello, sampling: { maxTokens: 3, ignoreEos: true } }))
+      if (r.event.case === 'delta') deltas++;
     assert.ok(deltas > 0);
     await assert.rejects(c.complete({ ...hello, sampling: { topP: 0 } }), (e) => ConnectError.from(e).code === Code.InvalidArgument);
   }
@@ -257,7 +288,8 @@ test('an engine crash ends in-flight requests with UNAVAILABLE; health recovers 
   // While the engine restarts: NOT_SERVING, and new requests are refused.
   await watchUntil(watch, seen, Status.NOT_SERVING);
   const status = (await client.getServerStatus({})).engineState;
-  if (status === EngineState.RESTARTING) await assert.rejects(client.complete(hello), (e) => ConnectError.from(e).code === Code.Unavailable);
+  if (status === EngineState.RESTARTING)
+    await assert.rejects(client.complete(hello), (e) => ConnectError.from(e).code === Code.Unavailable);
   await watchUntil(watch, seen, Status.SERVING);
   assert.deepEqual(seen, [Status.SERVING, Status.NOT_SERVING, Status.SERVING]);
   assert.notEqual(server.engine.pid, pid);

@@ -178,7 +178,10 @@ test('bad requests get INVALID_ARGUMENT naming the field, in the status and its 
       assert.equal(r.code, Code.InvalidArgument, `${field}: ${r.message}`);
       assert.equal(r.field, field, r.message);
       // 'prompt.tokens.ids' is named in the message as "the prompt".
-      assert.ok(field.split('.').some((part) => r.message.includes(part)), `the message names the field: ${r.message}`);
+      assert.ok(
+        field.split('.').some((part) => r.message.includes(part)),
+        `the message names the field: ${r.message}`,
+      );
     }
   }
   const tok = await refusal(() => client.tokenize({ prompt: tokens([TINY_VOCAB + 5]) }));

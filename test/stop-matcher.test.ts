@@ -104,26 +104,21 @@ describe('StopStringMatcher', () => {
     const alphabet = fc.constantFrom('a', 'b', 'c', ' ', '\n', '🎉', '好');
     const word = (max: number) => fc.array(alphabet, { minLength: 1, maxLength: max }).map((cs) => cs.join(''));
     fc.assert(
-      fc.property(
-        fc.array(word(4), { maxLength: 4 }),
-        word(40),
-        fc.array(fc.nat(), { maxLength: 12 }),
-        (stops, textValue, cuts) => {
-          const deltas = splitAt(textValue, cuts);
-          const want = expected(stops, textValue);
-          const got = run(stops, deltas, (consumed, emitted, m) => {
-            // What was emitted is always a prefix of the final answer...
-            assert.ok(want.emitted.startsWith(emitted));
-            if (!m.stopped) {
-              // ...and until a stop matches, emitted plus held back is exactly the text so far,
-              // which contains no stop string.
-              assert.equal(emitted + m.pending, consumed);
-              for (const stop of stops) assert.ok(!consumed.includes(stop));
-            }
-          });
-          assert.deepEqual(got, want);
-        },
-      ),
+      fc.property(fc.array(word(4), { maxLength: 4 }), word(40), fc.array(fc.nat(), { maxLength: 12 }), (stops, textValue, cuts) => {
+        const deltas = splitAt(textValue, cuts);
+        const want = expected(stops, textValue);
+        const got = run(stops, deltas, (consumed, emitted, m) => {
+          // What was emitted is always a prefix of the final answer...
+          assert.ok(want.emitted.startsWith(emitted));
+          if (!m.stopped) {
+            // ...and until a stop matches, emitted plus held back is exactly the text so far,
+            // which contains no stop string.
+            assert.equal(emitted + m.pending, consumed);
+            for (const stop of stops) assert.ok(!consumed.includes(stop));
+          }
+        });
+        assert.deepEqual(got, want);
+      }),
       { numRuns: 2000 },
     );
   });

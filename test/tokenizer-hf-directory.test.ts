@@ -37,7 +37,15 @@ function byteLevelTokenizerJson() {
     version: '1.0',
     truncation: null,
     padding: null,
-    added_tokens: SPECIALS.map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
+    added_tokens: SPECIALS.map((content, id) => ({
+      id,
+      content,
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: false,
+      special: true,
+    })),
     normalizer: null,
     pre_tokenizer: {
       type: 'Sequence',
@@ -48,11 +56,22 @@ function byteLevelTokenizerJson() {
     },
     post_processor: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true },
     decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
-    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, vocab, merges },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: false,
+      byte_fallback: false,
+      vocab,
+      merges,
+    },
   };
 }
 
-const CHATML = "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+const CHATML =
+  "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
 
 describe('Tokenizer.fromHfDirectory, byte-level BPE', () => {
   const json = byteLevelTokenizerJson();
@@ -78,7 +97,7 @@ describe('Tokenizer.fromHfDirectory, byte-level BPE', () => {
     assert.equal(tok.vocabSize, Object.keys(vocab).length);
     assert.equal(tok.bosTokenId, 1);
     assert.deepEqual(tok.eosTokenIds, [0, 2]);
-    assert.deepEqual(tok.encode('hello world 12'), [1, vocab.hello, vocab['Ġworld'], vocab['Ġ'], vocab['1'], vocab['2']]);
+    assert.deepEqual(tok.encode('hello world 12'), [1, vocab.hello, vocab.Ġworld, vocab.Ġ, vocab['1'], vocab['2']]);
     assert.deepEqual(tok.encode('hello', { addSpecialTokens: false }), [vocab.hello]);
     assert.equal(tok.decode(tok.encode('hello world')), '<|im_start|>hello world');
     assert.equal(tok.decode(tok.encode('hello world'), { skipSpecialTokens: true }), 'hello world');
@@ -101,9 +120,7 @@ describe('Tokenizer.fromHfDirectory, byte-level BPE', () => {
   });
 
   test('without tokenizer_config the tokenizer.json post-processor decides; eos comes from generation_config', async () => {
-    const tok = await Tokenizer.fromHfDirectory(
-      modelDir({ 'tokenizer.json': json, 'generation_config.json': { eos_token_id: 2 } }),
-    );
+    const tok = await Tokenizer.fromHfDirectory(modelDir({ 'tokenizer.json': json, 'generation_config.json': { eos_token_id: 2 } }));
     assert.deepEqual(tok.encode('hello'), [vocab.hello]);
     assert.equal(tok.bosTokenId, undefined);
     // <|endoftext|> and <|im_end|> are end-of-generation tokens by their text, as in llama.cpp.
@@ -172,7 +189,17 @@ describe('Tokenizer.fromHfDirectory, byte-level BPE', () => {
 });
 
 describe('Tokenizer.fromHfDirectory, SentencePiece-style tokenizer.json (Metaspace, byte fallback)', () => {
-  const pieces = ['<unk>', '<s>', '</s>', ...Array.from({ length: 256 }, (_, b) => `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`), '▁', 'h', 'i', '▁h', '▁hi'];
+  const pieces = [
+    '<unk>',
+    '<s>',
+    '</s>',
+    ...Array.from({ length: 256 }, (_, b) => `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`),
+    '▁',
+    'h',
+    'i',
+    '▁h',
+    '▁hi',
+  ];
   const vocab = Object.fromEntries(pieces.map((p, i) => [p, i]));
   const json = {
     added_tokens: ['<unk>', '<s>', '</s>'].map((content, id) => ({ id, content, special: true, normalized: false })),
@@ -193,7 +220,17 @@ describe('Tokenizer.fromHfDirectory, SentencePiece-style tokenizer.json (Metaspa
         { type: 'Strip', content: ' ', start: 1, stop: 0 },
       ],
     },
-    model: { type: 'BPE', unk_token: '<unk>', fuse_unk: true, byte_fallback: true, vocab, merges: [['▁', 'h'], ['▁h', 'i']] },
+    model: {
+      type: 'BPE',
+      unk_token: '<unk>',
+      fuse_unk: true,
+      byte_fallback: true,
+      vocab,
+      merges: [
+        ['▁', 'h'],
+        ['▁h', 'i'],
+      ],
+    },
   };
 
   test('encodes with the prefix space and byte fallback; decodes without the prefix space', async () => {

@@ -44,7 +44,9 @@ function sentencePieceReference(input: string, addSpacePrefix: boolean): number[
 
 /** Text over the tiny vocabulary's letters, so that merges happen often. */
 const vocabularyText = fc
-  .array(fc.constantFrom('h', 'e', 'l', 'o', 'w', 'r', 'd', 'a', 't', 'n', 'i', 's', 'c', ' ', ' ', '你', '好', 'é', 'x', '\n'), { maxLength: 30 })
+  .array(fc.constantFrom('h', 'e', 'l', 'o', 'w', 'r', 'd', 'a', 't', 'n', 'i', 's', 'c', ' ', ' ', '你', '好', 'é', 'x', '\n'), {
+    maxLength: 30,
+  })
   .map((chars) => chars.join(''));
 
 describe('Tokenizer.fromGguf, SentencePiece BPE with byte fallback (tiny vocabulary)', () => {

@@ -46,7 +46,10 @@ describe('Tokenizer.fromGguf, byte-level BPE (tiny vocabulary)', () => {
     assert.equal(tok.vocabSize, tinyTokens.length);
     assert.equal(tok.bosTokenId, 1);
     assert.deepEqual(tok.eosTokenIds, [0, 2]); // eos <|im_end|> plus <|endoftext|>
-    assert.deepEqual([0, 1, 2, 3, 4, 300].map((id) => tok.isSpecial(id)), [true, true, true, true, false, false]);
+    assert.deepEqual(
+      [0, 1, 2, 3, 4, 300].map((id) => tok.isSpecial(id)),
+      [true, true, true, true, false, false],
+    );
   });
 
   test('an end-of-turn token typed normal is still treated as control, as llama.cpp does', () => {
@@ -109,8 +112,14 @@ describe('Tokenizer.fromGguf, byte-level BPE (tiny vocabulary)', () => {
     assert.throws(() => Tokenizer.fromGguf(noMerges), /"tokenizer.ggml.merges" is missing/);
     const { 'tokenizer.ggml.tokens': _t, ...noTokens } = tiny;
     assert.throws(() => Tokenizer.fromGguf(noTokens), /"tokenizer.ggml.tokens" is missing/);
-    assert.throws(() => Tokenizer.fromGguf({ ...tiny, 'tokenizer.ggml.pre': 'no-such-pre' }), /tokenizer.ggml.pre "no-such-pre" is not supported/);
-    assert.throws(() => Tokenizer.fromGguf({ ...tiny, 'tokenizer.ggml.token_type': [1, 2] }), /"tokenizer.ggml.token_type" must be an array of \d+ numbers/);
+    assert.throws(
+      () => Tokenizer.fromGguf({ ...tiny, 'tokenizer.ggml.pre': 'no-such-pre' }),
+      /tokenizer.ggml.pre "no-such-pre" is not supported/,
+    );
+    assert.throws(
+      () => Tokenizer.fromGguf({ ...tiny, 'tokenizer.ggml.token_type': [1, 2] }),
+      /"tokenizer.ggml.token_type" must be an array of \d+ numbers/,
+    );
   });
 
   test('a model without a chat template refuses chat messages', () => {
@@ -133,63 +142,61 @@ interface Fixture {
 }
 
 const realGguf = process.env.SMOLLM2_GGUF;
-describe(
-  'Tokenizer.fromGguf on SmolLM2-135M-Instruct against transformers (test/fixtures/tokenizer/smollm2.json)',
-  { skip: realGguf ? false : 'SMOLLM2_GGUF (path to SmolLM2-135M-Instruct.Q4_1.gguf) is not set' },
-  async () => {
-    const fixture = JSON.parse(readFileSync(new URL('./fixtures/tokenizer/smollm2.json', import.meta.url), 'utf8')) as Fixture;
-    const tok = Tokenizer.fromGguf((await readGguf(realGguf!)).metadata);
+describe('Tokenizer.fromGguf on SmolLM2-135M-Instruct against transformers (test/fixtures/tokenizer/smollm2.json)', {
+  skip: realGguf ? false : 'SMOLLM2_GGUF (path to SmolLM2-135M-Instruct.Q4_1.gguf) is not set',
+}, async () => {
+  const fixture = JSON.parse(readFileSync(new URL('./fixtures/tokenizer/smollm2.json', import.meta.url), 'utf8')) as Fixture;
+  const tok = Tokenizer.fromGguf((await readGguf(realGguf!)).metadata);
 
-    test('vocabulary, special and end-of-generation ids', () => {
-      assert.equal(tok.vocabSize, fixture.vocabSize);
-      assert.equal(tok.bosTokenId, fixture.bosTokenId);
-      assert.ok(tok.eosTokenIds.includes(fixture.eosTokenId));
-      assert.deepEqual(tok.eosTokenIds, [0, 2]); // <|endoftext|>, <|im_end|>
-      for (const id of fixture.addedTokenIds) assert.ok(tok.isSpecial(id), `token ${id} is special`);
-      assert.equal(tok.warnings.length, 0);
-    });
+  test('vocabulary, special and end-of-generation ids', () => {
+    assert.equal(tok.vocabSize, fixture.vocabSize);
+    assert.equal(tok.bosTokenId, fixture.bosTokenId);
+    assert.ok(tok.eosTokenIds.includes(fixture.eosTokenId));
+    assert.deepEqual(tok.eosTokenIds, [0, 2]); // <|endoftext|>, <|im_end|>
+    for (const id of fixture.addedTokenIds) assert.ok(tok.isSpecial(id), `token ${id} is special`);
+    assert.equal(tok.warnings.length, 0);
+  });
 
-    test('token ids equal the reference for every string', () => {
-      for (const e of fixture.encodings) {
-        assert.deepEqual(tok.encode(e.text, { addSpecialTokens: false }), e.ids, JSON.stringify(e.text));
-        assert.deepEqual(tok.encode(e.text, { addSpecialTokens: true }), e.idsWithSpecialTokens, JSON.stringify(e.text));
-      }
-    });
+  test('token ids equal the reference for every string', () => {
+    for (const e of fixture.encodings) {
+      assert.deepEqual(tok.encode(e.text, { addSpecialTokens: false }), e.ids, JSON.stringify(e.text));
+      assert.deepEqual(tok.encode(e.text, { addSpecialTokens: true }), e.idsWithSpecialTokens, JSON.stringify(e.text));
+    }
+  });
 
-    test('decoding equals the reference, with and without special tokens', () => {
-      for (const e of fixture.encodings) {
-        assert.equal(tok.decode(e.ids), e.decoded);
-        assert.equal(tok.decode(e.ids, { skipSpecialTokens: true }), e.decodedSkipSpecial);
-      }
-    });
+  test('decoding equals the reference, with and without special tokens', () => {
+    for (const e of fixture.encodings) {
+      assert.equal(tok.decode(e.ids), e.decoded);
+      assert.equal(tok.decode(e.ids, { skipSpecialTokens: true }), e.decodedSkipSpecial);
+    }
+  });
 
-    test('token bytes equal the reference', () => {
-      for (const [id, hex] of Object.entries(fixture.tokenBytes)) {
-        assert.equal(Buffer.from(tok.tokenBytes(Number(id))).toString('hex'), hex, `token ${id}`);
-      }
-    });
+  test('token bytes equal the reference', () => {
+    for (const [id, hex] of Object.entries(fixture.tokenBytes)) {
+      assert.equal(Buffer.from(tok.tokenBytes(Number(id))).toString('hex'), hex, `token ${id}`);
+    }
+  });
 
-    test('chat template renders equal the reference exactly, and encode to the same ids', () => {
-      assert.ok(tok.hasChatTemplate);
-      for (const c of fixture.chats) {
-        const text = tok.applyChatTemplate(c.messages, { addGenerationPrompt: c.addGenerationPrompt });
-        assert.equal(text, c.text);
-        assert.deepEqual(tok.encode(text, { addSpecialTokens: false }), c.ids);
-      }
-    });
+  test('chat template renders equal the reference exactly, and encode to the same ids', () => {
+    assert.ok(tok.hasChatTemplate);
+    for (const c of fixture.chats) {
+      const text = tok.applyChatTemplate(c.messages, { addGenerationPrompt: c.addGenerationPrompt });
+      assert.equal(text, c.text);
+      assert.deepEqual(tok.encode(text, { addSpecialTokens: false }), c.ids);
+    }
+  });
 
-    test('round trip on any text whose bytes the vocabulary has', async () => {
-      // SmolLM2's vocabulary lacks a few bytes (0xC0, 0xF1, some controls); like transformers and
-      // llama.cpp the tokenizer drops those, so they are left out here.
-      const vocabulary = new Set((await readGguf(realGguf!)).metadata['tokenizer.ggml.tokens'] as string[]);
-      const byteChars = gpt2ByteChars();
-      const representable = (s: string) => [...Buffer.from(s)].every((b) => vocabulary.has(byteChars[b]));
-      fc.assert(
-        fc.property(text(60).filter(representable), (s) => {
-          assert.equal(tok.decode(tok.encode(s, { addSpecialTokens: false })), s);
-        }),
-        { numRuns: 200 },
-      );
-    });
-  },
-);
+  test('round trip on any text whose bytes the vocabulary has', async () => {
+    // SmolLM2's vocabulary lacks a few bytes (0xC0, 0xF1, some controls); like transformers and
+    // llama.cpp the tokenizer drops those, so they are left out here.
+    const vocabulary = new Set((await readGguf(realGguf!)).metadata['tokenizer.ggml.tokens'] as string[]);
+    const byteChars = gpt2ByteChars();
+    const representable = (s: string) => [...Buffer.from(s)].every((b) => vocabulary.has(byteChars[b]));
+    fc.assert(
+      fc.property(text(60).filter(representable), (s) => {
+        assert.equal(tok.decode(tok.encode(s, { addSpecialTokens: false })), s);
+      }),
+      { numRuns: 200 },
+    );
+  });
+});

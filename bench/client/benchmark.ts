@@ -110,8 +110,18 @@ export async function runBenchmark(o: BenchmarkOptions, tok: PromptTokenizer): P
         const load = await waitForLowLoad({ ...o.load, log });
         const warmup = o.warmup ?? c;
         if (warmup > 0) {
-          const warm = buildWorkload(tok, { ...spec, maxTokens: Math.min(o.warmupMaxTokens, o.maxTokens ?? o.warmupMaxTokens) }, warmup, 1000 + 10 * i + attempt);
-          const records = await runRequests(backend, warm, { concurrency: c, label: `c${c} warm-up`, progress: o.progress, streamed: o.stream });
+          const warm = buildWorkload(
+            tok,
+            { ...spec, maxTokens: Math.min(o.warmupMaxTokens, o.maxTokens ?? o.warmupMaxTokens) },
+            warmup,
+            1000 + 10 * i + attempt,
+          );
+          const records = await runRequests(backend, warm, {
+            concurrency: c,
+            label: `c${c} warm-up`,
+            progress: o.progress,
+            streamed: o.stream,
+          });
           const failed = records.filter((r) => !r.ok);
           if (failed.length === records.length) throw new Error(`every warm-up request failed: ${failed[0].error}`);
         }
@@ -130,7 +140,8 @@ export async function runBenchmark(o: BenchmarkOptions, tok: PromptTokenizer): P
         if (!best || (otherCpu?.cores ?? 0) < (best.otherCpu?.cores ?? 0)) best = { ...run };
         best.attempts = attempt;
         if (o.maxOtherCores === undefined || !otherCpu || otherCpu.cores <= o.maxOtherCores) break;
-        if (attempt <= o.retries) log(`c${c}: other processes took ${otherCpu.cores.toFixed(2)} cores (limit ${o.maxOtherCores}); measuring again`);
+        if (attempt <= o.retries)
+          log(`c${c}: other processes took ${otherCpu.cores.toFixed(2)} cores (limit ${o.maxOtherCores}); measuring again`);
       }
       runs.push(best as RunSummary);
     }

@@ -24,7 +24,13 @@ function points(series: ChartSeries[]): Point[] {
 
 export function sweepChartSpec(series: ChartSeries[], title: string): vegaLite.TopLevelSpec {
   const encoding = (field: 'tokPerS' | 'ttftP50', label: string) => ({
-    x: { field: 'concurrency', type: 'quantitative', title: 'concurrency', scale: { type: 'log', base: 2 }, axis: { values: [1, 2, 4, 8, 16, 32, 64] } },
+    x: {
+      field: 'concurrency',
+      type: 'quantitative',
+      title: 'concurrency',
+      scale: { type: 'log', base: 2 },
+      axis: { values: [1, 2, 4, 8, 16, 32, 64] },
+    },
     // TTFT spans orders of magnitude between servers: a log scale keeps every line readable.
     y: { field, type: 'quantitative', title: label, ...(field === 'ttftP50' ? { scale: { type: 'log' } } : {}) },
     color: { field: 'server', type: 'nominal', title: null, legend: { orient: 'bottom', columns: 2, labelLimit: 360 } },

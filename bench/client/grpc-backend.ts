@@ -47,7 +47,11 @@ export class GrpcBackend implements Backend {
     if (!this.settings.stream) {
       const c = await this.client.complete(this.request(r), call);
       onTokens(c.finish.usage.completionTokens);
-      return { promptTokens: c.finish.usage.promptTokens, outputTokens: c.finish.usage.completionTokens, finishReason: c.finish.finishReason };
+      return {
+        promptTokens: c.finish.usage.promptTokens,
+        outputTokens: c.finish.usage.completionTokens,
+        finishReason: c.finish.finishReason,
+      };
     }
     let promptTokens: number | undefined;
     let counted = 0;
@@ -61,7 +65,12 @@ export class GrpcBackend implements Backend {
           counted += e.tokenIds.length;
           onTokens(e.tokenIds.length);
         }
-      } else finished = { promptTokens: e.usage.promptTokens ?? promptTokens, outputTokens: e.usage.completionTokens, finishReason: e.finishReason };
+      } else
+        finished = {
+          promptTokens: e.usage.promptTokens ?? promptTokens,
+          outputTokens: e.usage.completionTokens,
+          finishReason: e.finishReason,
+        };
     }
     return finished ?? { promptTokens, outputTokens: counted };
   }

@@ -28,7 +28,12 @@ export class OpenAIBackend implements Backend {
     url: string,
     private readonly settings: GenerationSettings & { model: string },
   ) {
-    this.client = new OpenAI({ baseURL: openAIBaseUrl(url), apiKey: settings.apiKey ?? 'none', maxRetries: 0, timeout: settings.timeoutMs });
+    this.client = new OpenAI({
+      baseURL: openAIBaseUrl(url),
+      apiKey: settings.apiKey ?? 'none',
+      maxRetries: 0,
+      timeout: settings.timeoutMs,
+    });
   }
 
   /** Fields every request carries; ignore_eos and logit_bias are sent only when used (some servers refuse unknown fields). */

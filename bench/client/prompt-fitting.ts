@@ -29,7 +29,9 @@ export function fitPrompt(tok: PromptTokenizer, format: PromptBody['kind'], lead
   };
   const empty = build(0);
   if (empty.promptTokens > target) {
-    throw new PromptFitError(`--prompt-tokens ${target} is shorter than the prompt's fixed part (${empty.promptTokens} tokens: template and instruction)`);
+    throw new PromptFitError(
+      `--prompt-tokens ${target} is shorter than the prompt's fixed part (${empty.promptTokens} tokens: template and instruction)`,
+    );
   }
   let best = empty;
   let k = Math.min(target - empty.promptTokens, textIds.length);

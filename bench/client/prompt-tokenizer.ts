@@ -3,7 +3,7 @@
 // that serves the same model.
 import { readGguf } from '../../src/engine/gguf.ts';
 import { defaultCacheDir, resolveModel } from '../../src/model-source/model-source.ts';
-import type { ChatMessage } from '../../src/engine/request.ts';
+import type { ChatMessage } from '../../src/text/generation.ts';
 import { Tokenizer } from '../../src/text/tokenizer.ts';
 
 /** What a prompt is sent as: chat messages (rendered by the server's template) or raw text. */
@@ -19,7 +19,8 @@ export interface PromptTokenizer {
 
 /** Prompt tokens the server computes for a body (chat: template rendered, no extra BOS; text: with BOS as configured). */
 export function countPromptTokens(tok: PromptTokenizer, body: PromptBody): number {
-  if (body.kind === 'chat') return tok.encode(tok.applyChatTemplate(body.messages, { addGenerationPrompt: true }), { addSpecialTokens: false }).length;
+  if (body.kind === 'chat')
+    return tok.encode(tok.applyChatTemplate(body.messages, { addGenerationPrompt: true }), { addSpecialTokens: false }).length;
   return tok.encode(body.text, { addSpecialTokens: true }).length;
 }
 

@@ -78,7 +78,9 @@ export function workloadLine(s: BenchSettings): string {
   const prompts = s.dataset ? `ShareGPT prompts from ${s.dataset}` : 'built-in synthetic prompts';
   const promptLen = s.promptTokens === null ? 'their own length' : `${s.promptTokens} tokens`;
   const outputLen = s.maxTokens === null ? "the reference reply's length" : `${s.maxTokens} tokens`;
-  const eos = { ignore: 'ignore_eos', bias: 'EOS suppressed by logit_bias (no ignore_eos on this server)', natural: 'stopping at EOS' }[s.eos] ?? s.eos;
+  const eos =
+    { ignore: 'ignore_eos', bias: 'EOS suppressed by logit_bias (no ignore_eos on this server)', natural: 'stopping at EOS' }[s.eos] ??
+    s.eos;
   return (
     `${s.promptFormat === 'chat' ? 'Chat' : 'Text'} requests (${prompts}, prompt ${promptLen}), output ${outputLen} (${eos}), ` +
     `temperature ${s.temperature}, ${s.stream ? 'streaming' : 'not streaming'}, seed ${s.seed}, warm-up requests before each level: ${s.warmup}, requests per level: ${s.requests}. ` +
@@ -98,7 +100,12 @@ export function runTable(runs: RunSummary[]): string {
     '|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of runs) {
-    const e2eS: Distribution = { ...r.e2eMs, p50: r.e2eMs.p50 && r.e2eMs.p50 / 1000, p90: r.e2eMs.p90 && r.e2eMs.p90 / 1000, p99: r.e2eMs.p99 && r.e2eMs.p99 / 1000 };
+    const e2eS: Distribution = {
+      ...r.e2eMs,
+      p50: r.e2eMs.p50 && r.e2eMs.p50 / 1000,
+      p90: r.e2eMs.p90 && r.e2eMs.p90 / 1000,
+      p99: r.e2eMs.p99 && r.e2eMs.p99 / 1000,
+    };
     lines.push(
       `| ${r.concurrency} | ${r.completed}/${r.requests} | ${r.errors} | ${fmt(r.outputTokPerS)} | ${fmt(r.requestsPerS, 2)} | ${triple(r.ttftMs)} | ${triple(r.itlMs, 1)} | ${fmt(r.tpotMs.p50)} | ${triple(e2eS, 1)} | ${fmt(r.load.loadAtStart, 2)}${r.load.timedOut ? ' (did not drop below the limit)' : ''} | ${otherCpuCell(r)} |`,
     );
@@ -122,9 +129,14 @@ export function markdownReport(report: BenchReport, chartFile?: string): string 
   const notes: string[] = [];
   for (const r of report.runs) {
     if (r.errors) notes.push(`c${r.concurrency}: ${r.errors} failed requests (${r.errorSamples.join('; ')})`);
-    if (r.shortOutputs && report.settings.eos !== 'natural') notes.push(`c${r.concurrency}: ${r.shortOutputs} requests produced fewer tokens than asked`);
-    if (r.attempts > 1) notes.push(`c${r.concurrency}: measured ${r.attempts} times because other processes took CPU; the quietest attempt is shown`);
-    if (r.load.timedOut) notes.push(`c${r.concurrency}: the machine's load average was ${fmt(r.load.loadAtStart, 2)} when the run started (it did not drop below the limit in time)`);
+    if (r.shortOutputs && report.settings.eos !== 'natural')
+      notes.push(`c${r.concurrency}: ${r.shortOutputs} requests produced fewer tokens than asked`);
+    if (r.attempts > 1)
+      notes.push(`c${r.concurrency}: measured ${r.attempts} times because other processes took CPU; the quietest attempt is shown`);
+    if (r.load.timedOut)
+      notes.push(
+        `c${r.concurrency}: the machine's load average was ${fmt(r.load.loadAtStart, 2)} when the run started (it did not drop below the limit in time)`,
+      );
   }
   if (notes.length) out.push('Notes:', ...notes.map((n) => `- ${n}`), '');
   if (report.headline) {

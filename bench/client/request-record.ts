@@ -46,7 +46,10 @@ export class RequestTimer {
     this.last = now;
   }
 
-  finish(fields: Pick<RequestRecord, 'ok' | 'error' | 'clientPromptTokens' | 'promptTokens' | 'outputTokens' | 'maxTokens' | 'finishReason'>, streamed: boolean): RequestRecord {
+  finish(
+    fields: Pick<RequestRecord, 'ok' | 'error' | 'clientPromptTokens' | 'promptTokens' | 'outputTokens' | 'maxTokens' | 'finishReason'>,
+    streamed: boolean,
+  ): RequestRecord {
     const endMs = this.clock() - this.runStart;
     return {
       ...fields,

@@ -47,7 +47,10 @@ export async function runRequests(backend: Backend, requests: BenchRequest[], op
           timer.tokens(n);
           tokens += n;
         });
-        records[i] = timer.finish({ ...base, ok: true, promptTokens: sent.promptTokens, outputTokens: sent.outputTokens, finishReason: sent.finishReason }, opts.streamed);
+        records[i] = timer.finish(
+          { ...base, ok: true, promptTokens: sent.promptTokens, outputTokens: sent.outputTokens, finishReason: sent.finishReason },
+          opts.streamed,
+        );
       } catch (err) {
         errors++;
         records[i] = timer.finish({ ...base, ok: false, error: (err as Error).message ?? String(err), outputTokens: 0 }, opts.streamed);

@@ -16,9 +16,26 @@ const TASKS = [
 ] as const;
 
 const TOPICS = [
-  'ocean tides', 'bread baking', 'volcanoes', 'the history of maps', 'bicycle repair', 'honey bees', 'solar panels',
-  'ancient libraries', 'chess openings', 'rainforests', 'train timetables', 'coral reefs', 'paper making',
-  'mountain weather', 'city gardens', 'the moon landing', 'river deltas', 'clock making', 'glaciers', 'folk music',
+  'ocean tides',
+  'bread baking',
+  'volcanoes',
+  'the history of maps',
+  'bicycle repair',
+  'honey bees',
+  'solar panels',
+  'ancient libraries',
+  'chess openings',
+  'rainforests',
+  'train timetables',
+  'coral reefs',
+  'paper making',
+  'mountain weather',
+  'city gardens',
+  'the moon landing',
+  'river deltas',
+  'clock making',
+  'glaciers',
+  'folk music',
 ] as const;
 
 const WORDS = (
@@ -45,7 +62,7 @@ export function syntheticText(rng: Rng, words: number): string {
     const n = Math.min(left, 6 + Math.floor(rng() * 12));
     const w = Array.from({ length: n }, () => pick(rng, WORDS));
     w[0] = w[0][0].toUpperCase() + w[0].slice(1);
-    sentences.push(w.join(' ') + '.');
+    sentences.push(`${w.join(' ')}.`);
     left -= n;
   }
   return sentences.join(' ');

@@ -36,7 +36,7 @@ function synthetic(tok: PromptTokenizer, spec: WorkloadSpec, count: number, salt
   const target = spec.promptTokens ?? DEFAULT_PROMPT_TOKENS;
   const maxTokens = spec.maxTokens ?? DEFAULT_MAX_TOKENS;
   return Array.from({ length: count }, () => {
-    const fitted = fitPrompt(tok, spec.format, syntheticTask(rng) + '\n\n', syntheticText(rng, target * 2 + 32), target);
+    const fitted = fitPrompt(tok, spec.format, `${syntheticTask(rng)}\n\n`, syntheticText(rng, target * 2 + 32), target);
     return { ...fitted, maxTokens };
   });
 }
@@ -60,13 +60,16 @@ function fromDataset(tok: PromptTokenizer, spec: WorkloadSpec, entries: DatasetE
       }
       continue;
     }
-    const body: PromptBody = spec.format === 'chat' ? { kind: 'chat', messages: [{ role: 'user', content: e.prompt }] } : { kind: 'text', text: e.prompt };
+    const body: PromptBody =
+      spec.format === 'chat' ? { kind: 'chat', messages: [{ role: 'user', content: e.prompt }] } : { kind: 'text', text: e.prompt };
     const promptTokens = countPromptTokens(tok, body);
     if (promptTokens < DATASET_MIN_TOKENS || promptTokens > DATASET_MAX_PROMPT_TOKENS) continue;
     out.push({ body, promptTokens, maxTokens });
   }
   if (out.length < count) {
-    throw new DatasetError(`--dataset has only ${out.length} usable conversations for ${count} requests (prompt/output length limits apply)`);
+    throw new DatasetError(
+      `--dataset has only ${out.length} usable conversations for ${count} requests (prompt/output length limits apply)`,
+    );
   }
   return out;
 }

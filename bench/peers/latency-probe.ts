@@ -10,7 +10,7 @@ import { fitPrompt } from '../client/prompt-fitting.ts';
 import { loadPromptTokenizer, type PromptTokenizer } from '../client/prompt-tokenizer.ts';
 import { seededRng } from '../client/rng.ts';
 import { syntheticText } from '../client/synthetic-prompts.ts';
-import type { ChatMessage } from '../../src/engine/request.ts';
+import type { ChatMessage } from '../../src/text/generation.ts';
 
 const opts = new Command()
   .requiredOption('--url <url>', 'server base URL')
@@ -22,7 +22,16 @@ const opts = new Command()
   .option('--repeats <n>', 'measurements per probe (the median is reported)', (v) => Number.parseInt(v, 10), 5)
   .requiredOption('--out <file>', 'JSON result file')
   .parse()
-  .opts<{ url: string; model: string; tokenizer?: string; promptTokens: number; prefixTokens: number; suffixTokens: number; repeats: number; out: string }>();
+  .opts<{
+    url: string;
+    model: string;
+    tokenizer?: string;
+    promptTokens: number;
+    prefixTokens: number;
+    suffixTokens: number;
+    repeats: number;
+    out: string;
+  }>();
 
 const tok = await loadPromptTokenizer(opts.tokenizer);
 const client = new OpenAI({ baseURL: `${opts.url.replace(/\/$/, '')}/v1`, apiKey: 'unused', maxRetries: 0 });
@@ -31,7 +40,13 @@ const rng = seededRng(20261206);
 /** Milliseconds from sending a streamed chat request to its first content chunk. */
 async function ttft(messages: ChatMessage[]): Promise<number> {
   const start = performance.now();
-  const stream = await client.chat.completions.create({ model: opts.model, messages, max_tokens: 1, temperature: 0, stream: true } as never);
+  const stream = await client.chat.completions.create({
+    model: opts.model,
+    messages,
+    max_tokens: 1,
+    temperature: 0,
+    stream: true,
+  } as never);
   let first: number | undefined;
   for await (const chunk of stream as unknown as AsyncIterable<{ choices: { delta?: { content?: string | null } }[] }>) {
     if (first === undefined && chunk.choices[0]?.delta?.content) first = performance.now() - start;
@@ -50,13 +65,7 @@ function chat(tokens: number, system?: string): { messages: ChatMessage[]; promp
     applyChatTemplate: (m, o) => tok.applyChatTemplate(system === undefined ? m : [{ role: 'system', content: system }, ...m], o),
     eosTokenIds: tok.eosTokenIds,
   };
-  const fitted = fitPrompt(
-    withSystem,
-    'chat',
-    lead,
-    syntheticText(rng, tokens * 2),
-    tokens,
-  );
+  const fitted = fitPrompt(withSystem, 'chat', lead, syntheticText(rng, tokens * 2), tokens);
   const user = fitted.body.kind === 'chat' ? fitted.body.messages : [];
   return { messages: system === undefined ? user : [{ role: 'system', content: system }, ...user], promptTokens: fitted.promptTokens };
 }
@@ -68,7 +77,9 @@ for (let i = 0; i < opts.repeats; i++) prefill.push(await ttft(chat(opts.promptT
 
 // Warm prefix: one long system prompt; its first use caches it, later questions reuse it.
 const system = syntheticText(rng, Math.round(opts.prefixTokens * 0.9));
-const prefixTokens = tok.encode(tok.applyChatTemplate([{ role: 'system', content: system }], { addGenerationPrompt: false }), { addSpecialTokens: false }).length;
+const prefixTokens = tok.encode(tok.applyChatTemplate([{ role: 'system', content: system }], { addGenerationPrompt: false }), {
+  addSpecialTokens: false,
+}).length;
 const cold = await ttft(chat(prefixTokens + opts.suffixTokens, system).messages);
 const warm: number[] = [];
 let warmPromptTokens = 0;
@@ -79,7 +90,12 @@ for (let i = 0; i < opts.repeats; i++) {
 }
 
 const result = {
-  prefill: { promptTokens: opts.promptTokens, ttftMs: median(prefill), tokPerSec: (opts.promptTokens / median(prefill)) * 1000, samplesMs: prefill },
+  prefill: {
+    promptTokens: opts.promptTokens,
+    ttftMs: median(prefill),
+    tokPerSec: (opts.promptTokens / median(prefill)) * 1000,
+    samplesMs: prefill,
+  },
   warmPrefix: { prefixTokens, promptTokens: warmPromptTokens, coldTtftMs: cold, ttftMs: median(warm), samplesMs: warm },
 };
 writeFileSync(opts.out, JSON.stringify(result, null, 2));

@@ -90,9 +90,21 @@ function targetsSection(reports: BenchReport[], probes: Map<string, LatencyProbe
     check('c1 output tok/s vs llama-server Q4_1', tok('ours', 1), tok('llama-q4_1', 1), 0.8, true),
     check('c8 output tok/s vs llama-server F32', tok('ours', 8), tok('llama-f32', 8), 1.0, true),
     check('c16 output tok/s vs llama-server F32', tok('ours', 16), tok('llama-f32', 16), 1.0, true),
-    check('prefill tok/s vs llama-server F32', probes.get('ours')?.prefill.tokPerSec, probes.get('llama-f32')?.prefill.tokPerSec, 1.0, true),
+    check(
+      'prefill tok/s vs llama-server F32',
+      probes.get('ours')?.prefill.tokPerSec,
+      probes.get('llama-f32')?.prefill.tokPerSec,
+      1.0,
+      true,
+    ),
     check('p99 inter-token latency at c8 vs llama-server F32', itl99('ours', 8), itl99('llama-f32', 8), 1.5, false),
-    check('warm shared-prefix TTFT vs llama-server F32', probes.get('ours')?.warmPrefix.ttftMs, probes.get('llama-f32')?.warmPrefix.ttftMs, 1.0, false),
+    check(
+      'warm shared-prefix TTFT vs llama-server F32',
+      probes.get('ours')?.warmPrefix.ttftMs,
+      probes.get('llama-f32')?.warmPrefix.ttftMs,
+      1.0,
+      false,
+    ),
   ].join('\n');
 }
 
@@ -107,7 +119,8 @@ function peerWins(reports: BenchReport[], levels: number[]): string[] {
     for (const r of reports) {
       const p = r === ours ? undefined : runAt(r, c);
       if (!p) continue;
-      if (p.outputTokPerS > o.outputTokPerS) wins.push(`c${c}: ${nameOf(r)} has more throughput (${fmt(p.outputTokPerS)} vs ${fmt(o.outputTokPerS)} tok/s).`);
+      if (p.outputTokPerS > o.outputTokPerS)
+        wins.push(`c${c}: ${nameOf(r)} has more throughput (${fmt(p.outputTokPerS)} vs ${fmt(o.outputTokPerS)} tok/s).`);
       if (p.ttftMs.p50 !== null && o.ttftMs.p50 !== null && p.ttftMs.p50 < o.ttftMs.p50) {
         wins.push(`c${c}: ${nameOf(r)} has a lower median TTFT (${fmt(p.ttftMs.p50, 0)} vs ${fmt(o.ttftMs.p50, 0)} ms).`);
       }
@@ -135,15 +148,25 @@ async function main(): Promise<void> {
   const levels = [...new Set(reports.flatMap((r) => r.runs.map((x) => x.concurrency)))].sort((a, b) => a - b);
   const dates = [...new Set(reports.map((r) => r.date))].join(', ');
   const first = reports[0];
-  const timedOut = reports.flatMap((r) => r.runs.filter((x) => x.load.timedOut).map((x) => `${nameOf(r)} c${x.concurrency} (load ${fmt(x.load.loadAtStart, 2)})`));
+  const timedOut = reports.flatMap((r) =>
+    r.runs.filter((x) => x.load.timedOut).map((x) => `${nameOf(r)} c${x.concurrency} (load ${fmt(x.load.loadAtStart, 2)})`),
+  );
   const loads = reports.flatMap((r) => r.runs.map((x) => x.load.loadAtStart));
   const limit = first.settings.maxOtherCores ?? null;
   const noisy = reports.flatMap((r) =>
-    r.runs.filter((x) => (x.otherCpu?.cores ?? 0) > (limit ?? 0.15)).map((x) => `${nameOf(r)} c${x.concurrency} (${x.otherCpu?.cores.toFixed(2)} cores)`),
+    r.runs
+      .filter((x) => (x.otherCpu?.cores ?? 0) > (limit ?? 0.15))
+      .map((x) => `${nameOf(r)} c${x.concurrency} (${x.otherCpu?.cores.toFixed(2)} cores)`),
   );
 
   const chartPath = join(dirname(opts.out), 'bench-peers.svg');
-  writeFileSync(chartPath, await sweepChartSvg(reports.map((r) => ({ name: nameOf(r), runs: r.runs })), 'Aggregate throughput and TTFT against concurrency'));
+  writeFileSync(
+    chartPath,
+    await sweepChartSvg(
+      reports.map((r) => ({ name: nameOf(r), runs: r.runs })),
+      'Aggregate throughput and TTFT against concurrency',
+    ),
+  );
 
   const out: string[] = [
     '# This server and its peers, side by side',
@@ -162,7 +185,9 @@ async function main(): Promise<void> {
       ? `Before each level the client waited for the 1-minute load average to drop below ${first.settings.maxLoad} (polling every 30 s, for up to 20 minutes); `
       : '⚠ The client did not wait for a quiet machine (--max-load 0); ') +
       `load at the start of the levels ranged ${fmt(Math.min(...loads), 2)}–${fmt(Math.max(...loads), 2)}.` +
-      (timedOut.length ? ` ⚠ The load did not drop below the limit in time for: ${timedOut.join(', ')}; those figures are less reliable.` : ''),
+      (timedOut.length
+        ? ` ⚠ The load did not drop below the limit in time for: ${timedOut.join(', ')}; those figures are less reliable.`
+        : ''),
     'The client also measures the CPU that processes other than the server and itself took during each level (Linux /proc; column "other processes")' +
       (limit === null
         ? '.'
@@ -178,7 +203,14 @@ async function main(): Promise<void> {
     probes.set(f.replace(/^latency-peers-|\.json$/g, ''), JSON.parse(readFileSync(join(opts.results, f), 'utf8')) as LatencyProbe);
   }
   if (probes.size) {
-    out.push('## Prompt latency, one request at a time', '', 'bench/peers/latency-probe.ts: medians of 5; chat prompts; max_tokens 1.', '', latencyTable(reports, probes), '');
+    out.push(
+      '## Prompt latency, one request at a time',
+      '',
+      'bench/peers/latency-probe.ts: medians of 5; chat prompts; max_tokens 1.',
+      '',
+      latencyTable(reports, probes),
+      '',
+    );
   }
   out.push('## Targets', '', targetsSection(reports, probes), '');
   const wins = peerWins(reports, levels);

@@ -4,7 +4,14 @@
 // is cancelled with a CancelGeneration message.
 import type { Interceptor } from '@connectrpc/connect';
 import { createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node';
-import { Code, createGenerationClient, GenerationServiceError, type FinishedEvent, type GenerationClient, type GenerationRequest } from '../../clients/typescript/src/index.ts';
+import {
+  Code,
+  createGenerationClient,
+  GenerationServiceError,
+  type FinishedEvent,
+  type GenerationClient,
+  type GenerationRequest,
+} from '../../clients/typescript/src/index.ts';
 import { GrpcBackend } from '../client/grpc-backend.ts';
 import { Cutter } from './cutter.ts';
 import { judgeAnswer, runToEnd, thrownOutcome, type Kind, type Outcome } from './outcome.ts';
@@ -64,14 +71,23 @@ export class GrpcRequests {
 
   /** GenerateStream (stream) or Complete (not), to the end. */
   complete(kind: Kind, r: SoakRequest, stream: boolean): Promise<Outcome> {
-    return runToEnd(kind, r, () => this.backend(stream, r.ignoreEos).send({ body: r.body, promptTokens: 0, maxTokens: r.maxTokens }, () => {}));
+    return runToEnd(kind, r, () =>
+      this.backend(stream, r.ignoreEos).send({ body: r.body, promptTokens: 0, maxTokens: r.maxTokens }, () => {}),
+    );
   }
 
   /**
    * Streams `r` on `client` and calls `cut` at the cut point. Whatever the call throws after the
    * cut is the cut's doing; an answer that finished first is checked as a complete one.
    */
-  private async streamCut(kind: Kind, client: GenerationClient, r: SoakRequest, point: CutPoint, cut: (signal: AbortController) => void, cutResult: 'cancelled' | 'disconnected'): Promise<Outcome> {
+  private async streamCut(
+    kind: Kind,
+    client: GenerationClient,
+    r: SoakRequest,
+    point: CutPoint,
+    cut: (signal: AbortController) => void,
+    cutResult: 'cancelled' | 'disconnected',
+  ): Promise<Outcome> {
     const t0 = performance.now();
     const abort = new AbortController();
     const cutter = new Cutter(point, () => cut(abort));
@@ -82,7 +98,9 @@ export class GrpcRequests {
         else if (e.type === 'finished') finished = e;
       }
     } catch (err) {
-      return cutter.fired ? { kind, result: cutResult, outputTokens: 0, ms: performance.now() - t0 } : thrownOutcome(kind, err, performance.now() - t0);
+      return cutter.fired
+        ? { kind, result: cutResult, outputTokens: 0, ms: performance.now() - t0 }
+        : thrownOutcome(kind, err, performance.now() - t0);
     } finally {
       cutter.done();
     }
@@ -90,7 +108,13 @@ export class GrpcRequests {
   }
 
   /** The outcome of a stream that ended without an error. */
-  private judge(kind: Kind, r: SoakRequest, finished: FinishedEvent | undefined, cutResult: 'cancelled' | 'disconnected' | undefined, t0: number): Outcome {
+  private judge(
+    kind: Kind,
+    r: SoakRequest,
+    finished: FinishedEvent | undefined,
+    cutResult: 'cancelled' | 'disconnected' | undefined,
+    t0: number,
+  ): Outcome {
     const ms = performance.now() - t0;
     if (cutResult && (!finished || finished.finishReason === 'cancelled')) return { kind, result: cutResult, outputTokens: 0, ms };
     if (!finished) return { kind, result: 'failed', error: 'the stream ended without a finish', outputTokens: 0, ms };
@@ -133,12 +157,14 @@ export class GrpcRequests {
           }
         } catch (err) {
           // A request cancelled before it entered the batch may be answered with CANCELLED instead of a finish.
-          if (cutter?.fired && err instanceof GenerationServiceError && err.code === Code.Canceled) return { kind, result: 'cancelled', outputTokens: 0, ms: performance.now() - t0 };
+          if (cutter?.fired && err instanceof GenerationServiceError && err.code === Code.Canceled)
+            return { kind, result: 'cancelled', outputTokens: 0, ms: performance.now() - t0 };
           return thrownOutcome(kind, err, performance.now() - t0);
         } finally {
           cutter?.done();
         }
-        if (cutter?.fired && finished?.finishReason === 'cancelled') return { kind, result: 'cancelled', outputTokens: 0, ms: performance.now() - t0 };
+        if (cutter?.fired && finished?.finishReason === 'cancelled')
+          return { kind, result: 'cancelled', outputTokens: 0, ms: performance.now() - t0 };
         return this.judge(kind, r, finished, undefined, t0);
       }),
     );

@@ -1,8 +1,8 @@
 // The request mix: each client picks its next kind of request at random by weight, and this sends it.
-import { GrpcRequests } from './grpc-requests.ts';
-import { RestRequests } from './openai-requests.ts';
+import type { GrpcRequests } from './grpc-requests.ts';
+import type { RestRequests } from './openai-requests.ts';
 import { KINDS, type Kind, type Outcome } from './outcome.ts';
-import { PromptMix } from './prompts.ts';
+import type { PromptMix } from './prompts.ts';
 import type { Rng } from '../client/rng.ts';
 
 /** Relative weights: about half the requests run to their end, the rest are cancelled or abandoned. */
@@ -51,7 +51,9 @@ export async function sendKind(kind: Kind, rest: RestRequests, grpc: GrpcRequest
     case 'grpc-session': {
       const n = rng() < 0.5 ? 2 : 3;
       const cancelIndex = Math.floor(rng() * n);
-      const requests = Array.from({ length: n }, (_, i) => (i === cancelIndex ? prompts.cutRequest(prompts.chat()) : prompts.request(prompts.chat())));
+      const requests = Array.from({ length: n }, (_, i) =>
+        i === cancelIndex ? prompts.cutRequest(prompts.chat()) : prompts.request(prompts.chat()),
+      );
       return grpc.session(requests, cancelIndex, prompts.cutPoint());
     }
     case 'grpc-cancel':

@@ -79,7 +79,9 @@ export class RestRequests {
 
   /** A request that runs to its end: chat or text, streamed or not. */
   complete(kind: Kind, r: SoakRequest, stream: boolean): Promise<Outcome> {
-    return runToEnd(kind, r, () => this.backend(stream, r.ignoreEos).send({ body: r.body, promptTokens: 0, maxTokens: r.maxTokens }, () => {}));
+    return runToEnd(kind, r, () =>
+      this.backend(stream, r.ignoreEos).send({ body: r.body, promptTokens: 0, maxTokens: r.maxTokens }, () => {}),
+    );
   }
 
   /** A chat stream the client aborts (AbortController) at the cut point. */
@@ -102,9 +104,13 @@ export class RestRequests {
       }
       // It ended although it was to be cut: it finished first (checked as a complete answer), or was cut at the very end.
       const ms = performance.now() - t0;
-      return answer.finishReason === undefined && cutter.fired ? { kind, result: 'cancelled', outputTokens: 0, ms } : judgeAnswer(kind, answer, r, ms);
+      return answer.finishReason === undefined && cutter.fired
+        ? { kind, result: 'cancelled', outputTokens: 0, ms }
+        : judgeAnswer(kind, answer, r, ms);
     } catch (err) {
-      return cutter.fired ? { kind, result: 'cancelled', outputTokens: 0, ms: performance.now() - t0 } : thrownOutcome(kind, err, performance.now() - t0);
+      return cutter.fired
+        ? { kind, result: 'cancelled', outputTokens: 0, ms: performance.now() - t0 }
+        : thrownOutcome(kind, err, performance.now() - t0);
     } finally {
       cutter.done();
     }
@@ -145,7 +151,11 @@ export class RestRequests {
         req.destroy();
         settle({ result: 'failed', error: `no answer within ${this.s.timeoutMs} ms`, outputTokens: 0 });
       });
-      req.on('error', (err) => settle(cutter.fired ? { result: 'disconnected', outputTokens: 0 } : { result: 'failed', error: describeError(err), outputTokens: 0 }));
+      req.on('error', (err) =>
+        settle(
+          cutter.fired ? { result: 'disconnected', outputTokens: 0 } : { result: 'failed', error: describeError(err), outputTokens: 0 },
+        ),
+      );
       req.on('response', (res: IncomingMessage) => {
         let text = '';
         res.setEncoding('utf8');
@@ -155,7 +165,11 @@ export class RestRequests {
         });
         res.on('error', () => {});
         res.on('close', () =>
-          settle(cutter.fired ? { result: 'disconnected', outputTokens: 0 } : { result: 'failed', error: 'the connection closed before the answer ended', outputTokens: 0 }),
+          settle(
+            cutter.fired
+              ? { result: 'disconnected', outputTokens: 0 }
+              : { result: 'failed', error: 'the connection closed before the answer ended', outputTokens: 0 },
+          ),
         );
         res.on('end', () => {
           if (res.statusCode !== 200) {

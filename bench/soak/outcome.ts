@@ -65,23 +65,38 @@ export function thrownOutcome(kind: Kind, err: unknown, ms: number): Outcome {
  * Checks a completed answer against what was asked: with ignore_eos exactly max_tokens and
  * finish 'length'; otherwise 'stop' or 'length', never more than max_tokens. Returns the problem, if any.
  */
-export function answerProblem(answer: { outputTokens: number; finishReason?: string }, asked: { maxTokens: number; ignoreEos: boolean }): string | undefined {
+export function answerProblem(
+  answer: { outputTokens: number; finishReason?: string },
+  asked: { maxTokens: number; ignoreEos: boolean },
+): string | undefined {
   const { outputTokens: n, finishReason: why } = answer;
   if (why !== 'stop' && why !== 'length') return `finish reason ${why ?? '(none)'}`;
-  if (asked.ignoreEos && (why !== 'length' || n !== asked.maxTokens)) return `ignore_eos answer ended with ${why} after ${n} of ${asked.maxTokens} tokens`;
+  if (asked.ignoreEos && (why !== 'length' || n !== asked.maxTokens))
+    return `ignore_eos answer ended with ${why} after ${n} of ${asked.maxTokens} tokens`;
   if (n > asked.maxTokens) return `${n} tokens for max_tokens ${asked.maxTokens}`;
   if (why === 'length' && n !== asked.maxTokens) return `finish 'length' after ${n} of ${asked.maxTokens} tokens`;
   return undefined;
 }
 
 /** A finished answer as an outcome: completed when it is what was asked, else failed. */
-export function judgeAnswer(kind: Kind, answer: { outputTokens: number; finishReason?: string }, asked: { maxTokens: number; ignoreEos: boolean }, ms: number): Outcome {
+export function judgeAnswer(
+  kind: Kind,
+  answer: { outputTokens: number; finishReason?: string },
+  asked: { maxTokens: number; ignoreEos: boolean },
+  ms: number,
+): Outcome {
   const problem = answerProblem(answer, asked);
-  return problem ? { kind, result: 'failed', error: problem, outputTokens: answer.outputTokens, ms } : { kind, result: 'completed', outputTokens: answer.outputTokens, ms };
+  return problem
+    ? { kind, result: 'failed', error: problem, outputTokens: answer.outputTokens, ms }
+    : { kind, result: 'completed', outputTokens: answer.outputTokens, ms };
 }
 
 /** Sends a request that should run to its end (`send`) and judges what comes back. */
-export async function runToEnd(kind: Kind, asked: { maxTokens: number; ignoreEos: boolean }, send: () => Promise<{ outputTokens: number; finishReason?: string }>): Promise<Outcome> {
+export async function runToEnd(
+  kind: Kind,
+  asked: { maxTokens: number; ignoreEos: boolean },
+  send: () => Promise<{ outputTokens: number; finishReason?: string }>,
+): Promise<Outcome> {
   const t0 = performance.now();
   try {
     return judgeAnswer(kind, await send(), asked, performance.now() - t0);

@@ -121,7 +121,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     const bar = o.progress
       ? new cliProgress.SingleBar(
           {
-            format: 'soak |{bar}| {elapsed}/{total_time} | {sent} done, {failed} failed, {refused} refused | running {running}, waiting {waiting} | RSS {rss} MiB',
+            format:
+              'soak |{bar}| {elapsed}/{total_time} | {sent} done, {failed} failed, {refused} refused | running {running}, waiting {waiting} | RSS {rss} MiB',
             stream: process.stderr,
             hideCursor: true,
             fps: 2,
@@ -139,7 +140,12 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
         refused: tally.total.refused,
         running: s?.running ?? '–',
         waiting: s?.waiting ?? '–',
-        rss: s?.totalBytes != null ? (s.totalBytes / MiB).toFixed(0) : s?.engineResidentBytes != null ? (s.engineResidentBytes / MiB).toFixed(0) : '–',
+        rss:
+          s?.totalBytes != null
+            ? (s.totalBytes / MiB).toFixed(0)
+            : s?.engineResidentBytes != null
+              ? (s.engineResidentBytes / MiB).toFixed(0)
+              : '–',
       };
     };
     bar?.start(Math.ceil(o.durationMs / 1000), 0, payload());
@@ -150,7 +156,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       if (!bar && now - lastLine >= 60_000) {
         lastLine = now;
         const p = payload();
-        log(`${p.elapsed}: ${p.sent} done, ${p.failed} failed, ${p.refused} refused, running ${p.running}, waiting ${p.waiting}, RSS ${p.rss} MiB`);
+        log(
+          `${p.elapsed}: ${p.sent} done, ${p.failed} failed, ${p.refused} refused, running ${p.running}, waiting ${p.waiting}, RSS ${p.rss} MiB`,
+        );
       }
     }, 1000);
 
@@ -179,7 +187,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     bar?.stop();
     const otherCpu = otherCpuBetween(cpuBefore, cpuSnapshot(serverPid), loadS);
     const loadEnd = loadavg()[0];
-    log(`load done after ${formatDuration(loadS * 1000)}: ${tally.total.sent} requests, ${tally.total.failed} failed; waiting for the server to be idle`);
+    log(
+      `load done after ${formatDuration(loadS * 1000)}: ${tally.total.sent} requests, ${tally.total.failed} failed; waiting for the server to be idle`,
+    );
 
     const idle = await waitForIdle(status, o.idleTimeoutMs);
     await sampler.sample('idle');
@@ -205,7 +215,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       log('stopping the server (SIGTERM)');
       shutdown = await spawned.stop();
       serverLog = serverLogSummary(spawned.stderr());
-      if (shutdown.code !== 0) reasons.push(`the server exited with ${shutdown.killed ? 'SIGKILL after SIGTERM timed out' : `code ${shutdown.code}`}`);
+      if (shutdown.code !== 0)
+        reasons.push(`the server exited with ${shutdown.killed ? 'SIGKILL after SIGTERM timed out' : `code ${shutdown.code}`}`);
       if (serverLog.notJson > 0) reasons.push(`the server wrote ${serverLog.notJson} lines to stderr that are not JSON logs`);
       spawned = undefined;
     }
@@ -213,7 +224,15 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       date: new Date().toISOString().slice(0, 10),
       machine: machineDescription(),
       command: o.command,
-      server: { mode: o.spawn ? 'spawned' : 'external', openaiUrl: url, grpcTarget, pid: serverPid ?? null, args: spawnedArgs, model, version },
+      server: {
+        mode: o.spawn ? 'spawned' : 'external',
+        openaiUrl: url,
+        grpcTarget,
+        pid: serverPid ?? null,
+        args: spawnedArgs,
+        model,
+        version,
+      },
       settings: {
         clients: o.clients,
         durationS: o.durationMs / 1000,

@@ -28,7 +28,12 @@ const REPORTED = [
 ];
 
 /** Gauges an idle server must show at 0. */
-const IDLE_ZERO = ['vllm:num_requests_running', 'vllm:num_requests_waiting', 'mlxserve:requests_in_flight', 'mlxserve:prefix_cache_locked_bytes'];
+const IDLE_ZERO = [
+  'vllm:num_requests_running',
+  'vllm:num_requests_waiting',
+  'mlxserve:requests_in_flight',
+  'mlxserve:prefix_cache_locked_bytes',
+];
 
 export interface MetricRow {
   /** name{labels}, without the model label. */
@@ -94,11 +99,23 @@ export function metricIdleChecks(after: Sample[] | undefined): Check[] {
  */
 export function finishReconciliation(before: Sample[] | undefined, after: Sample[] | undefined, soak: Counts): Check[] {
   if (!before || !after) return [];
-  const delta = (reason: string) => metricValue(after, 'vllm:request_success_total', { finished_reason: reason }) - metricValue(before, 'vllm:request_success_total', { finished_reason: reason });
+  const delta = (reason: string) =>
+    metricValue(after, 'vllm:request_success_total', { finished_reason: reason }) -
+    metricValue(before, 'vllm:request_success_total', { finished_reason: reason });
   const finished = delta('stop') + delta('length');
   const aborted = delta('abort');
   return [
-    { what: '/metrics vllm:request_success_total stop + length, against requests the soak saw complete', value: `${finished} / ${soak.completed}`, expected: 'equal', ok: null },
-    { what: '/metrics vllm:request_success_total abort, against requests the soak cancelled or abandoned', value: `${aborted} / ${soak.cancelled + soak.disconnected}`, expected: 'equal', ok: null },
+    {
+      what: '/metrics vllm:request_success_total stop + length, against requests the soak saw complete',
+      value: `${finished} / ${soak.completed}`,
+      expected: 'equal',
+      ok: null,
+    },
+    {
+      what: '/metrics vllm:request_success_total abort, against requests the soak cancelled or abandoned',
+      value: `${aborted} / ${soak.cancelled + soak.disconnected}`,
+      expected: 'equal',
+      ok: null,
+    },
   ];
 }

@@ -61,9 +61,19 @@ export function idleChecks(s: StatusSnapshot, restartsBefore: number): Check[] {
     zero('GetServerStatus prefix_cache_locked_bytes (cache locks)', s.lockedBytes),
     // The decode batch keeps its buffers when its last row leaves (until the next request
     // reallocates them), so this is the size of those buffers rather than KV in use: reported only.
-    { what: 'GetServerStatus kv_cache_bytes_used (decode batch buffers)', value: String(s.kvUsedBytes), expected: '0 once the batch frees its buffers', ok: null },
+    {
+      what: 'GetServerStatus kv_cache_bytes_used (decode batch buffers)',
+      value: String(s.kvUsedBytes),
+      expected: '0 once the batch frees its buffers',
+      ok: null,
+    },
     { what: 'GetServerStatus engine_state', value: s.engineState, expected: 'READY', ok: s.engineState === 'READY' },
-    { what: 'GetServerStatus engine_restarts during the soak', value: String(s.engineRestarts - restartsBefore), expected: '0', ok: s.engineRestarts === restartsBefore },
+    {
+      what: 'GetServerStatus engine_restarts during the soak',
+      value: String(s.engineRestarts - restartsBefore),
+      expected: '0',
+      ok: s.engineRestarts === restartsBefore,
+    },
   ];
 }
 

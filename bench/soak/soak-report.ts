@@ -88,9 +88,13 @@ function countsTable(rows: KindSummary[]): string[] {
     '|---|---:|---:|---:|---:|---:|---:|---:|---|',
   ];
   for (const r of rows) {
-    const lat = r.latencyMs.count ? `${fmt((r.latencyMs.p50 ?? 0) / 1000)} / ${fmt((r.latencyMs.p90 ?? 0) / 1000)} / ${fmt((r.latencyMs.max ?? 0) / 1000)}` : '–';
+    const lat = r.latencyMs.count
+      ? `${fmt((r.latencyMs.p50 ?? 0) / 1000)} / ${fmt((r.latencyMs.p90 ?? 0) / 1000)} / ${fmt((r.latencyMs.max ?? 0) / 1000)}`
+      : '–';
     const name = r.kind === 'total' ? '**total**' : r.kind;
-    out.push(`| ${name} | ${r.sent} | ${r.completed} | ${r.cancelled} | ${r.disconnected} | ${r.refused} | ${r.failed} | ${r.outputTokens} | ${lat} |`);
+    out.push(
+      `| ${name} | ${r.sent} | ${r.completed} | ${r.cancelled} | ${r.disconnected} | ${r.refused} | ${r.failed} | ${r.outputTokens} | ${lat} |`,
+    );
   }
   return out;
 }
@@ -160,7 +164,8 @@ export function markdownReport(r: SoakReport): string {
   ];
   if (r.errors.length) {
     out.push('Failures and refusals:', '', '| kind | result | count | error |', '|---|---|---:|---|');
-    for (const e of r.errors.slice(0, 30)) out.push(`| ${e.kind} | ${e.result} | ${e.count} | ${e.error.replaceAll('|', '\\|').replaceAll('\n', ' ')} |`);
+    for (const e of r.errors.slice(0, 30))
+      out.push(`| ${e.kind} | ${e.result} | ${e.count} | ${e.error.replaceAll('|', '\\|').replaceAll('\n', ' ')} |`);
     out.push('');
   }
   out.push(
@@ -209,10 +214,15 @@ export function markdownReport(r: SoakReport): string {
   if (r.otherCpuCores !== null) {
     notes.push(
       `Other processes on the machine used ${r.otherCpuCores.toFixed(2)} cores on average during the load (1-minute load average ${r.loadAverage[0].toFixed(2)} at the start, ${r.loadAverage[1].toFixed(2)} at the end)` +
-        (r.otherCpuCores >= 0.25 ? ': the machine was shared, so latencies and throughput here say little; the soak is about failures and leaks.' : '.'),
+        (r.otherCpuCores >= 0.25
+          ? ': the machine was shared, so latencies and throughput here say little; the soak is about failures and leaks.'
+          : '.'),
     );
   }
-  if (r.shutdown) notes.push(`The spawned server ${r.shutdown.killed ? 'did not stop after SIGTERM and was killed' : `exited with code ${r.shutdown.code} after SIGTERM`}.`);
+  if (r.shutdown)
+    notes.push(
+      `The spawned server ${r.shutdown.killed ? 'did not stop after SIGTERM and was killed' : `exited with code ${r.shutdown.code} after SIGTERM`}.`,
+    );
   if (r.serverLog) {
     const l = r.serverLog;
     const eg = (xs: string[]) => (xs.length ? `, e.g. ${xs.map((e) => `\`${e}\``).join(', ')}` : '');

@@ -1,7 +1,7 @@
 // Counts of what the soak's requests did, by kind and result, with the errors behind each failure
 // and refusal and the latencies of the completed requests.
 import { distribution, type Distribution } from '../client/percentiles.ts';
-import { KINDS, RESULTS, type Kind, type Outcome, type Result } from './outcome.ts';
+import { KINDS, type Kind, type Outcome, type Result } from './outcome.ts';
 
 export type Counts = Record<Result, number> & { sent: number; outputTokens: number };
 
@@ -44,7 +44,11 @@ export class Tally {
   }
 
   byKind(): KindSummary[] {
-    const rows: KindSummary[] = KINDS.map((kind) => ({ kind, ...(this.counts.get(kind) as Counts), latencyMs: distribution(this.latencies.get(kind) as number[]) }));
+    const rows: KindSummary[] = KINDS.map((kind) => ({
+      kind,
+      ...(this.counts.get(kind) as Counts),
+      latencyMs: distribution(this.latencies.get(kind) as number[]),
+    }));
     rows.push({ kind: 'total', ...this.total, latencyMs: distribution([...this.latencies.values()].flat()) });
     return rows;
   }

@@ -30,21 +30,37 @@ const require = createRequire(import.meta.url);
 const headers = join(dirname(require.resolve('node-api-headers/package.json')), 'include');
 const cxx = process.env.CXX || 'c++';
 const common = [
-  '-std=gnu++17', '-O3', '-fPIC', '-pthread', '-fvisibility=hidden', '-fno-math-errno', '-ffp-contract=fast',
-  '-DNODE_GYP_MODULE_NAME=cpu_kernels', `-I${headers}`, '-Wall', '-Wno-unused-function',
+  '-std=gnu++17',
+  '-O3',
+  '-fPIC',
+  '-pthread',
+  '-fvisibility=hidden',
+  '-fno-math-errno',
+  '-ffp-contract=fast',
+  '-DNODE_GYP_MODULE_NAME=cpu_kernels',
+  `-I${headers}`,
+  '-Wall',
+  '-Wno-unused-function',
 ];
-const isaFlags = process.arch === 'x64'
-  ? {
-      generic: [],
-      avx2: ['-mavx2', '-mfma', '-mf16c'],
-      avx512: ['-mavx512f', '-mavx512bw', '-mavx512vl', '-mavx512dq', '-mfma', '-mf16c'],
-    }
-  : { generic: [] };
+const isaFlags =
+  process.arch === 'x64'
+    ? {
+        generic: [],
+        avx2: ['-mavx2', '-mfma', '-mf16c'],
+        avx512: ['-mavx512f', '-mavx512bw', '-mavx512vl', '-mavx512dq', '-mfma', '-mf16c'],
+      }
+    : { generic: [] };
 
 mkdirSync(out, { recursive: true });
 const jobs = [
-  ...Object.entries(isaFlags).map(([isa, flags]) => ({ src: 'kernels.cpp', obj: join(out, `kernels-${isa}.o`), flags: [`-DCK_ISA=${isa}`, ...flags] })),
-  ...sources.filter((f) => f.endsWith('.cpp') && f !== 'kernels.cpp').map((src) => ({ src, obj: join(out, src.replace(/\.cpp$/, '.o')), flags: [] })),
+  ...Object.entries(isaFlags).map(([isa, flags]) => ({
+    src: 'kernels.cpp',
+    obj: join(out, `kernels-${isa}.o`),
+    flags: [`-DCK_ISA=${isa}`, ...flags],
+  })),
+  ...sources
+    .filter((f) => f.endsWith('.cpp') && f !== 'kernels.cpp')
+    .map((src) => ({ src, obj: join(out, src.replace(/\.cpp$/, '.o')), flags: [] })),
 ];
 // Compile on every core at once.
 const run = promisify(execFile);

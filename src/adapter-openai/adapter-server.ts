@@ -71,7 +71,7 @@ const PACKAGE_VERSION: string = JSON.parse(readFileSync(new URL('../../package.j
 
 /** Stable per server version and model, as OpenAI's fingerprint is per backend configuration. */
 export function systemFingerprint(model: string): string {
-  return 'fp_' + createHash('sha256').update(`${PACKAGE_VERSION}\0${model}`).digest('hex').slice(0, 10);
+  return `fp_${createHash('sha256').update(`${PACKAGE_VERSION}\0${model}`).digest('hex').slice(0, 10)}`;
 }
 
 const CORS_HEADERS: Record<string, string> = {
@@ -120,11 +120,22 @@ function quotePath(path: string): string {
   return path.length > 200 ? `${path.slice(0, 200)}…` : path;
 }
 
-const ROUTE_METHODS: Record<Route, string> = { chat: 'POST', completions: 'POST', models: 'GET', model: 'GET', health: 'GET', metrics: 'GET' };
+const ROUTE_METHODS: Record<Route, string> = {
+  chat: 'POST',
+  completions: 'POST',
+  models: 'GET',
+  model: 'GET',
+  health: 'GET',
+  metrics: 'GET',
+};
 
 const NO_NAMES: ParamNames = { prompt: 'prompt', maxTokens: 'max_tokens', topLogprobs: 'top_logprobs', model: 'model' };
 
-async function echoTexts(client: GenerationClient, plan: CompletionPlan, call: { signal: AbortSignal; headers: Record<string, string> }): Promise<string[] | undefined> {
+async function echoTexts(
+  client: GenerationClient,
+  plan: CompletionPlan,
+  call: { signal: AbortSignal; headers: Record<string, string> },
+): Promise<string[] | undefined> {
   if (!plan.echo) return undefined;
   return Promise.all(
     plan.rawPrompts.map(async (p) =>
@@ -224,7 +235,8 @@ export async function startOpenAIAdapter(options: OpenAIAdapterOptions): Promise
     } catch (err) {
       const e = err instanceof OpenAIError ? err : errorFromThrown(err, NO_NAMES);
       if (abort.signal.aborted) reqLog.debug({ method, path, error: e.message }, 'ended after the client left');
-      else if (!(err instanceof OpenAIError)) reqLog.warn({ method, path, status: e.status, error: (err as Error).stack ?? e.message }, 'request failed');
+      else if (!(err instanceof OpenAIError))
+        reqLog.warn({ method, path, status: e.status, error: (err as Error).stack ?? e.message }, 'request failed');
       else if (e.status >= 500) reqLog.warn({ method, path, status: e.status, error: e.message }, 'request failed');
       if (!res.headersSent) sendJson(res, e.status, e.toBody(), e.headers);
       else if (!res.writableEnded) res.end();
@@ -252,7 +264,8 @@ export async function startOpenAIAdapter(options: OpenAIAdapterOptions): Promise
     handle(req, res).catch((err) => {
       // A bug in the handler itself: the client still gets an answer rather than a hang.
       log.error({ error: (err as Error).stack ?? String(err) }, 'unhandled error');
-      if (!res.headersSent) sendJson(res, 500, { error: { message: 'internal server error', type: 'server_error', param: null, code: null } });
+      if (!res.headersSent)
+        sendJson(res, 500, { error: { message: 'internal server error', type: 'server_error', param: null, code: null } });
       else res.destroy();
     });
   });

@@ -35,7 +35,8 @@ function readContent(value: unknown, where: string, nullable: boolean): string {
 export function readMessages(value: unknown): ChatTurn[] {
   if (value === undefined) throw invalidRequest('messages', "Missing required parameter: 'messages'.", 'missing_required_parameter');
   if (!Array.isArray(value)) throw invalidType('messages', 'an array', value);
-  if (value.length === 0) throw invalidRequest('messages', "Invalid 'messages': empty array. Expected an array with minimum length 1.", 'empty_array');
+  if (value.length === 0)
+    throw invalidRequest('messages', "Invalid 'messages': empty array. Expected an array with minimum length 1.", 'empty_array');
   return value.map((m, i) => {
     const where = `messages[${i}]`;
     if (m === null || typeof m !== 'object' || Array.isArray(m)) throw invalidType(where, 'an object', m);
@@ -46,7 +47,11 @@ export function readMessages(value: unknown): ChatTurn[] {
       throw unsupportedValue(`${where}.role`, `role '${role}' is not supported: this server does not implement tool calling.`);
     }
     if (!['system', 'developer', 'user', 'assistant'].includes(role)) {
-      throw invalidRequest(`${where}.role`, `Invalid value: '${role}'. Supported values are: 'system', 'developer', 'user' and 'assistant'.`, 'invalid_value');
+      throw invalidRequest(
+        `${where}.role`,
+        `Invalid value: '${role}'. Supported values are: 'system', 'developer', 'user' and 'assistant'.`,
+        'invalid_value',
+      );
     }
     if (msg.tool_calls !== undefined && msg.tool_calls !== null && !isEmptyList(msg.tool_calls)) {
       throw unsupportedParameter(`${where}.tool_calls`, 'tool calling is not implemented');
@@ -71,7 +76,10 @@ function refuseUnsupportedChatFields(body: RequestBody): void {
   if (format !== undefined) {
     const type = typeof format === 'object' && format !== null ? (format as { type?: unknown }).type : undefined;
     if (type !== 'text') {
-      throw unsupportedValue('response_format.type', `${quote(type ?? format)} is not supported: this server produces free text only (response_format 'text').`);
+      throw unsupportedValue(
+        'response_format.type',
+        `${quote(type ?? format)} is not supported: this server produces free text only (response_format 'text').`,
+      );
     }
   }
   body.unsupported('audio', 'audio output is not implemented');

@@ -65,7 +65,9 @@ export async function openChoices(
   headers?: Record<string, string>,
 ): Promise<OpenedChoice[]> {
   const total = plan.prompts.length * plan.n;
-  const settled = await Promise.allSettled(Array.from({ length: total }, (_, i) => openChoice(client, plan, i, { signal: abort.signal, headers })));
+  const settled = await Promise.allSettled(
+    Array.from({ length: total }, (_, i) => openChoice(client, plan, i, { signal: abort.signal, headers })),
+  );
   const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failed) {
     abort.abort();
@@ -154,8 +156,14 @@ export async function collectChoices(choices: OpenedChoice[], plan: GenerationPl
   return Promise.all(
     choices.map(async (c) => {
       const out: CollectedChoice = {
-        index: c.index, promptIndex: c.promptIndex, started: c.started,
-        text: '', tokenIds: [], logprobs: [], finishReason: 'stop', usage: usageOf(undefined),
+        index: c.index,
+        promptIndex: c.promptIndex,
+        started: c.started,
+        text: '',
+        tokenIds: [],
+        logprobs: [],
+        finishReason: 'stop',
+        usage: usageOf(undefined),
       };
       for await (const e of choiceEvents(c, plan)) {
         if (e.type === 'delta') {

@@ -18,7 +18,8 @@ export function readPrompts(value: unknown): RawPrompt[] {
   if (value === undefined) throw invalidRequest('prompt', "Missing required parameter: 'prompt'.", 'missing_required_parameter');
   if (typeof value === 'string') return [value];
   if (!Array.isArray(value)) throw invalidType('prompt', 'a string or an array', value);
-  if (value.length === 0) throw invalidRequest('prompt', "Invalid 'prompt': empty array. Expected an array with minimum length 1.", 'empty_array');
+  if (value.length === 0)
+    throw invalidRequest('prompt', "Invalid 'prompt': empty array. Expected an array with minimum length 1.", 'empty_array');
   if (value.every((p) => typeof p === 'string')) return value as string[];
   if (isTokenIds(value)) return checkTokenIdRange([value]);
   if (value.every(isTokenIds)) return checkTokenIdRange(value as number[][]);

@@ -3,15 +3,7 @@
 // arguments the request field named as the client spelled it, not as the proto does.
 import { Code, ConnectError } from '@connectrpc/connect';
 import { ErrorCode, GenerationErrorSchema, type GenerationError } from '../gen/mlxserve/v1/generation_pb.ts';
-import {
-  invalidRequest,
-  modelNotFound,
-  OpenAIError,
-  rateLimited,
-  serverError,
-  unauthorized,
-  unavailable,
-} from './openai-error.ts';
+import { invalidRequest, modelNotFound, OpenAIError, rateLimited, serverError, unauthorized, unavailable } from './openai-error.ts';
 
 /** How this request's client named the fields whose proto name differs from the REST one. */
 export interface ParamNames {

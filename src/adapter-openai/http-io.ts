@@ -62,7 +62,9 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer
     });
     req.on('end', () => settle(() => (tooLarge ? reject(payloadTooLarge(maxBytes)) : resolve(Buffer.concat(chunks)))));
     req.on('error', (err) => settle(() => reject(err)));
-    req.on('close', () => settle(() => reject(tooLarge ? payloadTooLarge(maxBytes) : new Error('the client closed the connection while sending'))));
+    req.on('close', () =>
+      settle(() => reject(tooLarge ? payloadTooLarge(maxBytes) : new Error('the client closed the connection while sending'))),
+    );
   });
 }
 
@@ -79,7 +81,10 @@ export async function readJsonBody(req: IncomingMessage, maxBytes = DEFAULT_MAX_
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw invalidRequest(null, `We could not parse the JSON body of your request: ${(err as Error).message}. The API expects a JSON payload.`);
+    throw invalidRequest(
+      null,
+      `We could not parse the JSON body of your request: ${(err as Error).message}. The API expects a JSON payload.`,
+    );
   }
   if (nestedDeeperThan(value, MAX_JSON_DEPTH)) {
     throw invalidRequest(null, `The JSON body of your request is nested more than ${MAX_JSON_DEPTH} levels deep.`);

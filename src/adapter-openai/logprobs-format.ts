@@ -31,7 +31,7 @@ export function tokenText(t: { token: string; tokenBytes: Uint8Array }): string 
   try {
     return strictUtf8.decode(bytes);
   } catch {
-    return 'bytes:' + Array.from(bytes, (b) => '\\x' + b.toString(16).padStart(2, '0')).join('');
+    return `bytes:${Array.from(bytes, (b) => `\\x${b.toString(16).padStart(2, '0')}`).join('')}`;
   }
 }
 

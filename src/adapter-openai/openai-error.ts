@@ -78,5 +78,7 @@ export function rateLimited(message: string): OpenAIError {
 
 /** 413: the body is larger than the server accepts. */
 export function payloadTooLarge(limitBytes: number): OpenAIError {
-  return new OpenAIError(413, `The request body is larger than ${limitBytes} bytes.`, 'invalid_request_error', null, 'request_too_large', { connection: 'close' });
+  return new OpenAIError(413, `The request body is larger than ${limitBytes} bytes.`, 'invalid_request_error', null, 'request_too_large', {
+    connection: 'close',
+  });
 }

@@ -25,7 +25,10 @@ export function isInt32(value: unknown): value is number {
 }
 
 export function outOfInt32Range(param: string, value: number) {
-  return invalidRequest(param, `Invalid '${param}': ${value} is out of range; expected an integer between ${-(2 ** 31)} and ${2 ** 31 - 1}.`);
+  return invalidRequest(
+    param,
+    `Invalid '${param}': ${value} is out of range; expected an integer between ${-(2 ** 31)} and ${2 ** 31 - 1}.`,
+  );
 }
 
 export function invalidType(param: string, expected: string, value: Json) {

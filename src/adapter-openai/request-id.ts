@@ -7,5 +7,5 @@ import type { IncomingMessage } from 'node:http';
 export function requestIdOf(req: IncomingMessage): string {
   const given = req.headers['x-request-id'];
   if (typeof given === 'string' && /^[\x21-\x7e]{1,128}$/.test(given)) return given;
-  return 'req_' + randomUUID().replaceAll('-', '');
+  return `req_${randomUUID().replaceAll('-', '')}`;
 }

@@ -28,7 +28,10 @@ export async function gracefulShutdown(parts: ServerParts, drainTimeoutMs: numbe
   if (grpcIdle && restIdle) {
     log.info({ drainMs: Math.round(performance.now() - started) }, 'drained: every request finished');
   } else {
-    log.warn({ inFlight: grpc.inFlight, restInFlight: adapter.inFlight, drainTimeoutMs }, 'drain timeout: cancelling the requests still running');
+    log.warn(
+      { inFlight: grpc.inFlight, restInFlight: adapter.inFlight, drainTimeoutMs },
+      'drain timeout: cancelling the requests still running',
+    );
   }
   // Closing the gRPC server cancels its calls; REST requests on them end with an error event.
   await grpc.close();

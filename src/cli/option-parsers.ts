@@ -18,14 +18,23 @@ export const port = integerIn(0, 65535);
 /** A ratio above 1 (e.g. "2.5"). */
 export function ratioAbove1(value: string): number {
   const n = Number(value.trim());
-  if (value.trim() === '' || !Number.isFinite(n) || n <= 1 || n > 1000) throw new InvalidArgumentError(`expected a number above 1, got "${value}".`);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 1 || n > 1000)
+    throw new InvalidArgumentError(`expected a number above 1, got "${value}".`);
   return n;
 }
 
 const UNITS: Record<string, number> = {
-  '': 1, b: 1,
-  k: 1e3, kb: 1e3, m: 1e6, mb: 1e6, g: 1e9, gb: 1e9,
-  kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3,
+  '': 1,
+  b: 1,
+  k: 1e3,
+  kb: 1e3,
+  m: 1e6,
+  mb: 1e6,
+  g: 1e9,
+  gb: 1e9,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
 };
 
 /** A byte count: "1073741824", or with a unit: "512MiB", "2GiB", "1.5GB". */

@@ -129,7 +129,10 @@ async function serve(flags: ServeFlags): Promise<void> {
     const info = await server.ready;
     progress.stop();
     if (info.runtimeFallback) log.warn({ reason: info.runtimeFallback }, 'native CPU kernels not used; MLX runs the model');
-    log.info({ model: info.id, architecture: info.architecture, layers: info.numLayers, contextLength: info.contextLength, runtime: info.runtime }, 'ready');
+    log.info(
+      { model: info.id, architecture: info.architecture, layers: info.numLayers, contextLength: info.contextLength, runtime: info.runtime },
+      'ready',
+    );
   } catch (err) {
     progress.stop();
     await server.close();
@@ -178,30 +181,85 @@ const RUN: CommandActions = { serve, adapter: adapterOnly };
 export function buildProgram(actions: CommandActions = RUN): Command {
   const program = new Command()
     .name('mlx-batch-server')
-    .description('LLM inference server on MLX with continuous batching and a radix-tree prompt cache: gRPC service plus an OpenAI-compatible REST API')
+    .description(
+      'LLM inference server on MLX with continuous batching and a radix-tree prompt cache: gRPC service plus an OpenAI-compatible REST API',
+    )
     .version(VERSION)
     .enablePositionalOptions()
     .option('--model <spec>', `model: a local GGUF file or Hugging Face-layout directory, or a Hugging Face repo id`, DEFAULT_MODEL.alias)
     .option('--batch-size <n>', 'most requests decoding at once', integerIn(1, 4096), DEFAULT_ENGINE_OPTIONS.batchSize)
-    .addOption(new Option('--use-prompt-cache', 'reuse KV of shared prompt prefixes (radix-tree cache; on by default)').conflicts('disablePromptCache'))
+    .addOption(
+      new Option('--use-prompt-cache', 'reuse KV of shared prompt prefixes (radix-tree cache; on by default)').conflicts(
+        'disablePromptCache',
+      ),
+    )
     .option('--disable-prompt-cache', 'turn the prompt cache off')
-    .option('--radix-cache-size <bytes>', 'bytes of KV the prompt cache may keep (e.g. 1073741824, 2GiB)', byteSize, DEFAULT_ENGINE_OPTIONS.prefixCacheBytes)
+    .option(
+      '--radix-cache-size <bytes>',
+      'bytes of KV the prompt cache may keep (e.g. 1073741824, 2GiB)',
+      byteSize,
+      DEFAULT_ENGINE_OPTIONS.prefixCacheBytes,
+    )
     .option('--port <port>', 'port of the OpenAI-compatible REST API', port, DEFAULT_ADAPTER_PORT)
     .option('--host <address>', 'address to bind (0.0.0.0 for every interface)', DEFAULT_ADAPTER_HOST)
     .option('--grpc-port <port>', 'port of the gRPC service', port, DEFAULT_GRPC_PORT)
     .option('--grpc-host <address>', 'address the gRPC service binds (default: --host)')
-    .addOption(new Option('--api-key <key>', 'require this key: REST "Authorization: Bearer <key>", gRPC metadata "authorization: Bearer <key>"').env(API_KEY_ENV))
-    .option('--max-queue <n>', 'requests allowed to wait for a batch slot; more get 429 / RESOURCE_EXHAUSTED', integerIn(0), DEFAULT_ENGINE_OPTIONS.maxQueue)
-    .option('--queue-timeout <seconds>', 'longest a request may wait for a batch slot; then 429 / RESOURCE_EXHAUSTED (0: no limit)', integerIn(0), DEFAULT_ENGINE_OPTIONS.queueTimeoutMs / 1000)
-    .option('--drain-timeout <seconds>', 'on SIGTERM/SIGINT, how long running requests may finish before they are cancelled', integerIn(0), DEFAULT_DRAIN_TIMEOUT_S)
+    .addOption(
+      new Option(
+        '--api-key <key>',
+        'require this key: REST "Authorization: Bearer <key>", gRPC metadata "authorization: Bearer <key>"',
+      ).env(API_KEY_ENV),
+    )
+    .option(
+      '--max-queue <n>',
+      'requests allowed to wait for a batch slot; more get 429 / RESOURCE_EXHAUSTED',
+      integerIn(0),
+      DEFAULT_ENGINE_OPTIONS.maxQueue,
+    )
+    .option(
+      '--queue-timeout <seconds>',
+      'longest a request may wait for a batch slot; then 429 / RESOURCE_EXHAUSTED (0: no limit)',
+      integerIn(0),
+      DEFAULT_ENGINE_OPTIONS.queueTimeoutMs / 1000,
+    )
+    .option(
+      '--drain-timeout <seconds>',
+      'on SIGTERM/SIGINT, how long running requests may finish before they are cancelled',
+      integerIn(0),
+      DEFAULT_DRAIN_TIMEOUT_S,
+    )
     .option('--max-body-size <bytes>', 'largest REST request body; larger gets 413 (e.g. 4MiB)', byteSize, DEFAULT_MAX_BODY_BYTES)
-    .option('--grpc-max-message-size <bytes>', 'largest gRPC request message; larger gets RESOURCE_EXHAUSTED', byteSize, DEFAULT_GRPC_MAX_MESSAGE_BYTES)
+    .option(
+      '--grpc-max-message-size <bytes>',
+      'largest gRPC request message; larger gets RESOURCE_EXHAUSTED',
+      byteSize,
+      DEFAULT_GRPC_MAX_MESSAGE_BYTES,
+    )
     .option('--log-level <level>', 'error, warn, info or debug (JSON lines on stderr)', logLevel, 'info' as LogLevel)
-    .option('--log-prompts', 'log each request\'s prompt (off: prompts may hold private data)')
-    .option('--prefill-chunk <tokens>', 'prompt tokens computed per engine step (bounds how long a step stalls streams)', integerIn(1), DEFAULT_ENGINE_OPTIONS.prefillTokens)
-    .option('--prefill-stall-ratio <x>', 'while streams decode, a step computing prompt tokens may take this multiple of a decode-only step (native path)', ratioAbove1, DEFAULT_ENGINE_OPTIONS.prefillStallRatio)
-    .option('--kv-cache-bytes <bytes>', 'bytes of KV cache the running batch may use (e.g. 6GiB)', byteSize, DEFAULT_ENGINE_OPTIONS.kvBudgetBytes)
-    .addOption(new Option('--cpu-kernels <kind>', 'what computes the model on the CPU: our native kernels, or MLX (Metal always uses MLX)').choices(['native', 'mlx']).default(DEFAULT_ENGINE_OPTIONS.cpuKernels))
+    .option('--log-prompts', "log each request's prompt (off: prompts may hold private data)")
+    .option(
+      '--prefill-chunk <tokens>',
+      'prompt tokens computed per engine step (bounds how long a step stalls streams)',
+      integerIn(1),
+      DEFAULT_ENGINE_OPTIONS.prefillTokens,
+    )
+    .option(
+      '--prefill-stall-ratio <x>',
+      'while streams decode, a step computing prompt tokens may take this multiple of a decode-only step (native path)',
+      ratioAbove1,
+      DEFAULT_ENGINE_OPTIONS.prefillStallRatio,
+    )
+    .option(
+      '--kv-cache-bytes <bytes>',
+      'bytes of KV cache the running batch may use (e.g. 6GiB)',
+      byteSize,
+      DEFAULT_ENGINE_OPTIONS.kvBudgetBytes,
+    )
+    .addOption(
+      new Option('--cpu-kernels <kind>', 'what computes the model on the CPU: our native kernels, or MLX (Metal always uses MLX)')
+        .choices(['native', 'mlx'])
+        .default(DEFAULT_ENGINE_OPTIONS.cpuKernels),
+    )
     .option('--threads <n>', 'threads of the native CPU kernels (0: one per core)', integerIn(0), DEFAULT_ENGINE_OPTIONS.threads)
     .option('--cache-dir <dir>', 'where fetched models are kept (default: $MLX_BATCH_SERVER_CACHE or ~/.cache/mlx-batch-server)')
     .action((flags: ServeFlags) => actions.serve(flags));
@@ -215,7 +273,12 @@ export function buildProgram(actions: CommandActions = RUN): Command {
     .addOption(new Option('--api-key <key>', 'require this key of REST clients (Authorization: Bearer <key>)').env(API_KEY_ENV))
     .addOption(new Option('--grpc-api-key <key>', 'key the gRPC service requires (default: --api-key)').env(GRPC_API_KEY_ENV))
     .option('--max-body-size <bytes>', 'largest REST request body; larger gets 413 (e.g. 4MiB)', byteSize, DEFAULT_MAX_BODY_BYTES)
-    .option('--drain-timeout <seconds>', 'on SIGTERM/SIGINT, how long running requests may finish before they are cancelled', integerIn(0), DEFAULT_DRAIN_TIMEOUT_S)
+    .option(
+      '--drain-timeout <seconds>',
+      'on SIGTERM/SIGINT, how long running requests may finish before they are cancelled',
+      integerIn(0),
+      DEFAULT_DRAIN_TIMEOUT_S,
+    )
     .option('--log-level <level>', 'error, warn, info or debug (JSON lines on stderr)', logLevel, 'info' as LogLevel)
     .action((flags: AdapterFlags) => actions.adapter(flags));
   return program;

@@ -10,7 +10,9 @@ import type { Logger } from '../log/logger.ts';
 import type { EngineOptions } from '../engine/engine-options.ts';
 import { EngineClient } from '../engine/engine-client.ts';
 import { defaultCacheDir, resolveModel, type ResolvedModel } from '../model-source/model-source.ts';
-import type { ModelInfo } from '../engine/request.ts';
+import { modelInfo, type ModelInfo } from '../service/model-info.ts';
+import { loadTokenizer } from '../text/load-tokenizer.ts';
+import { TokenizerPool } from '../text/tokenizer-pool.ts';
 import type { RestartPolicy } from '../engine/restart-policy.ts';
 import { startGrpcServer, type GrpcServer } from '../service/grpc-server.ts';
 import { gracefulShutdown } from './graceful-shutdown.ts';
@@ -74,16 +76,29 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const model = await resolveModel(config.model, { cacheDir, progressBar: config.progressBar, log: (line) => log.info(line) });
   log.info(`model ${model.id} (${model.format}) at ${model.path}`);
 
-  const engine = new EngineClient({ model, cacheDir, engine: config.engine, onProgress: config.onLoadProgress, restartPolicy: config.restartPolicy });
-  engine.on('restart', (why: string, delayMs: number) => log.warn({ why, delayMs, restarts: engine.restarts }, 'engine process stopped; restarting'));
+  const engine = new EngineClient({
+    model,
+    cacheDir,
+    engine: config.engine,
+    onProgress: config.onLoadProgress,
+    restartPolicy: config.restartPolicy,
+  });
+  engine.on('restart', (why: string, delayMs: number) =>
+    log.warn({ why, delayMs, restarts: engine.restarts }, 'engine process stopped; restarting'),
+  );
   // Without a listener an EventEmitter 'error' would end the process.
   engine.on('error', (err: Error) => log.error({ error: err.message }, 'engine failed'));
+
+  // The tokenizer loads here, beside the engine (which never needs it).
+  const tokenizer = loadTokenizer(model).then((t) => new TokenizerPool(t, model));
+  tokenizer.catch((err: Error) => log.error({ error: err.message }, 'the tokenizer failed to load'));
 
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics });
   const interceptors: Interceptor[] = config.apiKey ? [requireApiKey(config.apiKey)] : [];
   const grpc = await startGrpcServer({
     engine,
+    tokenizer,
     host: config.grpcHost,
     port: config.grpcPort,
     interceptors,
@@ -116,9 +131,16 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       await adapter.close();
       await grpc.close();
       await engine.stop();
+      await (await tokenizer.catch(() => undefined))?.close();
     })());
   const shutdown = (drainTimeoutMs: number) => (closing ??= gracefulShutdown({ adapter, grpc, engine }, drainTimeoutMs, log));
-  const ready = engine.start();
+  // Ready when both the engine and the tokenizer are, and they agree on the vocabulary.
+  const ready = Promise.all([engine.start(), tokenizer]).then(([info, pool]) => {
+    if (pool.tokenizer.vocabSize > info.vocabSize) {
+      throw new Error(`the tokenizer has ${pool.tokenizer.vocabSize} tokens but the model's embedding only ${info.vocabSize}`);
+    }
+    return modelInfo(info, pool.tokenizer);
+  });
   // The caller awaits `ready`; this keeps a load failure from also counting as unhandled.
   ready.catch(() => {});
   return { model, engine, grpc, adapter, grpcTarget, metrics, ready, shutdown, close };

@@ -4,12 +4,11 @@
 // keeps dying, see restart-policy.ts), and the next request works again.
 import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { engineEnvironment } from './engine-environment.ts';
-import type { EngineProcessConfig, FromEngine, ToEngine, TokenizeInput, TokenizeResult } from './engine-protocol.ts';
-import type { EngineEvent, EngineStats, GenerateRequest, ModelInfo } from './request.ts';
+import type { EngineProcessConfig, FromEngine, ToEngine } from './engine-protocol.ts';
+import type { EngineEvent, EngineModelInfo, EngineRequest, EngineStats } from './request.ts';
+import { siblingModule } from '../util/sibling-module.ts';
 import { DEFAULT_RESTART_POLICY, quickFailuresAfter, restartDelay, type RestartPolicy } from './restart-policy.ts';
-import { InvalidArgumentError } from './sampling-params.ts';
 
 export type EngineState = 'starting' | 'ready' | 'restarting' | 'stopped' | 'failed';
 
@@ -58,11 +57,11 @@ export interface EngineClientOptions extends EngineProcessConfig {
 export class EngineClient extends EventEmitter {
   private child: ChildProcess | undefined;
   private streams = new Map<string, RequestStream>();
-  private calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  private nextCall = 1;
-  private info: ModelInfo | undefined;
+  private info: EngineModelInfo | undefined;
+  /** The engine's latest figures (it sends them as it works; see engine-process.ts). */
+  private latestStats: EngineStats | undefined;
   private stateValue: EngineState = 'stopped';
-  private ready: Promise<ModelInfo> | undefined;
+  private ready: Promise<EngineModelInfo> | undefined;
   private readonly restartPolicy: RestartPolicy;
   /** When the current process became ready (undefined while it starts). */
   private readyAt: number | undefined;
@@ -89,22 +88,21 @@ export class EngineClient extends EventEmitter {
     this.emit('state', s);
   }
 
-  get modelInfo(): ModelInfo | undefined {
+  get modelInfo(): EngineModelInfo | undefined {
     return this.info;
   }
 
   /** Starts the engine process; resolves when the model is loaded. */
-  start(): Promise<ModelInfo> {
+  start(): Promise<EngineModelInfo> {
     this.setState(this.restarts > 0 ? 'restarting' : 'starting');
-    const entry = fileURLToPath(new URL('./engine-process.ts', import.meta.url));
-    const child = fork(entry, [], {
+    const child = fork(siblingModule(import.meta.url, 'engine-process'), [], {
       execArgv: [...process.execArgv.filter((a) => !a.startsWith('--inspect')), '--expose-gc'],
       env: engineEnvironment({ ...process.env, ...this.opts.env }, this.opts.engine.threads),
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       serialization: 'json',
     });
     this.child = child;
-    this.ready = new Promise<ModelInfo>((resolve, reject) => {
+    this.ready = new Promise<EngineModelInfo>((resolve, reject) => {
       child.on('message', (raw) => {
         const m = raw as FromEngine;
         if (m.type === 'ready') {
@@ -126,11 +124,15 @@ export class EngineClient extends EventEmitter {
         if (this.child !== child) return;
         this.child = undefined;
         const why = signal ? `signal ${signal}` : `exit code ${code}`;
-        if (this.stateValue === 'starting' || this.stateValue === 'restarting') reject(new Error(`engine process exited during start-up (${why})`));
+        if (this.stateValue === 'starting' || this.stateValue === 'restarting')
+          reject(new Error(`engine process exited during start-up (${why})`));
         this.onExit(why);
       });
     });
-    child.send({ type: 'init', config: { model: this.opts.model, cacheDir: this.opts.cacheDir, engine: this.opts.engine } } satisfies ToEngine);
+    child.send({
+      type: 'init',
+      config: { model: this.opts.model, cacheDir: this.opts.cacheDir, engine: this.opts.engine },
+    } satisfies ToEngine);
     return this.ready;
   }
 
@@ -140,6 +142,7 @@ export class EngineClient extends EventEmitter {
         this.opts.onProgress?.(m.done, m.total);
         break;
       case 'events':
+        if (m.stats) this.latestStats = m.stats;
         for (const e of m.events) {
           const s = this.streams.get(e.requestId);
           if (!s) continue;
@@ -147,14 +150,9 @@ export class EngineClient extends EventEmitter {
           if (s.done) this.streams.delete(e.requestId);
         }
         break;
-      case 'reply': {
-        const call = this.calls.get(m.callId);
-        if (!call) break;
-        this.calls.delete(m.callId);
-        if (m.ok) call.resolve(m.value);
-        else call.reject(m.field ? new InvalidArgumentError(m.field, m.message) : new Error(m.message));
+      case 'stats':
+        this.latestStats = m.stats;
         break;
-      }
     }
   }
 
@@ -166,8 +164,7 @@ export class EngineClient extends EventEmitter {
     const message = `the engine process stopped (${why}); the request was lost and the engine is restarting`;
     for (const [id, s] of this.streams) s.push({ type: 'error', requestId: id, code: 'unavailable', message });
     this.streams.clear();
-    for (const call of this.calls.values()) call.reject(new EngineUnavailableError(message));
-    this.calls.clear();
+    this.latestStats = undefined;
     if (this.stateValue === 'stopped') return;
     // A model that never loaded is a configuration problem: the caller of start() sees why.
     if (this.opts.restart === false || !this.everReady) {
@@ -178,7 +175,10 @@ export class EngineClient extends EventEmitter {
     const delay = restartDelay(this.restartPolicy, this.quickFailures);
     if (delay === undefined) {
       this.setState('failed');
-      this.emit('error', new Error(`the engine process died ${this.quickFailures} times in a row (last: ${why}); it is not restarted again`));
+      this.emit(
+        'error',
+        new Error(`the engine process died ${this.quickFailures} times in a row (last: ${why}); it is not restarted again`),
+      );
       return;
     }
     this.restarts++;
@@ -209,10 +209,15 @@ export class EngineClient extends EventEmitter {
    * Submits a request and returns its events. Stopping the iteration early (break, return, a
    * thrown error) cancels the request in the engine.
    */
-  generate(request: GenerateRequest): AsyncGenerator<EngineEvent> {
+  generate(request: EngineRequest): AsyncGenerator<EngineEvent> {
     const stream = new RequestStream();
     if (this.streams.has(request.id)) {
-      stream.push({ type: 'error', requestId: request.id, code: 'already_exists', message: `request id "${request.id}" is already in use` });
+      stream.push({
+        type: 'error',
+        requestId: request.id,
+        code: 'already_exists',
+        message: `request id "${request.id}" is already in use`,
+      });
     } else if (this.stateValue !== 'ready' || !this.child) {
       stream.push({ type: 'error', requestId: request.id, code: 'unavailable', message: this.unavailableReason() });
     } else {
@@ -227,28 +232,12 @@ export class EngineClient extends EventEmitter {
     if (this.child && this.stateValue === 'ready') this.child.send({ type: 'cancel', requestId } satisfies ToEngine);
   }
 
-  private call<T>(message: (callId: number) => ToEngine): Promise<T> {
-    const callId = this.nextCall++;
-    return new Promise<T>((resolve, reject) => {
-      try {
-        this.send(message(callId));
-        this.calls.set(callId, { resolve: resolve as (v: unknown) => void, reject });
-      } catch (e) {
-        reject(e);
-      }
-    });
-  }
-
-  tokenize(input: TokenizeInput): Promise<TokenizeResult> {
-    return this.call((callId) => ({ type: 'tokenize', callId, input }));
-  }
-
-  detokenize(tokenIds: number[], skipSpecialTokens = true): Promise<string> {
-    return this.call((callId) => ({ type: 'detokenize', callId, tokenIds, skipSpecialTokens }));
-  }
-
-  stats(): Promise<EngineStats> {
-    return this.call((callId) => ({ type: 'stats', callId }));
+  /**
+   * The engine's latest figures, at once, whatever the engine is doing; undefined while it is not
+   * ready (or has sent none yet).
+   */
+  stats(): EngineStats | undefined {
+    return this.stateValue === 'ready' ? this.latestStats : undefined;
   }
 
   /** Number of requests whose streams are open. */

@@ -1,28 +1,26 @@
-// The engine's request lifecycle, one step at a time, synchronously: requests are validated and
-// queued here, their sampled tokens become text and events here, and they end here. What runs the
-// model and holds its keys and values is the backend (engine-backend.ts): MLX or the native CPU
-// kernels. It runs inside the engine process (engine-process.ts).
+// The engine's request lifecycle, one step at a time, synchronously: requests (token ids) are
+// checked and queued here, their sampled tokens are emitted here, and they end here: on a stop
+// token, at max_tokens or the context's end, or when cancelled. What runs the model and holds its
+// keys and values is the backend (engine-backend.ts): MLX or the native CPU kernels. It runs inside
+// the engine process (engine-process.ts); text is the server's (src/text).
 import { randomInt } from 'node:crypto';
 import type { BackendHost, EngineBackend } from './engine-backend.ts';
 import type { EngineOptions } from './engine-options.ts';
 import type { ModelConfig } from './model/config.ts';
-import type { EngineEvent, EngineStats, ErrorCode, FinishReason, GenerateRequest, ModelInfo, TokenLogprob } from './request.ts';
+import type { EngineEvent, EngineModelInfo, EngineRequest, EngineStats, ErrorCode, FinishReason } from './request.ts';
 import type { SampledToken } from './sampler/sampler.ts';
-import { defaultSamplingParams, InvalidArgumentError, validateSamplingParams } from './sampling-params.ts';
+import { defaultSamplingParams, InvalidArgumentError, validateEngineSamplingParams } from './sampling-params.ts';
 import { Sequence } from './sequence.ts';
-import { SequenceOutputProcessor } from '../text/output-processor.ts';
-import type { Tokenizer } from '../text/tokenizer.ts';
 
 export type { EngineOptions } from './engine-options.ts';
 export { DEFAULT_ENGINE_OPTIONS } from './engine-options.ts';
 
 export type EventSink = (event: EngineEvent) => void;
 
-/** What the engine core runs: a model's configuration, its tokenizer and a backend that computes it. */
+/** What the engine core runs: a model's configuration and a backend that computes it. */
 export interface EngineModel {
   id: string;
   config: ModelConfig;
-  tokenizer: Tokenizer;
   createBackend(opts: EngineOptions): EngineBackend;
 }
 
@@ -30,23 +28,18 @@ export class EngineCore {
   private readonly waiting: Sequence[] = [];
   private readonly running: Sequence[] = [];
   private readonly byId = new Map<string, Sequence>();
-  private readonly outputs = new Map<string, SequenceOutputProcessor>();
   private readonly started = new Set<string>();
   private readonly backend: EngineBackend;
   private readonly host: BackendHost;
-  private readonly tokenizer: Tokenizer;
   private readonly config: ModelConfig;
   private readonly modelId: string;
   private preemptions = 0;
-  /** Bytes of the vocabulary's longest token (computed on first use). */
-  private longestTokenBytes: number | undefined;
 
   constructor(
     model: EngineModel,
     private readonly opts: EngineOptions,
     private emit: EventSink,
   ) {
-    this.tokenizer = model.tokenizer;
     this.config = model.config;
     this.modelId = model.id;
     this.backend = model.createBackend(opts);
@@ -70,7 +63,7 @@ export class EngineCore {
     };
   }
 
-  info(): ModelInfo {
+  info(): EngineModelInfo {
     const c = this.config;
     return {
       id: this.modelId,
@@ -80,9 +73,6 @@ export class EngineCore {
       hiddenSize: c.hiddenSize,
       numLayers: c.numLayers,
       kvBytesPerToken: this.backend.kvBytesPerToken,
-      eosTokenIds: this.tokenizer.eosTokenIds,
-      bosTokenId: this.tokenizer.bosTokenId,
-      hasChatTemplate: this.tokenizer.hasChatTemplate,
     };
   }
 
@@ -118,8 +108,8 @@ export class EngineCore {
         for (let i = 0; i < rows; i++) {
           this.submit({
             id: `warm-up-${i}`,
-            input: { kind: 'tokens', tokenIds: Array.from({ length: 20 }, (_, t) => t % this.config.vocabSize) },
-            sampling: { ...defaultSamplingParams(), temperature: 0, maxTokens: 3, ignoreEos: true },
+            promptTokenIds: Array.from({ length: 20 }, (_, t) => t % this.config.vocabSize),
+            sampling: { ...defaultSamplingParams(), temperature: 0, maxTokens: 3 },
           });
         }
         while (this.hasWork()) this.step();
@@ -130,8 +120,12 @@ export class EngineCore {
     }
   }
 
-  /** Validates and queues a request. Problems are reported as an 'error' event, never thrown. */
-  submit(req: GenerateRequest): void {
+  /**
+   * Checks and queues a request. Problems are reported as an 'error' event, never thrown. The
+   * server checked the request already; these checks guard the engine (a bad token id inside MLX
+   * aborts the process) and answer clients of the engine alone.
+   */
+  submit(req: EngineRequest): void {
     try {
       this.admit(req);
     } catch (e) {
@@ -141,16 +135,22 @@ export class EngineCore {
     }
   }
 
-  private admit(req: GenerateRequest): void {
-    if (typeof req.id !== 'string' || req.id.length === 0) throw new InvalidArgumentError('request_id', 'request_id must be a non-empty string');
+  private admit(req: EngineRequest): void {
+    if (typeof req.id !== 'string' || req.id.length === 0)
+      throw new InvalidArgumentError('request_id', 'request_id must be a non-empty string');
     if (this.byId.has(req.id)) throw new EngineRequestError('already_exists', `request id "${req.id}" is already in use`);
     const c = this.config;
-    validateSamplingParams(req.sampling, c.vocabSize);
-    // Before tokenizing: under overload a refusal must cost next to nothing.
+    validateEngineSamplingParams(req.sampling, c.vocabSize);
     if (this.waiting.length >= this.opts.maxQueue + this.freeSlots()) {
       throw new EngineRequestError('resource_exhausted', `the queue is full (${this.opts.maxQueue} requests waiting); retry later`);
     }
-    const prompt = this.promptTokens(req);
+    const prompt = req.promptTokenIds;
+    if (!Array.isArray(prompt) || prompt.length === 0) throw new InvalidArgumentError('prompt_token_ids', 'the prompt is empty');
+    for (const id of prompt) {
+      if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize) {
+        throw new InvalidArgumentError('prompt_token_ids', `token id ${String(id)} is outside the vocabulary [0, ${c.vocabSize})`);
+      }
+    }
     if (prompt.length >= c.contextLength) {
       throw new InvalidArgumentError(
         'prompt',
@@ -166,74 +166,14 @@ export class EngineCore {
     }
     const maxLength = maxTokens === undefined ? c.contextLength : prompt.length + maxTokens;
     const seed = req.sampling.seed ?? randomInt(0, 2 ** 31);
-    const seq = new Sequence(req, prompt, maxLength, seed);
+    const seq = new Sequence(req, [...prompt], maxLength, seed);
     this.byId.set(seq.id, seq);
-    this.outputs.set(seq.id, new SequenceOutputProcessor(this.tokenizer, req.sampling));
     this.waiting.push(seq);
   }
 
   /** Batch rows no request holds: queued requests up to this many are about to start, not waiting. */
   private freeSlots(): number {
     return Math.max(0, this.opts.batchSize - this.running.length - this.backend.prefilling.length);
-  }
-
-  /**
-   * Refuses, without tokenizing it, a text that cannot fit the context window: no token spells
-   * more characters than the longest token has bytes, so a text over contextLength times that
-   * (doubled, for normalizers) has too many tokens. Tokenizing megabytes would stall every
-   * running stream for seconds.
-   */
-  private checkPromptChars(field: string, text: string): void {
-    if (this.longestTokenBytes === undefined) {
-      let longest = 1;
-      for (let id = 0; id < this.tokenizer.vocabSize; id++) longest = Math.max(longest, this.tokenizer.tokenBytes(id).length);
-      this.longestTokenBytes = longest;
-    }
-    const limit = 2 * this.config.contextLength * this.longestTokenBytes;
-    if (text.length > limit) {
-      throw new InvalidArgumentError(
-        field,
-        `this model's maximum context length is ${this.config.contextLength} tokens, but the prompt has ${text.length} characters, far more than fit (at most ${limit})`,
-      );
-    }
-  }
-
-  private promptTokens(req: GenerateRequest): number[] {
-    const input = req.input;
-    let ids: number[];
-    let field: string;
-    switch (input?.kind) {
-      case 'text':
-        field = 'prompt';
-        if (typeof input.text !== 'string') throw new InvalidArgumentError(field, 'prompt must be a string');
-        this.checkPromptChars(field, input.text);
-        ids = this.tokenizer.encode(input.text, { addSpecialTokens: input.addSpecialTokens ?? true });
-        break;
-      case 'chat': {
-        field = 'messages';
-        const text = this.tokenizer.applyChatTemplate(input.messages, { addGenerationPrompt: input.addGenerationPrompt ?? true });
-        this.checkPromptChars(field, text);
-        // The template already wrote the special tokens (as vLLM and transformers do).
-        ids = this.tokenizer.encode(text, { addSpecialTokens: false });
-        break;
-      }
-      case 'tokens': {
-        field = 'prompt_token_ids';
-        if (!Array.isArray(input.tokenIds)) throw new InvalidArgumentError(field, 'prompt_token_ids must be a list of integers');
-        const V = this.config.vocabSize;
-        for (const id of input.tokenIds) {
-          if (!Number.isInteger(id) || id < 0 || id >= V) {
-            throw new InvalidArgumentError(field, `token id ${String(id)} is outside the vocabulary [0, ${V})`);
-          }
-        }
-        ids = [...input.tokenIds];
-        break;
-      }
-      default:
-        throw new InvalidArgumentError('input', 'a request needs a prompt: text, chat messages or token ids');
-    }
-    if (ids.length === 0) throw new InvalidArgumentError(field, 'the prompt is empty');
-    return ids;
   }
 
   /** Cancels a request; it ends with finish reason 'cancelled' at the next step. Unknown ids are ignored. */
@@ -279,7 +219,6 @@ export class EngineCore {
       this.waiting.splice(i, 1);
       s.status = 'finished';
       this.byId.delete(s.id);
-      this.outputs.delete(s.id);
       this.emit({
         type: 'error',
         requestId: s.id,
@@ -289,52 +228,42 @@ export class EngineCore {
     }
   }
 
-  /** Adds a sampled token, emits it, and finishes the sequence if it should stop. Returns whether it finished. */
+  /**
+   * Adds a sampled token, emits it, and finishes the sequence if it should stop: on a stop token
+   * (whose id ends the generation; the server puts end-of-sequence tokens among them), or at
+   * max_tokens or the context's end. Returns whether it finished.
+   */
   private appendToken(s: Sequence, sampled: SampledToken): boolean {
     s.outputTokenIds.push(sampled.tokenId);
     s.firstTokenTime ??= performance.now();
-    const out = this.outputs.get(s.id) as SequenceOutputProcessor;
-    const step = out.push(sampled.tokenId, s.outputTokenIds.length, s.length >= s.maxLength);
-    const logprobs = sampled.logprob === undefined ? undefined : [this.tokenLogprob(sampled)];
-    this.emit({ type: 'delta', requestId: s.id, text: step.text, tokenIds: [sampled.tokenId], logprobs });
-    if (step.finishReason) {
-      this.finish(s, step.finishReason, step.stopReason);
+    const logprobs =
+      sampled.logprob === undefined ? undefined : [{ tokenId: sampled.tokenId, logprob: sampled.logprob, top: sampled.topLogprobs ?? [] }];
+    this.emit({ type: 'tokens', requestId: s.id, tokenIds: [sampled.tokenId], logprobs });
+    if (s.stopTokenIds.has(sampled.tokenId)) {
+      this.finish(s, 'stop', sampled.tokenId);
+      return true;
+    }
+    if (s.length >= s.maxLength) {
+      this.finish(s, 'length');
       return true;
     }
     return false;
   }
 
-  private tokenLogprob(t: SampledToken): TokenLogprob {
-    const describe = (tokenId: number) => ({
-      tokenId,
-      token: this.tokenizer.tokenText(tokenId),
-      bytes: Array.from(this.tokenizer.tokenBytes(tokenId)),
-    });
-    return {
-      ...describe(t.tokenId),
-      logprob: t.logprob as number,
-      top: (t.topLogprobs ?? []).map((a) => ({ ...describe(a.tokenId), logprob: a.logprob })),
-    };
-  }
-
   /** Ends a sequence: the backend frees its KV (caching it unless it failed), then 'finished' is emitted. */
-  private finish(s: Sequence, reason: FinishReason, stopReason?: string | number, error?: string): void {
+  private finish(s: Sequence, reason: FinishReason, stopTokenId?: number, error?: string): void {
     if (s.status === 'finished') return;
     const idx = this.running.indexOf(s);
     if (idx >= 0) this.running.splice(idx, 1);
     this.backend.release(s, reason !== 'error');
     s.status = 'finished';
-    const out = this.outputs.get(s.id);
-    const tail = out?.flush() ?? '';
-    if (tail) this.emit({ type: 'delta', requestId: s.id, text: tail, tokenIds: [] });
     this.byId.delete(s.id);
-    this.outputs.delete(s.id);
     this.started.delete(s.id);
     this.emit({
       type: 'finished',
       requestId: s.id,
       finishReason: reason,
-      stopReason,
+      stopTokenId,
       usage: { promptTokens: s.promptTokenIds.length, completionTokens: s.outputTokenIds.length, cachedTokens: s.cachedTokens },
       error,
     });

@@ -5,10 +5,9 @@
 // handled, and so that finalizers of released MLX arrays run (which lets MLX update the KV buffers
 // in place instead of copying them).
 import { EngineCore } from './engine-core.ts';
-import type { FromEngine, ToEngine, TokenizeInput } from './engine-protocol.ts';
+import type { FromEngine, ToEngine } from './engine-protocol.ts';
 import { loadModel, type LoadedModel } from './load-model.ts';
-import type { EngineEvent } from './request.ts';
-import { InvalidArgumentError } from './sampling-params.ts';
+import type { EngineEvent, EngineStats } from './request.ts';
 
 const collectGarbage = (globalThis as { gc?: (opts: { type: 'minor' | 'major' }) => void }).gc;
 
@@ -33,35 +32,36 @@ let lastMajorGc = performance.now();
 const MAJOR_GC_INTERVAL_MS = 5000;
 const earlyMessages: ToEngine[] = [];
 
-function flushEvents(): void {
-  if (pending.length === 0) return;
-  send({ type: 'events', events: pending });
+/** Sends the events of the last step with the figures as they stand after it; false if none. */
+function flushEvents(): boolean {
+  if (pending.length === 0) return false;
+  const stats = core?.stats();
+  send({ type: 'events', events: pending, stats });
   pending = [];
+  if (stats) noteStatsSent(stats);
+  return true;
 }
 
-function tokenize(input: TokenizeInput) {
-  const tok = (model as LoadedModel).tokenizer;
-  let ids: number[];
-  if (input.kind === 'chat') {
-    ids = tok.encode(tok.applyChatTemplate(input.messages, { addGenerationPrompt: input.addGenerationPrompt ?? true }), {
-      addSpecialTokens: false,
-    });
-  } else {
-    if (typeof input.text !== 'string') throw new InvalidArgumentError('text', 'text must be a string');
-    ids = tok.encode(input.text, { addSpecialTokens: input.addSpecialTokens ?? true });
-  }
-  return { tokenIds: ids, tokens: ids.map((id) => tok.tokenText(id)) };
+/**
+ * Sends the engine's figures: the server answers status calls and scrapes from the latest, at
+ * once, whatever the engine is doing (a step can take a while). They travel with every step's
+ * events; a step that emitted nothing (a prompt chunk) sends them when the number of running or
+ * waiting requests changed, else at most every STATS_INTERVAL_MS.
+ */
+const STATS_INTERVAL_MS = 200;
+let lastStats = 0;
+let lastCounts = '';
+function noteStatsSent(stats: EngineStats): void {
+  lastStats = performance.now();
+  lastCounts = `${stats.running}/${stats.waiting}`;
 }
-
-function detokenize(ids: number[], skipSpecialTokens: boolean): string {
-  const tok = (model as LoadedModel).tokenizer;
-  const V = tok.vocabSize;
-  for (const id of ids) {
-    if (!Number.isInteger(id) || id < 0 || id >= V) {
-      throw new InvalidArgumentError('token_ids', `token id ${String(id)} is outside the vocabulary [0, ${V})`);
-    }
-  }
-  return tok.decode(ids, { skipSpecialTokens });
+function sendStats(force: boolean): void {
+  if (!core) return;
+  const stats = core.stats();
+  const counts = `${stats.running}/${stats.waiting}`;
+  if (!force && counts === lastCounts && performance.now() - lastStats < STATS_INTERVAL_MS) return;
+  noteStatsSent(stats);
+  send({ type: 'stats', stats });
 }
 
 function handle(msg: ToEngine): void {
@@ -77,25 +77,12 @@ function handle(msg: ToEngine): void {
   switch (msg.type) {
     case 'submit':
       core.submit(msg.request);
-      flushEvents();
+      if (!flushEvents()) sendStats(true);
       kick();
       break;
     case 'cancel':
       core.cancel(msg.requestId);
       kick();
-      break;
-    case 'stats':
-      send({ type: 'reply', callId: msg.callId, ok: true, value: core.stats() });
-      break;
-    case 'tokenize':
-    case 'detokenize':
-      try {
-        const value = msg.type === 'tokenize' ? tokenize(msg.input) : detokenize(msg.tokenIds, msg.skipSpecialTokens ?? true);
-        send({ type: 'reply', callId: msg.callId, ok: true, value });
-      } catch (e) {
-        const field = e instanceof InvalidArgumentError ? e.field : undefined;
-        send({ type: 'reply', callId: msg.callId, ok: false, message: (e as Error).message, field });
-      }
       break;
   }
 }
@@ -111,6 +98,7 @@ async function init(msg: Extract<ToEngine, { type: 'init' }>): Promise<void> {
     core = new EngineCore(model, msg.config.engine, (e) => pending.push(e));
     core.warmUp();
     send({ type: 'ready', info: { ...core.info(), runtime: model.runtime, runtimeFallback: model.fallbackReason } });
+    sendStats(true);
     for (const m of earlyMessages.splice(0)) handle(m);
   } catch (e) {
     send({ type: 'fatal', message: (e as Error).message });
@@ -129,6 +117,7 @@ function loop(): void {
   const c = core as EngineCore;
   if (!c.hasWork()) {
     looping = false;
+    sendStats(true);
     return;
   }
   try {
@@ -138,7 +127,7 @@ function loop(): void {
     c.failAll(`internal engine error: ${(e as Error).message}`);
     console.error(e);
   }
-  flushEvents();
+  if (!flushEvents()) sendStats(false);
   // On the MLX path a young-generation collection frees the JS handles of this step's MLX arrays;
   // their finalizers (which run on the next turn of the event loop) release the arrays' buffers.
   // Without it, MLX memory is only returned when V8 happens to collect, which it does late

@@ -1,7 +1,16 @@
-// Messages between the server process and the engine process (Node IPC, JSON).
+// Messages between the server process and the engine process (Node IPC, JSON). Token ids only:
+// text never crosses this boundary. Dependency-free, so the server can import it without MLX.
 import type { EngineOptions } from './engine-options.ts';
-import type { ModelLocation } from './load-model.ts';
-import type { ChatMessage, EngineEvent, EngineStats, GenerateRequest, ModelInfo } from './request.ts';
+import type { EngineEvent, EngineModelInfo, EngineRequest, EngineStats } from './request.ts';
+
+/** A model on local disk, as the engine loads it. */
+export interface ModelLocation {
+  /** Name clients use for the model. */
+  id: string;
+  format: 'gguf' | 'hf';
+  /** The GGUF file, or the directory. */
+  path: string;
+}
 
 export interface EngineProcessConfig {
   model: ModelLocation;
@@ -9,28 +18,19 @@ export interface EngineProcessConfig {
   engine: EngineOptions;
 }
 
-export type TokenizeInput = { kind: 'text'; text: string; addSpecialTokens?: boolean } | { kind: 'chat'; messages: ChatMessage[]; addGenerationPrompt?: boolean };
-
 /** Server → engine. */
 export type ToEngine =
   | { type: 'init'; config: EngineProcessConfig }
-  | { type: 'submit'; request: GenerateRequest }
+  | { type: 'submit'; request: EngineRequest }
   | { type: 'cancel'; requestId: string }
-  | { type: 'tokenize'; callId: number; input: TokenizeInput }
-  | { type: 'detokenize'; callId: number; tokenIds: number[]; skipSpecialTokens?: boolean }
-  | { type: 'stats'; callId: number }
   | { type: 'shutdown' };
-
-export interface TokenizeResult {
-  tokenIds: number[];
-  tokens: string[];
-}
 
 /** Engine → server. */
 export type FromEngine =
   | { type: 'progress'; done: number; total: number }
-  | { type: 'ready'; info: ModelInfo }
+  | { type: 'ready'; info: EngineModelInfo }
   | { type: 'fatal'; message: string }
-  | { type: 'events'; events: EngineEvent[] }
-  | { type: 'reply'; callId: number; ok: true; value: TokenizeResult | string | EngineStats }
-  | { type: 'reply'; callId: number; ok: false; message: string; field?: string };
+  /** A step's events, with the engine's figures after it. */
+  | { type: 'events'; events: EngineEvent[]; stats?: EngineStats }
+  /** The engine's figures after a step without events, on a new request, and when it goes idle. */
+  | { type: 'stats'; stats: EngineStats };

@@ -1,14 +1,16 @@
 // Turns a resolved model (a GGUF file or a Hugging Face / MLX directory) into what the engine runs:
-// its configuration, its tokenizer and the backend that computes it. On a CPU the native kernels
+// its configuration and the backend that computes it. (The tokenizer is the server's: src/text.) On a CPU the native kernels
 // run it where they are built and support the checkpoint; MLX runs it otherwise (and on Metal).
 import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { EngineBackend } from './engine-backend.ts';
 import type { EngineModel } from './engine-core.ts';
+import type { ModelLocation } from './engine-protocol.ts';
 import type { CpuKernels, EngineOptions } from './engine-options.ts';
 import { readGguf, type GgufFile } from './gguf.ts';
-import { configFromGguf, configFromHf, UnsupportedModelError, validateConfig, type ModelConfig } from './model/config.ts';
+import { architectureForGguf } from './model/architectures/registry.ts';
+import { configFromHf, UnsupportedModelError, validateConfig, type ModelConfig } from './model/config.ts';
 import { convertedGgufPath, loadGgufTransformer, loadHfTransformer } from './model/load-weights.ts';
 import { readSafetensors, type RawTensor } from './model/safetensors-reader.ts';
 import type { Transformer } from './model/transformer.ts';
@@ -18,15 +20,8 @@ import { NativeBackend } from './native/native-backend.ts';
 import { NativeTransformer } from './native/native-transformer.ts';
 import { buildNativeModel } from './native/native-weights.ts';
 import { CpuSampler } from './sampler/cpu-sampler.ts';
-import { Tokenizer } from '../text/tokenizer.ts';
 
-export interface ModelLocation {
-  /** Name clients use for the model. */
-  id: string;
-  format: 'gguf' | 'hf';
-  /** The GGUF file, or the directory. */
-  path: string;
-}
+export type { ModelLocation } from './engine-protocol.ts';
 
 export interface LoadedModel extends EngineModel {
   /** What computes the model: the native CPU kernels (and which variant), or MLX. */
@@ -56,13 +51,12 @@ export interface ModelLoadOptions {
 
 export async function loadModel(loc: ModelLocation, opts: ModelLoadOptions): Promise<LoadedModel> {
   const gguf = loc.format === 'gguf' ? await readGguf(loc.path) : undefined;
-  const tokenizer = gguf ? Tokenizer.fromGguf(gguf.metadata) : await Tokenizer.fromHfDirectory(loc.path);
   let fallbackReason: string | undefined;
   if ((opts.cpuKernels ?? 'native') === 'native') {
     fallbackReason = await nativeUnsupportedReason();
     if (!fallbackReason) {
       try {
-        return loadNative(loc, gguf, tokenizer, opts);
+        return loadNative(loc, gguf, opts);
       } catch (e) {
         if (!(e instanceof UnsupportedModelError)) throw e;
         fallbackReason = e.message;
@@ -70,17 +64,18 @@ export async function loadModel(loc: ModelLocation, opts: ModelLoadOptions): Pro
     }
   }
   const transformer = gguf
-    ? loadGgufTransformer(gguf, tokenizer.vocabSize, join(opts.cacheDir, 'converted'), { onProgress: opts.onProgress })
+    ? loadGgufTransformer(gguf, ggufVocabSize(gguf), join(opts.cacheDir, 'converted'), { onProgress: opts.onProgress })
     : loadHfTransformer(loc.path, { onProgress: opts.onProgress });
-  checkVocab(transformer.config, tokenizer);
   const { MlxBackend } = await import('./mlx-backend.ts');
   const { mx } = await import('./mlx.ts');
   return {
     id: loc.id,
     config: transformer.config,
-    tokenizer,
     transformer,
-    runtime: mx.defaultDevice().type === mx.gpu ? 'mlx (metal)' : `mlx (cpu, ${process.env.OPENBLAS_NUM_THREADS ?? availableParallelism()} BLAS threads)`,
+    runtime:
+      mx.defaultDevice().type === mx.gpu
+        ? 'mlx (metal)'
+        : `mlx (cpu, ${process.env.OPENBLAS_NUM_THREADS ?? availableParallelism()} BLAS threads)`,
     fallbackReason,
     freesMemoryOnGc: true,
     createBackend: (engineOpts: EngineOptions): EngineBackend => new MlxBackend(transformer, engineOpts),
@@ -96,35 +91,37 @@ async function nativeUnsupportedReason(): Promise<string | undefined> {
   return undefined;
 }
 
-function loadNative(loc: ModelLocation, gguf: GgufFile | undefined, tokenizer: Tokenizer, opts: ModelLoadOptions): LoadedModel {
+function loadNative(loc: ModelLocation, gguf: GgufFile | undefined, opts: ModelLoadOptions): LoadedModel {
   let config: ModelConfig;
   let tensors: Map<string, RawTensor>;
+  let ggufPermuted = false;
   if (gguf) {
+    const architecture = architectureForGguf(gguf.metadata);
     const converted = convertedGgufPath(gguf, join(opts.cacheDir, 'converted'));
     tensors = new Map(Object.entries(renameGgufTensors(Object.fromEntries(readSafetensors(converted)))));
-    config = configFromGguf(gguf.metadata, tokenizer.vocabSize, tensors.has('lm_head.weight'));
+    config = architecture.configFromGguf(gguf.metadata, ggufVocabSize(gguf), tensors.has('lm_head.weight'));
+    ggufPermuted = architecture.ggufPermutesQk;
   } else {
     config = configFromHf(JSON.parse(readFileSync(join(loc.path, 'config.json'), 'utf8')) as Record<string, unknown>);
     tensors = new Map();
-    const files = readdirSync(loc.path).filter((f) => f.endsWith('.safetensors')).sort();
+    const files = readdirSync(loc.path)
+      .filter((f) => f.endsWith('.safetensors'))
+      .sort();
     if (files.length === 0) throw new UnsupportedModelError(`no .safetensors files in ${loc.path}`);
     for (const f of files) for (const [name, t] of readSafetensors(join(loc.path, f))) tensors.set(name, t);
   }
   validateConfig(config);
-  checkVocab(config, tokenizer);
   const addon = cpuKernels()!;
   const threads = opts.threads && opts.threads > 0 ? opts.threads : availableParallelism();
   const { handle, info } = buildNativeModel(addon, tensors, config, {
     threads,
-    // llama.cpp permutes q/k rows for the llama architecture only (Qwen2 uses NeoX-style RoPE).
-    ggufPermuted: gguf !== undefined && config.architecture === 'llama',
+    ggufPermuted,
     onProgress: opts.onProgress,
   });
   const native = new NativeTransformer(config, addon, handle, info);
   return {
     id: loc.id,
     config,
-    tokenizer,
     native,
     runtime: `native (${info.kernels}, ${info.threads} threads)`,
     freesMemoryOnGc: false,
@@ -132,9 +129,9 @@ function loadNative(loc: ModelLocation, gguf: GgufFile | undefined, tokenizer: T
   };
 }
 
-/** The embedding may be padded beyond the tokenizer (common), never smaller than it. */
-function checkVocab(c: ModelConfig, tok: Tokenizer) {
-  if (c.vocabSize < tok.vocabSize) {
-    throw new UnsupportedModelError(`the tokenizer has ${tok.vocabSize} tokens but the model's embedding only ${c.vocabSize}`);
-  }
+/** Tokens of a GGUF's vocabulary (headers often omit `<arch>.vocab_size`). */
+function ggufVocabSize(gguf: GgufFile): number {
+  const tokens = gguf.metadata['tokenizer.ggml.tokens'];
+  if (!Array.isArray(tokens) || tokens.length === 0) throw new UnsupportedModelError('the GGUF file has no tokenizer.ggml.tokens');
+  return tokens.length;
 }

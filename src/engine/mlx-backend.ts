@@ -75,7 +75,7 @@ export class MlxBackend implements EngineBackend {
 
   step(host: BackendHost): void {
     // A chunked prompt nobody waits for any more is abandoned mid-way.
-    if (this.prefill && this.prefill.sequences.every((s) => s.cancelled)) {
+    if (this.prefill?.sequences.every((s) => s.cancelled)) {
       const abandoned = this.prefill.sequences;
       this.prefill = undefined;
       for (const s of abandoned) host.finish(s, 'cancelled');
@@ -88,7 +88,13 @@ export class MlxBackend implements EngineBackend {
     if (decoding.length > 0) {
       const tokens = new Array<number>(this.batch.rows).fill(0);
       for (const s of decoding) tokens[s.row as number] = s.outputTokenIds[s.outputTokenIds.length - 1];
-      parts.push({ tokens: mx.array(tokens.map((t) => [t]), mx.int32), ctx: this.batch });
+      parts.push({
+        tokens: mx.array(
+          tokens.map((t) => [t]),
+          mx.int32,
+        ),
+        ctx: this.batch,
+      });
     }
     const group = this.prefill;
     let completing: { segment: number; packedIndex: number }[] = [];

@@ -15,13 +15,10 @@ export interface PayloadOps<P> {
   split(payload: P, at: number): [P, P];
 }
 
-/** `--radix-cache-size` default: 1 GiB of payload. */
-export const DEFAULT_RADIX_CACHE_BYTES = 1024 ** 3;
-
 export interface RadixCacheOptions<P> {
   payload: PayloadOps<P>;
-  /** Payload bytes kept once nothing is locked. Default DEFAULT_RADIX_CACHE_BYTES. */
-  capacityBytes?: number;
+  /** Payload bytes kept once nothing is locked (the engine's --radix-cache-size). */
+  capacityBytes: number;
   /** Told of every evicted edge, whichever call evicted it (insert, unlock or evict). */
   onEvict?: (edge: EvictedEdge<P>) => void;
 }
@@ -116,11 +113,16 @@ export class RadixCache<P> {
   private locked = 0;
   private nodes = 0;
   private counters: RadixCacheStats = {
-    queries: 0, queriedTokens: 0, hitTokens: 0, evictedEdges: 0, evictedTokens: 0, evictedBytes: 0,
+    queries: 0,
+    queriedTokens: 0,
+    hitTokens: 0,
+    evictedEdges: 0,
+    evictedTokens: 0,
+    evictedBytes: 0,
   };
 
   constructor(options: RadixCacheOptions<P>) {
-    const capacity = options.capacityBytes ?? DEFAULT_RADIX_CACHE_BYTES;
+    const capacity = options.capacityBytes;
     checkByteCount('capacityBytes', capacity);
     if (typeof options.payload?.bytes !== 'function' || typeof options.payload?.split !== 'function') {
       throw new InvalidArgumentError('payload', 'payload must have bytes(p) and split(p, at) functions');
@@ -131,14 +133,22 @@ export class RadixCache<P> {
     this.reset();
   }
 
-  get totalBytes(): number { return this.total; }
-  get lockedBytes(): number { return this.locked; }
-  /** Bytes of unlocked nodes: what eviction could free, leaves first. */
-  get evictableBytes(): number { return this.total - this.locked; }
+  get totalBytes(): number {
+    return this.total;
+  }
+  get lockedBytes(): number {
+    return this.locked;
+  }
   /** Nodes other than the root. */
-  get nodeCount(): number { return this.nodes; }
-  get stats(): RadixCacheStats { return { ...this.counters }; }
-  get rootNode(): RadixNode<P> { return this.root; }
+  get nodeCount(): number {
+    return this.nodes;
+  }
+  get stats(): RadixCacheStats {
+    return { ...this.counters };
+  }
+  get rootNode(): RadixNode<P> {
+    return this.root;
+  }
 
   /** Drops every entry, locked or not; handles from before (the root too) count as evicted. Stats are kept. */
   reset(): void {
@@ -223,9 +233,12 @@ export class RadixCache<P> {
   evict(targetBytes = 0): EvictedEdge<P>[] {
     checkByteCount('targetBytes', targetBytes);
     let freed = 0;
-    return this.evictWhile(() => this.total > this.capacityBytes || freed < targetBytes, (edge) => {
-      freed += edge.bytes;
-    });
+    return this.evictWhile(
+      () => this.total > this.capacityBytes || freed < targetBytes,
+      (edge) => {
+        freed += edge.bytes;
+      },
+    );
   }
 
   /**
@@ -244,9 +257,9 @@ export class RadixCache<P> {
   }
 
   /** All tokens from the root to the end of the node's edge. */
-  sequenceOf(handle: RadixNode<P>): number[] {
+  private sequenceOf(node: Node<P>): number[] {
     const edges: (readonly number[])[] = [];
-    for (let n: Node<P> | undefined = this.own(handle, 'node'); n; n = n.parent) edges.push(n.edge);
+    for (let n: Node<P> | undefined = node; n; n = n.parent) edges.push(n.edge);
     return edges.reverse().flat();
   }
 
@@ -310,7 +323,10 @@ export class RadixCache<P> {
       }
       const first = this.segmentOf(parts[0], k);
       const rest = this.segmentOf(parts[1], s.tokens - k);
-      return [[...segments.slice(0, i), first], [rest, ...segments.slice(i + 1)]];
+      return [
+        [...segments.slice(0, i), first],
+        [rest, ...segments.slice(i + 1)],
+      ];
     }
     throw new Error(`split point ${at} is past the edge's payloads`); // unreachable: at < edge length
   }
@@ -348,7 +364,10 @@ export class RadixCache<P> {
   private removeLeaf(leaf: Node<P>): EvictedEdge<P> {
     const sequence = this.sequenceOf(leaf);
     const edge: EvictedEdge<P> = {
-      sequence, start: sequence.length - leaf.edge.length, payloads: leaf.payloads, bytes: leaf.bytes,
+      sequence,
+      start: sequence.length - leaf.edge.length,
+      payloads: leaf.payloads,
+      bytes: leaf.bytes,
     };
     leaf.parent!.children.delete(leaf.edge[0]);
     this.total -= edge.bytes;

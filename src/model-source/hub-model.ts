@@ -99,7 +99,7 @@ export async function fetchHubModel(repoId: string, ctx: HubFetchContext): Promi
       });
     }
     const marker: CompleteMarker = { repoId, revision: listing.revision, files };
-    await writeFile(join(dir, COMPLETE_MARKER), JSON.stringify(marker, null, 1) + '\n');
+    await writeFile(join(dir, COMPLETE_MARKER), `${JSON.stringify(marker, null, 1)}\n`);
     return dir;
   });
 }

@@ -56,8 +56,13 @@ export async function resolveModel(spec: string | undefined, options: ResolveMod
   if (!DEFAULT_SOURCES.includes(defaultSource)) {
     throw new ModelSourceError('invalid_spec', `defaultSource must be one of ${DEFAULT_SOURCES.join(', ')}, got ${String(defaultSource)}`);
   }
-  const pathExists = typeof spec === 'string' && spec.trim() !== '' &&
-    (await stat(expandHome(spec)).then(() => true, () => false));
+  const pathExists =
+    typeof spec === 'string' &&
+    spec.trim() !== '' &&
+    (await stat(expandHome(spec)).then(
+      () => true,
+      () => false,
+    ));
   const kind = classifyModelSpec(spec, [defaultModel.alias], pathExists);
   if (kind.kind === 'path') return inspectLocalModel(kind.path);
 

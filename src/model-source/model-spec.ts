@@ -4,10 +4,7 @@ import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import { ModelSourceError } from './errors.ts';
 
-export type ModelSpec =
-  | { kind: 'default' }
-  | { kind: 'path'; path: string }
-  | { kind: 'hub'; repoId: string };
+export type ModelSpec = { kind: 'default' } | { kind: 'path'; path: string } | { kind: 'hub'; repoId: string };
 
 // Hugging Face's own rule for repo names: word characters, '-' and '.', no '--' or '..',
 // not starting or ending with '-' or '.', at most 96 characters; the owner likewise.
@@ -47,7 +44,6 @@ export function classifyModelSpec(spec: string | undefined, defaultAliases: read
   if (isPlausibleHubRepoId(spec)) return { kind: 'hub', repoId: spec };
   throw new ModelSourceError(
     'invalid_spec',
-    `model: "${spec}" is not an existing path, a Hugging Face repo id (owner/name) or a known alias ` +
-      `(${defaultAliases.join(', ')})`,
+    `model: "${spec}" is not an existing path, a Hugging Face repo id (owner/name) or a known alias ` + `(${defaultAliases.join(', ')})`,
   );
 }

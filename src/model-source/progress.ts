@@ -29,7 +29,7 @@ export interface ProgressTask {
 }
 
 export function logTo(options: ProgressOptions): (line: string) => void {
-  return options.log ?? ((line) => process.stderr.write(line + '\n'));
+  return options.log ?? ((line) => process.stderr.write(`${line}\n`));
 }
 
 export function wantsProgressBar(options: ProgressOptions): boolean {
@@ -61,11 +61,14 @@ function callbackTask(onProgress: (event: ProgressEvent) => void, phase: string,
 }
 
 function barTask(phase: string, label: string, total?: number): ProgressTask {
-  const bar = new cliProgress.SingleBar({
-    format: `${phase} ${label} [{bar}] {percentage}% | {megabytes} | ETA {eta_formatted}`,
-    stream: process.stderr,
-    hideCursor: true,
-  }, cliProgress.Presets.shades_classic);
+  const bar = new cliProgress.SingleBar(
+    {
+      format: `${phase} ${label} [{bar}] {percentage}% | {megabytes} | ETA {eta_formatted}`,
+      stream: process.stderr,
+      hideCursor: true,
+    },
+    cliProgress.Presets.shades_classic,
+  );
   bar.start(total ?? 0, 0, { megabytes: formatMegabytes(0) });
   return {
     update(bytes) {

@@ -26,7 +26,9 @@ export async function extractZipMember(
   try {
     zip = await yauzl.openPromise(zipPath, { lazyEntries: true, autoClose: false });
   } catch (err) {
-    throw new ModelSourceError('fetch_failed', `model: ${zipPath} is not a readable zip archive: ${(err as Error).message}`, { cause: err });
+    throw new ModelSourceError('fetch_failed', `model: ${zipPath} is not a readable zip archive: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   try {
     const entry = await findEntry(zip, memberName);

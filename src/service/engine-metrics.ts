@@ -1,16 +1,13 @@
 // Server-level Prometheus metrics, read from the engine when Prometheus scrapes: what runs and
 // waits, KV and prefix-cache memory, the engine process's state, restarts and memory. They are
-// the engine's own figures (one stats call over IPC per scrape, shared by every metric), so they
-// cannot drift from what GetServerStatus reports. Names are vLLM's where there is one.
+// the engine's own latest figures (it sends them as it works), the same GetServerStatus reports,
+// so a scrape answers at once whatever the engine is doing. Names are vLLM's where there is one.
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { EngineState } from '../engine/engine-client.ts';
 import type { EngineStats } from '../engine/request.ts';
 import type { ServingState } from './serving-state.ts';
 
 const ENGINE_STATES: EngineState[] = ['starting', 'ready', 'restarting', 'failed', 'stopped'];
-
-/** A scrape waits at most this long for the engine (busy with a long step, or hung). */
-const STATS_TIMEOUT_MS = 2000;
 
 /**
  * The engine's cumulative counters start from 0 in each engine process; the service keeps them
@@ -31,21 +28,9 @@ class CumulativeCount {
   }
 }
 
-/**
- * The engine's stats (undefined while it is not ready). A scrape collects every metric at once,
- * so the calls made while one is in flight share it; the next scrape asks again.
- */
-function statsSampler(state: ServingState): () => Promise<EngineStats | undefined> {
-  let pending: Promise<EngineStats | undefined> | undefined;
-  return () => {
-    pending ??= state.engineStats(STATS_TIMEOUT_MS).finally(() => (pending = undefined));
-    return pending;
-  };
-}
-
 export function registerEngineMetrics(registry: Registry, state: ServingState): void {
   const registers = [registry];
-  const sample = statsSampler(state);
+  const sample = () => state.engineStats();
   const model = () => ({ model_name: state.engine.modelInfo?.id ?? '' });
 
   /** A gauge per engine figure, labelled with the model (0 while the engine is not ready). */
@@ -55,8 +40,8 @@ export function registerEngineMetrics(registry: Registry, state: ServingState): 
       help,
       labelNames: ['model_name'],
       registers,
-      async collect() {
-        const stats = await sample();
+      collect() {
+        const stats = sample();
         this.reset();
         this.set(model(), stats ? value(stats) : 0);
       },
@@ -69,10 +54,10 @@ export function registerEngineMetrics(registry: Registry, state: ServingState): 
       help,
       labelNames: ['model_name'],
       registers,
-      async collect() {
-        const stats = await sample();
-        // No answer (engine busy past the timeout, or restarting): keep the total; a 0 here would
-        // look like a new engine process and count everything again on the next scrape.
+      collect() {
+        const stats = sample();
+        // No figures (the engine is restarting): keep the total; a 0 here would look like a new
+        // engine process and count everything again on the next scrape.
         const count = stats ? total.update(value(stats)) : total.total;
         this.reset();
         this.inc(model(), count);
@@ -85,16 +70,26 @@ export function registerEngineMetrics(registry: Registry, state: ServingState): 
   engineGauge('vllm:kv_cache_usage_perc', 'Fraction of the KV budget the running batch holds (0 to 1).', (s) =>
     s.kvBytesCapacity > 0 ? Math.min(1, s.kvBytesUsed / s.kvBytesCapacity) : 0,
   );
-  engineGauge('vllm:gpu_prefix_cache_hit_rate', "Prompt tokens served from the prefix cache / prompt tokens looked up, since the engine process started (vLLM v0's name; the cache is in main memory here).", (s) =>
-    s.prefixCacheQueries > 0 ? s.prefixCacheHits / s.prefixCacheQueries : 0,
+  engineGauge(
+    'vllm:gpu_prefix_cache_hit_rate',
+    "Prompt tokens served from the prefix cache / prompt tokens looked up, since the engine process started (vLLM v0's name; the cache is in main memory here).",
+    (s) => (s.prefixCacheQueries > 0 ? s.prefixCacheHits / s.prefixCacheQueries : 0),
   );
   engineCounter('vllm:prefix_cache_queries_total', 'Prompt tokens looked up in the prefix cache.', (s) => s.prefixCacheQueries);
   engineCounter('vllm:prefix_cache_hits_total', 'Prompt tokens served from the prefix cache.', (s) => s.prefixCacheHits);
   engineCounter('vllm:num_preemptions_total', 'Running requests moved back to the queue to free KV memory.', (s) => s.preemptions);
   engineGauge('mlxserve:kv_cache_used_bytes', 'Bytes of KV cache the running batch holds.', (s) => s.kvBytesUsed);
-  engineGauge('mlxserve:kv_cache_capacity_bytes', 'Bytes of KV cache the running batch may hold (--kv-cache-bytes).', (s) => s.kvBytesCapacity);
+  engineGauge(
+    'mlxserve:kv_cache_capacity_bytes',
+    'Bytes of KV cache the running batch may hold (--kv-cache-bytes).',
+    (s) => s.kvBytesCapacity,
+  );
   engineGauge('mlxserve:prefix_cache_bytes', 'Bytes of KV the prefix cache keeps.', (s) => s.prefixCacheBytes);
-  engineGauge('mlxserve:prefix_cache_locked_bytes', 'Prefix-cache bytes locked by running requests (0 when idle).', (s) => s.prefixCacheLockedBytes);
+  engineGauge(
+    'mlxserve:prefix_cache_locked_bytes',
+    'Prefix-cache bytes locked by running requests (0 when idle).',
+    (s) => s.prefixCacheLockedBytes,
+  );
   engineGauge('mlxserve:engine_resident_memory_bytes', 'Resident memory of the engine process.', (s) => s.residentBytes);
 
   new Gauge({

@@ -1,7 +1,8 @@
 // Engine events and facts → gRPC response messages (as init shapes, which connect serializes).
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
-import type { EngineEvent, FinishReason as EngineFinishReason, ModelInfo, TokenLogprob, Usage } from '../engine/request.ts';
+import type { FinishReason as EngineFinishReason, GenerationEvent, TokenLogprob, Usage } from '../text/generation.ts';
+import type { ModelInfo } from './model-info.ts';
 import {
   ErrorCode,
   FinishReason,
@@ -14,9 +15,9 @@ import {
 import type { ModelInfoSchema } from '../gen/mlxserve/v1/generation_service_pb.ts';
 import type { RequestError } from './request-error.ts';
 
-export type StartedEvent = Extract<EngineEvent, { type: 'started' }>;
-export type DeltaEvent = Extract<EngineEvent, { type: 'delta' }>;
-export type FinishedEvent = Extract<EngineEvent, { type: 'finished' }>;
+export type StartedEvent = Extract<GenerationEvent, { type: 'started' }>;
+export type DeltaEvent = Extract<GenerationEvent, { type: 'delta' }>;
+export type FinishedEvent = Extract<GenerationEvent, { type: 'finished' }>;
 
 const FINISH_REASONS: Record<EngineFinishReason, FinishReason> = {
   stop: FinishReason.STOP,
@@ -67,7 +68,10 @@ export function toFailedFinish(error: RequestError, usage: Usage): MessageInitSh
   return { finishReason: FinishReason.ERROR, usage: toUsage(usage), error: error.toProto() };
 }
 
-export function toModelInfo(info: ModelInfo, extra: { ownedBy: string; loadedAt: Date | undefined; isDefault: boolean }): MessageInitShape<typeof ModelInfoSchema> {
+export function toModelInfo(
+  info: ModelInfo,
+  extra: { ownedBy: string; loadedAt: Date | undefined; isDefault: boolean },
+): MessageInitShape<typeof ModelInfoSchema> {
   return {
     id: info.id,
     ownedBy: extra.ownedBy,

@@ -67,10 +67,12 @@ export class GenerateSession {
     const action = message.action;
     switch (action.case) {
       case 'start':
-        return this.start(action.value);
+        this.start(action.value);
+        return;
       case 'cancel':
         // Unknown or finished ids are ignored: the request may have ended while the cancel was in flight.
-        return void this.active.get(action.value.requestId)?.abort();
+        this.active.get(action.value.requestId)?.abort();
+        return;
       default:
         this.refuse('', invalidArgument('action', 'a Generate message must start or cancel a request'));
     }
@@ -82,10 +84,12 @@ export class GenerateSession {
     try {
       checkRequestId(id);
     } catch (e) {
-      return this.refuse(id, toRequestError(e));
+      this.refuse(id, toRequestError(e));
+      return;
     }
     if (this.active.has(id)) {
-      return this.refuse(id, new RequestError(ErrorCode.ALREADY_EXISTS, `request_id "${id}" is already running on this stream`));
+      this.refuse(id, new RequestError(ErrorCode.ALREADY_EXISTS, `request_id "${id}" is already running on this stream`));
+      return;
     }
     const cancel = new AbortController();
     this.active.set(id, cancel);
@@ -98,7 +102,11 @@ export class GenerateSession {
     let started = false;
     const usage: Usage = { promptTokens: 0, completionTokens: 0, cachedTokens: 0 };
     try {
-      const generation = startGeneration(this.state, start, cancel.signal, { rpc: 'Generate', requestId: this.callId, streamRequestId: id });
+      const generation = startGeneration(this.state, start, cancel.signal, {
+        rpc: 'Generate',
+        requestId: this.callId,
+        streamRequestId: id,
+      });
       for await (const e of generation.events) {
         if (e.type === 'started') {
           started = true;

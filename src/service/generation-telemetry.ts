@@ -3,7 +3,7 @@
 // arrival to its last event. A finished request logs one line with its token counts and times;
 // a refused or failed one logs why. The prompt and the generated text are not logged unless the
 // operator asked for prompts (--log-prompts), and then only the prompt.
-import type { ModelInfo } from '../engine/request.ts';
+import type { ModelInfo } from './model-info.ts';
 import { ErrorCode } from '../gen/mlxserve/v1/generation_pb.ts';
 import type { Prompt } from '../gen/mlxserve/v1/prompt_pb.ts';
 import type { Logger } from '../log/logger.ts';
@@ -28,7 +28,14 @@ export function callRequestId(headers: Headers): string | undefined {
 }
 
 /** Codes that mean the client sent something wrong or went away, not that the server is in trouble. */
-const CLIENT_CODES = new Set([ErrorCode.CANCELLED, ErrorCode.INVALID_ARGUMENT, ErrorCode.NOT_FOUND, ErrorCode.ALREADY_EXISTS, ErrorCode.FAILED_PRECONDITION, ErrorCode.OUT_OF_RANGE]);
+const CLIENT_CODES = new Set([
+  ErrorCode.CANCELLED,
+  ErrorCode.INVALID_ARGUMENT,
+  ErrorCode.NOT_FOUND,
+  ErrorCode.ALREADY_EXISTS,
+  ErrorCode.FAILED_PRECONDITION,
+  ErrorCode.OUT_OF_RANGE,
+]);
 const OVERLOAD_CODES = new Set([ErrorCode.RESOURCE_EXHAUSTED, ErrorCode.UNAVAILABLE, ErrorCode.DEADLINE_EXCEEDED]);
 
 /** The lower-case gRPC status name of a code ("invalid_argument"). */
@@ -47,7 +54,9 @@ function describePrompt(prompt: Prompt | undefined, withContent: boolean): Recor
         ? { promptKind: 'chat', messages: input.value.messages.map((m) => ({ role: m.role, content: m.content })) }
         : { promptKind: 'chat', promptMessages: input.value.messages.length };
     case 'tokens':
-      return withContent ? { promptKind: 'tokens', promptTokenIds: input.value.ids } : { promptKind: 'tokens', promptTokenIdCount: input.value.ids.length };
+      return withContent
+        ? { promptKind: 'tokens', promptTokenIds: input.value.ids }
+        : { promptKind: 'tokens', promptTokenIdCount: input.value.ids.length };
     default:
       return { promptKind: 'none' };
   }
@@ -154,7 +163,13 @@ export class GenerationTelemetry {
     const durationMs = this.sinceArrival();
     this.metrics.finished(this.model, 'cancelled', this.completionTokens, durationMs / 1000);
     this.log.info(
-      { finishReason: 'cancelled', promptTokens: this.promptTokens, cachedTokens: this.cachedTokens, completionTokens: this.completionTokens, durationMs: round(durationMs) },
+      {
+        finishReason: 'cancelled',
+        promptTokens: this.promptTokens,
+        cachedTokens: this.cachedTokens,
+        completionTokens: this.completionTokens,
+        durationMs: round(durationMs),
+      },
       'request abandoned by its client',
     );
   }

@@ -9,6 +9,7 @@ import http2 from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import { Registry } from 'prom-client';
 import type { EngineClient } from '../engine/engine-client.ts';
+import type { TokenizerPool } from '../text/tokenizer-pool.ts';
 import { silentLogger, type Logger } from '../log/logger.ts';
 import { registerEngineMetrics } from './engine-metrics.ts';
 import { GenerationService, generationService } from './generation-service.ts';
@@ -31,6 +32,11 @@ export interface GrpcServerOptions {
    * requests get UNAVAILABLE until it is ready (and again while it restarts).
    */
   engine: EngineClient;
+  /**
+   * The model's tokenizer, as it loads (the server holds it: generation, Tokenize and Detokenize
+   * use it). Until it resolves the service is not serving.
+   */
+  tokenizer: Promise<TokenizerPool>;
   /** Address to listen on. Default '127.0.0.1'; '0.0.0.0' or '::' for every interface. */
   host?: string;
   /** Port to listen on; 0 picks a free one (see GrpcServer.port). Default 50051. */
@@ -93,6 +99,11 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     requestMetrics: new RequestMetrics(metrics),
   });
   registerEngineMetrics(metrics, state);
+  options.tokenizer.then(
+    (pool) => (state.text = pool),
+    // The caller learns of a tokenizer that cannot load from the promise it passed in.
+    () => {},
+  );
   const health = new HealthStatus([GenerationService.typeName], state.serving);
   state.on('change', () => health.setServing(state.serving));
 

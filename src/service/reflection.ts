@@ -62,7 +62,10 @@ export class ReflectionIndex {
   private files(file: DescFile | undefined, what: string): Answer {
     if (!file) return notFound(what);
     // The file first, then what it imports, as grpc-go's reflection does.
-    return { case: 'fileDescriptorResponse', value: { fileDescriptorProto: withDependencies([file]).map((f) => this.encoded.get(f) as Uint8Array) } };
+    return {
+      case: 'fileDescriptorResponse',
+      value: { fileDescriptorProto: withDependencies([file]).map((f) => this.encoded.get(f) as Uint8Array) },
+    };
   }
 
   answer(q: Question): Answer {
@@ -110,7 +113,8 @@ export function registerReflection(router: ConnectRouter, services: DescService[
 function reflectionV1(index: ReflectionIndex): ServiceImpl<typeof v1.ServerReflection> {
   return {
     async *serverReflectionInfo(requests) {
-      for await (const req of requests) yield { validHost: req.host, originalRequest: req, messageResponse: index.answer(req.messageRequest) };
+      for await (const req of requests)
+        yield { validHost: req.host, originalRequest: req, messageResponse: index.answer(req.messageRequest) };
     },
   };
 }
@@ -120,7 +124,9 @@ function reflectionV1alpha(index: ReflectionIndex): ServiceImpl<typeof v1alpha.S
     async *serverReflectionInfo(requests) {
       for await (const req of requests) {
         // Same fields and numbers as v1, so v1's answer shape fits.
-        const messageResponse = index.answer(req.messageRequest) as MessageInitShape<typeof v1alpha.ServerReflectionResponseSchema>['messageResponse'];
+        const messageResponse = index.answer(req.messageRequest) as MessageInitShape<
+          typeof v1alpha.ServerReflectionResponseSchema
+        >['messageResponse'];
         yield { validHost: req.host, originalRequest: req, messageResponse };
       }
     },

@@ -4,7 +4,7 @@
 // event; the single-request RPCs end the call with the matching status, the GenerationError in
 // its details.
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
-import { Code, ConnectError } from '@connectrpc/connect';
+import { type Code, ConnectError } from '@connectrpc/connect';
 import { EngineUnavailableError } from '../engine/engine-client.ts';
 import type { ErrorCode as EngineErrorCode } from '../engine/request.ts';
 import { InvalidArgumentError } from '../engine/sampling-params.ts';
@@ -56,8 +56,21 @@ const ENGINE_CODES: Record<EngineErrorCode, ErrorCode> = {
 
 /** The engine validates sampling parameters under their own names. */
 const SAMPLING_FIELDS = new Set([
-  'temperature', 'top_p', 'top_k', 'min_p', 'seed', 'repetition_penalty', 'presence_penalty', 'frequency_penalty',
-  'logit_bias', 'max_tokens', 'stop', 'stop_token_ids', 'ignore_eos', 'logprobs', 'top_logprobs',
+  'temperature',
+  'top_p',
+  'top_k',
+  'min_p',
+  'seed',
+  'repetition_penalty',
+  'presence_penalty',
+  'frequency_penalty',
+  'logit_bias',
+  'max_tokens',
+  'stop',
+  'stop_token_ids',
+  'ignore_eos',
+  'logprobs',
+  'top_logprobs',
 ]);
 
 /** The engine's names for prompt fields, as paths in the gRPC requests. */

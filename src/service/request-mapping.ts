@@ -1,7 +1,8 @@
-// gRPC request messages → engine requests. Unset sampling fields take the engine's defaults;
-// everything is validated here, before it reaches the engine, so errors name the field as the
-// client sent it (`sampling.top_p`, `prompt.tokens.ids`).
-import type { GenerateRequest as EngineRequest, ModelInfo, PromptInput } from '../engine/request.ts';
+// gRPC request messages → generation requests (text layer). Unset sampling fields take the
+// defaults; everything is validated here, before it reaches the engine, so errors name the field
+// as the client sent it (`sampling.top_p`, `prompt.tokens.ids`).
+import type { GenerateRequest, PromptInput } from '../text/generation.ts';
+import type { ModelInfo } from './model-info.ts';
 import { defaultSamplingParams, InvalidArgumentError, validateSamplingParams, type SamplingParams } from '../engine/sampling-params.ts';
 import { ErrorCode } from '../gen/mlxserve/v1/generation_pb.ts';
 import type { Prompt } from '../gen/mlxserve/v1/prompt_pb.ts';
@@ -21,7 +22,8 @@ export const MAX_REQUEST_ID_BYTES = 256;
 export function checkRequestId(id: string): void {
   if (id.length === 0) throw invalidArgument('request_id', 'request_id must not be empty');
   const bytes = Buffer.byteLength(id, 'utf8');
-  if (bytes > MAX_REQUEST_ID_BYTES) throw invalidArgument('request_id', `request_id must be at most ${MAX_REQUEST_ID_BYTES} bytes, got ${bytes}`);
+  if (bytes > MAX_REQUEST_ID_BYTES)
+    throw invalidArgument('request_id', `request_id must be at most ${MAX_REQUEST_ID_BYTES} bytes, got ${bytes}`);
 }
 
 function checkTokenIds(field: string, ids: readonly number[], vocabSize: number): void {
@@ -65,7 +67,8 @@ export function toPromptInput(prompt: Prompt | undefined, model: ModelInfo): Pro
 
 function seedNumber(seed: bigint): number {
   const limit = BigInt(Number.MAX_SAFE_INTEGER);
-  if (seed > limit || seed < -limit) throw invalidArgument('sampling.seed', `sampling.seed must be in [-(2^53 - 1), 2^53 - 1], got ${seed}`);
+  if (seed > limit || seed < -limit)
+    throw invalidArgument('sampling.seed', `sampling.seed must be in [-(2^53 - 1), 2^53 - 1], got ${seed}`);
   return Number(seed);
 }
 
@@ -99,8 +102,8 @@ export function toSamplingParams(s: ProtoSamplingParams | undefined, model: Mode
   return params;
 }
 
-/** A validated engine request for one generation, under a server-unique engine id. */
-export function toEngineRequest(engineId: string, input: GenerationInput, model: ModelInfo): EngineRequest {
+/** A validated request for one generation, under a server-unique id (its engine request's too). */
+export function toGenerateRequest(engineId: string, input: GenerationInput, model: ModelInfo): GenerateRequest {
   const prompt = toPromptInput(input.prompt, model);
   // Refused here rather than after shipping megabytes of ids to the engine process.
   if (prompt.kind === 'tokens' && prompt.tokenIds.length >= model.contextLength) {

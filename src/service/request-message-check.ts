@@ -15,7 +15,16 @@ type Framing = 'enveloped' | 'whole';
 /** How a content type frames its messages; undefined for those left to connect (JSON, gRPC-Web text). */
 function framingOf(contentType: string | null): Framing | undefined {
   const type = (contentType ?? '').split(';')[0].trim().toLowerCase();
-  if (['application/grpc', 'application/grpc+proto', 'application/grpc-web', 'application/grpc-web+proto', 'application/connect+proto'].includes(type)) return 'enveloped';
+  if (
+    [
+      'application/grpc',
+      'application/grpc+proto',
+      'application/grpc-web',
+      'application/grpc-web+proto',
+      'application/connect+proto',
+    ].includes(type)
+  )
+    return 'enveloped';
   if (type === 'application/proto') return 'whole';
   return undefined;
 }

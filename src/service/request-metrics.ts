@@ -31,8 +31,18 @@ export class RequestMetrics {
 
   constructor(registry: Registry) {
     const registers = [registry];
-    this.promptTokens = new Counter({ name: 'vllm:prompt_tokens_total', help: 'Prompt tokens of the requests that entered the batch (cached ones included).', labelNames: ['model_name'], registers });
-    this.generationTokens = new Counter({ name: 'vllm:generation_tokens_total', help: 'Tokens generated.', labelNames: ['model_name'], registers });
+    this.promptTokens = new Counter({
+      name: 'vllm:prompt_tokens_total',
+      help: 'Prompt tokens of the requests that entered the batch (cached ones included).',
+      labelNames: ['model_name'],
+      registers,
+    });
+    this.generationTokens = new Counter({
+      name: 'vllm:generation_tokens_total',
+      help: 'Tokens generated.',
+      labelNames: ['model_name'],
+      registers,
+    });
     this.success = new Counter({
       name: 'vllm:request_success_total',
       help: 'Requests that finished, by finished_reason (stop, length, abort = cancelled).',
@@ -45,12 +55,48 @@ export class RequestMetrics {
       labelNames: ['code'],
       registers,
     });
-    this.ttft = new Histogram({ name: 'vllm:time_to_first_token_seconds', help: 'Time from arrival to the first generated token.', labelNames: ['model_name'], buckets: TTFT_BUCKETS, registers });
-    this.interToken = new Histogram({ name: 'vllm:inter_token_latency_seconds', help: 'Time between consecutive generated tokens of a request.', labelNames: ['model_name'], buckets: ITL_BUCKETS, registers });
-    this.e2e = new Histogram({ name: 'vllm:e2e_request_latency_seconds', help: 'Time from arrival to the last event of a finished request.', labelNames: ['model_name'], buckets: REQUEST_TIME_BUCKETS, registers });
-    this.queueTime = new Histogram({ name: 'vllm:request_queue_time_seconds', help: 'Time from arrival until the request entered the batch.', labelNames: ['model_name'], buckets: REQUEST_TIME_BUCKETS, registers });
-    this.promptLength = new Histogram({ name: 'vllm:request_prompt_tokens', help: 'Prompt tokens per request.', labelNames: ['model_name'], buckets: TOKEN_BUCKETS, registers });
-    this.generationLength = new Histogram({ name: 'vllm:request_generation_tokens', help: 'Generated tokens per finished request.', labelNames: ['model_name'], buckets: TOKEN_BUCKETS, registers });
+    this.ttft = new Histogram({
+      name: 'vllm:time_to_first_token_seconds',
+      help: 'Time from arrival to the first generated token.',
+      labelNames: ['model_name'],
+      buckets: TTFT_BUCKETS,
+      registers,
+    });
+    this.interToken = new Histogram({
+      name: 'vllm:inter_token_latency_seconds',
+      help: 'Time between consecutive generated tokens of a request.',
+      labelNames: ['model_name'],
+      buckets: ITL_BUCKETS,
+      registers,
+    });
+    this.e2e = new Histogram({
+      name: 'vllm:e2e_request_latency_seconds',
+      help: 'Time from arrival to the last event of a finished request.',
+      labelNames: ['model_name'],
+      buckets: REQUEST_TIME_BUCKETS,
+      registers,
+    });
+    this.queueTime = new Histogram({
+      name: 'vllm:request_queue_time_seconds',
+      help: 'Time from arrival until the request entered the batch.',
+      labelNames: ['model_name'],
+      buckets: REQUEST_TIME_BUCKETS,
+      registers,
+    });
+    this.promptLength = new Histogram({
+      name: 'vllm:request_prompt_tokens',
+      help: 'Prompt tokens per request.',
+      labelNames: ['model_name'],
+      buckets: TOKEN_BUCKETS,
+      registers,
+    });
+    this.generationLength = new Histogram({
+      name: 'vllm:request_generation_tokens',
+      help: 'Generated tokens per finished request.',
+      labelNames: ['model_name'],
+      buckets: TOKEN_BUCKETS,
+      registers,
+    });
   }
 
   /** The request entered the batch after waiting `queueSeconds`. */

@@ -1,10 +1,13 @@
-// What every handler of the service shares: the engine, whether the server takes new generation
-// requests (engine ready, not draining), the model it serves, the generations in flight (so a
-// graceful shutdown can wait for them), and where requests are logged and measured.
+// What every handler of the service shares: the engine, the model's tokenizer, whether the server
+// takes new generation requests (engine ready, tokenizer loaded, not draining), the model it
+// serves, the generations in flight (so a graceful shutdown can wait for them), and where requests
+// are logged and measured.
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { EngineClient } from '../engine/engine-client.ts';
-import type { EngineStats, ModelInfo } from '../engine/request.ts';
+import type { EngineStats } from '../engine/request.ts';
+import type { TokenizerPool } from '../text/tokenizer-pool.ts';
+import { modelInfo, type ModelInfo } from './model-info.ts';
 import { ErrorCode } from '../gen/mlxserve/v1/generation_pb.ts';
 import { EngineState } from '../gen/mlxserve/v1/generation_service_pb.ts';
 import type { Logger } from '../log/logger.ts';
@@ -34,6 +37,7 @@ export class ServingState extends EventEmitter {
   /** Engine request ids are unique per server; client ids are only unique per stream. */
   private readonly idPrefix = randomUUID().slice(0, 8);
   private nextId = 0;
+  private tokenizerValue: TokenizerPool | undefined;
 
   constructor(
     readonly engine: EngineClient,
@@ -49,14 +53,30 @@ export class ServingState extends EventEmitter {
     this.emit('change');
   };
 
+  /** The model's tokenizer, once loaded (the server loads it beside the engine). */
+  get text(): TokenizerPool | undefined {
+    return this.tokenizerValue;
+  }
+
+  set text(pool: TokenizerPool | undefined) {
+    this.tokenizerValue = pool;
+    this.emit('change');
+  }
+
+  /** The tokenizer, or UNAVAILABLE while it loads. */
+  tokenizer(): TokenizerPool {
+    if (!this.tokenizerValue) throw new RequestError(ErrorCode.UNAVAILABLE, 'the tokenizer is not loaded yet');
+    return this.tokenizerValue;
+  }
+
   /** Stops following the engine (the server is closing; the engine may outlive it). */
   detach(): void {
     this.engine.off('state', this.onEngineState);
   }
 
-  /** Whether new generation requests are taken: the engine is ready and the server is not draining. */
+  /** Whether new generation requests are taken: the engine is ready, the tokenizer loaded, the server not draining. */
   get serving(): boolean {
-    return this.engine.state === 'ready' && !this.drainingValue;
+    return this.engine.state === 'ready' && this.tokenizerValue !== undefined && !this.drainingValue;
   }
 
   get draining(): boolean {
@@ -87,8 +107,9 @@ export class ServingState extends EventEmitter {
 
   /** The model a request names ('' or unset: the default). Throws NOT_FOUND or UNAVAILABLE. */
   model(name: string | undefined): ModelInfo {
-    const info = this.engine.modelInfo;
-    if (!info) throw new RequestError(ErrorCode.UNAVAILABLE, `the model is not loaded yet (the engine is ${this.engine.state})`);
+    const engine = this.engine.modelInfo;
+    if (!engine) throw new RequestError(ErrorCode.UNAVAILABLE, `the model is not loaded yet (the engine is ${this.engine.state})`);
+    const info = modelInfo(engine, this.tokenizer().tokenizer);
     if (name && name !== info.id) {
       const shown = name.length > 100 ? `${name.slice(0, 100)}…` : name;
       throw new RequestError(ErrorCode.NOT_FOUND, `model "${shown}" not found; this server serves "${info.id}"`);
@@ -100,6 +121,7 @@ export class ServingState extends EventEmitter {
   admitGeneration(): void {
     if (this.drainingValue) throw new RequestError(ErrorCode.UNAVAILABLE, 'the server is shutting down and takes no new requests');
     if (this.engine.state !== 'ready') throw new RequestError(ErrorCode.UNAVAILABLE, this.engine.unavailableReason());
+    this.tokenizer();
   }
 
   newEngineRequestId(): string {
@@ -111,19 +133,9 @@ export class ServingState extends EventEmitter {
     return new GenerationTelemetry(this.options.requestMetrics, this.options.logger, call, this.options.logPrompts);
   }
 
-  /**
-   * The engine's stats, or undefined while it is not ready, or when it does not answer within
-   * timeoutMs (a long step or a hung process must not hang a status call or a scrape).
-   */
-  async engineStats(timeoutMs: number): Promise<EngineStats | undefined> {
-    if (this.engine.state !== 'ready') return undefined;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), timeoutMs)));
-    try {
-      return await Promise.race([this.engine.stats().catch(() => undefined), timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+  /** The engine's latest figures, at once (undefined while it is not ready). */
+  engineStats(): EngineStats | undefined {
+    return this.engine.stats();
   }
 
   /** Counts a generation in flight; call the returned function once when it ends. */

@@ -3,7 +3,7 @@
 // details carry the GenerationError; the call's deadline or cancellation cancels the request.
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { HandlerContext } from '@connectrpc/connect';
-import type { TokenLogprob } from '../engine/request.ts';
+import type { TokenLogprob } from '../text/generation.ts';
 import type {
   CompleteRequest,
   CompleteResponseSchema,

@@ -34,13 +34,10 @@ const NO_LOAD: EngineStats = {
   residentBytes: 0,
 };
 
-/** A status call waits at most this long for the engine (a load balancer's probe must not hang). */
-const STATS_TIMEOUT_MS = 2000;
-
 export function serverStatusHandler(state: ServingState) {
-  return async function getServerStatus(): Promise<MessageInitShape<typeof GetServerStatusResponseSchema>> {
+  return function getServerStatus(): MessageInitShape<typeof GetServerStatusResponseSchema> {
     // While the engine is not ready it has no load to report; the state says why.
-    const stats = (await state.engineStats(STATS_TIMEOUT_MS)) ?? NO_LOAD;
+    const stats = state.engineStats() ?? NO_LOAD;
     return {
       engineState: state.engineState,
       runningRequests: stats.running,

@@ -1,12 +1,13 @@
-// Tokenize and Detokenize: the model's tokenizer, exactly as generation uses it.
+// Tokenize and Detokenize: the model's tokenizer, exactly as generation uses it. The server holds
+// it, so these answer at once whatever the engine is doing.
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import type { TokenizeInput } from '../engine/engine-protocol.ts';
 import type {
   DetokenizeRequest,
   DetokenizeResponseSchema,
   TokenizeRequest,
   TokenizeResponseSchema,
 } from '../gen/mlxserve/v1/generation_service_pb.ts';
+import { promptText } from '../text/prompt-tokens.ts';
 import { invalidArgument, toConnectError } from './request-error.ts';
 import { toPromptInput } from './request-mapping.ts';
 import type { ServingState } from './serving-state.ts';
@@ -21,19 +22,21 @@ export function tokenizeHandler(state: ServingState) {
   return async function tokenize(req: TokenizeRequest): Promise<MessageInitShape<typeof TokenizeResponseSchema>> {
     try {
       const model = state.model(req.model);
+      const pool = state.tokenizer();
+      const tokenizer = pool.tokenizer;
       const input = req.prompt?.input;
       // Empty text is a valid thing to tokenize (it has no tokens), unlike a generation prompt.
       if (input?.case === 'text' && input.value.length === 0) return { tokenIds: [], tokenStrings: [] };
       const prompt = toPromptInput(req.prompt, model);
-      if (prompt.kind === 'tokens') {
-        // Token input is returned as is; its strings come from decoding each token on its own.
-        const strings = req.returnTokenStrings
-          ? await Promise.all(prompt.tokenIds.map((id) => state.engine.detokenize([id], false)))
-          : [];
-        return { tokenIds: prompt.tokenIds, tokenStrings: strings };
-      }
-      const result = await state.engine.tokenize(prompt satisfies TokenizeInput);
-      return { tokenIds: result.tokenIds, tokenStrings: req.returnTokenStrings ? result.tokens : [] };
+      const p = promptText(tokenizer, prompt, model);
+      // Token input is returned as is; its strings come from decoding each token on its own.
+      const tokenIds = 'tokenIds' in p ? p.tokenIds : await pool.encode(p.text, { addSpecialTokens: p.addSpecialTokens });
+      const tokenStrings = !req.returnTokenStrings
+        ? []
+        : 'tokenIds' in p
+          ? tokenIds.map((id) => tokenizer.decode([id], { skipSpecialTokens: false }))
+          : tokenIds.map((id) => tokenizer.tokenText(id));
+      return { tokenIds, tokenStrings };
     } catch (e) {
       throw toConnectError(e);
     }
@@ -45,7 +48,7 @@ export function detokenizeHandler(state: ServingState) {
     try {
       const model = state.model(req.model);
       checkVocabulary('token_ids', req.tokenIds, model.vocabSize);
-      return { text: await state.engine.detokenize([...req.tokenIds], req.skipSpecialTokens) };
+      return { text: state.tokenizer().tokenizer.decode([...req.tokenIds], { skipSpecialTokens: req.skipSpecialTokens }) };
     } catch (e) {
       throw toConnectError(e);
     }

@@ -3,7 +3,7 @@
 // @huggingface/jinja. Every failure is the request's fault or the template's refusal, so it is
 // reported as an invalid `messages` argument.
 import { Template } from '@huggingface/jinja';
-import type { ChatMessage } from '../engine/request.ts';
+import type { ChatMessage } from './generation.ts';
 import { InvalidArgumentError } from '../engine/sampling-params.ts';
 
 export const CHAT_ROLES: ReadonlySet<string> = new Set(['system', 'developer', 'user', 'assistant', 'tool']);

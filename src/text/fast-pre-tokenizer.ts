@@ -19,11 +19,14 @@ const { PreTokenizer, SplitPreTokenizer } = hfTokenizers as unknown as {
   /** Base class of the library's pre-tokenizers (instances are callable). */
   PreTokenizer: abstract new () => PreTokenizerInstance;
   /** Compiles a tokenizer.json Split pattern (Oniguruma syntax) to a JavaScript RegExp. */
-  SplitPreTokenizer: new (config: unknown) => { pattern: RegExp | null };
+  SplitPreTokenizer: new (
+    config: unknown,
+  ) => { pattern: RegExp | null };
 };
 
 /** GPT-2's split regex as HF ByteLevel(use_regex) applies it, with Unicode whitespace for \s as in Rust. */
-const GPT2_REGEX = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\p{White_Space}\p{L}\p{N}]+|\p{White_Space}+(?!\P{White_Space})|\p{White_Space}+/gu;
+const GPT2_REGEX =
+  /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\p{White_Space}\p{L}\p{N}]+|\p{White_Space}+(?!\P{White_Space})|\p{White_Space}+/gu;
 
 const ASCII_SPELLING: readonly string[] = BYTE_TO_CHAR.slice(0, 128);
 const utf8 = new TextEncoder();

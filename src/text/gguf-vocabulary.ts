@@ -155,7 +155,12 @@ function mergesOf(metadata: Record<string, unknown>, tokens: string[], isSentenc
 }
 
 /** SentencePiece as HF writes it for Llama 2: ▁ for spaces, a prefix ▁, byte fallback. */
-function sentencePieceJson(vocab: Record<string, number>, merges: Array<[string, string]>, unkToken: string | undefined, addSpacePrefix: boolean) {
+function sentencePieceJson(
+  vocab: Record<string, number>,
+  merges: Array<[string, string]>,
+  unkToken: string | undefined,
+  addSpacePrefix: boolean,
+) {
   const spaces = { type: 'Replace', pattern: { String: ' ' }, content: '▁' };
   return {
     model: { type: 'BPE', vocab, merges, byte_fallback: true, fuse_unk: true, unk_token: unkToken ?? null },
@@ -207,7 +212,7 @@ export function tokenizerDefinitionFromGguf(metadata: Record<string, unknown>): 
   }
   const pre = isSentencePiece ? undefined : bytePairPreTokenizer(preName);
   const special = specialIdsOf(metadata, tokens.length, isSentencePiece);
-  const addBos = optionalBoolean(metadata, 'tokenizer.ggml.add_bos_token') ?? (pre?.addBosByDefault ?? isSentencePiece);
+  const addBos = optionalBoolean(metadata, 'tokenizer.ggml.add_bos_token') ?? pre?.addBosByDefault ?? isSentencePiece;
   const addEos = optionalBoolean(metadata, 'tokenizer.ggml.add_eos_token') ?? false;
   const addSpacePrefix = optionalBoolean(metadata, 'tokenizer.ggml.add_space_prefix') ?? isSentencePiece;
   const text = (id: number | undefined) => (id === undefined ? undefined : tokens[id]);
@@ -222,11 +227,24 @@ export function tokenizerDefinitionFromGguf(metadata: Record<string, unknown>): 
   const tokenizerJson: TokenizerJson = {
     ...(isSentencePiece ? sentencePieceJson(vocab, merges, text(special.unk), addSpacePrefix) : byteLevelJson(vocab, merges, pre!)),
     post_processor: bosEosPostProcessor(addBos ? text(special.bos) : undefined, addEos ? text(special.eos) : undefined),
-    added_tokens: [...addedTokens].map(([id, t]) => ({ id, content: t.content, special: t.special, normalized: false, lstrip: false, rstrip: false, single_word: false })),
+    added_tokens: [...addedTokens].map(([id, t]) => ({
+      id,
+      content: t.content,
+      special: t.special,
+      normalized: false,
+      lstrip: false,
+      rstrip: false,
+      single_word: false,
+    })),
   };
 
   const templateTokens: Record<string, string> = {};
-  for (const [name, id] of [['bos_token', special.bos], ['eos_token', special.eos], ['unk_token', special.unk], ['pad_token', special.pad]] as const) {
+  for (const [name, id] of [
+    ['bos_token', special.bos],
+    ['eos_token', special.eos],
+    ['unk_token', special.unk],
+    ['pad_token', special.pad],
+  ] as const) {
     if (id !== undefined) templateTokens[name] = tokens[id];
   }
   const specialTokens = [...addedTokens].filter(([, t]) => t.special).map(([id, t]): [number, string] => [id, t.content]);

@@ -118,7 +118,8 @@ export async function tokenizerDefinitionFromHfDirectory(dir: string): Promise<T
 
   const tokens: Array<string | undefined> = [];
   for (const [token, id] of Object.entries(model.vocab as Record<string, unknown>)) {
-    if (!Number.isInteger(id) || (id as number) < 0) throw new HfTokenizerError(`${tokenizerPath}: vocab id of ${JSON.stringify(token)} is not a non-negative integer`);
+    if (!Number.isInteger(id) || (id as number) < 0)
+      throw new HfTokenizerError(`${tokenizerPath}: vocab id of ${JSON.stringify(token)} is not a non-negative integer`);
     tokens[id as number] = token;
   }
   const addedTokens = new Map<number, AddedTokenInfo>();

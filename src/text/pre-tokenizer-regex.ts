@@ -46,8 +46,24 @@ const BY_NAME = new Map<string, BytePairPreTokenizer>([
   ...family(['falcon'], { regexes: ['[\\p{P}\\$\\+<=>\\^~\\|`]+', GPT2, '[0-9][0-9][0-9]'] }),
   ...family(
     [
-      'gpt-2', 'phi-2', 'jina-es', 'jina-de', 'gigachat', 'jina-v2-es', 'jina-v2-de', 'a.x-4.0', 'mellum',
-      'jina-v1-en', 'jina-v2-code', 'roberta-bpe', 'mpt', 'olmo', 'jais', 'exaone4', 'trillion', 'granite-docling',
+      'gpt-2',
+      'phi-2',
+      'jina-es',
+      'jina-de',
+      'gigachat',
+      'jina-v2-es',
+      'jina-v2-de',
+      'a.x-4.0',
+      'mellum',
+      'jina-v1-en',
+      'jina-v2-code',
+      'roberta-bpe',
+      'mpt',
+      'olmo',
+      'jais',
+      'exaone4',
+      'trillion',
+      'granite-docling',
     ],
     { regexes: [GPT2] },
   ),
@@ -66,9 +82,7 @@ const BY_NAME = new Map<string, BytePairPreTokenizer>([
 export function bytePairPreTokenizer(pre: string | undefined): BytePairPreTokenizer {
   const spec = BY_NAME.get(pre ?? 'default');
   if (!spec) {
-    throw new Error(
-      `tokenizer.ggml.pre "${pre}" is not supported; supported: ${[...BY_NAME.keys()].sort().join(', ')}`,
-    );
+    throw new Error(`tokenizer.ggml.pre "${pre}" is not supported; supported: ${[...BY_NAME.keys()].sort().join(', ')}`);
   }
   return spec;
 }

@@ -23,7 +23,15 @@ export interface TokenizerJson {
   pre_tokenizer: unknown;
   post_processor: unknown;
   decoder: unknown;
-  added_tokens: Array<{ id: number; content: string; special: boolean; normalized?: boolean; lstrip?: boolean; rstrip?: boolean; single_word?: boolean }>;
+  added_tokens: Array<{
+    id: number;
+    content: string;
+    special: boolean;
+    normalized?: boolean;
+    lstrip?: boolean;
+    rstrip?: boolean;
+    single_word?: boolean;
+  }>;
   [key: string]: unknown;
 }
 

@@ -3,7 +3,7 @@
 // HF tokenizer.json (read from a model directory, or built from a GGUF's metadata); decoding is
 // done here from each token's bytes so that streamed text and one-shot decoding agree exactly.
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
-import type { ChatMessage } from '../engine/request.ts';
+import type { ChatMessage } from './generation.ts';
 import { InvalidArgumentError } from '../engine/sampling-params.ts';
 import { byteLevelTokenBytes } from './byte-level.ts';
 import { ChatTemplate } from './chat-template.ts';
@@ -136,7 +136,7 @@ export class Tokenizer {
     try {
       return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
     } catch {
-      return 'bytes:' + Array.from(bytes, (b) => `\\x${b.toString(16).padStart(2, '0')}`).join('');
+      return `bytes:${Array.from(bytes, (b) => `\\x${b.toString(16).padStart(2, '0')}`).join('')}`;
     }
   }
 

@@ -19,9 +19,12 @@ export interface CliProcess {
   exited: Promise<number | null>;
 }
 
-/** Starts the executable and reads the addresses it prints. */
-export async function launchCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliProcess> {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+/** Starts the executable (with `nodeArgs` for node itself) and reads the addresses it prints. */
+export async function launchCli(args: string[], env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): Promise<CliProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, BIN, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   const exited = once(child, 'exit').then(([code]) => code as number | null);
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));

@@ -2,7 +2,9 @@
 
 export const T = { U8: 0, I8: 1, U16: 2, I16: 3, U32: 4, I32: 5, F32: 6, BOOL: 7, STRING: 8, ARRAY: 9, U64: 10, I64: 11, F64: 12 } as const;
 type ScalarType = Exclude<(typeof T)[keyof typeof T], typeof T.ARRAY>;
-export type Kv = { key: string; type: ScalarType; value: unknown } | { key: string; type: typeof T.ARRAY; itemType: ScalarType; value: unknown[] };
+export type Kv =
+  | { key: string; type: ScalarType; value: unknown }
+  | { key: string; type: typeof T.ARRAY; itemType: ScalarType; value: unknown[] };
 export interface TensorSpec {
   name: string;
   /** GGUF order: ne[0] first (innermost). */
@@ -21,17 +23,39 @@ class ByteWriter {
   scalar(type: ScalarType, value: unknown) {
     const b = Buffer.alloc(type === T.STRING ? 0 : [1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8][type]);
     switch (type) {
-      case T.U8: b.writeUInt8(value as number); break;
-      case T.I8: b.writeInt8(value as number); break;
-      case T.U16: b.writeUInt16LE(value as number); break;
-      case T.I16: b.writeInt16LE(value as number); break;
-      case T.U32: b.writeUInt32LE(value as number); break;
-      case T.I32: b.writeInt32LE(value as number); break;
-      case T.F32: b.writeFloatLE(value as number); break;
-      case T.BOOL: b.writeUInt8(value ? 1 : 0); break;
-      case T.U64: b.writeBigUInt64LE(BigInt(value as number | bigint)); break;
-      case T.I64: b.writeBigInt64LE(BigInt(value as number | bigint)); break;
-      case T.F64: b.writeDoubleLE(value as number); break;
+      case T.U8:
+        b.writeUInt8(value as number);
+        break;
+      case T.I8:
+        b.writeInt8(value as number);
+        break;
+      case T.U16:
+        b.writeUInt16LE(value as number);
+        break;
+      case T.I16:
+        b.writeInt16LE(value as number);
+        break;
+      case T.U32:
+        b.writeUInt32LE(value as number);
+        break;
+      case T.I32:
+        b.writeInt32LE(value as number);
+        break;
+      case T.F32:
+        b.writeFloatLE(value as number);
+        break;
+      case T.BOOL:
+        b.writeUInt8(value ? 1 : 0);
+        break;
+      case T.U64:
+        b.writeBigUInt64LE(BigInt(value as number | bigint));
+        break;
+      case T.I64:
+        b.writeBigInt64LE(BigInt(value as number | bigint));
+        break;
+      case T.F64:
+        b.writeDoubleLE(value as number);
+        break;
       case T.STRING: {
         const s = Buffer.from(value as string, 'utf8');
         this.scalar(T.U64, s.length);

@@ -1,5 +1,5 @@
 // Helpers for reading gRPC streams in tests.
-import { Code, ConnectError } from '@connectrpc/connect';
+import { type Code, ConnectError } from '@connectrpc/connect';
 
 /** Reads a gRPC stream to its end; returns the status code it ended with ('ok' when it ended cleanly). */
 export async function endOf(call: AsyncIterable<unknown>): Promise<Code | 'ok'> {

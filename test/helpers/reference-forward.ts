@@ -10,7 +10,10 @@ function rotate(x: MxArray, c: ModelConfig): MxArray {
   // x: [heads, T, D] at positions 0..T-1
   const T = x.shape[1];
   const inv = ropeInverseFrequencies(c);
-  const angles = mx.array(Array.from({ length: T }, (_, t) => Array.from(inv, (f) => t * f)), mx.float32);
+  const angles = mx.array(
+    Array.from({ length: T }, (_, t) => Array.from(inv, (f) => t * f)),
+    mx.float32,
+  );
   const cos = mx.concatenate([mx.cos(angles), mx.cos(angles)], -1);
   const sin = mx.concatenate([mx.sin(angles), mx.sin(angles)], -1);
   const half = c.headDim / 2;
@@ -39,7 +42,10 @@ export function referenceLogits(tensors: Record<string, MxArray>, c: ModelConfig
     const k = mx.repeat(rotate(heads(lin(h, `${p}.self_attn.k_proj`), c.numKvHeads), c), G, 0);
     const v = mx.repeat(heads(lin(h, `${p}.self_attn.v_proj`), c.numKvHeads), G, 0);
     const scores = mx.add(mx.multiply(mx.matmul(q, mx.swapaxes(k, 1, 2)), 1 / Math.sqrt(c.headDim)), causal);
-    const o = mx.matmul(mx.softmax(scores, -1), v).transpose(1, 0, 2).reshape(T, c.numHeads * c.headDim);
+    const o = mx
+      .matmul(mx.softmax(scores, -1), v)
+      .transpose(1, 0, 2)
+      .reshape(T, c.numHeads * c.headDim);
     x = mx.add(x, lin(o, `${p}.self_attn.o_proj`));
     const h2 = mx.fast.rmsNorm(x, W(`${p}.post_attention_layernorm.weight`), c.rmsNormEps);
     const gate = lin(h2, `${p}.mlp.gate_proj`);

@@ -13,7 +13,9 @@ import { fileURLToPath } from 'node:url';
 import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../../src/engine/engine-options.ts';
 import { EngineClient } from '../../src/engine/engine-client.ts';
 import { resolveModel } from '../../src/model-source/model-source.ts';
-import type { ModelInfo } from '../../src/engine/request.ts';
+import { modelInfo, type ModelInfo } from '../../src/service/model-info.ts';
+import { loadTokenizer } from '../../src/text/load-tokenizer.ts';
+import { TokenizerPool } from '../../src/text/tokenizer-pool.ts';
 import { startGrpcServer, type GrpcServer } from '../../src/service/grpc-server.ts';
 import { writeTinyModel, type TinyModelSpec } from './tiny-model.ts';
 
@@ -55,11 +57,18 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const engine = new EngineClient({
     model: location,
     cacheDir: tmpdir(),
-    engine: { ...DEFAULT_ENGINE_OPTIONS, batchSize: 8, kvBudgetBytes: 256 * 1024 ** 2, prefixCacheBytes: 64 * 1024 ** 2, ...options.engine },
+    engine: {
+      ...DEFAULT_ENGINE_OPTIONS,
+      batchSize: 8,
+      kvBudgetBytes: 256 * 1024 ** 2,
+      prefixCacheBytes: 64 * 1024 ** 2,
+      ...options.engine,
+    },
   });
   // As the real server does: listen first (health says NOT_SERVING), then load the model.
-  const server = await startGrpcServer({ engine, host: '127.0.0.1', port: options.port ?? 0 });
-  const ready = engine.start();
+  const tokenizer = loadTokenizer(location).then((t) => new TokenizerPool(t, location));
+  const server = await startGrpcServer({ engine, tokenizer, host: '127.0.0.1', port: options.port ?? 0 });
+  const ready = Promise.all([engine.start(), tokenizer]).then(([info, pool]) => modelInfo(info, pool.tokenizer));
   ready.catch(() => {}); // a caller that does not wait still sees the failure through `ready`
   if (!options.whileLoading) await ready;
   return {
@@ -72,6 +81,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     async close() {
       await server.close();
       await engine.stop();
+      await (await tokenizer).close();
       await rm(dir, { recursive: true, force: true });
     },
   };
@@ -85,9 +95,9 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
 export async function waitForIdleEngine(engine: EngineClient, timeoutMs = 3000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const stats = await engine.stats();
-    if (stats.running === 0 && stats.waiting === 0) return;
-    if (Date.now() > deadline) throw new Error(`the engine still has ${stats.running} running and ${stats.waiting} waiting requests`);
+    const stats = engine.stats();
+    if (stats && stats.running === 0 && stats.waiting === 0) return;
+    if (Date.now() > deadline) throw new Error(`the engine still has ${stats?.running} running and ${stats?.waiting} waiting requests`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
@@ -95,7 +105,7 @@ export async function waitForIdleEngine(engine: EngineClient, timeoutMs = 3000):
 async function main(): Promise<void> {
   const portArg = process.argv.indexOf('--port');
   const server = await startTestServer({ port: portArg > 0 ? Number.parseInt(process.argv[portArg + 1], 10) : undefined });
-  process.stdout.write(JSON.stringify({ port: server.port, model: server.model }) + '\n');
+  process.stdout.write(`${JSON.stringify({ port: server.port, model: server.model })}\n`);
   let stopping = false;
   const stop = () => {
     if (stopping) return;

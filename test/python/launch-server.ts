@@ -54,13 +54,13 @@ process.stdin.resume();
 try {
   const info = await server.ready;
   process.stdout.write(
-    JSON.stringify({
+    `${JSON.stringify({
       base_url: server.adapter.url,
       http_port: server.adapter.port,
       grpc_port: server.grpc.port,
       grpc_target: server.grpcTarget,
       model: info.id,
-    }) + '\n',
+    })}\n`,
   );
 } catch (err) {
   process.stderr.write(`launch-server: the model did not load: ${(err as Error).message}\n`);

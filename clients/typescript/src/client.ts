@@ -5,13 +5,7 @@ import { createClient, type Client, type Transport } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { GenerationServiceError } from './errors.ts';
 import { collectCompletion, fromDelta, fromFinished, fromStarted, type Completion, type GenerationEvent } from './events.ts';
-import {
-  GenerationService,
-  Health,
-  HealthCheckResponse_ServingStatus,
-  type GetServerStatusResponse,
-  type ModelInfo,
-} from './proto.ts';
+import { GenerationService, Health, HealthCheckResponse_ServingStatus, type GetServerStatusResponse, type ModelInfo } from './proto.ts';
 import { toProtoGeneration, toProtoPrompt, type GenerationRequest, type PromptInput } from './request.ts';
 import { GenerationSession, type SessionOptions } from './session.ts';
 
@@ -131,7 +125,9 @@ export class GenerationClient {
   /** Whether the server takes generation requests now (grpc.health.v1 says SERVING). */
   async isServing(options: CallOptions = {}): Promise<boolean> {
     try {
-      return (await this.health.check({ service: GenerationService.typeName }, options)).status === HealthCheckResponse_ServingStatus.SERVING;
+      return (
+        (await this.health.check({ service: GenerationService.typeName }, options)).status === HealthCheckResponse_ServingStatus.SERVING
+      );
     } catch (e) {
       throw GenerationServiceError.from(e);
     }

@@ -1,6 +1,12 @@
 // What a generation streams back, as plain typed objects: one `started`, zero or more `delta`,
 // then one `finished`.
-import { FinishReason as ProtoFinishReason, type GenerationDelta, type GenerationFinished, type GenerationStarted, type TokenLogprob } from './proto.ts';
+import {
+  FinishReason as ProtoFinishReason,
+  type GenerationDelta,
+  type GenerationFinished,
+  type GenerationStarted,
+  type TokenLogprob,
+} from './proto.ts';
 import { Code, GenerationServiceError } from './errors.ts';
 
 export type { TokenLogprob, TopLogprob } from './proto.ts';

@@ -10,9 +10,26 @@
 //   const b = session.generate({ prompt: 'The capital of France is' });
 //   const [ra, rb] = await Promise.all([a.completion(), b.completion()]);
 //   await session.close();
-export { createGenerationClient, GenerationClient, type CallOptions, type ClientOptions, type DetokenizeOptions, type TokenizeOptions } from './client.ts';
+export {
+  createGenerationClient,
+  GenerationClient,
+  type CallOptions,
+  type ClientOptions,
+  type DetokenizeOptions,
+  type TokenizeOptions,
+} from './client.ts';
 export { Code, GenerationServiceError } from './errors.ts';
-export type { Completion, DeltaEvent, FinishedEvent, FinishReason, GenerationEvent, StartedEvent, TokenLogprob, TopLogprob, Usage } from './events.ts';
+export type {
+  Completion,
+  DeltaEvent,
+  FinishedEvent,
+  FinishReason,
+  GenerationEvent,
+  StartedEvent,
+  TokenLogprob,
+  TopLogprob,
+  Usage,
+} from './events.ts';
 export type { ChatMessage, GenerationRequest, PromptInput, SamplingOptions } from './request.ts';
 export { GenerationSession, SessionRequest, type SessionOptions } from './session.ts';
 export { EngineState, type GetServerStatusResponse as ServerStatus, type ModelInfo } from './proto.ts';

@@ -92,7 +92,8 @@ export class GenerationSession {
     if (this.halfClosed) throw new Error('the session is closed: start requests before close()');
     const id = options.requestId ?? `r${++this.nextId}`;
     if (id.length === 0) throw new GenerationServiceError('requestId must not be empty', Code.InvalidArgument, 'request_id');
-    if (this.open.has(id)) throw new GenerationServiceError(`request id "${id}" is already running on this session`, Code.AlreadyExists, '', id);
+    if (this.open.has(id))
+      throw new GenerationServiceError(`request id "${id}" is already running on this session`, Code.AlreadyExists, '', id);
     const events = new EventQueue<GenerationEvent>();
     this.open.set(id, events);
     this.outgoing.push({ action: { case: 'start', value: { requestId: id, ...toProtoGeneration(request) } } });
@@ -137,16 +138,20 @@ export class GenerationSession {
     try {
       switch (e.case) {
         case 'started':
-          return events.push(fromStarted(e.value));
+          events.push(fromStarted(e.value));
+          return;
         case 'delta':
-          return events.push(fromDelta(e.value));
+          events.push(fromDelta(e.value));
+          return;
         case 'finished':
           this.open.delete(r.requestId);
           events.push(fromFinished(e.value, r.requestId));
-          return events.end();
+          events.end();
+          return;
         case 'error':
           this.open.delete(r.requestId);
-          return events.end(GenerationServiceError.fromProto(e.value, r.requestId));
+          events.end(GenerationServiceError.fromProto(e.value, r.requestId));
+          return;
       }
     } catch (error) {
       events.end(error); // a finish carrying an error

@@ -14,7 +14,10 @@ let client: GenerationClient;
 let modelId: string;
 
 before(async () => {
-  serverProcess = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/test-server.ts'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
+  serverProcess = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/test-server.ts'], {
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const [line] = (await once(createInterface({ input: serverProcess.stdout! }), 'line')) as [string];
   const { port, model } = JSON.parse(line) as { port: number; model: string };
   modelId = model;
@@ -55,7 +58,13 @@ test('two requests multiplexed on one Generate stream each get their own events'
   assert.equal(ra.model, modelId);
   assert.deepEqual(ra.tokenIds, expectedA.tokenIds);
   assert.equal(ra.text, expectedA.text);
-  assert.deepEqual(ra.finish, { type: 'finished', finishReason: 'length', stopString: undefined, stopTokenId: undefined, usage: { promptTokens: 3, completionTokens: 16, cachedTokens: ra.finish.usage.cachedTokens } });
+  assert.deepEqual(ra.finish, {
+    type: 'finished',
+    finishReason: 'length',
+    stopString: undefined,
+    stopTokenId: undefined,
+    usage: { promptTokens: 3, completionTokens: 16, cachedTokens: ra.finish.usage.cachedTokens },
+  });
   assert.deepEqual(rb.tokenIds, expectedB.tokenIds);
   assert.equal(rb.finish.usage.completionTokens, 12);
   assert.equal(session.openRequests, 0);
@@ -110,16 +119,25 @@ test('streaming one request, listing models, status and health', async () => {
 
 test('failures are GenerationServiceErrors with the status code and the offending field', async () => {
   const isBadTopP = (e: unknown) =>
-    e instanceof GenerationServiceError && e.code === Code.InvalidArgument && e.field === 'sampling.top_p' && e.codeName === 'invalid_argument';
+    e instanceof GenerationServiceError &&
+    e.code === Code.InvalidArgument &&
+    e.field === 'sampling.top_p' &&
+    e.codeName === 'invalid_argument';
   await assert.rejects(client.complete({ prompt: 'a', sampling: { topP: 0 } }), isBadTopP);
   await assert.rejects(client.collect({ prompt: 'a', sampling: { topP: 0 } }), isBadTopP);
-  await assert.rejects(client.complete({ prompt: 'a', model: 'nope' }), (e) => e instanceof GenerationServiceError && e.code === Code.NotFound);
+  await assert.rejects(
+    client.complete({ prompt: 'a', model: 'nope' }),
+    (e) => e instanceof GenerationServiceError && e.code === Code.NotFound,
+  );
 
   const session = client.session();
   const bad = session.generate({ prompt: 'a', sampling: { topP: 0 } });
   await assert.rejects(bad.completion(), (e) => isBadTopP(e) && (e as GenerationServiceError).requestId === bad.id);
   const good = session.generate({ prompt: 'a', sampling: greedy(2) });
-  assert.throws(() => session.generate({ prompt: 'a' }, { requestId: good.id }), (e) => e instanceof GenerationServiceError && e.code === Code.AlreadyExists);
+  assert.throws(
+    () => session.generate({ prompt: 'a' }, { requestId: good.id }),
+    (e) => e instanceof GenerationServiceError && e.code === Code.AlreadyExists,
+  );
   assert.equal((await good.completion()).tokenIds.length, 2, 'one failing request does not end the session');
   await session.close();
 

@@ -150,7 +150,10 @@ export class BatchKvCache implements AttentionContext {
   private relayout(rows: number, rowMap: number[], drop: number, shift: number, columns: number) {
     const c = this.config;
     const keptColumns = Math.max(0, Math.min(this.columnCount, this.writeColumn) - drop);
-    const srcRows = mx.array(rowMap.map((r) => Math.max(r, 0)), mx.int32);
+    const srcRows = mx.array(
+      rowMap.map((r) => Math.max(r, 0)),
+      mx.int32,
+    );
     // Keys keep columns on axis 3, values on axis 2.
     const move = (buf: MxArray | undefined, axis: 2 | 3): MxArray => {
       const shape = (n: number) => (axis === 3 ? [rows, c.numKvHeads, c.headDim, n] : [rows, c.numKvHeads, n, c.headDim]);
@@ -227,8 +230,14 @@ export class BatchKvCache implements AttentionContext {
     const cols = mx.arange(start + from, this.writeColumn, 1, mx.int32);
     const rowIdx = mx.array([row], mx.int32);
     const pick = (buf: MxArray, axis: number) => mx.squeeze(mx.take(mx.take(buf, rowIdx, 0), cols, axis), 0);
-    const keys = mx.stack(this.keys.map((k) => mx.swapaxes(pick(k, 3), -1, -2)), 0);
-    const values = mx.stack(this.values.map((v) => pick(v, 2)), 0);
+    const keys = mx.stack(
+      this.keys.map((k) => mx.swapaxes(pick(k, 3), -1, -2)),
+      0,
+    );
+    const values = mx.stack(
+      this.values.map((v) => pick(v, 2)),
+      0,
+    );
     const base = this.position - this.rowLength(row) + from;
     const block: KvBlock = { keys: this.rope.shift(keys, from - base), values, length, ropeBase: from };
     mx.eval(block.keys, block.values);

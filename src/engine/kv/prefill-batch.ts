@@ -64,7 +64,16 @@ export class PrefillBatch implements AttentionContext {
     this.segments = segments.map((s) => {
       if (s.tokens.length === 0) throw new Error('a prefill segment needs at least one new token');
       const cachedLength = s.cached ? partsLength(s.cached) : 0;
-      const state: SegmentState = { column, cached: s.cached ?? [], cachedLength, tokens: s.tokens, done: 0, stepTokens: 0, packedAt: packed, ropeBase: 0 };
+      const state: SegmentState = {
+        column,
+        cached: s.cached ?? [],
+        cachedLength,
+        tokens: s.tokens,
+        done: 0,
+        stepTokens: 0,
+        packedAt: packed,
+        ropeBase: 0,
+      };
       column += cachedLength + s.tokens.length;
       packed += s.tokens.length;
       return state;
@@ -172,7 +181,13 @@ export class PrefillBatch implements AttentionContext {
     }
     if (this.visibleColumns === this.columnCount) return groupedAttention(q, this.keys[layer], this.values[layer], this.mask, this.scale);
     const used = mx.Slice(0, this.visibleColumns);
-    return groupedAttention(q, this.keys[layer].index(all, all, all, used), this.values[layer].index(all, all, used), this.mask, this.scale);
+    return groupedAttention(
+      q,
+      this.keys[layer].index(all, all, all, used),
+      this.values[layer].index(all, all, used),
+      this.mask,
+      this.scale,
+    );
   }
 
   stepOutputs(): MxArray[] {
@@ -199,8 +214,14 @@ export class PrefillBatch implements AttentionContext {
     const all = mx.Slice();
     // The staging buffers are dropped after this group, so views of them are harmless here.
     const block: KvBlock = {
-      keys: mx.stack(this.keys.map((k) => mx.swapaxes(mx.squeeze(k.index(all, all, all, cols), 0), -1, -2)), 0),
-      values: mx.stack(this.values.map((v) => mx.squeeze(v.index(all, all, cols), 0)), 0),
+      keys: mx.stack(
+        this.keys.map((k) => mx.swapaxes(mx.squeeze(k.index(all, all, all, cols), 0), -1, -2)),
+        0,
+      ),
+      values: mx.stack(
+        this.values.map((v) => mx.squeeze(v.index(all, all, cols), 0)),
+        0,
+      ),
       length,
       ropeBase: s.ropeBase + s.cachedLength,
     };

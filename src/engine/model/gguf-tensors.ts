@@ -48,7 +48,7 @@ export function floatToHalf(v: number): number {
   f32[0] = v;
   const x = u32[0];
   const sign = (x >>> 16) & 0x8000;
-  let exp = ((x >>> 23) & 0xff) - 127 + 15;
+  const exp = ((x >>> 23) & 0xff) - 127 + 15;
   let mant = x & 0x7fffff;
   if (((x >>> 23) & 0xff) === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
   if (exp >= 31) return sign | 0x7c00;
@@ -146,9 +146,7 @@ export function convertGgufTensors(path: string, tensors: GgufTensorInfo[]): Map
     for (const t of tensors) {
       const typeName = SUPPORTED.get(t.type);
       if (!typeName) {
-        throw new UnsupportedModelError(
-          `tensor ${t.name} has GGUF type ${t.typeName}; supported: ${[...SUPPORTED.values()].join(', ')}`,
-        );
+        throw new UnsupportedModelError(`tensor ${t.name} has GGUF type ${t.typeName}; supported: ${[...SUPPORTED.values()].join(', ')}`);
       }
       const raw = readBytes(fd, t.offset, t.byteLength);
       if (t.type === GGML_F32 || t.type === GGML_F16 || t.type === GGML_BF16) {

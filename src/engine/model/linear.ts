@@ -16,10 +16,7 @@ export type Linear =
     };
 
 export function applyLinear(x: MxArray, l: Linear): MxArray {
-  const y =
-    l.kind === 'dense'
-      ? mx.matmul(x, l.weight)
-      : mx.quantizedMatmul(x, l.weight, l.scales, l.biases, true, l.groupSize, l.bits);
+  const y = l.kind === 'dense' ? mx.matmul(x, l.weight) : mx.quantizedMatmul(x, l.weight, l.scales, l.biases, true, l.groupSize, l.bits);
   return l.bias ? mx.add(y, l.bias) : y;
 }
 

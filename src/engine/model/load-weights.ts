@@ -3,12 +3,12 @@ import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { mx, type MxArray } from '../mlx.ts';
 import { basename, join } from 'node:path';
 import type { GgufFile } from '../gguf.ts';
-import { configFromGguf, configFromHf, validateConfig, type ModelConfig } from './config.ts';
+import { architectureForGguf } from './architectures/registry.ts';
+import { configFromHf, validateConfig } from './config.ts';
 import { convertGgufTensors } from './gguf-tensors.ts';
 import { writeSafetensors } from './safetensors-writer.ts';
 import { Transformer } from './transformer.ts';
 import { buildWeights, loadSafetensorsDirectory, renameGgufTensors, type LoadOptions } from './weights.ts';
-
 
 export interface WeightLoadOptions {
   /** Keep quantized weights quantized (Metal); defaults to true only when MLX runs on the GPU. */
@@ -52,15 +52,15 @@ export function convertedGgufPath(gguf: GgufFile, cacheDir: string): string {
  * tokenizer's size (GGUF headers often omit `<arch>.vocab_size`).
  */
 export function loadGgufTransformer(gguf: GgufFile, vocabSize: number, cacheDir: string, opts: WeightLoadOptions = {}): Transformer {
+  const architecture = architectureForGguf(gguf.metadata);
   const converted = convertedGgufPath(gguf, cacheDir);
   const tensors = renameGgufTensors(mx.load(converted) as unknown as Record<string, MxArray>);
-  const config: ModelConfig = configFromGguf(gguf.metadata, vocabSize, 'lm_head.weight' in tensors);
+  const config = architecture.configFromGguf(gguf.metadata, vocabSize, 'lm_head.weight' in tensors);
   validateConfig(config);
   const weights = buildWeights(tensors, config, {
     keepQuantized: opts.keepQuantized ?? defaultKeepQuantized(),
     onProgress: opts.onProgress,
-    // llama.cpp permutes q/k rows for the llama architecture only (Qwen2 uses NeoX-style RoPE).
-    ggufPermuted: config.architecture === 'llama',
+    ggufPermuted: architecture.ggufPermutesQk,
   });
   return new Transformer(config, weights);
 }

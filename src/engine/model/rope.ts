@@ -11,7 +11,7 @@ import { mx, type MxArray } from '../mlx.ts';
 export function ropeInverseFrequencies(c: ModelConfig): Float64Array {
   const half = c.headDim / 2;
   const inv = new Float64Array(half);
-  for (let i = 0; i < half; i++) inv[i] = 1 / Math.pow(c.ropeTheta, (2 * i) / c.headDim);
+  for (let i = 0; i < half; i++) inv[i] = 1 / c.ropeTheta ** ((2 * i) / c.headDim);
   const s = c.ropeScaling;
   if (s?.type === 'linear') for (let i = 0; i < half; i++) inv[i] /= s.factor;
   if (s?.type === 'llama3') {

@@ -25,7 +25,8 @@ export function readSafetensors(path: string): Map<string, RawTensor> {
   for (const [name, t] of Object.entries(header)) {
     if (name === '__metadata__') continue;
     const [start, end] = t.data_offsets;
-    if (!(start >= 0 && end >= start && base + end <= file.byteLength)) throw new UnsupportedModelError(`${path}: tensor ${name} lies outside the file`);
+    if (!(start >= 0 && end >= start && base + end <= file.byteLength))
+      throw new UnsupportedModelError(`${path}: tensor ${name} lies outside the file`);
     out.set(name, { dtype: t.dtype, shape: t.shape, data: file.subarray(base + start, base + end) });
   }
   return out;

@@ -1,4 +1,4 @@
-// The decoder-only transformer shared by the Llama family and Qwen2: embeddings, N blocks of
+// The decoder-only transformer every architecture in architectures/ runs: embeddings, N blocks of
 // (RMSNorm → attention → residual, RMSNorm → SwiGLU MLP → residual), final norm, LM head.
 // Where the keys and values live, and which of them a query may see, is the AttentionContext's
 // business; the model only produces q, k, v and consumes the attention output.
@@ -105,7 +105,13 @@ export class Transformer {
     const pad = (a: MxArray) => (padded === rows ? a : mx.concatenate([a, mx.zeros([padded - rows, a.shape[1]], a.dtype)], 0));
     const real = (a: MxArray) => (padded === rows ? a : a.index(mx.Slice(0, rows)));
     const rope = this.ropeTables(parts, padded);
-    const flat = parts.length === 1 ? mx.reshape(parts[0].tokens, [rows]) : mx.concatenate(parts.map((p) => mx.reshape(p.tokens, [-1])), 0);
+    const flat =
+      parts.length === 1
+        ? mx.reshape(parts[0].tokens, [rows])
+        : mx.concatenate(
+            parts.map((p) => mx.reshape(p.tokens, [-1])),
+            0,
+          );
     let x = pad(mx.take(this.weights.embed, flat, 0));
     for (let i = 0; i < c.numLayers; i++) {
       const w = this.weights.layers[i];
@@ -114,7 +120,14 @@ export class Transformer {
         const { B, T } = shapes[j];
         // [rows, heads, D] → this part's [B, heads, T, D]
         const heads = (a: MxArray) =>
-          mx.reshape(parts.length === 1 && padded === rows ? a : a.index(mx.Slice(starts[j], starts[j] + B * T)), [B, T, a.shape[1], c.headDim]).transpose(0, 2, 1, 3);
+          mx
+            .reshape(parts.length === 1 && padded === rows ? a : a.index(mx.Slice(starts[j], starts[j] + B * T)), [
+              B,
+              T,
+              a.shape[1],
+              c.headDim,
+            ])
+            .transpose(0, 2, 1, 3);
         const o = part.ctx.attend(i, heads(qkv[0]), heads(qkv[1]), heads(qkv[2]));
         return mx.reshape(o.transpose(0, 2, 1, 3), [B * T, this.qSize]);
       });

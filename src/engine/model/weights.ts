@@ -70,7 +70,9 @@ export function renameGgufTensors<T>(tensors: Record<string, T>): Record<string,
 
 /** Reads every *.safetensors file of a directory. */
 export function loadSafetensorsDirectory(dir: string): TensorMap {
-  const files = readdirSync(dir).filter((f) => f.endsWith('.safetensors')).sort();
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.safetensors'))
+    .sort();
   if (files.length === 0) throw new UnsupportedModelError(`no .safetensors files in ${dir}`);
   const tensors: TensorMap = {};
   for (const f of files) Object.assign(tensors, mx.load(join(dir, f)) as unknown as TensorMap);
@@ -183,8 +185,8 @@ function checkShape(name: string, a: MxArray, expected: number[]) {
 
 /**
  * Builds ModelWeights from Hugging Face-named tensors. `ggufPermuted` undoes llama.cpp's q/k row
- * permutation (GGUF files of the llama architecture). Each layer is evaluated as it is built so peak
- * memory stays near one copy of the model.
+ * permutation (GGUF files of an architecture with ggufPermutesQk). Each layer is evaluated as it is
+ * built so peak memory stays near one copy of the model.
  */
 export function buildWeights(tensors: TensorMap, c: ModelConfig, opts: LoadOptions & { ggufPermuted: boolean }): ModelWeights {
   const r = new TensorReader(tensors, opts.keepQuantized);

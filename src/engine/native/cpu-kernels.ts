@@ -96,7 +96,16 @@ export interface CpuKernelsAddon {
    * divided by temperature (> 0) and filtered by min_p, top_k and top_p (0, 0 and 1 when off), as
    * reference.ts defines them. A row whose maximum is not finite returns its argmax.
    */
-  sampleRow(logits: Float32Array, offset: number, vocab: number, temperature: number, topK: number, topP: number, minP: number, u: number): number;
+  sampleRow(
+    logits: Float32Array,
+    offset: number,
+    vocab: number,
+    temperature: number,
+    topK: number,
+    topP: number,
+    minP: number,
+    u: number,
+  ): number;
 }
 
 export type NativeWeightType = 'F32' | 'Q4' | 'Q8';

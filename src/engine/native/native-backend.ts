@@ -204,7 +204,7 @@ export class NativeBackend implements EngineBackend {
     const cache = this.cache;
     const s = k.seq;
     const held = s.cacheLock as RadixNode<SlotRun> | undefined;
-    if (!cache || !cache.canFit((k.computed - k.shared) * this.model.kvBytesPerToken, held)) return;
+    if (!cache?.canFit((k.computed - k.shared) * this.model.kvBytesPerToken, held)) return;
     let cachedFrom = k.computed;
     const node = cache.insert(s.allTokenIds().slice(0, k.computed), (start, end) => {
       if (start < k.shared) throw new Error(`the prefix cache lost ${k.shared - start} locked tokens`);

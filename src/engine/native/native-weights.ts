@@ -1,7 +1,8 @@
 // Hands a checkpoint's tensors (raw bytes, Hugging Face names) to the native model: q|k|v and
 // gate|up fused by rows, quantized tensors repacked into the kernels' blocks (MLX affine
 // quantization, which is also what GGUF files are converted to, maps onto them exactly), float
-// tensors as f32, and llama.cpp's q/k row permutation undone for GGUF llama checkpoints.
+// tensors as f32, and llama.cpp's q/k row permutation undone where the GGUF file's architecture
+// has it (Architecture.ggufPermutesQk).
 import type { ModelConfig } from '../model/config.ts';
 import { UnsupportedModelError } from '../model/config.ts';
 import { ropeInverseFrequencies } from '../model/rope.ts';
@@ -19,7 +20,7 @@ interface NativeMatrix {
 
 export interface NativeBuildOptions {
   threads: number;
-  /** Undo llama.cpp's q/k row permutation (GGUF files of the llama architecture). */
+  /** Undo llama.cpp's q/k row permutation (GGUF files of an architecture with ggufPermutesQk). */
   ggufPermuted: boolean;
   onProgress?: (done: number, total: number) => void;
 }
@@ -51,7 +52,8 @@ class NativeTensorReader {
   }
 
   private floats(t: RawTensor, name: string): Float32Array {
-    if (!['F32', 'F16', 'BF16'].includes(t.dtype)) throw new UnsupportedModelError(`tensor ${name} has dtype ${t.dtype}, expected a float type`);
+    if (!['F32', 'F16', 'BF16'].includes(t.dtype))
+      throw new UnsupportedModelError(`tensor ${name} has dtype ${t.dtype}, expected a float type`);
     return this.addon.toF32(t.data, t.dtype);
   }
 
@@ -61,7 +63,8 @@ class NativeTensorReader {
     const biasT = this.tensors.get(`${name}.bias`);
     const bias = biasT ? this.floats(biasT, `${name}.bias`) : undefined;
     if (!scales) {
-      if (w.shape.length !== 2 || w.shape[1] !== cols) throw new UnsupportedModelError(`tensor ${name} has shape [${w.shape}], expected [*, ${cols}]`);
+      if (w.shape.length !== 2 || w.shape[1] !== cols)
+        throw new UnsupportedModelError(`tensor ${name} has shape [${w.shape}], expected [*, ${cols}]`);
       const f = this.floats(w, name);
       return { type: 'F32', rows: w.shape[0], cols, data: new Uint8Array(f.buffer, f.byteOffset, f.byteLength), bias };
     }
@@ -69,7 +72,9 @@ class NativeTensorReader {
     const bits = (w.shape[1] * 32) / cols;
     const groupSize = cols / scales.shape[1];
     if (w.dtype !== 'U32' || ![4, 8].includes(bits) || !Number.isInteger(groupSize)) {
-      throw new UnsupportedModelError(`tensor ${name}: ${bits}-bit quantization (groups of ${groupSize}) is not supported by the native kernels`);
+      throw new UnsupportedModelError(
+        `tensor ${name}: ${bits}-bit quantization (groups of ${groupSize}) is not supported by the native kernels`,
+      );
     }
     const biases = this.tensors.get(`${name}.biases`);
     const packed = this.addon.packAffine(w.data, scales.data, biases?.data ?? null, scales.dtype, rows, cols, bits, groupSize);
@@ -93,8 +98,7 @@ function reorderRows(m: NativeMatrix, order: number[]): NativeMatrix {
 function unpermuteOrder(rows: number, heads: number): number[] {
   const D = rows / heads;
   const order: number[] = [];
-  for (let h = 0; h < heads; h++)
-    for (let a = 0; a < 2; a++) for (let b = 0; b < D / 2; b++) order.push(h * D + 2 * b + a);
+  for (let h = 0; h < heads; h++) for (let a = 0; a < 2; a++) for (let b = 0; b < D / 2; b++) order.push(h * D + 2 * b + a);
   return order;
 }
 

@@ -44,7 +44,12 @@ export function filterThresholds(input: FilterInput): FilterResult {
   const n = rows.length;
   const M = sortedDesc.shape[1];
   const column = (values: number[]) => mx.array(values, mx.float32).reshape([n, 1]);
-  const kIndex = mx.array(rows.map((r) => (r.topK > 0 ? Math.min(r.topK, M) - 1 : 0)), mx.int32).reshape([n, 1]);
+  const kIndex = mx
+    .array(
+      rows.map((r) => (r.topK > 0 ? Math.min(r.topK, M) - 1 : 0)),
+      mx.int32,
+    )
+    .reshape([n, 1]);
   const kOn = mx.array(rows.map((r) => r.topK > 0)).reshape([n, 1]);
   const pOn = mx.array(rows.map((r) => r.topP < 1)).reshape([n, 1]);
   const topP = column(rows.map((r) => r.topP));

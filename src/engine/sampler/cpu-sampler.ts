@@ -46,10 +46,12 @@ export class CpuSampler {
       if (row) plans.push(planRow(i, row, this.vocabSize));
     });
     // Penalty states check the token ids they are given; get them all before anything is written.
-    const adjusting = plans.filter((p) => p.adjustsLogits).map((p) => {
-      const row = rows[p.batchRow]!;
-      return { plan: p, state: this.penalties.get(row.params, row.promptTokenIds, row.outputTokenIds) };
-    });
+    const adjusting = plans
+      .filter((p) => p.adjustsLogits)
+      .map((p) => {
+        const row = rows[p.batchRow]!;
+        return { plan: p, state: this.penalties.get(row.params, row.promptTokenIds, row.outputTokenIds) };
+      });
 
     const raw = new Map<RowPlan, RawLogprobs>();
     for (const p of plans) if (p.wantsLogprob) raw.set(p, this.rawLogprobs(logits, p));
@@ -57,7 +59,11 @@ export class CpuSampler {
     const tokens = new Map<RowPlan, number>();
     try {
       for (const { plan, state } of adjusting) state.apply(logits, plan.batchRow * this.vocabSize, this.overwritten);
-      this.pickGreedy(logits, plans.filter((p) => p.route === 'greedy'), tokens);
+      this.pickGreedy(
+        logits,
+        plans.filter((p) => p.route === 'greedy'),
+        tokens,
+      );
       for (const p of plans) {
         if (p.route === 'greedy') continue;
         const minP = rows[p.batchRow]!.params.minP;
@@ -104,7 +110,12 @@ export class CpuSampler {
   private pickGreedy(logits: Float32Array, greedy: RowPlan[], tokens: Map<RowPlan, number>): void {
     if (greedy.length === 0) return;
     const ids = new Int32Array(greedy.length);
-    this.kernels.argmaxRows(logits, this.vocabSize, Int32Array.from(greedy, (p) => p.batchRow), ids);
+    this.kernels.argmaxRows(
+      logits,
+      this.vocabSize,
+      Int32Array.from(greedy, (p) => p.batchRow),
+      ids,
+    );
     greedy.forEach((p, i) => tokens.set(p, ids[i]));
   }
 }

@@ -44,7 +44,13 @@ export function sampleFiltered(input: FilteredSamplingInput): FilteredSampling {
   const { plans, layout, tier } = input;
   const n = plans.length;
   const temperatures = plans.map((p) => p.temperature);
-  const blocks = toBlocks(selectRows(input.logits, plans.map((p) => p.batchRow)), layout);
+  const blocks = toBlocks(
+    selectRows(
+      input.logits,
+      plans.map((p) => p.batchRow),
+    ),
+    layout,
+  );
   let candidates = blocks;
   let blockIds: MxArray | null = null;
   let boundary = mx.full([n, 1], -Infinity, mx.float32);

@@ -2,7 +2,7 @@
 // a JS-owned Float32Array (the CPU sampler's logits). As penalty-state.ts does for the device, a
 // request's bookkeeping is kept across decode steps, so each step only takes in the tokens
 // generated since the last one and touches only the entries the adjustments name.
-import type { SamplingParams } from '../sampling-params.ts';
+import type { EngineSamplingParams } from '../sampling-params.ts';
 import { checkTokenId, logitBiasEntries } from './penalty-inputs.ts';
 
 /** Entries of a logits array overwritten in place, with their previous values, to put them back. */
@@ -35,7 +35,7 @@ export class HostPenaltyState {
   private lastConsumed = -1;
 
   constructor(
-    readonly params: SamplingParams,
+    readonly params: EngineSamplingParams,
     readonly promptTokenIds: readonly number[],
     readonly vocabSize: number,
   ) {
@@ -103,7 +103,7 @@ export class HostPenaltyStateCache {
 
   constructor(private readonly vocabSize: number) {}
 
-  get(params: SamplingParams, promptTokenIds: readonly number[], outputTokenIds: readonly number[]): HostPenaltyState {
+  get(params: EngineSamplingParams, promptTokenIds: readonly number[], outputTokenIds: readonly number[]): HostPenaltyState {
     let state = this.states.get(outputTokenIds);
     if (!state || state.params !== params || state.promptTokenIds !== promptTokenIds || !state.continues(outputTokenIds)) {
       state = new HostPenaltyState(params, promptTokenIds, this.vocabSize);

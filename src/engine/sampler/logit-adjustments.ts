@@ -86,9 +86,27 @@ class Entries {
     const idParts = [...this.deviceIds, ...(this.listedIds.length ? [mx.array(this.listedIds, mx.int32)] : [])];
     const join = (parts: MxArray[]) => (parts.length === 1 ? parts[0] : mx.concatenate(parts, 0));
     const values = runs.every((r) => typeof r.value === 'number')
-      ? mx.take(mx.array(runs.map((r) => r.value as number), mx.float32), run, 0)
+      ? mx.take(
+          mx.array(
+            runs.map((r) => r.value as number),
+            mx.float32,
+          ),
+          run,
+          0,
+        )
       : join(runs.map((r) => (typeof r.value === 'number' ? mx.full([r.length], r.value, mx.float32) : r.value)));
-    return { rows: mx.take(mx.array(runs.map((r) => r.row), mx.int32), run, 0), ids: join(idParts), values };
+    return {
+      rows: mx.take(
+        mx.array(
+          runs.map((r) => r.row),
+          mx.int32,
+        ),
+        run,
+        0,
+      ),
+      ids: join(idParts),
+      values,
+    };
   }
 }
 
@@ -112,7 +130,15 @@ export function applyLogitAdjustments(logits: MxArray, rows: readonly RowPenalti
         else biasOnRepeated.push({ at: () => repeated.deviceSize + where.tail + (i - where.headLength), value });
       }
       if (plain.length === state.bias.length) added.add(batchRow, state.biasIds, state.biasValues ?? 0);
-      else if (plain.length) added.add(batchRow, plain.map(([id]) => id), mx.array(plain.map(([, v]) => v), mx.float32));
+      else if (plain.length)
+        added.add(
+          batchRow,
+          plain.map(([id]) => id),
+          mx.array(
+            plain.map(([, v]) => v),
+            mx.float32,
+          ),
+        );
     }
     if (p.frequencyPenalty !== 0) added.addList(batchRow, state.outputIds, -p.frequencyPenalty);
     if (p.presencePenalty !== 0) added.addList(batchRow, state.outputDistinctIds, -p.presencePenalty);
@@ -126,8 +152,22 @@ export function applyLogitAdjustments(logits: MxArray, rows: readonly RowPenalti
     const logit = logits.index(r, ids);
     let biased = logit;
     if (biasOnRepeated.length) {
-      const at = mx.array(biasOnRepeated.map((b) => b.at()), mx.int32);
-      biased = mx.add(logit, mx.zeros([repeated.size]).at(at).add(mx.array(biasOnRepeated.map((b) => b.value), mx.float32)));
+      const at = mx.array(
+        biasOnRepeated.map((b) => b.at()),
+        mx.int32,
+      );
+      biased = mx.add(
+        logit,
+        mx
+          .zeros([repeated.size])
+          .at(at)
+          .add(
+            mx.array(
+              biasOnRepeated.map((b) => b.value),
+              mx.float32,
+            ),
+          ),
+      );
     }
     // vLLM: positive logits are divided by the penalty, negative ones multiplied.
     const penalized = mx.where(mx.greater(biased, 0), mx.divide(biased, penalty), mx.multiply(biased, penalty));

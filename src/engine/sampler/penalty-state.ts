@@ -1,6 +1,6 @@
 // What a request's logit_bias and penalties need to know about its tokens, kept across decode
 // steps so each step only adds the tokens generated since the last one.
-import type { SamplingParams } from '../sampling-params.ts';
+import type { EngineSamplingParams } from '../sampling-params.ts';
 import { DeviceTokenList } from './device-token-list.ts';
 import { checkTokenId, logitBiasEntries } from './penalty-inputs.ts';
 import { mx, type MxArray } from '../mlx.ts';
@@ -24,14 +24,24 @@ export class PenaltyState {
   private lastConsumed = -1;
 
   constructor(
-    readonly params: SamplingParams,
+    readonly params: EngineSamplingParams,
     readonly promptTokenIds: readonly number[],
     readonly vocabSize: number,
   ) {
     const bias = logitBiasEntries(params, vocabSize);
     this.bias = bias;
-    this.biasIds = bias.length ? mx.array(bias.map(([id]) => id), mx.int32) : null;
-    this.biasValues = bias.length ? mx.array(bias.map(([, value]) => value), mx.float32) : null;
+    this.biasIds = bias.length
+      ? mx.array(
+          bias.map(([id]) => id),
+          mx.int32,
+        )
+      : null;
+    this.biasValues = bias.length
+      ? mx.array(
+          bias.map(([, value]) => value),
+          mx.float32,
+        )
+      : null;
     if (params.repetitionPenalty !== 1) {
       for (const id of promptTokenIds) {
         checkTokenId('prompt token ids', id, vocabSize);
@@ -85,7 +95,7 @@ export class PenaltyStateCache {
 
   constructor(private readonly vocabSize: number) {}
 
-  get(params: SamplingParams, promptTokenIds: readonly number[], outputTokenIds: readonly number[]): PenaltyState {
+  get(params: EngineSamplingParams, promptTokenIds: readonly number[], outputTokenIds: readonly number[]): PenaltyState {
     let state = this.states.get(outputTokenIds);
     if (!state || state.params !== params || state.promptTokenIds !== promptTokenIds || !state.continues(outputTokenIds)) {
       state = new PenaltyState(params, promptTokenIds, this.vocabSize);

@@ -21,10 +21,7 @@ export function gumbelRows(stepKeys: readonly number[][], length: number): MxArr
   }
   const parts = mx.array(stepKeys as number[][], mx.uint32);
   const sixteen = mx.array(16, mx.uint32);
-  const half = (i: number) => mx.bitwiseOr(
-    mx.leftShift(parts.index(mx.Slice(), i), sixteen),
-    parts.index(mx.Slice(), i + 1),
-  );
+  const half = (i: number) => mx.bitwiseOr(mx.leftShift(parts.index(mx.Slice(), i), sixteen), parts.index(mx.Slice(), i + 1));
   const keys = mx.stack([half(0), half(2)], 1);
   return mx.maximum(draw(keys), GUMBEL_FLOOR);
 }

@@ -2,13 +2,13 @@
 // executable definition the device sampler is tested against, and the place to read what each
 // parameter does. Order as in vLLM v1: logit_bias, repetition penalty, frequency and presence
 // penalties, temperature, then min_p, top_k and top_p; logprobs come from the raw logits.
-import type { SamplingParams } from '../sampling-params.ts';
+import type { EngineSamplingParams } from '../sampling-params.ts';
 
 /** Temperatures below this are greedy (vLLM's _SAMPLING_EPS); dividing by them would overflow. */
 export const GREEDY_TEMPERATURE = 1e-5;
 
 export interface ReferenceRow {
-  params: SamplingParams;
+  params: EngineSamplingParams;
   promptTokenIds: readonly number[];
   outputTokenIds: readonly number[];
 }

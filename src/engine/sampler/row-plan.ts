@@ -1,7 +1,7 @@
 // How one row of a batch will be sampled, decided in JS from its parameters alone (never from other
 // rows, so a request's tokens do not depend on its neighbours). Plain JS, no MLX: the MLX and CPU
 // samplers share it, so they validate and plan rows alike.
-import { InvalidArgumentError, validateSamplingParams, type SamplingParams } from '../sampling-params.ts';
+import type { EngineSamplingParams } from '../sampling-params.ts';
 import { GREEDY_TEMPERATURE } from './reference.ts';
 import { hasLogitAdjustments } from './penalty-inputs.ts';
 import { stepKey } from './step-key.ts';
@@ -35,24 +35,20 @@ export interface RowPlan {
 }
 
 export interface PlanInput {
-  params: SamplingParams;
+  params: EngineSamplingParams;
   outputTokenIds: readonly number[];
   seed: number;
 }
 
-/** Validates the row (throwing InvalidArgumentError naming the field and the row) and plans it. */
+/**
+ * Plans one row. Its parameters were validated once, when the engine admitted the request
+ * (engine-core.ts); a step does not check them again.
+ */
 export function planRow(batchRow: number, row: PlanInput, vocabSize: number): RowPlan {
   const p = row.params;
-  try {
-    validateSamplingParams(p, vocabSize);
-    if (!Number.isSafeInteger(row.seed)) throw new InvalidArgumentError('seed', `seed must be a safe integer, got ${String(row.seed)}`);
-  } catch (err) {
-    if (err instanceof InvalidArgumentError) throw new InvalidArgumentError(err.field, `sampler row ${batchRow}: ${err.message}`);
-    throw err;
-  }
   const greedy = p.temperature < GREEDY_TEMPERATURE;
   const topK = p.topK > 0 && p.topK < vocabSize ? p.topK : 0;
-  const topP = p.topP < 1 ? p.topP : 1;
+  const topP = Math.min(p.topP, 1);
   const logMinP = p.minP > 0 ? Math.log(p.minP) : -Infinity;
   const filtered = topK > 0 || topP < 1 || logMinP > -Infinity;
   const route: SamplingRoute = greedy ? 'greedy' : filtered ? 'filtered' : 'unfiltered';

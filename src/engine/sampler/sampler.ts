@@ -6,7 +6,7 @@
 // How: vocab-blocks.ts (why blocks), block-gumbel.ts (exact two-level Gumbel-max sampling),
 // filtered-sampling.ts and candidate-filter.ts (min_p / top_k / top_p without a full sort),
 // reference.ts (the semantics in plain JS, which the tests hold the device code to).
-import type { SamplingParams } from '../sampling-params.ts';
+import type { EngineSamplingParams } from '../sampling-params.ts';
 import { rowArgmax } from './batch-rows.ts';
 import type { CandidateTier } from './filtered-sampling.ts';
 import { applyLogitAdjustments } from './logit-adjustments.ts';
@@ -19,7 +19,7 @@ import { mx, type MxArray } from '../mlx.ts';
 export type { CandidateTier } from './filtered-sampling.ts';
 
 export interface SamplerRow {
-  params: SamplingParams;
+  params: EngineSamplingParams;
   /** The repetition penalty applies to prompt and output tokens (vLLM semantics). */
   promptTokenIds: readonly number[];
   /**
@@ -70,7 +70,10 @@ export class Sampler {
   private readonly tiers: CandidateTier[];
   private readonly penalties: PenaltyStateCache;
 
-  constructor(readonly vocabSize: number, options: SamplerOptions = {}) {
+  constructor(
+    readonly vocabSize: number,
+    options: SamplerOptions = {},
+  ) {
     this.layout = blockLayout(vocabSize, options.blockSize ?? DEFAULT_BLOCK_SIZE);
     const tiers = options.candidateTiers ?? DEFAULT_TIERS;
     for (const t of tiers) {
@@ -100,7 +103,10 @@ export class Sampler {
 
     if (plans.every((p) => p.route === 'greedy' && !p.adjustsLogits && !p.wantsLogprob)) {
       // The common all-greedy step: one argmax over the batch.
-      const ids = rowArgmax(input, plans.map((p) => p.batchRow)).tolist() as number[];
+      const ids = rowArgmax(
+        input,
+        plans.map((p) => p.batchRow),
+      ).tolist() as number[];
       plans.forEach((p, i) => (results[p.batchRow] = { tokenId: ids[i] }));
       return results;
     }
@@ -123,10 +129,12 @@ export class Sampler {
   }
 
   private adjust(logits: MxArray, rows: readonly (SamplerRow | null)[], plans: RowPlan[]): MxArray {
-    const adjusting = plans.filter((p) => p.adjustsLogits).map((p) => {
-      const row = rows[p.batchRow]!;
-      return { batchRow: p.batchRow, state: this.penalties.get(row.params, row.promptTokenIds, row.outputTokenIds) };
-    });
+    const adjusting = plans
+      .filter((p) => p.adjustsLogits)
+      .map((p) => {
+        const row = rows[p.batchRow]!;
+        return { batchRow: p.batchRow, state: this.penalties.get(row.params, row.promptTokenIds, row.outputTokenIds) };
+      });
     return adjusting.length ? applyLogitAdjustments(logits, adjusting) : logits;
   }
 }

@@ -17,13 +17,23 @@ import { mx, type MxArray } from '../mlx.ts';
 class RowValues {
   private readonly index: Map<RowPlan, number>;
 
-  constructor(readonly array: MxArray, plans: readonly RowPlan[]) {
+  constructor(
+    readonly array: MxArray,
+    plans: readonly RowPlan[],
+  ) {
     this.index = new Map(plans.map((p, i) => [p, i]));
   }
 
   /** Rows for these plans; plans without a value read row 0 (callers ignore those). */
   for(plans: readonly RowPlan[]): MxArray {
-    return mx.take(this.array, mx.array(plans.map((p) => this.index.get(p) ?? 0), mx.int32), 0);
+    return mx.take(
+      this.array,
+      mx.array(
+        plans.map((p) => this.index.get(p) ?? 0),
+        mx.int32,
+      ),
+      0,
+    );
   }
 }
 
@@ -61,8 +71,17 @@ export class SamplingStep {
     const unfiltered = byRoute('unfiltered');
     const filtered = byRoute('filtered');
     const sampled = [...unfiltered, ...filtered];
-    const noise = sampled.length ? gumbelRows(sampled.map((p) => p.stepKey), this.noiseLength) : null;
-    const noiseOf = (plans: RowPlan[]) => selectRows(noise!, plans.map((p) => sampled.indexOf(p)));
+    const noise = sampled.length
+      ? gumbelRows(
+          sampled.map((p) => p.stepKey),
+          this.noiseLength,
+        )
+      : null;
+    const noiseOf = (plans: RowPlan[]) =>
+      selectRows(
+        noise!,
+        plans.map((p) => sampled.indexOf(p)),
+      );
 
     const order: RowPlan[] = [];
     const tokenParts: MxArray[] = [];
@@ -70,7 +89,14 @@ export class SamplingStep {
       order.push(...plans);
       tokenParts.push(tokens.astype(mx.int32));
     };
-    if (greedy.length) keep(greedy, rowArgmax(this.adjusted, greedy.map((p) => p.batchRow)));
+    if (greedy.length)
+      keep(
+        greedy,
+        rowArgmax(
+          this.adjusted,
+          greedy.map((p) => p.batchRow),
+        ),
+      );
     // One softmax pass serves the unfiltered rows (block masses) and top_p-only rows (normalizer).
     const needsMass = filtered.filter((p) => p.needsFullMass);
     const massPlans = [...unfiltered, ...needsMass];
@@ -78,14 +104,17 @@ export class SamplingStep {
       const pass = this.softmaxRows(massPlans);
       if (unfiltered.length) {
         const head = (x: MxArray) => (needsMass.length ? x.index(mx.Slice(0, unfiltered.length)) : x);
-        keep(unfiltered, sampleFromBlocks({
-          blocks: toBlocks(head(pass.scaled), this.layout),
-          blockIds: null,
-          // Block masses normalized by the softmax: a constant shift per row, the same distribution.
-          blockLogMass: mx.log(mx.sum(toBlocks(head(pass.probs), this.layout, 0), -1)),
-          noise: noiseOf(unfiltered),
-          numBlocks: this.layout.numBlocks,
-        }));
+        keep(
+          unfiltered,
+          sampleFromBlocks({
+            blocks: toBlocks(head(pass.scaled), this.layout),
+            blockIds: null,
+            // Block masses normalized by the softmax: a constant shift per row, the same distribution.
+            blockLogMass: mx.log(mx.sum(toBlocks(head(pass.probs), this.layout, 0), -1)),
+            noise: noiseOf(unfiltered),
+            numBlocks: this.layout.numBlocks,
+          }),
+        );
       }
       if (needsMass.length) this.fullLogMass = new RowValues(pass.logNormalizer, massPlans);
     }
@@ -116,7 +145,13 @@ export class SamplingStep {
 
   /** Rows divided by their temperatures, with their softmax and log-normalizer. */
   private softmaxRows(plans: RowPlan[]) {
-    const scaled = divideByTemperature(selectRows(this.adjusted, plans.map((p) => p.batchRow)), plans.map((p) => p.temperature));
+    const scaled = divideByTemperature(
+      selectRows(
+        this.adjusted,
+        plans.map((p) => p.batchRow),
+      ),
+      plans.map((p) => p.temperature),
+    );
     return { scaled, ...softmaxMass(scaled) };
   }
 
@@ -147,23 +182,35 @@ export class SamplingStep {
   private readLogprobs(readback: Readback, order: RowPlan[], tokens: MxArray): void {
     const plans = this.plans.filter((p) => p.wantsLogprob);
     if (!plans.length) return;
-    const rawRows = selectRows(this.raw, plans.map((p) => p.batchRow));
+    const rawRows = selectRows(
+      this.raw,
+      plans.map((p) => p.batchRow),
+    );
     const count = Math.max(...plans.map((p) => p.topLogprobs));
     const top = rawTopLogprobs(rawRows, this.layout, count);
     this.logNormalizer = new RowValues(top.logNormalizer, plans);
-    const rowTokens = mx.take(tokens, mx.array(plans.map((p) => order.indexOf(p)), mx.int32), 0);
+    const rowTokens = mx.take(
+      tokens,
+      mx.array(
+        plans.map((p) => order.indexOf(p)),
+        mx.int32,
+      ),
+      0,
+    );
     readback.float(chosenLogprob(rawRows, top.logNormalizer, rowTokens), (v) => plans.forEach((p, i) => this.chosenLogprobs.set(p, v[i])));
     if (!top.values || !top.ids) return;
     let ids: number[] = [];
     readback.int(top.ids, (v) => (ids = v));
-    readback.float(top.values, (values) => plans.forEach((p, i) => {
-      if (p.topLogprobs === 0) return;
-      const entries = Array.from({ length: count }, (_, j) => ({ tokenId: ids[i * count + j], logprob: values[i * count + j] }))
-        // Block padding (-inf) can only surface when real logits are -inf too; never report it.
-        .filter((e) => e.tokenId < this.layout.vocabSize);
-      entries.sort((a, b) => b.logprob - a.logprob || a.tokenId - b.tokenId);
-      this.topLogprobs.set(p, entries.slice(0, p.topLogprobs));
-    }));
+    readback.float(top.values, (values) =>
+      plans.forEach((p, i) => {
+        if (p.topLogprobs === 0) return;
+        const entries = Array.from({ length: count }, (_, j) => ({ tokenId: ids[i * count + j], logprob: values[i * count + j] }))
+          // Block padding (-inf) can only surface when real logits are -inf too; never report it.
+          .filter((e) => e.tokenId < this.layout.vocabSize);
+        entries.sort((a, b) => b.logprob - a.logprob || a.tokenId - b.tokenId);
+        this.topLogprobs.set(p, entries.slice(0, p.topLogprobs));
+      }),
+    );
   }
 
   /** Rows their tier could not certify go up the ladder, one evaluation per rung still needed. */
@@ -174,14 +221,33 @@ export class SamplingStep {
       const readback = new Readback();
       for (const [rung, plans] of this.byRung(pending)) {
         // The same noise as before: it depends only on each row's seed and step.
-        const out = this.sampleRung(rung, plans, gumbelRows(plans.map((p) => p.stepKey), this.noiseLength));
+        const out = this.sampleRung(
+          rung,
+          plans,
+          gumbelRows(
+            plans.map((p) => p.stepKey),
+            this.noiseLength,
+          ),
+        );
         readback.int(out.tokens, (ids) => plans.forEach((p, i) => this.tokens.set(p, ids[i])));
         readback.int(out.certified, (flags) => plans.forEach((p, i) => flags[i] || next.push(p)));
         const lp = plans.filter((p) => p.wantsLogprob);
         if (lp.length) {
-          const rowTokens = mx.take(out.tokens, mx.array(lp.map((p) => plans.indexOf(p)), mx.int32), 0);
-          const rawRows = selectRows(this.raw, lp.map((p) => p.batchRow));
-          readback.float(chosenLogprob(rawRows, this.logNormalizer!.for(lp), rowTokens), (v) => lp.forEach((p, i) => this.chosenLogprobs.set(p, v[i])));
+          const rowTokens = mx.take(
+            out.tokens,
+            mx.array(
+              lp.map((p) => plans.indexOf(p)),
+              mx.int32,
+            ),
+            0,
+          );
+          const rawRows = selectRows(
+            this.raw,
+            lp.map((p) => p.batchRow),
+          );
+          readback.float(chosenLogprob(rawRows, this.logNormalizer!.for(lp), rowTokens), (v) =>
+            lp.forEach((p, i) => this.chosenLogprobs.set(p, v[i])),
+          );
         }
       }
       readback.run();

@@ -21,9 +21,17 @@ export function blockLayout(vocabSize: number, blockSize: number): BlockLayout {
 /** [n, V] -> [n, numBlocks, blockSize], padding with `fill` (-inf for logits, 0 for probabilities). */
 export function toBlocks(x: MxArray, layout: BlockLayout, fill = -Infinity): MxArray {
   const n = x.shape[0];
-  const padded = layout.paddedSize === layout.vocabSize
-    ? x
-    : mx.pad(x, [[0, 0], [0, layout.paddedSize - layout.vocabSize]], mx.array(fill));
+  const padded =
+    layout.paddedSize === layout.vocabSize
+      ? x
+      : mx.pad(
+          x,
+          [
+            [0, 0],
+            [0, layout.paddedSize - layout.vocabSize],
+          ],
+          mx.array(fill),
+        );
   return padded.reshape([n, layout.numBlocks, layout.blockSize]);
 }
 

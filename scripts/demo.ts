@@ -1,10 +1,15 @@
-// A command-line demo of the engine alone: fetches the model if needed, starts the engine process,
-// and streams one chat answer to stdout. `node --import tsx src/engine/demo.ts [--model M] [prompt]`
+// A command-line demo of the engine without the server: fetches the model if needed, starts the
+// engine process, and streams one chat answer to stdout through the text layer (the engine works
+// in token ids). `node --import tsx scripts/demo.ts [--model M] [prompt]`
 import { Command } from 'commander';
-import { DEFAULT_ENGINE_OPTIONS } from './engine-options.ts';
-import { EngineClient } from './engine-client.ts';
-import { defaultCacheDir, resolveModel } from '../model-source/model-source.ts';
-import { defaultSamplingParams } from './sampling-params.ts';
+import { DEFAULT_ENGINE_OPTIONS } from '../src/engine/engine-options.ts';
+import { EngineClient } from '../src/engine/engine-client.ts';
+import { defaultSamplingParams } from '../src/engine/sampling-params.ts';
+import { defaultCacheDir, resolveModel } from '../src/model-source/model-source.ts';
+import type { GenerateRequest } from '../src/text/generation.ts';
+import { loadTokenizer } from '../src/text/load-tokenizer.ts';
+import { promptTokenIds } from '../src/text/prompt-tokens.ts';
+import { TextRequest } from '../src/text/text-request.ts';
 
 const program = new Command()
   .name('engine-demo')
@@ -20,14 +25,23 @@ const cacheDir = defaultCacheDir();
 const model = await resolveModel(opts.model, { cacheDir });
 const engine = new EngineClient({ model, cacheDir, engine: DEFAULT_ENGINE_OPTIONS });
 process.stderr.write(`loading ${model.id} …\n`);
-await engine.start();
+const [info, tokenizer] = await Promise.all([engine.start(), loadTokenizer(model)]);
 const started = performance.now();
 let firstToken = 0;
-for await (const e of engine.generate({
+const request: GenerateRequest = {
   id: 'demo',
   input: { kind: 'chat', messages: [{ role: 'user', content: prompt }] },
   sampling: { ...defaultSamplingParams(), temperature: opts.temperature, maxTokens: opts.maxTokens },
-})) {
+};
+const text = new TextRequest(tokenizer, request, promptTokenIds(tokenizer, request.input, opts.maxTokens, info));
+const events = (async function* () {
+  for await (const engineEvent of engine.generate(text.engineRequest(request.id))) {
+    const accepted = text.accept(engineEvent);
+    yield* accepted.events;
+    if (accepted.cancel) return;
+  }
+})();
+for await (const e of events) {
   if (e.type === 'delta') {
     firstToken ||= performance.now();
     process.stdout.write(e.text);

@@ -1,0 +1,79 @@
+// The server's own answers do not wait for the engine: while a full batch decodes and a long prompt
+// is prefilled, GetServerStatus reports the load as it is (no zero readings), and Tokenize and
+// Detokenize answer from the server's text layer. (How fast they answer is measured by
+// bench/status-latency.ts, not asserted here.)
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { createClient, type Client } from '@connectrpc/connect';
+import { createGrpcTransport } from '@connectrpc/connect-node';
+import { FinishReason } from '../src/gen/mlxserve/v1/generation_pb.ts';
+import { EngineState, GenerationService } from '../src/gen/mlxserve/v1/generation_service_pb.ts';
+import { startTestServer, type TestServer } from './helpers/test-server.ts';
+
+const BATCH = 16;
+let server: TestServer;
+let client: Client<typeof GenerationService>;
+
+before(async () => {
+  // One row to spare: the long prompt joins the decoding batch.
+  server = await startTestServer({ engine: { batchSize: BATCH + 1 } });
+  client = createClient(GenerationService, createGrpcTransport({ baseUrl: server.baseUrl }));
+});
+after(() => server.close());
+
+const tokens = (ids: number[]) => ({ input: { case: 'tokens' as const, value: { ids } } });
+
+test('status, Tokenize and Detokenize under a full batch with a 2,000-token prompt arriving', async () => {
+  const abort = new AbortController();
+  const streams = Array.from({ length: BATCH }, (_, i) =>
+    client
+      .generateStream(
+        { prompt: tokens([5 + i, 6, 7, 8]), sampling: { temperature: 0, maxTokens: 3000, ignoreEos: true } },
+        { signal: abort.signal },
+      )
+      [Symbol.asyncIterator](),
+  );
+  // Every stream has produced a token: the whole batch decodes.
+  for (const s of streams) {
+    for (;;) {
+      const { value } = await s.next();
+      if (value?.event.case === 'delta') break;
+    }
+  }
+  // Keep reading them: unread streams would fill the connection's HTTP/2 window and hold up
+  // every other answer on it.
+  const drained = streams.map(async (s) => {
+    for (;;) if ((await s.next().catch(() => ({ done: true }))).done) return;
+  });
+  const longPrompt = Array.from({ length: 2000 }, (_, i) => 10 + (i % 200));
+  const long = client.complete({ prompt: tokens(longPrompt), sampling: { temperature: 0, maxTokens: 2, ignoreEos: true } });
+
+  const text = 'the server answers this itself';
+  const [first, tokenized] = await Promise.all([
+    client.getServerStatus({}),
+    client.tokenize({ prompt: { input: { case: 'text', value: text } } }),
+  ]);
+  const detokenized = await client.detokenize({ tokenIds: tokenized.tokenIds });
+  // The engine's figures arrive with its steps; the new request shows in them within a step or two.
+  let status = first;
+  for (let i = 0; i < 200 && status.runningRequests + status.waitingRequests < BATCH + 1; i++) {
+    assert.ok(status.runningRequests >= BATCH, `a reading of ${status.runningRequests} running under load`);
+    await new Promise((r) => setTimeout(r, 10));
+    status = await client.getServerStatus({});
+  }
+
+  assert.equal(status.engineState, EngineState.READY);
+  assert.equal(status.inFlightRequests, BATCH + 1);
+  assert.ok(status.runningRequests >= BATCH && status.runningRequests <= BATCH + 1, `running ${status.runningRequests}`);
+  assert.equal(status.runningRequests + status.waitingRequests, BATCH + 1, 'every request is running or waiting');
+  assert.ok(status.kvCacheBytesUsed > 0n && status.kvCacheBytesUsed <= status.kvCacheBytesCapacity);
+  assert.ok(status.engineResidentBytes > 0n);
+  assert.ok(tokenized.tokenIds.length > 0);
+  assert.equal(detokenized.text, text);
+
+  const done = await long;
+  assert.equal(done.finished?.finishReason, FinishReason.LENGTH);
+  assert.equal(done.finished?.usage?.promptTokens, 2000);
+  abort.abort();
+  await Promise.allSettled(drained);
+});
