@@ -39,9 +39,14 @@ test('service status codes become OpenAI status codes', () => {
     'sampling.max_tokens must be an integer in [1, 2147483647], got 0',
     'sampling.max_tokens',
     chatNames,
+    ' must be an integer in [1, 2147483647], got 0',
   );
   assert.equal(e.param, 'max_completion_tokens');
   assert.equal(e.message, 'max_completion_tokens must be an integer in [1, 2147483647], got 0');
+  // A message that does not lead with the field stays as the service worded it.
+  const whole = errorFromCode(Code.InvalidArgument, "this model's maximum context length is 8 tokens", 'prompt.tokens.ids', chatNames);
+  assert.equal(whole.param, 'messages');
+  assert.equal(whole.message, "this model's maximum context length is 8 tokens");
   assert.deepEqual(Object.keys(e.toBody().error), ['message', 'type', 'param', 'code']);
 });
 

@@ -32,6 +32,9 @@ describe('flags', () => {
       '--use-prompt-cache',
       '--disable-prompt-cache',
       '--radix-cache-size',
+      '--enable-prefix-caching',
+      '--no-enable-prefix-caching',
+      '--prefix-cache-size',
       '--port',
       '--host',
       '--grpc-port',
@@ -109,6 +112,10 @@ describe('flags', () => {
       kvBudgetBytes: 512 * 1024 ** 2,
     });
     assert.equal(engineOptions((await parse('--use-prompt-cache')).serve!).prefixCache, true);
+    // vLLM's names and ours for the same settings; the seed's names are their aliases.
+    assert.equal(engineOptions((await parse('--no-enable-prefix-caching')).serve!).prefixCache, false);
+    assert.equal(engineOptions((await parse('--enable-prefix-caching')).serve!).prefixCache, true);
+    assert.equal(engineOptions((await parse('--prefix-cache-size', '3GiB')).serve!).prefixCacheBytes, 3 * 1024 ** 3);
     const adapter = (await parse('adapter', '--grpc-target', 'gpu-box:50051', '--port', '9000')).adapter!;
     assert.equal(adapter.grpcTarget, 'gpu-box:50051');
     assert.equal(adapter.port, 9000);

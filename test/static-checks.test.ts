@@ -22,6 +22,6 @@ test('the sources type-check (tsc --noEmit)', () => {
 });
 
 test('Biome finds no lint error and no unformatted file (npm run lint)', () => {
-  const r = run([resolve('@biomejs/biome/bin/biome'), 'check', '--diagnostic-level=error']);
+  const r = run([resolve('@biomejs/biome/bin/biome'), 'check', '--error-on-warnings']);
   assert.equal(r.status, 0, r.output);
 });

@@ -28,15 +28,18 @@ export function restParam(field: string, names: ParamNames): string | null {
   return path;
 }
 
-/** Maps a failure kind (a gRPC status code; ErrorCode numbers are the same) to an OpenAI error. */
-export function errorFromCode(code: number, message: string, field: string, names: ParamNames): OpenAIError {
+/**
+ * Maps a failure kind (a gRPC status code; ErrorCode numbers are the same) to an OpenAI error.
+ * `reason`: the GenerationError's reason, the message's rest after the field's path, so the
+ * message can name the parameter as the client sent it ("top_p must be …", not "sampling.top_p …").
+ */
+export function errorFromCode(code: number, message: string, field: string, names: ParamNames, reason = ''): OpenAIError {
   switch (code) {
     case Code.InvalidArgument:
     case Code.OutOfRange:
     case Code.FailedPrecondition: {
       const param = restParam(field, names);
-      // The service words messages with its own field path ("sampling.top_p must be …").
-      const text = param && field && message.startsWith(field) ? param + message.slice(field.length) : message;
+      const text = param && reason ? param + reason : message;
       // OpenAI's code for this case, which clients test to trim their history and retry.
       return invalidRequest(param, text, /maximum context length/.test(message) ? 'context_length_exceeded' : null);
     }
@@ -61,7 +64,7 @@ export function errorFromCode(code: number, message: string, field: string, name
 
 export function errorFromGenerationError(e: GenerationError | undefined, names: ParamNames): OpenAIError {
   if (!e) return serverError('generation failed without an error description');
-  return errorFromCode(e.code === ErrorCode.UNSPECIFIED ? Code.Internal : e.code, e.message, e.field, names);
+  return errorFromCode(e.code === ErrorCode.UNSPECIFIED ? Code.Internal : e.code, e.message, e.field, names, e.reason);
 }
 
 /** Any error thrown by a gRPC call (or by the adapter itself) as an OpenAI error. */
@@ -75,5 +78,5 @@ export function errorFromThrown(err: unknown, names: ParamNames): OpenAIError {
     // Transport-level failure: the gRPC service itself cannot be reached.
     return unavailable(`the generation service is unavailable: ${ce.rawMessage}`);
   }
-  return errorFromCode(ce.code, message, field, names);
+  return errorFromCode(ce.code, message, field, names, detail?.reason);
 }

@@ -23,9 +23,14 @@ const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', im
 export interface ServeFlags {
   model?: string;
   batchSize: number;
+  /** --enable-prefix-caching / --no-enable-prefix-caching (vLLM's names); unset: on. */
+  enablePrefixCaching?: boolean;
+  /** The original flags, aliases of the above. */
   usePromptCache?: boolean;
   disablePromptCache?: boolean;
-  radixCacheSize: number;
+  prefixCacheSize: number;
+  /** The original name of --prefix-cache-size; wins when given. */
+  radixCacheSize?: number;
   port: number;
   host: string;
   grpcPort: number;
@@ -63,8 +68,8 @@ export function engineOptions(flags: ServeFlags): EngineOptions {
     batchSize: flags.batchSize,
     prefillTokens: flags.prefillChunk,
     kvBudgetBytes: flags.kvCacheBytes,
-    prefixCache: !flags.disablePromptCache,
-    prefixCacheBytes: flags.radixCacheSize,
+    prefixCache: flags.enablePrefixCaching !== false && !flags.disablePromptCache,
+    prefixCacheBytes: flags.radixCacheSize ?? flags.prefixCacheSize,
     maxQueue: flags.maxQueue,
     queueTimeoutMs: flags.queueTimeout * 1000,
     cpuKernels: flags.cpuKernels,
@@ -182,24 +187,23 @@ export function buildProgram(actions: CommandActions = RUN): Command {
   const program = new Command()
     .name('mlx-batch-server')
     .description(
-      'LLM inference server on MLX with continuous batching and a radix-tree prompt cache: gRPC service plus an OpenAI-compatible REST API',
+      'LLM inference server on MLX with continuous batching and a radix-tree prefix cache: gRPC service plus an OpenAI-compatible REST API',
     )
     .version(VERSION)
     .enablePositionalOptions()
     .option('--model <spec>', `model: a local GGUF file or Hugging Face-layout directory, or a Hugging Face repo id`, DEFAULT_MODEL.alias)
     .option('--batch-size <n>', 'most requests decoding at once', integerIn(1, 4096), DEFAULT_ENGINE_OPTIONS.batchSize)
-    .addOption(
-      new Option('--use-prompt-cache', 'reuse KV of shared prompt prefixes (radix-tree cache; on by default)').conflicts(
-        'disablePromptCache',
-      ),
-    )
-    .option('--disable-prompt-cache', 'turn the prompt cache off')
+    .option('--enable-prefix-caching', 'reuse the KV of shared prompt prefixes (the radix-tree prefix cache; on by default)')
+    .option('--no-enable-prefix-caching', 'turn the prefix cache off')
+    .addOption(new Option('--use-prompt-cache', 'alias of --enable-prefix-caching').conflicts('disablePromptCache'))
+    .option('--disable-prompt-cache', 'alias of --no-enable-prefix-caching')
     .option(
-      '--radix-cache-size <bytes>',
-      'bytes of KV the prompt cache may keep (e.g. 1073741824, 2GiB)',
+      '--prefix-cache-size <bytes>',
+      'bytes of KV the prefix cache may keep (e.g. 1073741824, 2GiB)',
       byteSize,
       DEFAULT_ENGINE_OPTIONS.prefixCacheBytes,
     )
+    .option('--radix-cache-size <bytes>', 'alias of --prefix-cache-size', byteSize)
     .option('--port <port>', 'port of the OpenAI-compatible REST API', port, DEFAULT_ADAPTER_PORT)
     .option('--host <address>', 'address to bind (0.0.0.0 for every interface)', DEFAULT_ADAPTER_HOST)
     .option('--grpc-port <port>', 'port of the gRPC service', port, DEFAULT_GRPC_PORT)

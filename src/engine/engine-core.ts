@@ -129,9 +129,16 @@ export class EngineCore {
     try {
       this.admit(req);
     } catch (e) {
-      const field = e instanceof InvalidArgumentError ? e.field : undefined;
-      const code: ErrorCode = e instanceof EngineRequestError ? e.code : field ? 'invalid_argument' : 'internal';
-      this.emit({ type: 'error', requestId: String(req?.id ?? ''), code, message: (e as Error).message, field });
+      const invalid = e instanceof InvalidArgumentError ? e : undefined;
+      const code: ErrorCode = e instanceof EngineRequestError ? e.code : invalid ? 'invalid_argument' : 'internal';
+      this.emit({
+        type: 'error',
+        requestId: String(req?.id ?? ''),
+        code,
+        message: (e as Error).message,
+        field: invalid?.field,
+        reason: invalid?.reason,
+      });
     }
   }
 

@@ -15,7 +15,7 @@ export interface EngineOptions {
   kvBudgetBytes: number;
   /** Reuse KV of shared prefixes. */
   prefixCache: boolean;
-  /** Bytes the prefix cache may hold (--radix-cache-size). */
+  /** Bytes the prefix cache may hold (--prefix-cache-size). */
   prefixCacheBytes: number;
   /** Requests allowed to wait; beyond it a request is refused with resource_exhausted. */
   maxQueue: number;

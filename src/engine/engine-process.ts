@@ -97,6 +97,9 @@ async function init(msg: Extract<ToEngine, { type: 'init' }>): Promise<void> {
     });
     core = new EngineCore(model, msg.config.engine, (e) => pending.push(e));
     core.warmUp();
+    // The file buffers the weights were read from are garbage now (the native path copied them
+    // into its arena): collect them before serving rather than whenever V8 gets to it.
+    collectGarbage?.({ type: 'major' });
     send({ type: 'ready', info: { ...core.info(), runtime: model.runtime, runtimeFallback: model.fallbackReason } });
     sendStats(true);
     for (const m of earlyMessages.splice(0)) handle(m);

@@ -1,4 +1,4 @@
-// The prompt cache: a radix tree over token ids whose edges own the KV computed for their tokens,
+// The prefix cache: a radix tree over token ids whose edges own the KV computed for their tokens,
 // after SGLang's RadixCache (mem_cache/radix_cache.py). Four verbs: matchPrefix finds the longest
 // cached prefix, insert adds a sequence, lock/unlock keep a prefix in use from being evicted, and
 // evict drops least-recently-used unlocked leaves. The payload (the engine's per-layer KV for an
@@ -17,7 +17,7 @@ export interface PayloadOps<P> {
 
 export interface RadixCacheOptions<P> {
   payload: PayloadOps<P>;
-  /** Payload bytes kept once nothing is locked (the engine's --radix-cache-size). */
+  /** Payload bytes kept once nothing is locked (the engine's --prefix-cache-size). */
   capacityBytes: number;
   /** Told of every evicted edge, whichever call evicted it (insert, unlock or evict). */
   onEvict?: (edge: EvictedEdge<P>) => void;

@@ -56,6 +56,8 @@ export type EngineEvent =
       message: string;
       /** The offending request field (snake_case), for invalid_argument. */
       field?: string;
+      /** When the message is the field's name followed by more: that rest. */
+      reason?: string;
     };
 
 /** The model as the engine loaded it. */

@@ -67,31 +67,42 @@ export function defaultSamplingParams(): SamplingParams {
   };
 }
 
-/** A request field that failed validation; `field` uses the snake_case name clients send. */
+/**
+ * A request field that failed validation; `field` uses the snake_case name clients send. When
+ * the message is the field's name followed by `reason` (see ofField), each edge that names the
+ * field differently (the gRPC path `sampling.top_p`, the REST `top_p`) can word it with its own
+ * name; otherwise the message stands as it is.
+ */
 export class InvalidArgumentError extends Error {
   constructor(
     readonly field: string,
     message: string,
+    readonly reason?: string,
   ) {
     super(message);
     this.name = 'InvalidArgumentError';
+  }
+
+  /** An error whose message is `field` + `reason` (e.g. "top_p" + " must be in (0, 1], got 0"). */
+  static ofField(field: string, reason: string): InvalidArgumentError {
+    return new InvalidArgumentError(field, field + reason, reason);
   }
 }
 
 function checkRange(field: string, value: number, min: number, max: number, opts: { minOpen?: boolean } = {}) {
   if (typeof value !== 'number' || !Number.isFinite(value)) {
-    throw new InvalidArgumentError(field, `${field} must be a finite number, got ${String(value)}`);
+    throw InvalidArgumentError.ofField(field, ` must be a finite number, got ${String(value)}`);
   }
   const belowMin = opts.minOpen ? value <= min : value < min;
   if (belowMin || value > max) {
     const lo = opts.minOpen ? `(${min}` : `[${min}`;
-    throw new InvalidArgumentError(field, `${field} must be in ${lo}, ${max}], got ${value}`);
+    throw InvalidArgumentError.ofField(field, ` must be in ${lo}, ${max}], got ${value}`);
   }
 }
 
 function checkInteger(field: string, value: number, min: number, max: number) {
   if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw new InvalidArgumentError(field, `${field} must be an integer in [${min}, ${max}], got ${String(value)}`);
+    throw InvalidArgumentError.ofField(field, ` must be an integer in [${min}, ${max}], got ${String(value)}`);
   }
 }
 
@@ -122,12 +133,12 @@ export function validateEngineSamplingParams(p: EngineSamplingParams, vocabSize:
   checkRange('frequency_penalty', p.frequencyPenalty, -2, 2);
   const biased = Object.keys(p.logitBias).length;
   if (biased > MAX_LOGIT_BIAS_ENTRIES) {
-    throw new InvalidArgumentError('logit_bias', `logit_bias may hold at most ${MAX_LOGIT_BIAS_ENTRIES} token ids, got ${biased}`);
+    throw InvalidArgumentError.ofField('logit_bias', ` may hold at most ${MAX_LOGIT_BIAS_ENTRIES} token ids, got ${biased}`);
   }
   for (const [key, bias] of Object.entries(p.logitBias)) {
     const id = Number(key);
     if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
-      throw new InvalidArgumentError('logit_bias', `logit_bias token id ${key} is outside the vocabulary [0, ${vocabSize})`);
+      throw InvalidArgumentError.ofField('logit_bias', `: token id ${key} is outside the vocabulary [0, ${vocabSize})`);
     }
     checkRange('logit_bias', bias, -100, 100);
   }

@@ -26,12 +26,14 @@ export class RequestError extends Error {
     message: string,
     /** The offending request field for INVALID_ARGUMENT (e.g. `sampling.top_p`); empty otherwise. */
     readonly field = '',
+    /** When the message is `field` followed by more: that rest (see GenerationError.reason). */
+    readonly reason = '',
   ) {
     super(message.length > MAX_MESSAGE_CHARS ? `${message.slice(0, MAX_MESSAGE_CHARS)}…` : message);
   }
 
   toProto(): MessageInitShape<typeof GenerationErrorSchema> {
-    return { code: this.code, message: this.message, field: this.field };
+    return { code: this.code, message: this.message, field: this.field, reason: this.reason };
   }
 
   /** The status a single-request call ends with: same code and message, the GenerationError in its details. */
@@ -44,6 +46,11 @@ export class RequestError extends Error {
 
 export function invalidArgument(field: string, message: string): RequestError {
   return new RequestError(ErrorCode.INVALID_ARGUMENT, message, field);
+}
+
+/** INVALID_ARGUMENT with the message `field` + `reason` ("sampling.top_p" + " must be …"). */
+export function invalidField(field: string, reason: string): RequestError {
+  return new RequestError(ErrorCode.INVALID_ARGUMENT, field + reason, field, reason);
 }
 
 const ENGINE_CODES: Record<EngineErrorCode, ErrorCode> = {
@@ -88,19 +95,14 @@ export function fieldPath(engineField: string): string {
   return PROMPT_FIELDS[engineField] ?? engineField;
 }
 
-/** Renames the field at the start of a validation message to its request path ("top_p must…" → "sampling.top_p must…"). */
-function withFieldPath(message: string, engineField: string, path: string): string {
-  if (path === engineField) return message;
-  return message.startsWith(engineField) ? path + message.slice(engineField.length) : `${path}: ${message}`;
-}
-
+/** The error under the field's request path: reworded with it when the message leads with the field. */
 export function fromInvalidArgument(e: InvalidArgumentError): RequestError {
   const path = fieldPath(e.field);
-  return invalidArgument(path, withFieldPath(e.message, e.field, path));
+  return e.reason === undefined ? invalidArgument(path, e.message) : invalidField(path, e.reason);
 }
 
-export function fromEngineError(e: { code: EngineErrorCode; message: string; field?: string }): RequestError {
-  if (e.code === 'invalid_argument' && e.field) return fromInvalidArgument(new InvalidArgumentError(e.field, e.message));
+export function fromEngineError(e: { code: EngineErrorCode; message: string; field?: string; reason?: string }): RequestError {
+  if (e.code === 'invalid_argument' && e.field) return fromInvalidArgument(new InvalidArgumentError(e.field, e.message, e.reason));
   return new RequestError(ENGINE_CODES[e.code] ?? ErrorCode.INTERNAL, e.message);
 }
 

@@ -7,7 +7,7 @@ import { defaultSamplingParams, InvalidArgumentError, validateSamplingParams, ty
 import { ErrorCode } from '../gen/mlxserve/v1/generation_pb.ts';
 import type { Prompt } from '../gen/mlxserve/v1/prompt_pb.ts';
 import type { SamplingParams as ProtoSamplingParams } from '../gen/mlxserve/v1/sampling_pb.ts';
-import { fromInvalidArgument, invalidArgument, RequestError } from './request-error.ts';
+import { fromInvalidArgument, invalidArgument, invalidField, RequestError } from './request-error.ts';
 
 /** The fields every generation RPC shares (StartGeneration, GenerateStreamRequest, CompleteRequest). */
 export interface GenerationInput {
@@ -20,15 +20,14 @@ export const MAX_REQUEST_ID_BYTES = 256;
 
 /** Checks a StartGeneration.request_id. */
 export function checkRequestId(id: string): void {
-  if (id.length === 0) throw invalidArgument('request_id', 'request_id must not be empty');
+  if (id.length === 0) throw invalidField('request_id', ' must not be empty');
   const bytes = Buffer.byteLength(id, 'utf8');
-  if (bytes > MAX_REQUEST_ID_BYTES)
-    throw invalidArgument('request_id', `request_id must be at most ${MAX_REQUEST_ID_BYTES} bytes, got ${bytes}`);
+  if (bytes > MAX_REQUEST_ID_BYTES) throw invalidField('request_id', ` must be at most ${MAX_REQUEST_ID_BYTES} bytes, got ${bytes}`);
 }
 
 function checkTokenIds(field: string, ids: readonly number[], vocabSize: number): void {
   for (const id of ids) {
-    if (id < 0 || id >= vocabSize) throw invalidArgument(field, `${field}: token id ${id} is outside the vocabulary [0, ${vocabSize})`);
+    if (id < 0 || id >= vocabSize) throw invalidField(field, `: token id ${id} is outside the vocabulary [0, ${vocabSize})`);
   }
 }
 
@@ -37,16 +36,16 @@ export function toPromptInput(prompt: Prompt | undefined, model: ModelInfo): Pro
   const input = prompt?.input;
   switch (input?.case) {
     case 'text':
-      if (input.value.length === 0) throw invalidArgument('prompt.text', 'prompt.text must not be empty');
+      if (input.value.length === 0) throw invalidField('prompt.text', ' must not be empty');
       return { kind: 'text', text: input.value, addSpecialTokens: prompt?.addSpecialTokens ?? true };
     case 'chat': {
       if (!model.hasChatTemplate) {
         throw new RequestError(ErrorCode.FAILED_PRECONDITION, `model "${model.id}" has no chat template; send text or token ids`);
       }
       const messages = input.value.messages;
-      if (messages.length === 0) throw invalidArgument('prompt.chat.messages', 'prompt.chat.messages must hold at least one message');
+      if (messages.length === 0) throw invalidField('prompt.chat.messages', ' must hold at least one message');
       messages.forEach((m, i) => {
-        if (m.role.length === 0) throw invalidArgument('prompt.chat.messages', `prompt.chat.messages[${i}].role must not be empty`);
+        if (m.role.length === 0) throw invalidField('prompt.chat.messages', `[${i}].role must not be empty`);
       });
       return {
         kind: 'chat',
@@ -56,19 +55,18 @@ export function toPromptInput(prompt: Prompt | undefined, model: ModelInfo): Pro
     }
     case 'tokens': {
       const ids = input.value.ids;
-      if (ids.length === 0) throw invalidArgument('prompt.tokens.ids', 'prompt.tokens.ids must not be empty');
+      if (ids.length === 0) throw invalidField('prompt.tokens.ids', ' must not be empty');
       checkTokenIds('prompt.tokens.ids', ids, model.vocabSize);
       return { kind: 'tokens', tokenIds: [...ids] };
     }
     default:
-      throw invalidArgument('prompt', 'prompt is required: text, chat messages or token ids');
+      throw invalidField('prompt', ' is required: text, chat messages or token ids');
   }
 }
 
 function seedNumber(seed: bigint): number {
   const limit = BigInt(Number.MAX_SAFE_INTEGER);
-  if (seed > limit || seed < -limit)
-    throw invalidArgument('sampling.seed', `sampling.seed must be in [-(2^53 - 1), 2^53 - 1], got ${seed}`);
+  if (seed > limit || seed < -limit) throw invalidField('sampling.seed', ` must be in [-(2^53 - 1), 2^53 - 1], got ${seed}`);
   return Number(seed);
 }
 

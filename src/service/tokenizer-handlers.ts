@@ -8,13 +8,13 @@ import type {
   TokenizeResponseSchema,
 } from '../gen/mlxserve/v1/generation_service_pb.ts';
 import { promptText } from '../text/prompt-tokens.ts';
-import { invalidArgument, toConnectError } from './request-error.ts';
+import { invalidField, toConnectError } from './request-error.ts';
 import { toPromptInput } from './request-mapping.ts';
 import type { ServingState } from './serving-state.ts';
 
 function checkVocabulary(field: string, ids: readonly number[], vocabSize: number): void {
   for (const id of ids) {
-    if (id < 0 || id >= vocabSize) throw invalidArgument(field, `${field}: token id ${id} is outside the vocabulary [0, ${vocabSize})`);
+    if (id < 0 || id >= vocabSize) throw invalidField(field, `: token id ${id} is outside the vocabulary [0, ${vocabSize})`);
   }
 }
 

@@ -11,21 +11,21 @@ export const CHAT_ROLES: ReadonlySet<string> = new Set(['system', 'developer', '
 /** Checks the shape of chat messages before they reach a template; names the first bad field. */
 export function validateChatMessages(messages: unknown): asserts messages is ChatMessage[] {
   if (!Array.isArray(messages) || messages.length === 0) {
-    throw new InvalidArgumentError('messages', 'messages must be a non-empty list');
+    throw InvalidArgumentError.ofField('messages', ' must be a non-empty list');
   }
   messages.forEach((m: unknown, i) => {
     if (m === null || typeof m !== 'object' || Array.isArray(m)) {
-      throw new InvalidArgumentError('messages', `messages[${i}] must be an object with role and content`);
+      throw InvalidArgumentError.ofField('messages', `[${i}] must be an object with role and content`);
     }
     const { role, content } = m as Record<string, unknown>;
     if (typeof role !== 'string' || !CHAT_ROLES.has(role)) {
-      throw new InvalidArgumentError(
+      throw InvalidArgumentError.ofField(
         'messages',
-        `messages[${i}].role must be one of ${[...CHAT_ROLES].join(', ')}, got ${JSON.stringify(role)}`,
+        `[${i}].role must be one of ${[...CHAT_ROLES].join(', ')}, got ${JSON.stringify(role)}`,
       );
     }
     if (typeof content !== 'string') {
-      throw new InvalidArgumentError('messages', `messages[${i}].content must be a string`);
+      throw InvalidArgumentError.ofField('messages', `[${i}].content must be a string`);
     }
   });
 }

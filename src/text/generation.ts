@@ -65,4 +65,6 @@ export type GenerationEvent =
       message: string;
       /** The offending request field (snake_case), for invalid_argument. */
       field?: string;
+      /** When the message is the field's name followed by more: that rest. */
+      reason?: string;
     };

@@ -42,7 +42,7 @@ export type PromptText = { field: string; text: string; addSpecialTokens: boolea
 export function promptText(tokenizer: Tokenizer, input: PromptInput, limits: PromptLimits): PromptText {
   switch (input?.kind) {
     case 'text':
-      if (typeof input.text !== 'string') throw new InvalidArgumentError('prompt', 'prompt must be a string');
+      if (typeof input.text !== 'string') throw InvalidArgumentError.ofField('prompt', ' must be a string');
       checkPromptChars(tokenizer, 'prompt', input.text, limits);
       return { field: 'prompt', text: input.text, addSpecialTokens: input.addSpecialTokens ?? true };
     case 'chat': {
@@ -52,7 +52,7 @@ export function promptText(tokenizer: Tokenizer, input: PromptInput, limits: Pro
       return { field: 'messages', text, addSpecialTokens: false };
     }
     case 'tokens': {
-      if (!Array.isArray(input.tokenIds)) throw new InvalidArgumentError('prompt_token_ids', 'prompt_token_ids must be a list of integers');
+      if (!Array.isArray(input.tokenIds)) throw InvalidArgumentError.ofField('prompt_token_ids', ' must be a list of integers');
       for (const id of input.tokenIds) {
         if (!Number.isInteger(id) || id < 0 || id >= limits.vocabSize) {
           throw new InvalidArgumentError('prompt_token_ids', `token id ${String(id)} is outside the vocabulary [0, ${limits.vocabSize})`);

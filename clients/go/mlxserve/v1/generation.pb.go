@@ -675,7 +675,11 @@ type GenerationError struct {
 	Message string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
 	// The offending request field for ERROR_CODE_INVALID_ARGUMENT, as its snake_case path below
 	// the request (e.g. `sampling.top_p`, `prompt.tokens.ids`, `request_id`); empty otherwise.
-	Field         string `protobuf:"bytes,3,opt,name=field,proto3" json:"field,omitempty"`
+	Field string `protobuf:"bytes,3,opt,name=field,proto3" json:"field,omitempty"`
+	// When `message` starts with `field`: the rest of it (" must be in (0, 1], got 0",
+	// "[2].role must not be empty"), so that a client naming the field its own way (the REST
+	// adapter says `top_p`, `messages`) can put its own name in front. Empty otherwise.
+	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -731,6 +735,13 @@ func (x *GenerationError) GetField() string {
 	return ""
 }
 
+func (x *GenerationError) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 var File_mlxserve_v1_generation_proto protoreflect.FileDescriptor
 
 const file_mlxserve_v1_generation_proto_rawDesc = "" +
@@ -769,11 +780,12 @@ const file_mlxserve_v1_generation_proto_rawDesc = "" +
 	"\x05Usage\x12#\n" +
 	"\rprompt_tokens\x18\x01 \x01(\rR\fpromptTokens\x12+\n" +
 	"\x11completion_tokens\x18\x02 \x01(\rR\x10completionTokens\x12#\n" +
-	"\rcached_tokens\x18\x03 \x01(\rR\fcachedTokens\"m\n" +
+	"\rcached_tokens\x18\x03 \x01(\rR\fcachedTokens\"\x85\x01\n" +
 	"\x0fGenerationError\x12*\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x16.mlxserve.v1.ErrorCodeR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x14\n" +
-	"\x05field\x18\x03 \x01(\tR\x05field*\x95\x01\n" +
+	"\x05field\x18\x03 \x01(\tR\x05field\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason*\x95\x01\n" +
 	"\fFinishReason\x12\x1d\n" +
 	"\x19FINISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12FINISH_REASON_STOP\x10\x01\x12\x18\n" +
