@@ -152,6 +152,27 @@ describe('400: the parameter is named', () => {
     assert.deepEqual(Object.keys(body.error).sort(), ['code', 'message', 'param', 'type']);
     assert.equal(body.error.type, 'invalid_request_error');
   });
+
+  test('a JSON body declared as another type (a form post, text): 415; JSON types and no type are read', async () => {
+    const json = JSON.stringify({ model: modelId, messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 });
+    for (const type of ['application/x-www-form-urlencoded', 'text/plain', 'multipart/form-data; boundary=x']) {
+      const res = await fetch(`${url}/chat/completions`, { method: 'POST', headers: { 'content-type': type }, body: json });
+      assert.equal(res.status, 415, type);
+      const body = await errorBody(res);
+      assert.equal(body.error.type, 'invalid_request_error');
+      assert.equal(body.error.code, 'unsupported_media_type');
+      assert.match(body.error.message, /application\/json/);
+    }
+    for (const type of ['application/json; charset=utf-8', 'application/vnd.api+json', undefined]) {
+      const res = await fetch(`${url}/chat/completions`, {
+        method: 'POST',
+        headers: type ? { 'content-type': type } : {},
+        body: new Blob([json]), // a Blob without a type: fetch sends no Content-Type
+      });
+      assert.equal(res.status, 200, String(type));
+      await res.arrayBuffer();
+    }
+  });
 });
 
 describe('404 and 405', () => {

@@ -197,3 +197,20 @@ test('routes: the /v1 prefix is optional, model ids may hold slashes', () => {
   assert.equal(matchRoute('/v1/embeddings'), undefined);
   assert.equal(matchRoute('/v1/models/%E0%A4%A'), undefined);
 });
+
+test('a number of the wrong kind is named as it was received', () => {
+  const messages = [{ role: 'user', content: 'x' }];
+  const refusal = (body: Record<string, unknown>) => {
+    try {
+      readChatRequest({ model: 'm', messages, ...body });
+    } catch (e) {
+      assert.ok(e instanceof OpenAIError);
+      return e.message;
+    }
+    assert.fail('accepted');
+  };
+  assert.equal(refusal({ max_tokens: 1.5 }), "Invalid type for 'max_tokens': expected an integer, but got a decimal (1.5) instead.");
+  const huge = refusal({ max_tokens: 1e20 });
+  assert.doesNotMatch(huge, /got an integer/);
+  assert.match(huge, /got 100000000000000000000, an integer beyond ±9007199254740991/);
+});

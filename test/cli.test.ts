@@ -5,7 +5,10 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Code, ConnectError, createClient } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
@@ -137,6 +140,24 @@ describe('flags', () => {
     assert.match((await parse('adapter')).error, /required option '--grpc-target/);
   });
 
+  test('--api-key-file reads the key from a file; a missing or empty file is refused', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'key-file-'));
+    try {
+      writeFileSync(join(dir, 'key'), 'sk-from-file\n');
+      writeFileSync(join(dir, 'empty'), '\n');
+      assert.equal((await parse('--api-key-file', join(dir, 'key'))).serve?.apiKeyFile, 'sk-from-file');
+      assert.equal(
+        (await parse('adapter', '--grpc-target', 'h:1', '--grpc-api-key-file', join(dir, 'key'))).adapter?.grpcApiKeyFile,
+        'sk-from-file',
+      );
+      assert.match((await parse('--api-key-file', join(dir, 'missing'))).error, /--api-key-file.*cannot read/);
+      assert.match((await parse('--api-key-file', join(dir, 'empty'))).error, /--api-key-file.*holds no key/);
+      assert.match((await parse('--api-key', 'x', '--api-key-file', join(dir, 'key'))).error, /cannot be used with/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('the executable reports a usage error and exits non-zero', async () => {
     await assert.rejects(run(process.execPath, [BIN, '--batch-size', 'many']), (err: { code: number; stderr: string }) => {
       assert.notEqual(err.code, 0);
@@ -223,8 +244,11 @@ describe('the server with an API key, and the adapter alone in front of it', () 
       assert.notEqual(r.status, 0, `${load} loaded`);
       assert.match(r.stderr, /cannot be loaded in this process/);
     }
+    // The gRPC key from a file, as an operator keeps it out of the process list.
+    const keyDir = mkdtempSync(join(tmpdir(), 'grpc-key-'));
+    writeFileSync(join(keyDir, 'key'), `${KEY}\n`);
     const adapter = await launchCli(
-      ['adapter', '--grpc-target', server.grpc, '--port', '0', '--grpc-api-key', KEY, '--log-level', 'warn'],
+      ['adapter', '--grpc-target', server.grpc, '--port', '0', '--grpc-api-key-file', join(keyDir, 'key'), '--log-level', 'warn'],
       {},
       ['--import', ENGINE_RUNTIME_BLOCKER],
     );
@@ -238,6 +262,7 @@ describe('the server with an API key, and the adapter alone in front of it', () 
       assert.ok(chunks >= 1);
     } finally {
       assert.equal(await stop(adapter.child), 0);
+      rmSync(keyDir, { recursive: true, force: true });
     }
   });
 

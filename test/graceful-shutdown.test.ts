@@ -151,7 +151,21 @@ test('SIGTERM with a short drain timeout: a stream still running is cancelled, e
     } as OpenAI.CompletionCreateParamsStreaming);
     const chunks = stream[Symbol.asyncIterator]();
     await chunks.next();
+    // A gRPC stream running beside it.
+    const grpc = createClient(GenerationService, createGrpcTransport({ baseUrl: `http://${server.grpc}` }));
+    const grpcEvents = grpc
+      .generateStream({ prompt: { input: { case: 'text', value: 'endless' } }, sampling: { maxTokens: 4000, ignoreEos: true } })
+      [Symbol.asyncIterator]();
+    await grpcEvents.next();
+    const grpcEnd = (async () => {
+      for (let r = await grpcEvents.next(); !r.done; r = await grpcEvents.next());
+    })();
     server.child.kill('SIGTERM');
+    // Cut by the drain timeout, it ends with UNAVAILABLE naming the shutdown, not with OK.
+    await assert.rejects(grpcEnd, (e) => {
+      const err = ConnectError.from(e);
+      return err.code === Code.Unavailable && /shutting down/.test(err.rawMessage);
+    });
     let received = 1;
     let error: unknown;
     try {

@@ -11,7 +11,7 @@ import { ErrorCode, FinishReason } from '../src/gen/mlxserve/v1/generation_pb.ts
 import {
   GenerateStreamRequestSchema,
   GenerationService,
-  type GenerateRequestSchema,
+  GenerateRequestSchema,
   type GenerateResponse,
 } from '../src/gen/mlxserve/v1/generation_service_pb.ts';
 import { AsyncQueue } from '../src/service/async-queue.ts';
@@ -175,6 +175,36 @@ test('a cancel message ends the request with CANCELLED and frees its engine slot
   await waitForIdleEngine(server.engine);
 });
 
+test('a request cancelled right after its start, running or still queued, keeps the documented event order', async () => {
+  const s = openStream();
+  // A full batch, so that 'queued' waits for a slot when its cancel arrives.
+  for (let i = 0; i < BATCH; i++) s.send(start(`busy${i}`, [5 + i, 6], LONG));
+  for (let i = 0; i < BATCH; i++) await s.next((r) => r.requestId === `busy${i}` && r.event.case === 'delta');
+  s.send(start('queued', [9, 9], 10));
+  s.send(cancel('queued'));
+  s.send(start('at-once', [7, 7], LONG));
+  s.send(cancel('at-once'));
+  while (!['queued', 'at-once'].every((id) => s.received.some(isFinish(id)))) await s.next();
+  for (const id of ['queued', 'at-once']) {
+    const kinds = eventsOf(s.received, id).map((e) => e.case);
+    // Either refused before it started (a lone error) or started → deltas → finished.
+    if (kinds[0] === 'error') assert.deepEqual(kinds, ['error'], id);
+    else {
+      assert.equal(kinds[0], 'started', `${id}: ${kinds.join(', ')}`);
+      assert.equal(kinds.at(-1), 'finished', id);
+      assert.ok(
+        kinds.slice(1, -1).every((k) => k === 'delta'),
+        id,
+      );
+      assert.equal(finishedOf(s.received, id).finishReason, FinishReason.CANCELLED);
+    }
+  }
+  for (let i = 0; i < BATCH; i++) s.send(cancel(`busy${i}`));
+  s.halfClose();
+  await s.rest();
+  await waitForIdleEngine(server.engine);
+});
+
 test('half-close: the running requests finish, then the stream ends with OK', async () => {
   const s = openStream();
   s.send(start('one', [5, 6], 30));
@@ -241,6 +271,53 @@ test('an expired deadline cancels the generation in the engine', async () => {
   s.send(start('a', [1], LONG));
   await assert.rejects(s.rest(), (e) => ConnectError.from(e).code === Code.DeadlineExceeded);
   assert.ok(tokensOf(s.received, 'a').length > 0);
+  await waitForIdleEngine(server.engine);
+});
+
+/** A gRPC frame of one message. */
+function grpcFrame(bytes: Uint8Array): Buffer {
+  const frame = Buffer.concat([Buffer.from([0, 0, 0, 0, 0]), Buffer.from(bytes)]);
+  frame.writeUInt32BE(bytes.length, 1);
+  return frame;
+}
+
+/**
+ * A call made by hand, with a grpc-timeout header and no deadline of the client's own (a client
+ * library's deadline would end the call on its side first and hide the server's status). Resolves
+ * with the grpc-status the server ended it with.
+ */
+async function statusOfRawCall(method: string, message: Uint8Array, timeout: string, halfClose: boolean): Promise<string> {
+  const session = http2.connect(server.baseUrl);
+  try {
+    const stream = session.request({
+      ':method': 'POST',
+      ':path': `/mlxserve.v1.GenerationService/${method}`,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+      'grpc-timeout': timeout,
+    });
+    if (halfClose) stream.end(grpcFrame(message));
+    else stream.write(grpcFrame(message));
+    stream.resume();
+    return await new Promise<string>((resolve) => {
+      stream.on('response', (h) => h['grpc-status'] !== undefined && resolve(String(h['grpc-status'])));
+      stream.on('trailers', (t) => resolve(String(t['grpc-status'])));
+      stream.on('close', () => resolve('no status'));
+    });
+  } finally {
+    session.destroy();
+  }
+}
+
+test('an expired grpc-timeout ends every kind of generation call with DEADLINE_EXCEEDED, not OK', async () => {
+  const long = { prompt: { input: { case: 'text' as const, value: 'hello' } }, sampling: { maxTokens: LONG, ignoreEos: true } };
+  const single = toBinary(GenerateStreamRequestSchema, create(GenerateStreamRequestSchema, long));
+  assert.equal(await statusOfRawCall('GenerateStream', single, '300m', true), String(Code.DeadlineExceeded));
+  await waitForIdleEngine(server.engine);
+  assert.equal(await statusOfRawCall('Complete', single, '300m', true), String(Code.DeadlineExceeded));
+  await waitForIdleEngine(server.engine);
+  const bidi = toBinary(GenerateRequestSchema, create(GenerateRequestSchema, start('a', [1], LONG)));
+  assert.equal(await statusOfRawCall('Generate', bidi, '300m', false), String(Code.DeadlineExceeded));
   await waitForIdleEngine(server.engine);
 });
 

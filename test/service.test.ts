@@ -75,6 +75,16 @@ test('stop tokens and stop strings end generation with their reason; logprobs co
   const stopToken = await client.complete({ prompt: text('abc'), sampling: { maxTokens: 10, stopTokenIds: [65], logitBias: { 65: 100 } } });
   assert.equal(stopToken.finished?.finishReason, FinishReason.STOP);
   assert.deepEqual(stopToken.finished?.stopReason, { case: 'stopTokenId', value: 65 });
+  // The model's end-of-sequence token stops generation and is named as the stop token, for a
+  // plain prompt and for a chat (whose template ends turns with its own EOS token).
+  const eos = await client.complete({ prompt: text('abc'), sampling: { maxTokens: 10, logitBias: { [TINY_SPECIAL.eos]: 100 } } });
+  assert.equal(eos.finished?.finishReason, FinishReason.STOP);
+  assert.deepEqual(eos.finished?.stopReason, { case: 'stopTokenId', value: TINY_SPECIAL.eos });
+  const chatEnd = await client.complete({
+    prompt: chat({ role: 'user', content: 'hi' }),
+    sampling: { maxTokens: 10, logitBias: { [TINY_SPECIAL.imEnd]: 100 } },
+  });
+  assert.deepEqual(chatEnd.finished?.stopReason, { case: 'stopTokenId', value: TINY_SPECIAL.imEnd });
 
   const free = await client.complete({ prompt: text('abc'), sampling: greedy(30) });
   const stop = free.text.slice(4, 6);
@@ -82,6 +92,16 @@ test('stop tokens and stop strings end generation with their reason; logprobs co
   assert.equal(stopped.finished?.finishReason, FinishReason.STOP);
   assert.deepEqual(stopped.finished?.stopReason, { case: 'stopString', value: stop });
   assert.equal(stopped.text, free.text.slice(0, free.text.indexOf(stop)));
+
+  // max_tokens ends the output inside a character (the first byte of 😊): the text drops it, the
+  // token stays, streamed or not.
+  const cut = { prompt: text('abc'), sampling: { maxTokens: 1, ignoreEos: true, logitBias: { 240: 100 } } };
+  const whole = await client.complete(cut);
+  assert.deepEqual(whole.tokenIds, [0xf0]);
+  assert.equal(whole.text, '');
+  assert.equal(whole.finished?.usage?.completionTokens, 1);
+  const streamed = await collect(client.generateStream(cut));
+  assert.equal(streamed.map((r) => (r.event.case === 'delta' ? r.event.value.text : '')).join(''), '');
 
   const withLogprobs = await client.complete({ prompt: text('abc'), sampling: { ...greedy(5), logprobs: true, topLogprobs: 3 } });
   assert.equal(withLogprobs.logprobs.length, 5);

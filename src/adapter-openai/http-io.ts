@@ -3,7 +3,7 @@
 // of piling up memory, and a client that has gone away makes every later write a no-op.
 import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { invalidRequest, payloadTooLarge } from './openai-error.ts';
+import { invalidRequest, payloadTooLarge, unsupportedMediaType } from './openai-error.ts';
 
 /**
  * Bodies beyond this are refused with 413 (--max-body-size). A whole context window of chat
@@ -68,7 +68,20 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer
   });
 }
 
+/**
+ * Whether a request's declared body type is JSON: application/json or a `+json` type. A request
+ * without a Content-Type is read as JSON (some clients send none); any other type, such as the
+ * form encoding `curl -d` defaults to, is refused with 415, as vLLM does.
+ */
+export function declaresJson(contentType: string | undefined): boolean {
+  if (contentType === undefined) return true;
+  const mediaType = contentType.split(';', 1)[0].trim().toLowerCase();
+  return mediaType === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(mediaType);
+}
+
 export async function readJsonBody(req: IncomingMessage, maxBytes = DEFAULT_MAX_BODY_BYTES): Promise<unknown> {
+  const contentType = req.headers['content-type'];
+  if (!declaresJson(contentType)) throw unsupportedMediaType(contentType ?? '');
   const body = await readBody(req, maxBytes);
   let text: string;
   try {

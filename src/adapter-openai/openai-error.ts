@@ -77,6 +77,18 @@ export function rateLimited(message: string): OpenAIError {
 }
 
 /** 413: the body is larger than the server accepts. */
+/** 415: a body the API cannot read as JSON by its declared type (e.g. a form post). */
+export function unsupportedMediaType(contentType: string): OpenAIError {
+  const shown = contentType.length > 100 ? `${contentType.slice(0, 100)}…` : contentType;
+  return new OpenAIError(
+    415,
+    `Unsupported content type "${shown}"; send the JSON body with "Content-Type: application/json".`,
+    'invalid_request_error',
+    null,
+    'unsupported_media_type',
+  );
+}
+
 export function payloadTooLarge(limitBytes: number): OpenAIError {
   return new OpenAIError(413, `The request body is larger than ${limitBytes} bytes.`, 'invalid_request_error', null, 'request_too_large', {
     connection: 'close',

@@ -9,7 +9,12 @@ function typeName(value: Json): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'object') return 'an object';
-  if (typeof value === 'number') return Number.isInteger(value) ? 'an integer' : 'a decimal';
+  if (typeof value === 'number') {
+    if (Number.isSafeInteger(value)) return 'an integer';
+    // Integers past 2^53 are not exact in JSON's doubles: say so rather than "got an integer".
+    if (Number.isInteger(value)) return `${quote(value)}, an integer beyond ±${Number.MAX_SAFE_INTEGER}`;
+    return `a decimal (${quote(value)})`;
+  }
   return `a ${typeof value}`;
 }
 

@@ -1,5 +1,6 @@
 // Parsers for command-line values. A bad value fails with commander's usage error, which names
 // the flag, instead of becoming NaN somewhere deep in the engine.
+import { readFileSync } from 'node:fs';
 import { InvalidArgumentError } from 'commander';
 import { isLogLevel, LOG_LEVELS, type LogLevel } from '../log/logger.ts';
 
@@ -60,4 +61,20 @@ export function grpcTarget(value: string): string {
     throw new InvalidArgumentError(`expected host:port (e.g. 127.0.0.1:50051), got "${value}".`);
   }
   return value;
+}
+
+/**
+ * An API key kept in a file (its first line), so that it is not visible in the process list as
+ * `--api-key` is. The file must exist and hold a non-empty key.
+ */
+export function keyFromFile(path: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new InvalidArgumentError(`cannot read "${path}": ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}.`);
+  }
+  const key = text.split(/\r?\n/, 1)[0].trim();
+  if (key.length === 0) throw new InvalidArgumentError(`"${path}" holds no key on its first line.`);
+  return key;
 }

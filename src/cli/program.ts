@@ -10,7 +10,7 @@ import { DEFAULT_ENGINE_OPTIONS, type CpuKernels, type EngineOptions } from '../
 import { DEFAULT_MODEL } from '../model-source/model-source.ts';
 import { DEFAULT_GRPC_MAX_MESSAGE_BYTES, DEFAULT_GRPC_PORT } from '../service/grpc-server.ts';
 import { loadProgress } from './load-progress.ts';
-import { byteSize, grpcTarget, integerIn, logLevel, port, ratioAbove1 } from './option-parsers.ts';
+import { byteSize, grpcTarget, integerIn, keyFromFile, logLevel, port, ratioAbove1 } from './option-parsers.ts';
 import { startServer, type RunningServer } from './serve.ts';
 
 export const API_KEY_ENV = 'MLX_BATCH_SERVER_API_KEY';
@@ -36,6 +36,8 @@ export interface ServeFlags {
   grpcPort: number;
   grpcHost?: string;
   apiKey?: string;
+  /** The key read from --api-key-file. */
+  apiKeyFile?: string;
   maxQueue: number;
   queueTimeout: number;
   drainTimeout: number;
@@ -56,7 +58,11 @@ export interface AdapterFlags {
   port: number;
   host: string;
   apiKey?: string;
+  /** The key read from --api-key-file. */
+  apiKeyFile?: string;
   grpcApiKey?: string;
+  /** The key read from --grpc-api-key-file. */
+  grpcApiKeyFile?: string;
   logLevel: LogLevel;
   maxBodySize: number;
   drainTimeout: number;
@@ -113,7 +119,7 @@ async function serve(flags: ServeFlags): Promise<void> {
       port: flags.port,
       grpcHost: flags.grpcHost ?? flags.host,
       grpcPort: flags.grpcPort,
-      apiKey: flags.apiKey,
+      apiKey: flags.apiKey ?? flags.apiKeyFile,
       logger: log,
       logPrompts: flags.logPrompts,
       maxBodyBytes: flags.maxBodySize,
@@ -128,7 +134,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     `mlx-batch-server ${VERSION}\n` +
       `  OpenAI API:  ${server.adapter.url}   (health: ${server.adapter.url.replace(/\/v1$/, '')}/health)\n` +
       `  gRPC:        ${server.grpcTarget}   (mlxserve.v1.GenerationService)\n` +
-      (flags.apiKey ? '  API key required (Authorization: Bearer …)\n' : ''),
+      (flags.apiKey || flags.apiKeyFile ? '  API key required (Authorization: Bearer …)\n' : ''),
   );
   try {
     const info = await server.ready;
@@ -149,8 +155,8 @@ async function adapterOnly(flags: AdapterFlags): Promise<void> {
   const log = createLogger(flags.logLevel);
   const adapter = await startOpenAIAdapter({
     grpcTarget: flags.grpcTarget,
-    grpcApiKey: flags.grpcApiKey ?? flags.apiKey,
-    apiKey: flags.apiKey,
+    grpcApiKey: flags.grpcApiKey ?? flags.grpcApiKeyFile ?? flags.apiKey ?? flags.apiKeyFile,
+    apiKey: flags.apiKey ?? flags.apiKeyFile,
     host: flags.host,
     port: flags.port,
     logger: log,
@@ -214,6 +220,11 @@ export function buildProgram(actions: CommandActions = RUN): Command {
         'require this key: REST "Authorization: Bearer <key>", gRPC metadata "authorization: Bearer <key>"',
       ).env(API_KEY_ENV),
     )
+    .addOption(
+      new Option('--api-key-file <path>', 'read the key from this file (not visible in the process list, as --api-key is)')
+        .argParser(keyFromFile)
+        .conflicts('apiKey'),
+    )
     .option(
       '--max-queue <n>',
       'requests allowed to wait for a batch slot; more get 429 / RESOURCE_EXHAUSTED',
@@ -275,7 +286,9 @@ export function buildProgram(actions: CommandActions = RUN): Command {
     .option('--port <port>', 'port of the REST API', port, DEFAULT_ADAPTER_PORT)
     .option('--host <address>', 'address to bind', DEFAULT_ADAPTER_HOST)
     .addOption(new Option('--api-key <key>', 'require this key of REST clients (Authorization: Bearer <key>)').env(API_KEY_ENV))
+    .addOption(new Option('--api-key-file <path>', 'read the REST key from this file').argParser(keyFromFile).conflicts('apiKey'))
     .addOption(new Option('--grpc-api-key <key>', 'key the gRPC service requires (default: --api-key)').env(GRPC_API_KEY_ENV))
+    .addOption(new Option('--grpc-api-key-file <path>', 'read the gRPC key from this file').argParser(keyFromFile).conflicts('grpcApiKey'))
     .option('--max-body-size <bytes>', 'largest REST request body; larger gets 413 (e.g. 4MiB)', byteSize, DEFAULT_MAX_BODY_BYTES)
     .option(
       '--drain-timeout <seconds>',

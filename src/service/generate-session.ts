@@ -9,6 +9,7 @@ import type { Usage } from '../engine/request.ts';
 import { ErrorCode } from '../gen/mlxserve/v1/generation_pb.ts';
 import type { GenerateRequest, GenerateResponseSchema, StartGeneration } from '../gen/mlxserve/v1/generation_service_pb.ts';
 import { AsyncQueue } from './async-queue.ts';
+import { abortStatus } from './call-abort.ts';
 import { toDelta, toFailedFinish, toFinished, toStarted } from './event-mapping.ts';
 import { startGeneration } from './generation-run.ts';
 import { callRequestId, codeName } from './generation-telemetry.ts';
@@ -35,11 +36,20 @@ export class GenerateSession {
 
   /** Serves the stream: reads client messages, yields every request's events. */
   async *serve(requests: AsyncIterable<GenerateRequest>): AsyncGenerator<GenerateResponseInit> {
-    const cancelAll = () => this.cancelAll();
+    // The call is over (deadline, shutdown, client gone): its requests are cancelled, and once
+    // their last events are out the stream ends, even if the client never half-closes.
+    const cancelAll = () => {
+      this.cancelAll();
+      void Promise.all(this.running).then(() => this.out.close());
+    };
     this.callSignal.addEventListener('abort', cancelAll, { once: true });
     const reading = this.read(requests);
     try {
       yield* this.out;
+      // Its requests ended as 'cancelled' because the deadline expired or the server shut down:
+      // the stream ends with that status, not OK.
+      const aborted = abortStatus(this.callSignal);
+      if (aborted) throw aborted;
     } finally {
       this.callSignal.removeEventListener('abort', cancelAll);
       // Ends with the call: nothing may keep running for a client that is gone. The reader ends

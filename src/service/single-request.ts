@@ -11,15 +11,22 @@ import type {
   GenerateStreamResponseSchema,
 } from '../gen/mlxserve/v1/generation_service_pb.ts';
 import { ErrorCode } from '../gen/mlxserve/v1/generation_pb.ts';
+import { abortStatus } from './call-abort.ts';
 import { toDelta, toFinished, toStarted, toTokenLogprob, type FinishedEvent } from './event-mapping.ts';
 import { startGeneration, type GenerationEvent } from './generation-run.ts';
 import { callRequestId } from './generation-telemetry.ts';
 import { RequestError, toConnectError } from './request-error.ts';
 import type { ServingState } from './serving-state.ts';
 
-/** A generation that ended in the engine with finish reason 'error' fails the call. */
-function failIfErrored(e: GenerationEvent): void {
-  if (e.type === 'finished' && e.finishReason === 'error') throw new RequestError(ErrorCode.INTERNAL, e.error ?? 'generation failed');
+/**
+ * A generation that ended in the engine with finish reason 'error' fails the call; one cancelled
+ * because the call's deadline expired or the server shut down ends it with that status.
+ */
+function failIfErrored(e: GenerationEvent, signal: AbortSignal): void {
+  if (e.type !== 'finished') return;
+  if (e.finishReason === 'error') throw new RequestError(ErrorCode.INTERNAL, e.error ?? 'generation failed');
+  const aborted = e.finishReason === 'cancelled' ? abortStatus(signal) : undefined;
+  if (aborted) throw aborted;
 }
 
 export function generateStreamHandler(state: ServingState) {
@@ -30,7 +37,7 @@ export function generateStreamHandler(state: ServingState) {
     try {
       const generation = startGeneration(state, req, ctx.signal, { rpc: 'GenerateStream', requestId: callRequestId(ctx.requestHeader) });
       for await (const e of generation.events) {
-        failIfErrored(e);
+        failIfErrored(e, ctx.signal);
         if (e.type === 'started') yield { event: { case: 'started', value: toStarted(e, generation.model.id) } };
         else if (e.type === 'delta') yield { event: { case: 'delta', value: toDelta(e) } };
         else yield { event: { case: 'finished', value: toFinished(e) } };
@@ -50,7 +57,7 @@ export function completeHandler(state: ServingState) {
       const logprobs: TokenLogprob[] = [];
       let finished: FinishedEvent | undefined;
       for await (const e of generation.events) {
-        failIfErrored(e);
+        failIfErrored(e, ctx.signal);
         if (e.type === 'delta') {
           text += e.text;
           tokenIds.push(...e.tokenIds);

@@ -39,6 +39,14 @@ export class IncrementalDetokenizer {
     return this.emit(this.decoder.decode());
   }
 
+  /**
+   * Ends the stream dropping what was held back: the bytes of a character whose last bytes were
+   * never generated (max_tokens cut it), which flush() would show as U+FFFD.
+   */
+  discardIncomplete(): void {
+    this.flushed = true;
+  }
+
   private emit(text: string): string {
     if (this.atStart && text.length > 0) {
       this.atStart = false;

@@ -35,14 +35,15 @@ export class OutputProcessor {
     return { text: r.text };
   }
 
-  /** Text still held back (partial characters, possible stop prefixes); call once, at the end. */
+  /**
+   * Text still held back by the stop-string matcher; call once, at the end. A final character cut
+   * short (its remaining bytes never generated) is dropped: the text holds whole characters only,
+   * while its token stays in the token ids and the usage.
+   */
   flush(): string {
     if (this.ended) return '';
     this.ended = true;
-    const tail = this.detokenizer.flush();
-    if (!this.stops) return tail;
-    // Characters completed only now may still complete a stop string.
-    const r = this.stops.push(tail);
-    return r.stopped ? r.text : r.text + this.stops.flush();
+    this.detokenizer.discardIncomplete();
+    return this.stops ? this.stops.flush() : '';
   }
 }

@@ -23,6 +23,7 @@ export class TextRequest {
   private completionTokens = 0;
   /** The generation ended here (a stop string); the engine's remaining events are dropped. */
   private ended = false;
+  private started = false;
 
   constructor(
     private readonly tokenizer: Tokenizer,
@@ -47,6 +48,7 @@ export class TextRequest {
     if (this.ended) return { events: [], cancel: false };
     switch (e.type) {
       case 'started':
+        this.started = true;
         this.promptTokens = e.promptTokens;
         this.cachedTokens = e.cachedTokens;
         return { events: [{ ...e, requestId }], cancel: false };
@@ -71,6 +73,9 @@ export class TextRequest {
       case 'finished': {
         this.ended = true;
         const events: GenerationEvent[] = [];
+        // Cancelled while still queued, the engine never started it: clients still see the one
+        // documented order, started → deltas → finished.
+        if (!this.started) events.push({ type: 'started', requestId, promptTokens: this.promptTokenIds.length, cachedTokens: 0 });
         const tail = this.output.flush();
         if (tail) events.push({ type: 'delta', requestId, text: tail, tokenIds: [] });
         events.push({
