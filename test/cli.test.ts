@@ -270,3 +270,38 @@ describe('the server with an API key, and the adapter alone in front of it', () 
     assert.equal(await stop(server.child), 0, server.stderr());
   });
 });
+
+test('an engine that keeps dying is restarted --max-engine-restarts times, then the server exits with status 1', async () => {
+  const modelDir = writeTinyModel(TEST_MODEL_SPEC);
+  const server = await launchCli([
+    '--model',
+    modelDir,
+    '--port',
+    '0',
+    '--grpc-port',
+    '0',
+    '--max-engine-restarts',
+    '1',
+    '--log-level',
+    'warn',
+  ]);
+  try {
+    const engineProcess = () => {
+      const r = spawnSync('pgrep', ['-P', String(server.child.pid)], { encoding: 'utf8' });
+      return Number(r.stdout.trim().split('\n')[0]);
+    };
+    await waitForHealth(server.api);
+    const first = engineProcess();
+    process.kill(first, 'SIGKILL');
+    // Restarted once (a new engine process serves again)...
+    for (let i = 0; i < 400 && !(engineProcess() > 0 && engineProcess() !== first); i++) await new Promise((r) => setTimeout(r, 25));
+    await waitForHealth(server.api);
+    // ...and after the second quick death the server leaves it to its supervisor.
+    process.kill(engineProcess(), 'SIGKILL');
+    assert.equal(await server.exited, 1, server.stderr());
+    assert.match(server.stderr(), /the engine keeps failing; exiting with status 1/);
+  } finally {
+    server.child.kill('SIGKILL');
+    await rm(modelDir, { recursive: true, force: true });
+  }
+});

@@ -248,6 +248,33 @@ test('the same port serves Connect and gRPC-Web, over HTTP/1.1 and HTTP/2', asyn
   }
 });
 
+test("Connect's JSON is as strict as binary gRPC: an unknown field or invalid UTF-8 is INVALID_ARGUMENT", async () => {
+  const tokenize = (body: string | Buffer, type = 'application/json') =>
+    fetch(`${server.baseUrl}/mlxserve.v1.GenerationService/Tokenize`, { method: 'POST', headers: { 'content-type': type }, body });
+  const ok = await tokenize('{"prompt":{"text":"hi"}}');
+  assert.equal(ok.status, 200);
+  assert.deepEqual(((await ok.json()) as { tokenIds: number[] }).tokenIds, [104, 105]);
+  const refusals: [string, string | Buffer][] = [
+    ['unknown field', '{"prompt":{"text":"hi"},"zzz":1}'],
+    ['invalid UTF-8', Buffer.concat([Buffer.from('{"prompt":{"text":"h'), Buffer.from([0xff, 0xfe]), Buffer.from('"}}')])],
+  ];
+  for (const [what, body] of refusals) {
+    const res = await tokenize(body);
+    assert.equal(res.status, 400, what);
+    assert.equal(((await res.json()) as { code: string }).code, 'invalid_argument', what);
+  }
+  // Connect's streaming JSON (enveloped messages) is checked the same way.
+  const bad = Buffer.concat([Buffer.from('{"prompt":{"text":"'), Buffer.from([0xc3]), Buffer.from('"},"sampling":{"maxTokens":2}}')]);
+  const envelope = Buffer.concat([Buffer.from([0, 0, 0, 0, 0]), bad]);
+  envelope.writeUInt32BE(bad.length, 1);
+  const stream = await fetch(`${server.baseUrl}/mlxserve.v1.GenerationService/GenerateStream`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/connect+json' },
+    body: envelope,
+  });
+  assert.match(Buffer.from(await stream.arrayBuffer()).toString('latin1'), /invalid_argument/);
+});
+
 test('an engine crash ends in-flight requests with UNAVAILABLE; health recovers with the restart', async () => {
   const abort = new AbortController();
   const watch = health.watch({ service: SERVICE }, { signal: abort.signal })[Symbol.asyncIterator]();

@@ -6,7 +6,8 @@
 // 503 while the ones in progress are answered to the end.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createLimitedHttpServer, DEFAULT_HTTP_LIMITS, type HttpLimits } from '../util/http-limits.ts';
 import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { checkApiKey } from './api-key.ts';
@@ -41,6 +42,8 @@ export interface OpenAIAdapterOptions {
   logger?: Logger;
   /** Largest request body accepted; a larger one gets 413. Default 4 MiB (DEFAULT_MAX_BODY_BYTES). */
   maxBodyBytes?: number;
+  /** Header, request and idle timeouts, and the connection cap. Default DEFAULT_HTTP_LIMITS. */
+  httpLimits?: HttpLimits;
   /**
    * The registry GET /metrics serves, which the adapter's own metrics join. The full server passes
    * the process's registry (with the service's metrics); default: one of its own, with the
@@ -259,7 +262,7 @@ export async function startOpenAIAdapter(options: OpenAIAdapterOptions): Promise
     });
   };
 
-  const server: Server = createServer((req, res) => {
+  const server: Server = createLimitedHttpServer(options.httpLimits ?? DEFAULT_HTTP_LIMITS, (req, res) => {
     track(res);
     handle(req, res).catch((err) => {
       // A bug in the handler itself: the client still gets an answer rather than a hang.
@@ -269,9 +272,6 @@ export async function startOpenAIAdapter(options: OpenAIAdapterOptions): Promise
       else res.destroy();
     });
   });
-  // Generations can take minutes; Node's default request timeout (5 min) would cut them off.
-  server.requestTimeout = 0;
-  server.keepAliveTimeout = 65_000;
 
   const host = options.host ?? DEFAULT_ADAPTER_HOST;
   await new Promise<void>((resolve, reject) => {

@@ -7,6 +7,8 @@ import { DEFAULT_ADAPTER_HOST, DEFAULT_ADAPTER_PORT, startOpenAIAdapter } from '
 import { DEFAULT_MAX_BODY_BYTES } from '../adapter-openai/http-io.ts';
 import { createLogger, type Logger, type LogLevel } from '../log/logger.ts';
 import { DEFAULT_ENGINE_OPTIONS, type CpuKernels, type EngineOptions } from '../engine/engine-options.ts';
+import { DEFAULT_RESTART_POLICY } from '../engine/restart-policy.ts';
+import { DEFAULT_HTTP_LIMITS, type HttpLimits } from '../util/http-limits.ts';
 import { DEFAULT_MODEL } from '../model-source/model-source.ts';
 import { DEFAULT_GRPC_MAX_MESSAGE_BYTES, DEFAULT_GRPC_PORT } from '../service/grpc-server.ts';
 import { loadProgress } from './load-progress.ts';
@@ -44,9 +46,14 @@ export interface ServeFlags {
   logLevel: LogLevel;
   logPrompts?: boolean;
   maxBodySize: number;
+  httpHeadersTimeout: number;
+  httpRequestTimeout: number;
+  httpIdleTimeout: number;
+  maxConnections: number;
   grpcMaxMessageSize: number;
   prefillChunk: number;
   kvCacheBytes: number;
+  maxEngineRestarts: number;
   cpuKernels: CpuKernels;
   threads: number;
   prefillStallRatio: number;
@@ -65,6 +72,10 @@ export interface AdapterFlags {
   grpcApiKeyFile?: string;
   logLevel: LogLevel;
   maxBodySize: number;
+  httpHeadersTimeout: number;
+  httpRequestTimeout: number;
+  httpIdleTimeout: number;
+  maxConnections: number;
   drainTimeout: number;
 }
 
@@ -85,6 +96,47 @@ export function engineOptions(flags: ServeFlags): EngineOptions {
 }
 
 /** Shuts down gracefully on SIGINT/SIGTERM and exits 0; a second signal exits at once. */
+type HttpLimitFlags = Pick<ServeFlags, 'httpHeadersTimeout' | 'httpRequestTimeout' | 'httpIdleTimeout' | 'maxConnections'>;
+
+export function httpLimits(flags: HttpLimitFlags): HttpLimits {
+  return {
+    headersTimeoutMs: flags.httpHeadersTimeout * 1000,
+    requestTimeoutMs: flags.httpRequestTimeout * 1000,
+    idleTimeoutMs: flags.httpIdleTimeout * 1000,
+    maxConnections: flags.maxConnections,
+  };
+}
+
+/** The flags of HttpLimits, on a command serving HTTP. */
+function withHttpLimitOptions(command: Command): Command {
+  const seconds = (ms: number) => ms / 1000;
+  return command
+    .option(
+      '--http-headers-timeout <seconds>',
+      "a request's headers must arrive within this",
+      integerIn(1),
+      seconds(DEFAULT_HTTP_LIMITS.headersTimeoutMs),
+    )
+    .option(
+      '--http-request-timeout <seconds>',
+      'a whole request, body included, must arrive within this; then 408 (responses are not timed)',
+      integerIn(1),
+      seconds(DEFAULT_HTTP_LIMITS.requestTimeoutMs),
+    )
+    .option(
+      '--http-idle-timeout <seconds>',
+      'a connection with no request in progress is closed after this',
+      integerIn(1),
+      seconds(DEFAULT_HTTP_LIMITS.idleTimeoutMs),
+    )
+    .option(
+      '--max-connections <n>',
+      'open connections per port; more are closed at once',
+      integerIn(1),
+      DEFAULT_HTTP_LIMITS.maxConnections,
+    );
+}
+
 function stopOnSignals(log: Logger, stop: () => Promise<void>): void {
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -122,14 +174,23 @@ async function serve(flags: ServeFlags): Promise<void> {
       apiKey: flags.apiKey ?? flags.apiKeyFile,
       logger: log,
       logPrompts: flags.logPrompts,
+      restartPolicy: { maxQuickFailures: flags.maxEngineRestarts },
       maxBodyBytes: flags.maxBodySize,
       grpcMaxMessageBytes: flags.grpcMaxMessageSize,
+      httpLimits: httpLimits(flags),
       onLoadProgress: (done, total) => progress.update(done, total),
     });
   } catch (err) {
     throw listenHint(err, flags);
   }
   stopOnSignals(log, () => server.shutdown(flags.drainTimeout * 1000));
+  // The engine kept dying at once after each restart: leave it to the process supervisor
+  // (systemd, Kubernetes, Docker's restart policy), which starts the whole server afresh, rather
+  // than serve 503 forever.
+  server.engine.once('error', (err: Error) => {
+    log.error({ error: err.message }, 'the engine keeps failing; exiting with status 1');
+    server.close().finally(() => process.exit(1));
+  });
   process.stdout.write(
     `mlx-batch-server ${VERSION}\n` +
       `  OpenAI API:  ${server.adapter.url}   (health: ${server.adapter.url.replace(/\/v1$/, '')}/health)\n` +
@@ -161,6 +222,7 @@ async function adapterOnly(flags: AdapterFlags): Promise<void> {
     port: flags.port,
     logger: log,
     maxBodyBytes: flags.maxBodySize,
+    httpLimits: httpLimits(flags),
   }).catch((err) => {
     throw listenHint(err, flags);
   });
@@ -275,11 +337,18 @@ export function buildProgram(actions: CommandActions = RUN): Command {
         .choices(['native', 'mlx'])
         .default(DEFAULT_ENGINE_OPTIONS.cpuKernels),
     )
+    .option(
+      '--max-engine-restarts <n>',
+      'restarts of an engine process that keeps dying at once (backing off from 0.25 s to 30 s); then the server exits with status 1',
+      integerIn(0, 1000),
+      DEFAULT_RESTART_POLICY.maxQuickFailures,
+    )
     .option('--threads <n>', 'threads of the native CPU kernels (0: one per core)', integerIn(0), DEFAULT_ENGINE_OPTIONS.threads)
     .option('--cache-dir <dir>', 'where fetched models are kept (default: $MLX_BATCH_SERVER_CACHE or ~/.cache/mlx-batch-server)')
     .action((flags: ServeFlags) => actions.serve(flags));
+  withHttpLimitOptions(program);
 
-  program
+  const adapter = program
     .command('adapter')
     .description('run only the OpenAI-compatible REST adapter, in front of a running gRPC service')
     .requiredOption('--grpc-target <host:port>', 'address of the gRPC service', grpcTarget)
@@ -298,6 +367,7 @@ export function buildProgram(actions: CommandActions = RUN): Command {
     )
     .option('--log-level <level>', 'error, warn, info or debug (JSON lines on stderr)', logLevel, 'info' as LogLevel)
     .action((flags: AdapterFlags) => actions.adapter(flags));
+  withHttpLimitOptions(adapter);
   return program;
 }
 

@@ -17,6 +17,7 @@ import type { RestartPolicy } from '../engine/restart-policy.ts';
 import { startGrpcServer, type GrpcServer } from '../service/grpc-server.ts';
 import { gracefulShutdown } from './graceful-shutdown.ts';
 import { requireApiKey } from './grpc-api-key.ts';
+import type { HttpLimits } from '../util/http-limits.ts';
 
 export interface ServerConfig {
   /** --model: a path, a Hugging Face id, or undefined for the default model. */
@@ -35,6 +36,8 @@ export interface ServerConfig {
   maxBodyBytes?: number;
   /** Largest gRPC request message, in bytes (default 4 MiB). */
   grpcMaxMessageBytes?: number;
+  /** Timeouts and connection cap of both ports (default DEFAULT_HTTP_LIMITS). */
+  httpLimits?: HttpLimits;
   /** When the engine process is restarted after it dies (default DEFAULT_RESTART_POLICY). */
   restartPolicy?: Partial<RestartPolicy>;
   /** Engine load progress (layers done / total). */
@@ -106,6 +109,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     logPrompts: config.logPrompts,
     metricsRegistry: metrics,
     maxMessageBytes: config.grpcMaxMessageBytes,
+    httpLimits: config.httpLimits,
   });
   const grpcTarget = dialTarget(config.grpcHost, grpc.port);
   let adapter: OpenAIAdapter;
@@ -118,6 +122,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       port: config.port,
       logger: log,
       maxBodyBytes: config.maxBodyBytes,
+      httpLimits: config.httpLimits,
       metricsRegistry: metrics,
     });
   } catch (err) {

@@ -4,13 +4,13 @@
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { setMaxListeners } from 'node:events';
-import http from 'node:http';
 import http2 from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import { Registry } from 'prom-client';
 import type { EngineClient } from '../engine/engine-client.ts';
 import type { TokenizerPool } from '../text/tokenizer-pool.ts';
 import { silentLogger, type Logger } from '../log/logger.ts';
+import { createLimitedHttpServer, DEFAULT_HTTP_LIMITS, type HttpLimits } from '../util/http-limits.ts';
 import { registerEngineMetrics } from './engine-metrics.ts';
 import { GenerationService, generationService } from './generation-service.ts';
 import { Health, HealthStatus } from './health.ts';
@@ -57,6 +57,11 @@ export interface GrpcServerOptions {
   maxMessageBytes?: number;
   /** Where requests are logged (JSON lines). Default: nowhere. */
   logger?: Logger;
+  /**
+   * Timeouts of the HTTP/1.1 calls (Connect, gRPC-Web) and the cap on connections to the port.
+   * Default DEFAULT_HTTP_LIMITS.
+   */
+  httpLimits?: HttpLimits;
   /** Log each request's prompt. Default false. */
   logPrompts?: boolean;
   /** Prometheus registry the service's metrics join (the process's one). Default: a registry of its own. */
@@ -120,6 +125,9 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
       checkRequestMessages(router, maxMessageBytes);
     },
     shutdownSignal: shutdown.signal,
+    // As the protobuf JSON mapping requires by default, and as binary gRPC and REST behave: a
+    // field the message does not have is an error, not silently dropped.
+    jsonOptions: { ignoreUnknownFields: false },
     maxTimeoutMs: options.maxTimeoutMs,
     interceptors: options.interceptors,
     readMaxBytes: maxMessageBytes,
@@ -144,7 +152,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     });
     handler(req, res);
   });
-  const h1 = http.createServer(handler);
+  const limits = options.httpLimits ?? DEFAULT_HTTP_LIMITS;
+  const h1 = createLimitedHttpServer(limits, handler);
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on('session', (session) => {
     sessions.add(session);
@@ -154,7 +163,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   h2.on('sessionError', () => {});
   h1.on('clientError', (_err: Error, socket: Socket) => socket.destroy());
 
-  const router = createProtocolRouter(h2, h1);
+  const router = createProtocolRouter(h2, h1, limits.headersTimeoutMs);
+  router.maxConnections = limits.maxConnections;
   await new Promise<void>((resolve, reject) => {
     router.once('error', reject);
     router.listen(options.port ?? DEFAULT_GRPC_PORT, host, () => {

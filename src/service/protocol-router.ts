@@ -9,10 +9,8 @@ import net from 'node:net';
 /** The start of the HTTP/2 connection preface; no HTTP/1.1 request line starts with it. */
 const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n');
 
-/** A connection that says nothing for this long is closed. */
-const FIRST_BYTES_TIMEOUT_MS = 10_000;
-
-export function createProtocolRouter(h2: http2.Http2Server, h1: http.Server): net.Server {
+/** `firstBytesTimeoutMs`: a connection that says nothing for this long is closed. */
+export function createProtocolRouter(h2: http2.Http2Server, h1: http.Server, firstBytesTimeoutMs: number): net.Server {
   return net.createServer((socket) => {
     let head = Buffer.alloc(0);
     const onReadable = () => {
@@ -29,7 +27,7 @@ export function createProtocolRouter(h2: http2.Http2Server, h1: http.Server): ne
     };
     const onTimeout = () => socket.destroy();
     socket.on('readable', onReadable);
-    socket.setTimeout(FIRST_BYTES_TIMEOUT_MS, onTimeout);
+    socket.setTimeout(firstBytesTimeoutMs, onTimeout);
     socket.on('error', () => socket.destroy());
   });
 }

@@ -1,18 +1,23 @@
-// Checks the request messages of binary calls (gRPC, gRPC-Web, Connect) before connect decodes
-// them. Connect ends a call whose bytes are not a valid message with INTERNAL (as grpc-go does),
-// and one without its single message with UNIMPLEMENTED; both are the client's fault, and
-// monitoring reads those codes as the server's. Here such a call ends with INVALID_ARGUMENT
-// instead, naming what was wrong. Messages pass through unchanged, each once it is complete (a
-// streaming call's messages are not held back). JSON calls are left to connect, which already
-// answers INVALID_ARGUMENT; compressed messages and ones over the size limit too (connect
+// Checks the request messages of calls (gRPC, gRPC-Web, Connect) before connect decodes them.
+// Connect ends a call whose bytes are not a valid message with INTERNAL (as grpc-go does), and one
+// without its single message with UNIMPLEMENTED; both are the client's fault, and monitoring reads
+// those codes as the server's. Here such a call ends with INVALID_ARGUMENT instead, naming what
+// was wrong. Connect's JSON messages are checked for valid UTF-8 only (connect would decode bad
+// bytes to U+FFFD and serve the call; its JSON parser answers INVALID_ARGUMENT for the rest).
+// Messages pass through unchanged, each once it is complete (a streaming call's messages are not
+// held back). Compressed messages and ones over the size limit are left to connect (it
 // decompresses them, or refuses them with RESOURCE_EXHAUSTED).
 import { fromBinary, type DescMessage } from '@bufbuild/protobuf';
 import { Code, ConnectError, type ConnectRouter } from '@connectrpc/connect';
 import type { UniversalHandler, UniversalServerRequest } from '@connectrpc/connect/protocol';
 
-type Framing = 'enveloped' | 'whole';
+interface Framing {
+  /** Enveloped messages (streams and gRPC), or the whole body as one (Connect unary). */
+  framing: 'enveloped' | 'whole';
+  format: 'binary' | 'json';
+}
 
-/** How a content type frames its messages; undefined for those left to connect (JSON, gRPC-Web text). */
+/** How a content type frames its messages; undefined for those left to connect (gRPC-Web text). */
 function framingOf(contentType: string | null): Framing | undefined {
   const type = (contentType ?? '').split(';')[0].trim().toLowerCase();
   if (
@@ -24,8 +29,12 @@ function framingOf(contentType: string | null): Framing | undefined {
       'application/connect+proto',
     ].includes(type)
   )
-    return 'enveloped';
-  if (type === 'application/proto') return 'whole';
+    return { framing: 'enveloped', format: 'binary' };
+  if (type === 'application/proto') return { framing: 'whole', format: 'binary' };
+  if (type === 'application/grpc+json' || type === 'application/grpc-web+json' || type === 'application/connect+json') {
+    return { framing: 'enveloped', format: 'json' };
+  }
+  if (type === 'application/json') return { framing: 'whole', format: 'json' };
   return undefined;
 }
 
@@ -39,7 +48,17 @@ function invalid(message: string): ConnectError {
   return new ConnectError(message, Code.InvalidArgument);
 }
 
-function checkMessage(schema: DescMessage, bytes: Uint8Array): void {
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+function checkMessage(schema: DescMessage, bytes: Uint8Array, format: Framing['format']): void {
+  if (format === 'json') {
+    try {
+      strictUtf8.decode(bytes);
+    } catch {
+      throw invalid(`the request's JSON is not valid UTF-8`);
+    }
+    return;
+  }
   try {
     fromBinary(schema, bytes);
   } catch (e) {
@@ -61,6 +80,7 @@ interface CheckOptions {
   single: boolean;
   maxBytes: number;
   compressed: boolean;
+  format: Framing['format'];
 }
 
 /** Enveloped messages (a flags byte and a 4-byte length before each), each checked once complete. */
@@ -83,7 +103,7 @@ async function* checkedEnvelopes(body: AsyncIterable<Uint8Array>, o: CheckOption
       if (flags & 0x01) {
         if (!o.compressed) throw invalid('the request has a compressed message but declares no compression (grpc-encoding)');
       } else {
-        checkMessage(o.schema, payload);
+        checkMessage(o.schema, payload, o.format);
       }
       messages++;
       if (o.single && messages > 1) throw invalid('the request has more than one message; this method takes one');
@@ -106,7 +126,7 @@ async function* checkedWhole(body: AsyncIterable<Uint8Array>, o: CheckOptions): 
       return;
     }
   }
-  if (!o.compressed) checkMessage(o.schema, all);
+  if (!o.compressed) checkMessage(o.schema, all, o.format);
   yield all;
 }
 
@@ -124,8 +144,9 @@ function checking(handler: UniversalHandler, maxBytes: number): UniversalHandler
       single: kind === 'unary' || kind === 'server_streaming',
       maxBytes,
       compressed: declaresCompression(req.header),
+      format: framing.format,
     };
-    const body = framing === 'enveloped' ? checkedEnvelopes(req.body, options) : checkedWhole(req.body, options);
+    const body = framing.framing === 'enveloped' ? checkedEnvelopes(req.body, options) : checkedWhole(req.body, options);
     return handler({ ...req, body });
   };
   return Object.assign(checked, {
