@@ -14,7 +14,8 @@ for await (const e of client.generate({
 
 // Two requests on one Generate stream; one of them cancelled.
 const session = client.session();
-const story = session.generate({ prompt: 'Once upon a time', sampling: { maxTokens: 64 } });
+// (A long story that only the cancel ends: a short one could finish before the cancel arrives.)
+const story = session.generate({ prompt: 'Once upon a time', sampling: { maxTokens: 1000, ignoreEos: true } });
 const colour = session.generate({ prompt: { messages: [{ role: 'user', content: 'Name a colour.' }] }, sampling: { maxTokens: 8, temperature: 0 } });
 story.cancel();
 console.log((await colour.completion()).text);

@@ -9,7 +9,8 @@ with Client(os.environ.get("MLX_GRPC_TARGET", "localhost:50051")) as client:
 
     # Two requests multiplexed on one Generate stream; one of them cancelled.
     with client.session() as session:
-        story = session.start("Once upon a time", request_id="story", max_tokens=64)
+        # A long story that only the cancel ends (a short one could finish before the cancel arrives).
+        story = session.start("Once upon a time", request_id="story", max_tokens=1000, ignore_eos=True)
         colour = session.start([("user", "Name a colour.")], request_id="colour", max_tokens=8, temperature=0)
         story.cancel()
         print(colour.result().text)

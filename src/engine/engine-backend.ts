@@ -25,7 +25,10 @@ export interface BackendHost {
 }
 
 export interface BackendStats {
+  /** KV of the tokens the running and prefilling requests hold, shared cached prefixes included. */
   kvBytesUsed: number;
+  /** KV memory held now for requests and the prefix cache together (buffers or slots taken). */
+  kvBytesAllocated: number;
   prefixCacheBytes: number;
   prefixCacheLockedBytes: number;
   prefixCacheHits: number;
@@ -48,5 +51,6 @@ export interface EngineBackend {
   reset(): void;
   /** Empties the prefix cache and frees idle buffers (after the warm-up). */
   clearCache(): void;
-  stats(): BackendStats;
+  /** `running`: the decoding sequences (the backend knows its prefilling ones). */
+  stats(running: readonly Sequence[]): BackendStats;
 }

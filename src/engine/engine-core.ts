@@ -77,11 +77,12 @@ export class EngineCore {
   }
 
   stats(): EngineStats {
-    const b = this.backend.stats();
+    const b = this.backend.stats(this.running);
     return {
       running: this.running.length + this.backend.prefilling.length,
       waiting: this.waiting.length,
       kvBytesUsed: b.kvBytesUsed,
+      kvBytesAllocated: b.kvBytesAllocated,
       kvBytesCapacity: this.opts.kvBudgetBytes,
       prefixCacheBytes: b.prefixCacheBytes,
       prefixCacheLockedBytes: b.prefixCacheLockedBytes,

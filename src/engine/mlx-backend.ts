@@ -51,10 +51,16 @@ export class MlxBackend implements EngineBackend {
     return this.prefill?.sequences ?? [];
   }
 
-  stats(): BackendStats {
+  stats(running: readonly Sequence[]): BackendStats {
     const s = this.cache?.stats;
+    const cell = this.batch.bytesPerCell();
+    // A decoding sequence holds the KV of every token but its newest (computed next step).
+    const decoding = running.reduce((n, seq) => n + seq.length - 1, 0);
     return {
-      kvBytesUsed: this.batch.bytes + (this.prefill?.batch.bytes ?? 0),
+      kvBytesUsed: (decoding + (this.prefill?.batch.tokensHeld ?? 0)) * cell,
+      // The batch's buffers are sized for the longest row (and grow in blocks), so they exceed
+      // what is used; prefix-cache blocks are buffers of their own.
+      kvBytesAllocated: this.batch.bytes + (this.prefill?.batch.bytes ?? 0) + (this.cache?.totalBytes ?? 0),
       prefixCacheBytes: this.cache?.totalBytes ?? 0,
       prefixCacheLockedBytes: this.cache?.lockedBytes ?? 0,
       prefixCacheHits: s?.hitTokens ?? 0,

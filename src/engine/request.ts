@@ -79,7 +79,11 @@ export interface EngineModelInfo {
 export interface EngineStats {
   running: number;
   waiting: number;
+  /** KV of the tokens the running requests hold, shared cached prefixes included. */
   kvBytesUsed: number;
+  /** KV memory held now for running requests and the prefix cache together (≥ used when idle: the cache). */
+  kvBytesAllocated: number;
+  /** --kv-cache-bytes: the most KV the running requests may hold. */
   kvBytesCapacity: number;
   prefixCacheBytes: number;
   /** Prefix-cache bytes locked by requests using them; 0 when the engine is idle (else a lock leaked). */

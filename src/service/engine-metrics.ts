@@ -67,8 +67,10 @@ export function registerEngineMetrics(registry: Registry, state: ServingState): 
 
   engineGauge('vllm:num_requests_running', 'Requests in the running batch (prefilling or decoding).', (s) => s.running);
   engineGauge('vllm:num_requests_waiting', 'Requests queued for a batch slot or KV memory.', (s) => s.waiting);
-  engineGauge('vllm:kv_cache_usage_perc', 'Fraction of the KV budget the running batch holds (0 to 1).', (s) =>
-    s.kvBytesCapacity > 0 ? Math.min(1, s.kvBytesUsed / s.kvBytesCapacity) : 0,
+  engineGauge(
+    'vllm:kv_cache_usage_perc',
+    'KV of the tokens running requests hold (cached prefixes they reuse included) / --kv-cache-bytes (0 to 1).',
+    (s) => (s.kvBytesCapacity > 0 ? Math.min(1, s.kvBytesUsed / s.kvBytesCapacity) : 0),
   );
   engineGauge(
     'vllm:gpu_prefix_cache_hit_rate',
@@ -78,13 +80,26 @@ export function registerEngineMetrics(registry: Registry, state: ServingState): 
   engineCounter('vllm:prefix_cache_queries_total', 'Prompt tokens looked up in the prefix cache.', (s) => s.prefixCacheQueries);
   engineCounter('vllm:prefix_cache_hits_total', 'Prompt tokens served from the prefix cache.', (s) => s.prefixCacheHits);
   engineCounter('vllm:num_preemptions_total', 'Running requests moved back to the queue to free KV memory.', (s) => s.preemptions);
-  engineGauge('mlxserve:kv_cache_used_bytes', 'Bytes of KV cache the running batch holds.', (s) => s.kvBytesUsed);
+  engineGauge(
+    'mlxserve:kv_cache_used_bytes',
+    'Bytes of KV of the tokens running requests hold, cached prefixes they reuse included (0 when idle).',
+    (s) => s.kvBytesUsed,
+  );
+  engineGauge(
+    'mlxserve:kv_cache_allocated_bytes',
+    'Bytes of memory held for KV now: running requests and the prefix cache together.',
+    (s) => s.kvBytesAllocated,
+  );
   engineGauge(
     'mlxserve:kv_cache_capacity_bytes',
     'Bytes of KV cache the running batch may hold (--kv-cache-bytes).',
     (s) => s.kvBytesCapacity,
   );
-  engineGauge('mlxserve:prefix_cache_bytes', 'Bytes of KV the prefix cache keeps.', (s) => s.prefixCacheBytes);
+  engineGauge(
+    'mlxserve:prefix_cache_bytes',
+    'Bytes of KV the prefix cache keeps, used by a running request or not.',
+    (s) => s.prefixCacheBytes,
+  );
   engineGauge(
     'mlxserve:prefix_cache_locked_bytes',
     'Prefix-cache bytes locked by running requests (0 when idle).',

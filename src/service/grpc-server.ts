@@ -15,6 +15,7 @@ import { registerEngineMetrics } from './engine-metrics.ts';
 import { GenerationService, generationService } from './generation-service.ts';
 import { Health, HealthStatus } from './health.ts';
 import { createProtocolRouter } from './protocol-router.ts';
+import { DEFAULT_STREAM_RATE_LIMITS, guardStreamRate } from './stream-rate-guard.ts';
 import { registerReflection } from './reflection.ts';
 import { checkRequestMessages } from './request-message-check.ts';
 import { RequestMetrics } from './request-metrics.ts';
@@ -97,9 +98,10 @@ export interface GrpcServer {
 export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServer> {
   const host = options.host ?? '127.0.0.1';
   const metrics = options.metricsRegistry ?? new Registry();
+  const log = options.logger ?? silentLogger;
   const state = new ServingState(options.engine, {
     ownedBy: options.ownedBy ?? 'mlx-batch-server',
-    logger: options.logger ?? silentLogger,
+    logger: log,
     logPrompts: options.logPrompts ?? false,
     requestMetrics: new RequestMetrics(metrics),
   });
@@ -133,7 +135,9 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     readMaxBytes: maxMessageBytes,
   });
 
-  const h2 = http2.createServer((req, res) => {
+  // A client gets at most this many streams at once (it may queue more); the bidi Generate stream
+  // multiplexes any number of requests on one.
+  const h2 = http2.createServer({ settings: { maxConcurrentStreams: 256 } }, (req, res) => {
     // A call answered before its request was read to the end (refused for size, say): the rest is
     // read and thrown away, else the unread data holds the stream open, the client waits for flow
     // control forever, and the connection's window shrinks with every such call. A client that
@@ -157,6 +161,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on('session', (session) => {
     sessions.add(session);
+    guardStreamRate(session, DEFAULT_STREAM_RATE_LIMITS, (why) => log.warn({ why }, 'HTTP/2 connection cut off'));
     session.once('close', () => sessions.delete(session));
   });
   // A broken connection concerns only its own calls.

@@ -25,6 +25,7 @@ const NO_LOAD: EngineStats = {
   running: 0,
   waiting: 0,
   kvBytesUsed: 0,
+  kvBytesAllocated: 0,
   kvBytesCapacity: 0,
   prefixCacheBytes: 0,
   prefixCacheLockedBytes: 0,
@@ -54,6 +55,7 @@ export function serverStatusHandler(state: ServingState) {
       engineResidentBytes: BigInt(stats.residentBytes),
       engineRestarts: state.engine.restarts,
       inFlightRequests: state.inFlight,
+      kvCacheBytesAllocated: BigInt(stats.kvBytesAllocated),
     };
   };
 }

@@ -121,6 +121,11 @@ export class PrefillBatch implements AttentionContext {
     return this.segments.every((s) => s.done === s.tokens.length);
   }
 
+  /** Tokens whose KV the batch holds: the cached prefixes and the prompt tokens computed so far. */
+  get tokensHeld(): number {
+    return this.segments.reduce((n, s) => n + s.cachedLength + s.done, 0);
+  }
+
   /** Staging buffer bytes. */
   get bytes(): number {
     const c = this.config;

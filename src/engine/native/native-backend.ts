@@ -83,10 +83,13 @@ export class NativeBackend implements EngineBackend {
 
   stats(): BackendStats {
     const s = this.cache?.stats;
-    const cached = this.cache ? this.cache.totalBytes / this.model.kvBytesPerToken : 0;
+    const perToken = this.model.kvBytesPerToken;
+    const cached = this.cache ? this.cache.totalBytes / perToken : 0;
     return {
-      // Slots held by sequences beyond what the cache holds (shared prefixes are counted once, there).
-      kvBytesUsed: Math.max(0, this.slots.used - cached) * this.model.kvBytesPerToken,
+      // The requests' own slots (beyond the cache's), plus the cached prefixes they use: a
+      // request's slots for a shared prefix are the cache's, locked while it runs.
+      kvBytesUsed: Math.max(0, this.slots.used - cached) * perToken + (this.cache?.lockedBytes ?? 0),
+      kvBytesAllocated: this.slots.used * perToken,
       prefixCacheBytes: this.cache?.totalBytes ?? 0,
       prefixCacheLockedBytes: this.cache?.lockedBytes ?? 0,
       prefixCacheHits: s?.hitTokens ?? 0,

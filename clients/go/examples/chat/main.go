@@ -38,8 +38,9 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	// A long story that only the cancel ends (a short one could finish before the cancel arrives).
 	story, err := session.Start(&mlxservev1.StartGeneration{RequestId: "story", Prompt: client.Text("Once upon a time"),
-		Sampling: &mlxservev1.SamplingParams{MaxTokens: proto.Int32(64)}})
+		Sampling: &mlxservev1.SamplingParams{MaxTokens: proto.Int32(1000), IgnoreEos: proto.Bool(true)}})
 	if err != nil {
 		log.Fatal(err)
 	}

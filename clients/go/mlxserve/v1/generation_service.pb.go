@@ -1263,11 +1263,15 @@ type GetServerStatusResponse struct {
 	RunningRequests uint32 `protobuf:"varint,2,opt,name=running_requests,json=runningRequests,proto3" json:"running_requests,omitempty"`
 	// Requests admitted and queued, waiting for a batch slot or KV memory.
 	WaitingRequests uint32 `protobuf:"varint,3,opt,name=waiting_requests,json=waitingRequests,proto3" json:"waiting_requests,omitempty"`
-	// Bytes of KV cache held by running requests and the prefix cache.
+	// Bytes of KV of the tokens the running requests hold: what they computed and the cached
+	// prefixes they reuse (tokens x bytes per token). 0 when nothing runs. Divided by
+	// kv_cache_bytes_capacity it is /metrics' vllm:kv_cache_usage_perc.
 	KvCacheBytesUsed uint64 `protobuf:"varint,4,opt,name=kv_cache_bytes_used,json=kvCacheBytesUsed,proto3" json:"kv_cache_bytes_used,omitempty"`
-	// Bytes of KV cache the engine may use in all.
+	// Bytes of KV the running requests may hold in all (--kv-cache-bytes). The prefix cache has a
+	// budget of its own (--prefix-cache-size).
 	KvCacheBytesCapacity uint64 `protobuf:"varint,5,opt,name=kv_cache_bytes_capacity,json=kvCacheBytesCapacity,proto3" json:"kv_cache_bytes_capacity,omitempty"`
-	// Bytes of KV cache held by the prefix cache (reusable, evictable), part of
+	// Bytes of KV the prefix cache keeps (tokens x bytes per token), used by a running request or
+	// not. The part running requests use (prefix_cache_locked_bytes) is also in
 	// kv_cache_bytes_used.
 	PrefixCacheBytes uint64 `protobuf:"varint,6,opt,name=prefix_cache_bytes,json=prefixCacheBytes,proto3" json:"prefix_cache_bytes,omitempty"`
 	// Prompt tokens served from the prefix cache since the server started.
@@ -1289,8 +1293,11 @@ type GetServerStatusResponse struct {
 	EngineRestarts uint32 `protobuf:"varint,14,opt,name=engine_restarts,json=engineRestarts,proto3" json:"engine_restarts,omitempty"`
 	// Generation requests the service holds (running, queued, or finishing their last events).
 	InFlightRequests uint32 `protobuf:"varint,15,opt,name=in_flight_requests,json=inFlightRequests,proto3" json:"in_flight_requests,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Bytes of memory the engine holds for KV now, for running requests and the prefix cache
+	// together (on the MLX path, buffers sized for the longest request: more than is used).
+	KvCacheBytesAllocated uint64 `protobuf:"varint,16,opt,name=kv_cache_bytes_allocated,json=kvCacheBytesAllocated,proto3" json:"kv_cache_bytes_allocated,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *GetServerStatusResponse) Reset() {
@@ -1428,6 +1435,13 @@ func (x *GetServerStatusResponse) GetInFlightRequests() uint32 {
 	return 0
 }
 
+func (x *GetServerStatusResponse) GetKvCacheBytesAllocated() uint64 {
+	if x != nil {
+		return x.KvCacheBytesAllocated
+	}
+	return 0
+}
+
 var File_mlxserve_v1_generation_service_proto protoreflect.FileDescriptor
 
 const file_mlxserve_v1_generation_service_proto_rawDesc = "" +
@@ -1515,7 +1529,7 @@ const file_mlxserve_v1_generation_service_proto_rawDesc = "" +
 	"\n" +
 	"is_default\x18\r \x01(\bR\tisDefaultB\x0f\n" +
 	"\r_bos_token_id\"\x18\n" +
-	"\x16GetServerStatusRequest\"\x85\x06\n" +
+	"\x16GetServerStatusRequest\"\xbe\x06\n" +
 	"\x17GetServerStatusResponse\x12;\n" +
 	"\fengine_state\x18\x01 \x01(\x0e2\x18.mlxserve.v1.EngineStateR\vengineState\x12)\n" +
 	"\x10running_requests\x18\x02 \x01(\rR\x0frunningRequests\x12)\n" +
@@ -1532,7 +1546,8 @@ const file_mlxserve_v1_generation_service_proto_rawDesc = "" +
 	"\x19prefix_cache_locked_bytes\x18\f \x01(\x04R\x16prefixCacheLockedBytes\x122\n" +
 	"\x15engine_resident_bytes\x18\r \x01(\x04R\x13engineResidentBytes\x12'\n" +
 	"\x0fengine_restarts\x18\x0e \x01(\rR\x0eengineRestarts\x12,\n" +
-	"\x12in_flight_requests\x18\x0f \x01(\rR\x10inFlightRequests*\xaf\x01\n" +
+	"\x12in_flight_requests\x18\x0f \x01(\rR\x10inFlightRequests\x127\n" +
+	"\x18kv_cache_bytes_allocated\x18\x10 \x01(\x04R\x15kvCacheBytesAllocated*\xaf\x01\n" +
 	"\vEngineState\x12\x1c\n" +
 	"\x18ENGINE_STATE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15ENGINE_STATE_STARTING\x10\x01\x12\x16\n" +

@@ -192,7 +192,7 @@ class GetServerStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetServerStatusResponse(_message.Message):
-    __slots__ = ("engine_state", "running_requests", "waiting_requests", "kv_cache_bytes_used", "kv_cache_bytes_capacity", "prefix_cache_bytes", "prefix_cache_hit_tokens", "prefix_cache_query_tokens", "prefix_cache_hit_rate", "uptime", "server_version", "prefix_cache_locked_bytes", "engine_resident_bytes", "engine_restarts", "in_flight_requests")
+    __slots__ = ("engine_state", "running_requests", "waiting_requests", "kv_cache_bytes_used", "kv_cache_bytes_capacity", "prefix_cache_bytes", "prefix_cache_hit_tokens", "prefix_cache_query_tokens", "prefix_cache_hit_rate", "uptime", "server_version", "prefix_cache_locked_bytes", "engine_resident_bytes", "engine_restarts", "in_flight_requests", "kv_cache_bytes_allocated")
     ENGINE_STATE_FIELD_NUMBER: _ClassVar[int]
     RUNNING_REQUESTS_FIELD_NUMBER: _ClassVar[int]
     WAITING_REQUESTS_FIELD_NUMBER: _ClassVar[int]
@@ -208,6 +208,7 @@ class GetServerStatusResponse(_message.Message):
     ENGINE_RESIDENT_BYTES_FIELD_NUMBER: _ClassVar[int]
     ENGINE_RESTARTS_FIELD_NUMBER: _ClassVar[int]
     IN_FLIGHT_REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    KV_CACHE_BYTES_ALLOCATED_FIELD_NUMBER: _ClassVar[int]
     engine_state: EngineState
     running_requests: int
     waiting_requests: int
@@ -223,4 +224,5 @@ class GetServerStatusResponse(_message.Message):
     engine_resident_bytes: int
     engine_restarts: int
     in_flight_requests: int
-    def __init__(self, engine_state: _Optional[_Union[EngineState, str]] = ..., running_requests: _Optional[int] = ..., waiting_requests: _Optional[int] = ..., kv_cache_bytes_used: _Optional[int] = ..., kv_cache_bytes_capacity: _Optional[int] = ..., prefix_cache_bytes: _Optional[int] = ..., prefix_cache_hit_tokens: _Optional[int] = ..., prefix_cache_query_tokens: _Optional[int] = ..., prefix_cache_hit_rate: _Optional[float] = ..., uptime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., server_version: _Optional[str] = ..., prefix_cache_locked_bytes: _Optional[int] = ..., engine_resident_bytes: _Optional[int] = ..., engine_restarts: _Optional[int] = ..., in_flight_requests: _Optional[int] = ...) -> None: ...
+    kv_cache_bytes_allocated: int
+    def __init__(self, engine_state: _Optional[_Union[EngineState, str]] = ..., running_requests: _Optional[int] = ..., waiting_requests: _Optional[int] = ..., kv_cache_bytes_used: _Optional[int] = ..., kv_cache_bytes_capacity: _Optional[int] = ..., prefix_cache_bytes: _Optional[int] = ..., prefix_cache_hit_tokens: _Optional[int] = ..., prefix_cache_query_tokens: _Optional[int] = ..., prefix_cache_hit_rate: _Optional[float] = ..., uptime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., server_version: _Optional[str] = ..., prefix_cache_locked_bytes: _Optional[int] = ..., engine_resident_bytes: _Optional[int] = ..., engine_restarts: _Optional[int] = ..., in_flight_requests: _Optional[int] = ..., kv_cache_bytes_allocated: _Optional[int] = ...) -> None: ...
