@@ -2,19 +2,19 @@
 // and cancels streams as fast as it can, while /health on the REST port is polled. Reports how
 // many streams the server took before it cut the connection and how long /health took meanwhile.
 // Starts the real executable with an API key on the default model (or --model) and writes
-// bench/results/rapid-reset.md.
+// bench/results/rapid-reset-run.md (bench/results/rapid-reset.md compares runs before and after the guard).
 //
 //   node --import tsx bench/rapid-reset.ts [--model PATH] [--streams N] [--out FILE]
 import { writeFileSync } from 'node:fs';
-import http2 from 'node:http2';
 import { Command } from 'commander';
 import { launchCli, waitForHealth } from '../test/helpers/cli-process.ts';
+import { rapidReset } from '../test/helpers/rapid-reset.ts';
 import { machineDescription, today } from './machine.ts';
 
 const opts = new Command()
   .option('--model <path>', 'model to serve (default: the default model)')
   .option('--streams <n>', 'streams to open and cancel', '5000')
-  .option('--out <file>', 'report file', 'bench/results/rapid-reset.md')
+  .option('--out <file>', 'report file', 'bench/results/rapid-reset-run.md')
   .parse()
   .opts<{ model?: string; streams: string; out: string }>();
 
@@ -34,37 +34,11 @@ try {
     }
   })();
 
-  const session = http2.connect(`http://${server.grpc}`);
-  session.on('error', () => {});
-  let goaway = '';
-  // The last stream the server says it processed: client streams have odd ids 1, 3, 5, ...
-  session.on(
-    'goaway',
-    (code, lastStreamId) => (goaway = `sent GOAWAY (error code ${code}) after processing ${(lastStreamId + 1) / 2} streams`),
-  );
-  await new Promise((r) => session.once('connect', r));
   const total = Number(opts.streams);
-  let opened = 0;
-  const t0 = performance.now();
-  for (; opened < total && !session.destroyed && !session.closed; opened++) {
-    try {
-      const s = session.request({
-        ':method': 'POST',
-        ':path': '/mlxserve.v1.GenerationService/Complete',
-        'content-type': 'application/grpc',
-      });
-      s.on('error', () => {});
-      s.close(http2.constants.NGHTTP2_CANCEL);
-    } catch {
-      break;
-    }
-    if (opened % 100 === 99) await new Promise((r) => setImmediate(r));
-  }
-  const burstMs = performance.now() - t0;
+  const burst = await rapidReset(`http://${server.grpc}`, total);
   await new Promise((r) => setTimeout(r, 2000));
   polling = false;
   await poller;
-  session.destroy();
 
   const sorted = [...latencies].sort((a, b) => a - b);
   const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
@@ -74,7 +48,11 @@ try {
     `Date: ${today()}. Machine: ${machineDescription()}. Command: \`node --import tsx bench/rapid-reset.ts --streams ${total}\`.`,
     `Server: \`node bin/mlx-batch-server.js ${args.join(' ')}\` with an API key (the attacker has none).`,
     '',
-    `One connection opened and at once cancelled ${opened} streams in ${burstMs.toFixed(0)} ms; the server ${goaway || (session.destroyed ? 'closed the connection' : 'let it')}.`,
+    `One connection opened and at once cancelled ${burst.opened} streams in ${burst.burstMs.toFixed(0)} ms; the server ${
+      burst.goawayCode === undefined
+        ? 'let it'
+        : `sent GOAWAY (error code ${burst.goawayCode}) after processing ${burst.processedByServer} streams`
+    }.`,
     `GET /health on the REST port meanwhile (every 20 ms, ${latencies.length} calls): p50 ${pct(50).toFixed(1)} ms, p99 ${pct(99).toFixed(1)} ms, max ${sorted.at(-1)?.toFixed(1)} ms.`,
     '',
   ];

@@ -12,6 +12,7 @@ import { createGrpcTransport } from '@connectrpc/connect-node';
 import { GenerationService } from '../src/gen/mlxserve/v1/generation_service_pb.ts';
 import { machineDescription, today } from './machine.ts';
 import { waitForHealth } from '../test/helpers/cli-process.ts';
+import { startDecodingStreams } from '../test/helpers/decoding-streams.ts';
 import { spawnServer } from './soak/spawned-server.ts';
 
 const opts = new Command()
@@ -59,24 +60,7 @@ try {
   await sample(5); // warm the connection and the tokenizer
   const idle = await sample(50);
 
-  const abort = new AbortController();
-  const streams = Array.from({ length: BATCH }, (_, i) =>
-    client
-      .generateStream(
-        { prompt: tokens([1, 504 + i, 3319, 1385]), sampling: { temperature: 0, maxTokens: 4000, ignoreEos: true } },
-        { signal: abort.signal },
-      )
-      [Symbol.asyncIterator](),
-  );
-  for (const s of streams) {
-    for (;;) {
-      const { value } = await s.next();
-      if (value?.event.case === 'delta') break;
-    }
-  }
-  const drain = streams.map(async (s) => {
-    for (;;) if ((await s.next().catch(() => ({ done: true }))).done) return;
-  });
+  const batch = await startDecodingStreams(client, BATCH, (i) => [1, 504 + i, 3319, 1385], 4000);
   const decodeOnly = await sample(30);
   let longDone = false;
   const long = client
@@ -88,8 +72,7 @@ try {
   const withPrefill = await sample(1000, () => !longDone);
   await long;
   const status = await client.getServerStatus({});
-  abort.abort();
-  await Promise.allSettled(drain);
+  await batch.stop();
 
   const lines = [
     '# Server answers while the engine works',

@@ -8,6 +8,7 @@ import { createClient, type Client } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { FinishReason } from '../src/gen/mlxserve/v1/generation_pb.ts';
 import { EngineState, GenerationService } from '../src/gen/mlxserve/v1/generation_service_pb.ts';
+import { startDecodingStreams } from './helpers/decoding-streams.ts';
 import { startTestServer, type TestServer } from './helpers/test-server.ts';
 
 const BATCH = 16;
@@ -24,27 +25,8 @@ after(() => server.close());
 const tokens = (ids: number[]) => ({ input: { case: 'tokens' as const, value: { ids } } });
 
 test('status, Tokenize and Detokenize under a full batch with a 2,000-token prompt arriving', async () => {
-  const abort = new AbortController();
-  const streams = Array.from({ length: BATCH }, (_, i) =>
-    client
-      .generateStream(
-        { prompt: tokens([5 + i, 6, 7, 8]), sampling: { temperature: 0, maxTokens: 3000, ignoreEos: true } },
-        { signal: abort.signal },
-      )
-      [Symbol.asyncIterator](),
-  );
-  // Every stream has produced a token: the whole batch decodes.
-  for (const s of streams) {
-    for (;;) {
-      const { value } = await s.next();
-      if (value?.event.case === 'delta') break;
-    }
-  }
-  // Keep reading them: unread streams would fill the connection's HTTP/2 window and hold up
-  // every other answer on it.
-  const drained = streams.map(async (s) => {
-    for (;;) if ((await s.next().catch(() => ({ done: true }))).done) return;
-  });
+  // The whole batch decodes.
+  const batch = await startDecodingStreams(client, BATCH, (i) => [5 + i, 6, 7, 8], 3000);
   const longPrompt = Array.from({ length: 2000 }, (_, i) => 10 + (i % 200));
   const long = client.complete({ prompt: tokens(longPrompt), sampling: { temperature: 0, maxTokens: 2, ignoreEos: true } });
 
@@ -74,6 +56,5 @@ test('status, Tokenize and Detokenize under a full batch with a 2,000-token prom
   const done = await long;
   assert.equal(done.finished?.finishReason, FinishReason.LENGTH);
   assert.equal(done.finished?.usage?.promptTokens, 2000);
-  abort.abort();
-  await Promise.allSettled(drained);
+  await batch.stop();
 });

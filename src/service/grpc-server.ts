@@ -15,7 +15,7 @@ import { registerEngineMetrics } from './engine-metrics.ts';
 import { GenerationService, generationService } from './generation-service.ts';
 import { Health, HealthStatus } from './health.ts';
 import { createProtocolRouter } from './protocol-router.ts';
-import { DEFAULT_STREAM_RATE_LIMITS, guardStreamRate } from './stream-rate-guard.ts';
+import { DEFAULT_RESETS_PER_SECOND, guardStreamResets } from './stream-rate-guard.ts';
 import { registerReflection } from './reflection.ts';
 import { checkRequestMessages } from './request-message-check.ts';
 import { RequestMetrics } from './request-metrics.ts';
@@ -161,7 +161,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on('session', (session) => {
     sessions.add(session);
-    guardStreamRate(session, DEFAULT_STREAM_RATE_LIMITS, (why) => log.warn({ why }, 'HTTP/2 connection cut off'));
+    guardStreamResets(session, DEFAULT_RESETS_PER_SECOND, (why) => log.warn({ why }, 'HTTP/2 connection cut off'));
     session.once('close', () => sessions.delete(session));
   });
   // A broken connection concerns only its own calls.

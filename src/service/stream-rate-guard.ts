@@ -1,17 +1,12 @@
-// Defence against HTTP/2 "rapid reset" (CVE-2023-44487) and stream floods on the gRPC port: a
-// connection that opens streams, or cancels them, faster than any client of this API does is
-// told GOAWAY (ENHANCE_YOUR_CALM) and closed, before its streams can keep the event loop busy
-// and slow every other client down. Limits are per connection over the last second.
+// Defence against HTTP/2 "rapid reset" (CVE-2023-44487) on the gRPC port: a connection that
+// cancels streams faster than any client of this API does is told GOAWAY (ENHANCE_YOUR_CALM) and
+// closed, before the streams it keeps opening can occupy the event loop and slow every other
+// client down. Streams that run to their end are not limited: a busy client (or the REST adapter,
+// which multiplexes every REST request on one connection) may open many a second.
 import http2 from 'node:http2';
 
-export interface StreamRateLimits {
-  /** Streams a connection may open per second. */
-  streamsPerSecond: number;
-  /** Streams a connection may cancel (RST_STREAM) per second. */
-  resetsPerSecond: number;
-}
-
-export const DEFAULT_STREAM_RATE_LIMITS: StreamRateLimits = { streamsPerSecond: 1000, resetsPerSecond: 200 };
+/** Streams a connection may cancel (RST_STREAM with CANCEL) in a second. */
+export const DEFAULT_RESETS_PER_SECOND = 200;
 
 /** Counts events in a one-second window that moves in whole seconds (cheap, and enough here). */
 class PerSecond {
@@ -28,24 +23,18 @@ class PerSecond {
   }
 }
 
-export function guardStreamRate(session: http2.ServerHttp2Session, limits: StreamRateLimits, onCut: (why: string) => void): void {
-  const opened = new PerSecond();
-  const reset = new PerSecond();
+export function guardStreamResets(session: http2.ServerHttp2Session, resetsPerSecond: number, onCut: (why: string) => void): void {
+  const resets = new PerSecond();
   let cut = false;
-  const cutOff = (why: string) => {
-    if (cut) return;
-    cut = true;
-    onCut(why);
-    // Sends GOAWAY with this code and drops the connection's streams. Not from inside a stream's
-    // event: destroying the session there trips an assertion in Node's HTTP/2 internals.
-    setImmediate(() => session.destroy(undefined, http2.constants.NGHTTP2_ENHANCE_YOUR_CALM));
-  };
   session.on('stream', (stream) => {
-    if (opened.add(performance.now()) > limits.streamsPerSecond) return cutOff(`more than ${limits.streamsPerSecond} streams in a second`);
-    // Cancelled (RST_STREAM with CANCEL) before it ended: by the client, in a rapid reset.
     stream.once('close', () => {
-      if (stream.rstCode !== http2.constants.NGHTTP2_CANCEL) return;
-      if (reset.add(performance.now()) > limits.resetsPerSecond) cutOff(`more than ${limits.resetsPerSecond} stream resets in a second`);
+      if (cut || stream.rstCode !== http2.constants.NGHTTP2_CANCEL) return;
+      if (resets.add(performance.now()) <= resetsPerSecond) return;
+      cut = true;
+      onCut(`more than ${resetsPerSecond} streams cancelled in a second`);
+      // Sends GOAWAY with this code and drops the connection's streams. Not from inside a
+      // stream's event: destroying the session there trips an assertion in Node's HTTP/2 code.
+      setImmediate(() => session.destroy(undefined, http2.constants.NGHTTP2_ENHANCE_YOUR_CALM));
     });
   });
 }

@@ -1,7 +1,7 @@
 // A generation as clients see it: a prompt (text, chat messages or token ids) and sampling
 // parameters in, events with text out. The text layer (text-request.ts) turns one into the
 // engine's token-only request and its token events back into these.
-import type { ErrorCode, FinishReason, Usage } from '../engine/request.ts';
+import type { EngineEvent, FinishReason, Usage } from '../engine/request.ts';
 import type { SamplingParams } from '../engine/sampling-params.ts';
 
 export type { ErrorCode, FinishReason, Usage } from '../engine/request.ts';
@@ -57,14 +57,5 @@ export type GenerationEvent =
       /** Why the request failed, when finishReason is 'error'. */
       error?: string;
     }
-  | {
-      /** The request was refused before it started; nothing was generated. Ends the request's stream. */
-      type: 'error';
-      requestId: string;
-      code: ErrorCode;
-      message: string;
-      /** The offending request field (snake_case), for invalid_argument. */
-      field?: string;
-      /** When the message is the field's name followed by more: that rest. */
-      reason?: string;
-    };
+  /** Refused before it started (by the server or the engine, the same shape). */
+  | Extract<EngineEvent, { type: 'error' }>;
