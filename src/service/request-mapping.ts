@@ -25,7 +25,8 @@ export function checkRequestId(id: string): void {
   if (bytes > MAX_REQUEST_ID_BYTES) throw invalidField('request_id', ` must be at most ${MAX_REQUEST_ID_BYTES} bytes, got ${bytes}`);
 }
 
-function checkTokenIds(field: string, ids: readonly number[], vocabSize: number): void {
+/** Token ids of a request field, against the vocabulary (a bad id would abort the engine). */
+export function checkTokenIds(field: string, ids: readonly number[], vocabSize: number): void {
   for (const id of ids) {
     if (id < 0 || id >= vocabSize) throw invalidField(field, `: token id ${id} is outside the vocabulary [0, ${vocabSize})`);
   }

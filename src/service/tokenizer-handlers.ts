@@ -8,15 +8,9 @@ import type {
   TokenizeResponseSchema,
 } from '../gen/mlxserve/v1/generation_service_pb.ts';
 import { promptText } from '../text/prompt-tokens.ts';
-import { invalidField, toConnectError } from './request-error.ts';
-import { toPromptInput } from './request-mapping.ts';
+import { toConnectError } from './request-error.ts';
+import { checkTokenIds, toPromptInput } from './request-mapping.ts';
 import type { ServingState } from './serving-state.ts';
-
-function checkVocabulary(field: string, ids: readonly number[], vocabSize: number): void {
-  for (const id of ids) {
-    if (id < 0 || id >= vocabSize) throw invalidField(field, `: token id ${id} is outside the vocabulary [0, ${vocabSize})`);
-  }
-}
 
 export function tokenizeHandler(state: ServingState) {
   return async function tokenize(req: TokenizeRequest): Promise<MessageInitShape<typeof TokenizeResponseSchema>> {
@@ -47,7 +41,7 @@ export function detokenizeHandler(state: ServingState) {
   return async function detokenize(req: DetokenizeRequest): Promise<MessageInitShape<typeof DetokenizeResponseSchema>> {
     try {
       const model = state.model(req.model);
-      checkVocabulary('token_ids', req.tokenIds, model.vocabSize);
+      checkTokenIds('token_ids', req.tokenIds, model.vocabSize);
       return { text: state.tokenizer().tokenizer.decode([...req.tokenIds], { skipSpecialTokens: req.skipSpecialTokens }) };
     } catch (e) {
       throw toConnectError(e);

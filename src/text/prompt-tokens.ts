@@ -7,7 +7,6 @@ import type { Tokenizer } from './tokenizer.ts';
 
 /** What a prompt is checked against. */
 export interface PromptLimits {
-  vocabSize: number;
   contextLength: number;
 }
 
@@ -51,15 +50,11 @@ export function promptText(tokenizer: Tokenizer, input: PromptInput, limits: Pro
       // The template already wrote the special tokens (as vLLM and transformers do).
       return { field: 'messages', text, addSpecialTokens: false };
     }
-    case 'tokens': {
+    case 'tokens':
+      // Their range is the vocabulary's: the service checks it under the request's own field
+      // name, and the engine checks it again before any id reaches the model.
       if (!Array.isArray(input.tokenIds)) throw InvalidArgumentError.ofField('prompt_token_ids', ' must be a list of integers');
-      for (const id of input.tokenIds) {
-        if (!Number.isInteger(id) || id < 0 || id >= limits.vocabSize) {
-          throw new InvalidArgumentError('prompt_token_ids', `token id ${String(id)} is outside the vocabulary [0, ${limits.vocabSize})`);
-        }
-      }
       return { field: 'prompt_token_ids', tokenIds: [...input.tokenIds] };
-    }
     default:
       throw new InvalidArgumentError('input', 'a request needs a prompt: text, chat messages or token ids');
   }
