@@ -45,9 +45,11 @@ const UNIT_TESTS = [
   'sampler',
   'scheduler',
   'stop-matcher',
+  'structured-output',
   'tokenizer-hf-directory',
   'tokenizer-sentencepiece',
   'tokenizer',
+  'tool-calls',
 ];
 const unit = process.argv.includes('--unit');
 const filter = process.argv.slice(2).filter((a) => a !== '--unit');

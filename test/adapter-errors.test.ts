@@ -87,11 +87,20 @@ describe('400: the parameter is named', () => {
     await expect400('stream', { stream: 'yes' });
   });
 
-  test('fields this server does not implement', async () => {
-    await expect400('tools', { tools: [{ type: 'function', function: { name: 'f', parameters: {} } }] });
+  test('malformed tools, tool choices and output formats', async () => {
+    const tool = (name: string, parameters: unknown = {}) => ({ type: 'function', function: { name, parameters } });
+    await expect400('tools', { tools: [tool('no spaces allowed')] });
+    await expect400('tools', { tools: [tool('f'), tool('f')] });
+    await expect400('tools', { tools: [tool('f', { type: 'array' })] });
     await expect400('tool_choice', { tool_choice: 'required' });
-    await expect400('response_format.type', { response_format: { type: 'json_schema', json_schema: { name: 'x', schema: {} } } });
-    await expect400('response_format.type', { response_format: { type: 'json_object' } });
+    await expect400('tool_choice', { tools: [tool('f')], tool_choice: { type: 'function', function: { name: 'g' } } });
+    await expect400('response_format', { response_format: { type: 'xml' } });
+    await expect400('response_format', { response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'nope' } } } });
+    await expect400('messages[0].role', { messages: [{ role: 'function', content: 'x', name: 'f' }] });
+    await expect400('messages[0].tool_call_id', { messages: [{ role: 'tool', content: 'x' }] });
+  });
+
+  test('fields this server does not implement', async () => {
     await expect400('audio', { audio: { voice: 'alloy', format: 'wav' } });
     await expect400('suffix', { suffix: 'end' }, 'completions');
     await expect400('best_of', { best_of: 3 }, 'completions');
@@ -115,7 +124,6 @@ describe('400: the parameter is named', () => {
     await expect400('messages', { messages: undefined });
     await expect400('messages', { messages: [] });
     await expect400('messages[0].role', { messages: [{ role: 'wizard', content: 'x' }] });
-    await expect400('messages[0].role', { messages: [{ role: 'tool', content: 'x', tool_call_id: 'a' }] });
     await expect400('messages[0].content[0].type', {
       messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'http://x/y.png' } }] }],
     });

@@ -92,6 +92,38 @@ test('a chat body becomes a chat prompt with sampling; developer speaks as syste
   assert.equal(both.names.maxTokens, 'max_completion_tokens');
 });
 
+test('tools, tool choices and the tool turns of a conversation map to the chat prompt', () => {
+  const weather = { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] };
+  const plan = readChatRequest({
+    messages: [
+      { role: 'user', content: 'Weather in Paris?' },
+      {
+        role: 'assistant',
+        content: null,
+        tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'weather', arguments: '{"city": "Paris"}' } }],
+      },
+      { role: 'tool', tool_call_id: 'call_1', content: '21 C' },
+    ],
+    tools: [{ type: 'function', function: { name: 'weather', description: 'Current weather', parameters: weather, strict: true } }],
+    tool_choice: { type: 'function', function: { name: 'weather' } },
+    parallel_tool_calls: true,
+  });
+  const input = plan.prompts[0].input;
+  assert.equal(input?.case, 'chat');
+  const chat = input?.value as Record<string, unknown>;
+  assert.deepEqual(chat.messages, [
+    { role: 'user', content: 'Weather in Paris?' },
+    { role: 'assistant', content: '', toolCalls: [{ id: 'call_1', name: 'weather', arguments: '{"city": "Paris"}' }] },
+    { role: 'tool', content: '21 C', toolCallId: 'call_1' },
+  ]);
+  assert.deepEqual(chat.tools, [{ name: 'weather', description: 'Current weather', parameters: JSON.stringify(weather) }]);
+  assert.deepEqual(chat.toolChoice, { choice: { case: 'function', value: 'weather' } });
+  assert.equal(chat.parallelToolCalls, true);
+  const none = readChatRequest({ messages: [{ role: 'user', content: 'x' }], tools: [], tool_choice: 'auto' }).prompts[0].input
+    ?.value as Record<string, unknown>;
+  assert.deepEqual(none.tools, []);
+});
+
 test('refusals name the parameter', () => {
   const param = (body: unknown, read: (b: unknown) => unknown = readChatRequest) => {
     try {
@@ -108,7 +140,8 @@ test('refusals name the parameter', () => {
   assert.equal(param({ messages: msgs, stream_options: { include_usage: true } }), 'stream_options');
   assert.equal(param({ messages: msgs, logit_bias: { abc: 1 } }), 'logit_bias');
   assert.equal(param({ messages: msgs, seed: 2 ** 60 }), 'seed');
-  assert.equal(param({ messages: [{ role: 'assistant', content: 'x', tool_calls: [{ id: 'a' }] }] }), 'messages[0].tool_calls');
+  assert.equal(param({ messages: [{ role: 'assistant', content: 'x', tool_calls: [{ id: 'a' }] }] }), 'messages[0].tool_calls[0].function');
+  assert.equal(param({ messages: [{ role: 'user', content: 'x', tool_calls: [] }], tools: 'f' }), 'tools');
   assert.equal(param('not an object'), null);
   assert.equal(param({ prompt: 'x', echo: true, logprobs: 1 }, readCompletionRequest), 'echo');
   assert.equal(param({ prompt: [['a']] }, readCompletionRequest), 'prompt');

@@ -48,6 +48,9 @@ for (const file of [
   'examples/grpc_client.py',
   'examples/grpc-client.ts',
   'clients/go/examples/chat/main.go',
+  'examples/structured-output.sh',
+  'examples/structured_output.py',
+  'examples/tool_calls.py',
 ]) {
   test(`the README shows ${file} as it is`, () => {
     assert.ok(readme.includes(readFileSync(file, 'utf8').trim()), `${file} is not in the README verbatim`);
@@ -61,6 +64,25 @@ test('OpenAI Node SDK example', () => {
 test('TypeScript gRPC client example', () => {
   const out = run(process.execPath, ['--import', 'tsx', 'examples/grpc-client.ts']);
   assert.match(out, /cancelled/);
+});
+
+test('structured output with curl', () => {
+  const out = run('bash', ['examples/structured-output.sh']);
+  const [schemaReply, choiceReply] = out
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  const pet = JSON.parse(schemaReply.choices[0].message.content);
+  if (schemaReply.choices[0].finish_reason === 'stop') assert.deepEqual(Object.keys(pet), ['name', 'age', 'likes']);
+  assert.ok(['yes', 'no'].includes(choiceReply.choices[0].message.content));
+});
+
+test('structured output through the OpenAI Python SDK', { skip }, () => {
+  assert.match(run(python, ['examples/structured_output.py']), /^Planet name=/);
+});
+
+test('a tool-call round trip through the OpenAI Python SDK', { skip }, () => {
+  assert.match(run(python, ['examples/tool_calls.py']), /^tool_calls get_weather \{'city': /);
 });
 
 test('OpenAI Python SDK example', { skip }, () => {

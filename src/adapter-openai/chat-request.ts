@@ -1,7 +1,11 @@
 // Reads a POST /v1/chat/completions body into a GenerationPlan: the messages become a chat
-// prompt the service renders with the model's template; tool calling, structured output and
-// non-text content are refused by name, since the server does not implement them.
+// prompt the service renders with the model's template, with its tools and the conversation's tool
+// calls and results; non-text content and deprecated function calling are refused by name.
+import { InvalidArgumentError } from '../engine/sampling-params.ts';
+import { ToolChoiceMode } from '../gen/mlxserve/v1/prompt_pb.ts';
+import { validateToolChoice, validateTools } from '../text/tool-calls/tool-validation.ts';
 import { invalidRequest, unsupportedParameter, unsupportedValue } from './openai-error.ts';
+import { readStructuredOutput } from './structured-output-fields.ts';
 import { serviceModel, type GenerationPlan } from './generation-plan.ts';
 import { invalidType, quote, RequestBody } from './request-body.ts';
 import { ignoreHarmlessFields, readN, readSharedSampling, readStreamOptions } from './sampling-fields.ts';
@@ -9,6 +13,11 @@ import { ignoreHarmlessFields, readN, readSharedSampling, readStreamOptions } fr
 export interface ChatTurn {
   role: string;
   content: string;
+  /** An assistant turn's tool calls (id, name, arguments as JSON text). */
+  toolCalls?: { id: string; name: string; arguments: string }[];
+  /** A tool turn: the call it answers. */
+  toolCallId?: string;
+  name?: string;
 }
 
 const isEmptyList = (v: unknown) => Array.isArray(v) && v.length === 0;
@@ -43,45 +52,96 @@ export function readMessages(value: unknown): ChatTurn[] {
     const msg = m as Record<string, unknown>;
     const role = msg.role;
     if (typeof role !== 'string') throw invalidType(`${where}.role`, 'a string', role ?? null);
-    if (role === 'tool' || role === 'function') {
-      throw unsupportedValue(`${where}.role`, `role '${role}' is not supported: this server does not implement tool calling.`);
+    if (role === 'function') {
+      throw unsupportedValue(`${where}.role`, "role 'function' is not supported: send tool calls and 'tool' messages instead.");
     }
-    if (!['system', 'developer', 'user', 'assistant'].includes(role)) {
+    if (!['system', 'developer', 'user', 'assistant', 'tool'].includes(role)) {
       throw invalidRequest(
         `${where}.role`,
-        `Invalid value: '${role}'. Supported values are: 'system', 'developer', 'user' and 'assistant'.`,
+        `Invalid value: '${role}'. Supported values are: 'system', 'developer', 'user', 'assistant' and 'tool'.`,
         'invalid_value',
       );
     }
-    if (msg.tool_calls !== undefined && msg.tool_calls !== null && !isEmptyList(msg.tool_calls)) {
-      throw unsupportedParameter(`${where}.tool_calls`, 'tool calling is not implemented');
-    }
     if (msg.function_call !== undefined && msg.function_call !== null) {
-      throw unsupportedParameter(`${where}.function_call`, 'function calling is not implemented');
+      throw unsupportedParameter(`${where}.function_call`, "the deprecated function_call; send 'tool_calls' instead");
     }
     if (msg.audio !== undefined && msg.audio !== null) throw unsupportedParameter(`${where}.audio`, 'audio is not implemented');
-    // Chat templates know system, user and assistant; "developer" is OpenAI's newer name for system.
-    return { role: role === 'developer' ? 'system' : role, content: readContent(msg.content, where, role === 'assistant') };
+    const turn: ChatTurn = {
+      // Chat templates know system, user and assistant; "developer" is OpenAI's newer name for system.
+      role: role === 'developer' ? 'system' : role,
+      content: readContent(msg.content, where, role === 'assistant'),
+    };
+    if (role === 'assistant') {
+      const calls = readToolCalls(msg.tool_calls, where);
+      if (calls.length > 0) turn.toolCalls = calls;
+    } else if (msg.tool_calls !== undefined && msg.tool_calls !== null && !isEmptyList(msg.tool_calls)) {
+      throw invalidRequest(`${where}.tool_calls`, `Invalid parameter: only assistant messages can have 'tool_calls'.`);
+    }
+    if (role === 'tool') {
+      if (typeof msg.tool_call_id !== 'string') {
+        throw invalidRequest(`${where}.tool_call_id`, `Missing required parameter: '${where}.tool_call_id'.`, 'missing_required_parameter');
+      }
+      turn.toolCallId = msg.tool_call_id;
+      if (typeof msg.name === 'string') turn.name = msg.name;
+    }
+    return turn;
   });
 }
 
-/** Reads the fields OpenAI has for tools and output formats, refusing any that asks for something. */
-function refuseUnsupportedChatFields(body: RequestBody): void {
-  body.unsupported('tools', 'tool calling is not implemented', isEmptyList);
-  body.unsupported('functions', 'function calling is not implemented', isEmptyList);
-  body.unsupported('tool_choice', 'tool calling is not implemented', (v) => v === 'none' || v === 'auto');
-  body.unsupported('function_call', 'function calling is not implemented', (v) => v === 'none' || v === 'auto');
-  body.unsupported('parallel_tool_calls', 'tool calling is not implemented', (v) => typeof v === 'boolean');
-  const format = body.value('response_format');
-  if (format !== undefined) {
-    const type = typeof format === 'object' && format !== null ? (format as { type?: unknown }).type : undefined;
-    if (type !== 'text') {
-      throw unsupportedValue(
-        'response_format.type',
-        `${quote(type ?? format)} is not supported: this server produces free text only (response_format 'text').`,
-      );
-    }
+/** An assistant message's `tool_calls`: [{id, type: 'function', function: {name, arguments}}]. */
+function readToolCalls(value: unknown, where: string): NonNullable<ChatTurn['toolCalls']> {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) throw invalidType(`${where}.tool_calls`, 'an array', value);
+  return value.map((c, j) => {
+    const at = `${where}.tool_calls[${j}]`;
+    if (c === null || typeof c !== 'object' || Array.isArray(c)) throw invalidType(at, 'an object', c);
+    const { id, type, function: fn } = c as Record<string, unknown>;
+    if (type !== undefined && type !== 'function')
+      throw invalidRequest(`${at}.type`, `Invalid value: ${quote(type)}. Supported values are: 'function'.`, 'invalid_value');
+    if (fn === null || typeof fn !== 'object' || Array.isArray(fn)) throw invalidType(`${at}.function`, 'an object', fn ?? null);
+    const { name, arguments: args } = fn as Record<string, unknown>;
+    if (typeof name !== 'string' || name === '') throw invalidType(`${at}.function.name`, 'a non-empty string', name ?? null);
+    if (typeof args !== 'string') throw invalidType(`${at}.function.arguments`, 'a string (JSON)', args ?? null);
+    return { id: typeof id === 'string' ? id : `call_${j}`, name, arguments: args };
+  });
+}
+
+/** An InvalidArgumentError of the text layer's checks as OpenAI's 400. */
+function asInvalidRequest<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (e) {
+    if (e instanceof InvalidArgumentError)
+      throw invalidRequest(e.field, `Invalid '${e.field}': ${e.reason?.replace(/^[.:]?\s*/, '') ?? e.message}`);
+    throw e;
   }
+}
+
+/** `tools`, `tool_choice`, `parallel_tool_calls` → the chat prompt's fields. */
+function readTools(body: RequestBody) {
+  const tools = asInvalidRequest(() => validateTools(body.value('tools')));
+  const toolChoice = asInvalidRequest(() => validateToolChoice(body.value('tool_choice'), tools));
+  const parallelToolCalls = body.boolean('parallel_tool_calls');
+  return {
+    tools: tools.map((t) => ({
+      name: t.name,
+      description: t.description ?? '',
+      parameters: t.parameters ? JSON.stringify(t.parameters) : '',
+    })),
+    toolChoice:
+      'function' in toolChoice
+        ? { choice: { case: 'function' as const, value: toolChoice.function } }
+        : { choice: { case: 'mode' as const, value: TOOL_CHOICE_MODES[toolChoice.mode] } },
+    parallelToolCalls,
+  };
+}
+
+const TOOL_CHOICE_MODES = { auto: ToolChoiceMode.AUTO, none: ToolChoiceMode.NONE, required: ToolChoiceMode.REQUIRED };
+
+/** Reads the fields OpenAI has for output kinds, refusing any that asks for something not served. */
+function refuseUnsupportedChatFields(body: RequestBody): void {
+  body.unsupported('functions', "the deprecated 'functions'; send 'tools' instead", isEmptyList);
+  body.unsupported('function_call', "the deprecated 'function_call'; send 'tool_choice' instead", (v) => v === 'none' || v === 'auto');
   body.unsupported('audio', 'audio output is not implemented');
   body.unsupported('modalities', 'only text output is implemented', (v) => Array.isArray(v) && v.every((m) => m === 'text'));
   body.unsupported('prediction', 'predicted outputs are not implemented');
@@ -113,6 +173,9 @@ export function readChatRequest(json: unknown): GenerationPlan & { messages: Cha
   sampling.topLogprobs = topLogprobs;
 
   const addGenerationPrompt = body.boolean('add_generation_prompt') ?? true;
+  const structured = readStructuredOutput(body);
+  sampling.structuredOutput = structured?.output;
+  const tools = readTools(body);
   refuseUnsupportedChatFields(body);
   ignoreHarmlessFields(body);
   body.rejectUnrecognized();
@@ -120,7 +183,7 @@ export function readChatRequest(json: unknown): GenerationPlan & { messages: Cha
   return {
     model: serviceModel(requested),
     messages,
-    prompts: [{ input: { case: 'chat', value: { messages, addGenerationPrompt } } }],
+    prompts: [{ input: { case: 'chat', value: { messages, addGenerationPrompt, ...tools } } }],
     n,
     sampling,
     seed,
@@ -131,6 +194,7 @@ export function readChatRequest(json: unknown): GenerationPlan & { messages: Cha
       maxTokens: maxCompletionTokens !== undefined ? 'max_completion_tokens' : 'max_tokens',
       topLogprobs: 'top_logprobs',
       model: requested ?? 'default',
+      structuredOutput: structured?.param,
     },
   };
 }

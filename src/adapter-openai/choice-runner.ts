@@ -4,6 +4,7 @@
 // the engine's work. A call the service refuses fails the whole request before anything is sent.
 import { create } from '@bufbuild/protobuf';
 import { FinishReason, type GenerationStarted, type TokenLogprob, type Usage } from '../gen/mlxserve/v1/generation_pb.ts';
+import type { ToolCall } from '../gen/mlxserve/v1/prompt_pb.ts';
 import { GenerateStreamRequestSchema, type GenerateStreamResponse } from '../gen/mlxserve/v1/generation_service_pb.ts';
 import type { GenerationPlan } from './generation-plan.ts';
 import { errorFromGenerationError, errorFromThrown } from './grpc-error.ts';
@@ -11,7 +12,7 @@ import { serverError, unavailable } from './openai-error.ts';
 import { choiceSeed } from './sampling-fields.ts';
 import type { GenerationClient } from './service-connection.ts';
 
-export type OpenAIFinishReason = 'stop' | 'length';
+export type OpenAIFinishReason = 'stop' | 'length' | 'tool_calls';
 
 export interface OpenedChoice {
   /** OpenAI's choice index: prompt by prompt, n per prompt. */
@@ -22,7 +23,7 @@ export interface OpenedChoice {
 }
 
 export type ChoiceEvent =
-  | { type: 'delta'; index: number; text: string; tokenIds: number[]; logprobs: TokenLogprob[] }
+  | { type: 'delta'; index: number; text: string; tokenIds: number[]; logprobs: TokenLogprob[]; toolCalls: ToolCall[] }
   | { type: 'finished'; index: number; finishReason: OpenAIFinishReason; usage: Usage };
 
 function startRequest(plan: GenerationPlan, promptIndex: number, choiceInPrompt: number) {
@@ -79,7 +80,10 @@ export async function openChoices(
 /** One service event as a ChoiceEvent; throws the OpenAIError of a failed generation. */
 function toChoiceEvent(index: number, response: GenerateStreamResponse, plan: GenerationPlan): ChoiceEvent | undefined {
   const e = response.event;
-  if (e.case === 'delta') return { type: 'delta', index, text: e.value.text, tokenIds: e.value.tokenIds, logprobs: e.value.logprobs };
+  if (e.case === 'delta') {
+    const d = e.value;
+    return { type: 'delta', index, text: d.text, tokenIds: d.tokenIds, logprobs: d.logprobs, toolCalls: d.toolCalls };
+  }
   if (e.case !== 'finished') return undefined;
   const f = e.value;
   switch (f.finishReason) {
@@ -87,6 +91,8 @@ function toChoiceEvent(index: number, response: GenerateStreamResponse, plan: Ge
       return { type: 'finished', index, finishReason: 'stop', usage: usageOf(f.usage) };
     case FinishReason.LENGTH:
       return { type: 'finished', index, finishReason: 'length', usage: usageOf(f.usage) };
+    case FinishReason.TOOL_CALLS:
+      return { type: 'finished', index, finishReason: 'tool_calls', usage: usageOf(f.usage) };
     case FinishReason.CANCELLED:
       throw unavailable('the server cancelled the request (it may be shutting down); retry');
     default:
@@ -147,6 +153,7 @@ export interface CollectedChoice {
   text: string;
   tokenIds: number[];
   logprobs: TokenLogprob[];
+  toolCalls: ToolCall[];
   finishReason: OpenAIFinishReason;
   usage: Usage;
 }
@@ -162,6 +169,7 @@ export async function collectChoices(choices: OpenedChoice[], plan: GenerationPl
         text: '',
         tokenIds: [],
         logprobs: [],
+        toolCalls: [],
         finishReason: 'stop',
         usage: usageOf(undefined),
       };
@@ -170,6 +178,7 @@ export async function collectChoices(choices: OpenedChoice[], plan: GenerationPl
           out.text += e.text;
           out.tokenIds.push(...e.tokenIds);
           out.logprobs.push(...e.logprobs);
+          out.toolCalls.push(...e.toolCalls);
         } else {
           out.finishReason = e.finishReason;
           out.usage = e.usage;

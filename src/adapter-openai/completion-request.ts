@@ -2,6 +2,7 @@
 // of strings, an array of token ids or an array of token-id arrays (as in OpenAI's API); each
 // prompt gets its own n choices, numbered prompt by prompt.
 import { invalidRequest, unsupportedParameter } from './openai-error.ts';
+import { readStructuredOutput } from './structured-output-fields.ts';
 import { serviceModel, type GenerationPlan, type PromptInit } from './generation-plan.ts';
 import { invalidType, isInt32, RequestBody } from './request-body.ts';
 import { ignoreHarmlessFields, MAX_CHOICES, readN, readSharedSampling, readStreamOptions } from './sampling-fields.ts';
@@ -76,7 +77,8 @@ export function readCompletionRequest(json: unknown): CompletionPlan {
   body.unsupported('suffix', 'insertion (suffix) is not implemented', (v) => v === '');
   body.unsupported('min_tokens', 'a minimum output length is not implemented', (v) => v === 0);
   body.unsupported('include_stop_str_in_output', 'the stop string is never part of the output', (v) => v === false);
-  body.unsupported('response_format', 'structured output is not implemented');
+  const structured = readStructuredOutput(body);
+  sampling.structuredOutput = structured?.output;
   ignoreHarmlessFields(body);
   body.rejectUnrecognized();
 
@@ -90,6 +92,12 @@ export function readCompletionRequest(json: unknown): CompletionPlan {
     seed,
     stream,
     includeUsage,
-    names: { prompt: 'prompt', maxTokens: 'max_tokens', topLogprobs: 'logprobs', model: requested ?? 'default' },
+    names: {
+      prompt: 'prompt',
+      maxTokens: 'max_tokens',
+      topLogprobs: 'logprobs',
+      model: requested ?? 'default',
+      structuredOutput: structured?.param,
+    },
   };
 }

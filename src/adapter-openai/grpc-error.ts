@@ -15,16 +15,23 @@ export interface ParamNames {
   topLogprobs: string;
   /** The model the client asked for, for the 404 message. */
   model: string;
+  /** The parameter that asked for structured output (`response_format`, `guided_json`, ...). */
+  structuredOutput?: string;
 }
+
+/** The proto's structured_output cases (sampling.json_schema, ...). */
+const STRUCTURED_OUTPUT_FIELDS = new Set(['json_schema', 'regex', 'choice', 'grammar', 'json_object']);
 
 /** The REST parameter a proto field path (e.g. `sampling.top_p`, `prompt.chat.messages`) stands for. */
 export function restParam(field: string, names: ParamNames): string | null {
   if (!field) return null;
   const path = field.replace(/^sampling\./, '');
+  if (path === 'prompt.chat.tools' || path === 'prompt.chat.tool_choice') return path.slice('prompt.chat.'.length);
   if (path === 'prompt' || path.startsWith('prompt.')) return names.prompt;
   if (path === 'max_tokens') return names.maxTokens;
   if (path === 'top_logprobs') return names.topLogprobs;
   if (path === 'model') return 'model';
+  if (STRUCTURED_OUTPUT_FIELDS.has(path)) return names.structuredOutput ?? 'response_format';
   return path;
 }
 

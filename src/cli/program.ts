@@ -1,6 +1,7 @@
 // The flags and sub-commands of mlx-batch-server. Without a sub-command it runs the whole server
 // (engine, gRPC service, OpenAI-compatible REST adapter); `adapter` runs the REST adapter alone
 // in front of a gRPC service elsewhere.
+import { TOOL_CALL_FORMATS, type ToolCallFormat } from '../text/tool-calls/tool-types.ts';
 import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { DEFAULT_ADAPTER_HOST, DEFAULT_ADAPTER_PORT, startOpenAIAdapter } from '../adapter-openai/adapter-server.ts';
@@ -45,6 +46,7 @@ export interface ServeFlags {
   drainTimeout: number;
   logLevel: LogLevel;
   logPrompts?: boolean;
+  toolCallParser: 'auto' | ToolCallFormat;
   maxBodySize: number;
   httpHeadersTimeout: number;
   httpRequestTimeout: number;
@@ -174,6 +176,7 @@ async function serve(flags: ServeFlags): Promise<void> {
       apiKey: flags.apiKey ?? flags.apiKeyFile,
       logger: log,
       logPrompts: flags.logPrompts,
+      toolCallFormat: flags.toolCallParser === 'auto' ? undefined : flags.toolCallParser,
       restartPolicy: { maxQuickFailures: flags.maxEngineRestarts },
       maxBodyBytes: flags.maxBodySize,
       grpcMaxMessageBytes: flags.grpcMaxMessageSize,
@@ -314,6 +317,11 @@ export function buildProgram(actions: CommandActions = RUN): Command {
     )
     .option('--log-level <level>', 'error, warn, info or debug (JSON lines on stderr)', logLevel, 'info' as LogLevel)
     .option('--log-prompts', "log each request's prompt (off: prompts may hold private data)")
+    .addOption(
+      new Option('--tool-call-parser <format>', "how the model writes tool calls (auto: read from the model's chat template)")
+        .choices(['auto', ...TOOL_CALL_FORMATS])
+        .default('auto'),
+    )
     .option(
       '--prefill-chunk <tokens>',
       'prompt tokens computed per engine step (bounds how long a step stalls streams)',

@@ -3,6 +3,7 @@
 // listen while the model loads, so /health and the gRPC health service can report "starting".
 // One Prometheus registry holds the process's metrics (service, engine, HTTP, Node's own), served
 // at the REST port's /metrics.
+import type { ToolCallFormat } from '../text/tool-calls/tool-types.ts';
 import type { Interceptor } from '@connectrpc/connect';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { startOpenAIAdapter, type OpenAIAdapter } from '../adapter-openai/adapter-server.ts';
@@ -11,6 +12,7 @@ import type { EngineOptions } from '../engine/engine-options.ts';
 import { EngineClient } from '../engine/engine-client.ts';
 import { defaultCacheDir, resolveModel, type ResolvedModel } from '../model-source/model-source.ts';
 import { modelInfo, type ModelInfo } from '../service/model-info.ts';
+import { grammarVocabulary } from '../text/grammar-vocabulary.ts';
 import { loadTokenizer } from '../text/load-tokenizer.ts';
 import { TokenizerPool } from '../text/tokenizer-pool.ts';
 import type { RestartPolicy } from '../engine/restart-policy.ts';
@@ -32,6 +34,8 @@ export interface ServerConfig {
   logger: Logger;
   /** Log each request's prompt (default false). */
   logPrompts?: boolean;
+  /** The format the model writes tool calls in (default: read from its chat template). */
+  toolCallFormat?: ToolCallFormat;
   /** Largest REST request body, in bytes (default 4 MiB). */
   maxBodyBytes?: number;
   /** Largest gRPC request message, in bytes (default 4 MiB). */
@@ -93,7 +97,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   engine.on('error', (err: Error) => log.error({ error: err.message }, 'engine failed'));
 
   // The tokenizer loads here, beside the engine (which never needs it).
-  const tokenizer = loadTokenizer(model).then((t) => new TokenizerPool(t, model));
+  const tokenizer = loadTokenizer(model).then((t) => {
+    if (config.toolCallFormat) t.toolCallFormat = config.toolCallFormat;
+    return new TokenizerPool(t, model);
+  });
   tokenizer.catch((err: Error) => log.error({ error: err.message }, 'the tokenizer failed to load'));
 
   const metrics = new Registry();
@@ -144,6 +151,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     if (pool.tokenizer.vocabSize > info.vocabSize) {
       throw new Error(`the tokenizer has ${pool.tokenizer.vocabSize} tokens but the model's embedding only ${info.vocabSize}`);
     }
+    engine.setGrammarVocabulary(grammarVocabulary(pool.tokenizer, info.vocabSize));
     return modelInfo(info, pool.tokenizer);
   });
   // The caller awaits `ready`; this keeps a load failure from also counting as unhandled.

@@ -6,6 +6,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { engineEnvironment } from './engine-environment.ts';
 import type { EngineProcessConfig, FromEngine, ToEngine } from './engine-protocol.ts';
+import type { GrammarVocabulary } from './grammar/grammar-vocabulary.ts';
 import type { EngineEvent, EngineModelInfo, EngineRequest, EngineStats } from './request.ts';
 import { siblingModule } from '../util/sibling-module.ts';
 import { DEFAULT_RESTART_POLICY, quickFailuresAfter, restartDelay, type RestartPolicy } from './restart-policy.ts';
@@ -73,6 +74,7 @@ export class EngineClient extends EventEmitter {
   /** What the current process reported when it could not load the model. */
   private startFailure: string | undefined;
   restarts = 0;
+  private grammarVocabulary: GrammarVocabulary | undefined;
 
   constructor(private readonly opts: EngineClientOptions) {
     super();
@@ -133,7 +135,17 @@ export class EngineClient extends EventEmitter {
       type: 'init',
       config: { model: this.opts.model, cacheDir: this.opts.cacheDir, engine: this.opts.engine },
     } satisfies ToEngine);
+    if (this.grammarVocabulary) child.send({ type: 'grammar-vocabulary', vocabulary: this.grammarVocabulary } satisfies ToEngine);
     return this.ready;
+  }
+
+  /**
+   * Gives the engine (now and after every restart) the vocabulary its grammar compiler needs for
+   * structured output; requests with structured output are refused until it has it.
+   */
+  setGrammarVocabulary(vocabulary: GrammarVocabulary): void {
+    this.grammarVocabulary = vocabulary;
+    this.child?.send({ type: 'grammar-vocabulary', vocabulary } satisfies ToEngine);
   }
 
   private onMessage(m: FromEngine): void {

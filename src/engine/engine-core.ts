@@ -6,11 +6,13 @@
 import { randomInt } from 'node:crypto';
 import type { BackendHost, EngineBackend } from './engine-backend.ts';
 import type { EngineOptions } from './engine-options.ts';
+import type { ConstraintProvider, TokenConstraint } from './grammar/grammar-matchers.ts';
 import type { ModelConfig } from './model/config.ts';
 import type { EngineEvent, EngineModelInfo, EngineRequest, EngineStats, ErrorCode, FinishReason } from './request.ts';
 import type { SampledToken } from './sampler/sampler.ts';
 import { defaultSamplingParams, InvalidArgumentError, validateEngineSamplingParams } from './sampling-params.ts';
 import { Sequence } from './sequence.ts';
+import { validateStructuredOutput } from './structured-output.ts';
 
 export type { EngineOptions } from './engine-options.ts';
 export { DEFAULT_ENGINE_OPTIONS } from './engine-options.ts';
@@ -28,12 +30,21 @@ export class EngineCore {
   private readonly waiting: Sequence[] = [];
   private readonly running: Sequence[] = [];
   private readonly byId = new Map<string, Sequence>();
+  /** Structured-output requests whose grammar is compiling; they queue once it is ready. */
+  private readonly compiling = new Set<Sequence>();
   private readonly started = new Set<string>();
   private readonly backend: EngineBackend;
   private readonly host: BackendHost;
   private readonly config: ModelConfig;
   private readonly modelId: string;
   private preemptions = 0;
+  /** Compiles and runs the grammars of structured-output requests; without it they are refused. */
+  constraints: ConstraintProvider | undefined;
+  /**
+   * Called when something happened between steps (a request's grammar compiled or failed): the
+   * step loop may be idle and events may be waiting to be sent.
+   */
+  wake: () => void = () => {};
 
   constructor(
     model: EngineModel,
@@ -80,7 +91,7 @@ export class EngineCore {
     const b = this.backend.stats(this.running);
     return {
       running: this.running.length + this.backend.prefilling.length,
-      waiting: this.waiting.length,
+      waiting: this.waiting.length + this.compiling.size,
       kvBytesUsed: b.kvBytesUsed,
       kvBytesAllocated: b.kvBytesAllocated,
       kvBytesCapacity: this.opts.kvBudgetBytes,
@@ -149,7 +160,16 @@ export class EngineCore {
     if (this.byId.has(req.id)) throw new EngineRequestError('already_exists', `request id "${req.id}" is already in use`);
     const c = this.config;
     validateEngineSamplingParams(req.sampling, c.vocabSize);
-    if (this.waiting.length >= this.opts.maxQueue + this.freeSlots()) {
+    const spec = req.sampling.structuredOutput;
+    if (spec !== undefined) {
+      validateStructuredOutput(spec);
+      if (!this.constraints)
+        throw new InvalidArgumentError(
+          'structured_output',
+          'structured output is not available: the engine has no vocabulary for grammars',
+        );
+    }
+    if (this.waiting.length + this.compiling.size >= this.opts.maxQueue + this.freeSlots()) {
       throw new EngineRequestError('resource_exhausted', `the queue is full (${this.opts.maxQueue} requests waiting); retry later`);
     }
     const prompt = req.promptTokenIds;
@@ -176,7 +196,39 @@ export class EngineCore {
     const seed = req.sampling.seed ?? randomInt(0, 2 ** 31);
     const seq = new Sequence(req, [...prompt], maxLength, seed);
     this.byId.set(seq.id, seq);
-    this.waiting.push(seq);
+    if (spec === undefined || !this.constraints) {
+      this.waiting.push(seq);
+      return;
+    }
+    this.compiling.add(seq);
+    this.constraints.open(spec, req.sampling.stopTokenIds).then(
+      (c) => this.constraintReady(seq, c),
+      (err: Error) => this.constraintFailed(seq, err),
+    );
+  }
+
+  private constraintReady(s: Sequence, c: TokenConstraint): void {
+    if (!this.compiling.delete(s)) return void c.close();
+    s.constraint = c;
+    if (s.cancelled) this.finish(s, 'cancelled');
+    else this.waiting.push(s);
+    this.wake();
+  }
+
+  private constraintFailed(s: Sequence, err: Error): void {
+    if (!this.compiling.delete(s)) return;
+    this.byId.delete(s.id);
+    s.status = 'finished';
+    const invalid = err instanceof InvalidArgumentError ? err : undefined;
+    this.emit({
+      type: 'error',
+      requestId: s.id,
+      code: invalid ? 'invalid_argument' : 'internal',
+      message: err.message,
+      field: invalid?.field,
+      reason: invalid?.reason,
+    });
+    this.wake();
   }
 
   /** Batch rows no request holds: queued requests up to this many are about to start, not waiting. */
@@ -242,7 +294,15 @@ export class EngineCore {
    * max_tokens or the context's end. Returns whether it finished.
    */
   private appendToken(s: Sequence, sampled: SampledToken): boolean {
+    if (s.constraint?.ended) {
+      // The grammar ended the output without a stop token (or allows nothing more): the token
+      // sampled from a row with nothing allowed is not part of it.
+      if (s.constraint.failed) this.finish(s, 'error', undefined, 'the grammar could not follow the output');
+      else this.finish(s, 'stop');
+      return true;
+    }
     s.outputTokenIds.push(sampled.tokenId);
+    s.constraint?.accept(sampled.tokenId);
     s.firstTokenTime ??= performance.now();
     const logprobs =
       sampled.logprob === undefined ? undefined : [{ tokenId: sampled.tokenId, logprob: sampled.logprob, top: sampled.topLogprobs ?? [] }];
@@ -264,6 +324,8 @@ export class EngineCore {
     const idx = this.running.indexOf(s);
     if (idx >= 0) this.running.splice(idx, 1);
     this.backend.release(s, reason !== 'error');
+    s.constraint?.close();
+    s.constraint = undefined;
     s.status = 'finished';
     this.byId.delete(s.id);
     this.started.delete(s.id);

@@ -6,6 +6,7 @@
 // in place instead of copying them).
 import { EngineCore } from './engine-core.ts';
 import type { FromEngine, ToEngine } from './engine-protocol.ts';
+import { GrammarMatchers } from './grammar/grammar-matchers.ts';
 import { loadModel, type LoadedModel } from './load-model.ts';
 import type { EngineEvent, EngineStats } from './request.ts';
 
@@ -19,6 +20,8 @@ let core: EngineCore | undefined;
 let model: LoadedModel | undefined;
 let pending: EngineEvent[] = [];
 let looping = false;
+/** Grammars of structured-output requests, once the server sent the vocabulary. */
+let grammars: GrammarMatchers | undefined;
 /** When the last full garbage collection ran (see the end of loop()). */
 let lastMajorGc = performance.now();
 /**
@@ -66,6 +69,12 @@ function sendStats(force: boolean): void {
 
 function handle(msg: ToEngine): void {
   if (msg.type === 'init') return void init(msg);
+  if (msg.type === 'grammar-vocabulary') {
+    void grammars?.close();
+    grammars = new GrammarMatchers(msg.vocabulary);
+    if (core) core.constraints = grammars;
+    return;
+  }
   if (msg.type === 'shutdown') {
     flushEvents();
     process.exit(0);
@@ -96,6 +105,11 @@ async function init(msg: Extract<ToEngine, { type: 'init' }>): Promise<void> {
       threads: msg.config.engine.threads,
     });
     core = new EngineCore(model, msg.config.engine, (e) => pending.push(e));
+    core.constraints = grammars;
+    core.wake = () => {
+      if (!flushEvents()) sendStats(true);
+      kick();
+    };
     core.warmUp();
     // The file buffers the weights were read from are garbage now (the native path copied them
     // into its arena): collect them before serving rather than whenever V8 gets to it.

@@ -1,6 +1,7 @@
 // Messages between the server process and the engine process (Node IPC, JSON). Token ids only:
 // text never crosses this boundary. Dependency-free, so the server can import it without MLX.
 import type { EngineOptions } from './engine-options.ts';
+import type { GrammarVocabulary } from './grammar/grammar-vocabulary.ts';
 import type { EngineEvent, EngineModelInfo, EngineRequest, EngineStats } from './request.ts';
 
 /** A model on local disk, as the engine loads it. */
@@ -23,6 +24,8 @@ export type ToEngine =
   | { type: 'init'; config: EngineProcessConfig }
   | { type: 'submit'; request: EngineRequest }
   | { type: 'cancel'; requestId: string }
+  /** The vocabulary for structured output's grammars (the server has the tokenizer); sent once after start. */
+  | { type: 'grammar-vocabulary'; vocabulary: GrammarVocabulary }
   | { type: 'shutdown' };
 
 /** Engine → server. */

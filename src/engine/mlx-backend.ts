@@ -9,7 +9,7 @@ import { kvBlockBytes, partsLength, sliceParts, splitKvBlock, type KvBlock } fro
 import { PrefillBatch } from './kv/prefill-batch.ts';
 import type { ForwardPart, Transformer } from './model/transformer.ts';
 import { RadixCache, type RadixNode } from './radix-cache.ts';
-import { Sampler, type SampledToken, type SamplerRow } from './sampler/sampler.ts';
+import { Sampler, type SampledToken } from './sampler/sampler.ts';
 import { admitCount, type WaitingRequest } from './scheduler.ts';
 import type { Sequence } from './sequence.ts';
 import type { EngineOptions } from './engine-options.ts';
@@ -121,7 +121,10 @@ export class MlxBackend implements EngineBackend {
     if (rowsWanted.length > 0) {
       const logits = this.model.logits(mx.take(hidden, mx.array(rowsWanted, mx.int32), 0));
       mx.eval(logits, ...toEval);
-      sampled = this.sampler.sample(logits, finishing.map(samplerRow));
+      sampled = this.sampler.sample(
+        logits,
+        finishing.map((s) => s.samplerRow()),
+      );
     } else {
       mx.eval(...toEval);
     }
@@ -268,8 +271,4 @@ export class MlxBackend implements EngineBackend {
     }
     this.applyRenumber(host, this.batch.reserve(running.length));
   }
-}
-
-export function samplerRow(s: Sequence): SamplerRow {
-  return { params: s.params, promptTokenIds: s.promptTokenIds, outputTokenIds: s.outputTokenIds, seed: s.seed };
 }

@@ -1,6 +1,7 @@
 // Per-request sampling parameters: what a client may ask of the sampler, with the defaults and
 // ranges that OpenAI's API and vLLM use. Validation names the offending field so every layer above
 // (gRPC INVALID_ARGUMENT, OpenAI 400 `param`) can report it as is.
+import type { StructuredOutput } from './structured-output.ts';
 
 /** What the engine applies while sampling: everything but what the server handles in text. */
 export interface EngineSamplingParams {
@@ -34,6 +35,11 @@ export interface EngineSamplingParams {
   logprobs: boolean;
   /** Also return this many most likely alternatives per step. [0, 20]. */
   topLogprobs: number;
+  /**
+   * Only tokens that keep the output a valid prefix of this format may be sampled
+   * (structured-output.ts checks its shape; the engine's grammar compiler whether it compiles).
+   */
+  structuredOutput?: StructuredOutput;
 }
 
 /** A client's sampling parameters: the engine's, and what the server's text layer applies. */

@@ -1,6 +1,8 @@
 // One request's state inside the engine, from submission to its last event. The single record the
 // scheduler, the step loop and the backends share (nano-vllm's Sequence).
+import type { TokenConstraint } from './grammar/grammar-matchers.ts';
 import type { EngineRequest } from './request.ts';
+import type { SamplerRow } from './sampler/sampler.ts';
 import type { EngineSamplingParams } from './sampling-params.ts';
 
 export type SequenceStatus = 'waiting' | 'prefilling' | 'running' | 'finished';
@@ -18,6 +20,8 @@ export class Sequence {
   cacheLock: unknown;
   readonly arrivalTime = performance.now();
   firstTokenTime: number | undefined;
+  /** Structured output: the grammar state that decides which tokens may come next. */
+  constraint: TokenConstraint | undefined;
 
   /** Tokens that end generation when sampled. */
   readonly stopTokenIds: ReadonlySet<number>;
@@ -41,6 +45,16 @@ export class Sequence {
   }
   get length(): number {
     return this.promptTokenIds.length + this.outputTokenIds.length;
+  }
+  /** What the sampler needs of this sequence for its next token (waits for its grammar mask). */
+  samplerRow(): SamplerRow {
+    return {
+      params: this.params,
+      promptTokenIds: this.promptTokenIds,
+      outputTokenIds: this.outputTokenIds,
+      seed: this.seed,
+      allowedTokens: this.constraint?.allowedTokens(),
+    };
   }
   /** Every token so far: prompt then output. */
   allTokenIds(): number[] {

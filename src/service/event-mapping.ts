@@ -24,6 +24,7 @@ const FINISH_REASONS: Record<EngineFinishReason, FinishReason> = {
   length: FinishReason.LENGTH,
   cancelled: FinishReason.CANCELLED,
   error: FinishReason.ERROR,
+  tool_calls: FinishReason.TOOL_CALLS,
 };
 
 export function toStarted(e: StartedEvent, modelId: string): MessageInitShape<typeof GenerationStartedSchema> {
@@ -41,7 +42,7 @@ export function toTokenLogprob(l: TokenLogprob): MessageInitShape<typeof TokenLo
 }
 
 export function toDelta(e: DeltaEvent): MessageInitShape<typeof GenerationDeltaSchema> {
-  return { text: e.text, tokenIds: e.tokenIds, logprobs: e.logprobs?.map(toTokenLogprob) ?? [] };
+  return { text: e.text, tokenIds: e.tokenIds, logprobs: e.logprobs?.map(toTokenLogprob) ?? [], toolCalls: e.toolCalls ?? [] };
 }
 
 export function toUsage(u: Usage): MessageInitShape<typeof UsageSchema> {

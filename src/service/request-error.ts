@@ -78,6 +78,12 @@ const SAMPLING_FIELDS = new Set([
   'ignore_eos',
   'logprobs',
   'top_logprobs',
+  // structured_output's cases
+  'json_schema',
+  'regex',
+  'choice',
+  'grammar',
+  'json_object',
 ]);
 
 /** The engine's names for prompt fields, as paths in the gRPC requests. */
@@ -87,6 +93,10 @@ const PROMPT_FIELDS: Record<string, string> = {
   text: 'prompt.text',
   messages: 'prompt.chat.messages',
   prompt_token_ids: 'prompt.tokens.ids',
+  // The grammar of tool calls is built from the tools (a schema that does not compile is theirs).
+  structural_tag: 'prompt.chat.tools',
+  tools: 'prompt.chat.tools',
+  tool_choice: 'prompt.chat.tool_choice',
 };
 
 /** The request-field path of a field the engine named. */

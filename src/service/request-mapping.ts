@@ -4,8 +4,11 @@
 import type { GenerateRequest, PromptInput } from '../text/generation.ts';
 import type { ModelInfo } from './model-info.ts';
 import { defaultSamplingParams, InvalidArgumentError, validateSamplingParams, type SamplingParams } from '../engine/sampling-params.ts';
+import { type StructuredOutput, validateStructuredOutput } from '../engine/structured-output.ts';
 import { ErrorCode } from '../gen/mlxserve/v1/generation_pb.ts';
-import type { Prompt } from '../gen/mlxserve/v1/prompt_pb.ts';
+import { type Prompt, type Tool as ProtoTool, type ToolChoice as ProtoToolChoice, ToolChoiceMode } from '../gen/mlxserve/v1/prompt_pb.ts';
+import { validateToolChoice, validateTools } from '../text/tool-calls/tool-validation.ts';
+import type { ToolChoice, ToolDefinition } from '../text/tool-calls/tool-types.ts';
 import type { SamplingParams as ProtoSamplingParams } from '../gen/mlxserve/v1/sampling_pb.ts';
 import { fromInvalidArgument, invalidArgument, invalidField, RequestError } from './request-error.ts';
 
@@ -48,10 +51,20 @@ export function toPromptInput(prompt: Prompt | undefined, model: ModelInfo): Pro
       messages.forEach((m, i) => {
         if (m.role.length === 0) throw invalidField('prompt.chat.messages', `[${i}].role must not be empty`);
       });
+      const tools = toTools(input.value.tools);
       return {
         kind: 'chat',
-        messages: messages.map((m) => ({ role: m.role, content: m.content })),
+        messages: messages.map((m) => ({
+          role: m.role,
+          content: m.content,
+          ...(m.toolCalls.length ? { toolCalls: m.toolCalls.map((c) => ({ id: c.id, name: c.name, arguments: c.arguments })) } : {}),
+          ...(m.toolCallId ? { toolCallId: m.toolCallId } : {}),
+          ...(m.name ? { name: m.name } : {}),
+        })),
         addGenerationPrompt: input.value.addGenerationPrompt ?? true,
+        tools,
+        toolChoice: toToolChoice(input.value.toolChoice, tools),
+        parallelToolCalls: input.value.parallelToolCalls ?? false,
       };
     }
     case 'tokens': {
@@ -62,6 +75,45 @@ export function toPromptInput(prompt: Prompt | undefined, model: ModelInfo): Pro
     }
     default:
       throw invalidField('prompt', ' is required: text, chat messages or token ids');
+  }
+}
+
+/** The proto's tools, checked as OpenAI's function tools are (names, schemas, count). */
+function toTools(tools: readonly ProtoTool[]): ToolDefinition[] {
+  const openai = tools.map((t, i) => {
+    let parameters: unknown;
+    if (t.parameters) {
+      try {
+        parameters = JSON.parse(t.parameters);
+      } catch (err) {
+        throw invalidField('prompt.chat.tools', `[${i}].parameters is not valid JSON (${(err as Error).message})`);
+      }
+    }
+    return { type: 'function', function: { name: t.name, description: t.description || undefined, parameters } };
+  });
+  return withFieldPath(() => validateTools(openai));
+}
+
+function toToolChoice(choice: ProtoToolChoice | undefined, tools: ToolDefinition[]): ToolChoice {
+  const c = choice?.choice;
+  const modes: Record<ToolChoiceMode, string | undefined> = {
+    [ToolChoiceMode.UNSPECIFIED]: undefined,
+    [ToolChoiceMode.AUTO]: 'auto',
+    [ToolChoiceMode.NONE]: 'none',
+    [ToolChoiceMode.REQUIRED]: 'required',
+  };
+  const openai =
+    c?.case === 'mode' ? modes[c.value] : c?.case === 'function' ? { type: 'function', function: { name: c.value } } : undefined;
+  return withFieldPath(() => validateToolChoice(openai, tools));
+}
+
+/** Runs a check of the text layer, reporting its InvalidArgumentError under the request's field path. */
+function withFieldPath<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (e) {
+    if (e instanceof InvalidArgumentError) throw fromInvalidArgument(e);
+    throw e;
   }
 }
 
@@ -91,14 +143,31 @@ export function toSamplingParams(s: ProtoSamplingParams | undefined, model: Mode
     ignoreEos: s?.ignoreEos ?? d.ignoreEos,
     logprobs: s?.logprobs ?? d.logprobs,
     topLogprobs: s?.topLogprobs ?? d.topLogprobs,
+    structuredOutput: toStructuredOutput(s?.structuredOutput),
   };
-  try {
+  withFieldPath(() => {
     validateSamplingParams(params, model.vocabSize);
-  } catch (e) {
-    if (e instanceof InvalidArgumentError) throw fromInvalidArgument(e);
-    throw e;
-  }
+    if (params.structuredOutput) validateStructuredOutput(params.structuredOutput);
+  });
   return params;
+}
+
+/** The sampling message's structured_output oneof → the engine's spec (checked by the caller). */
+function toStructuredOutput(so: ProtoSamplingParams['structuredOutput'] | undefined): StructuredOutput | undefined {
+  switch (so?.case) {
+    case 'jsonSchema':
+      return { type: 'json_schema', schema: so.value };
+    case 'regex':
+      return { type: 'regex', pattern: so.value };
+    case 'choice':
+      return { type: 'choice', choices: [...so.value.choices] };
+    case 'grammar':
+      return { type: 'grammar', ebnf: so.value };
+    case 'jsonObject':
+      return { type: 'json_object' };
+    default:
+      return undefined;
+  }
 }
 
 /** A validated request for one generation, under a server-unique id (its engine request's too). */

@@ -3,7 +3,7 @@
 // and it sees each request from arrival to its last event. Names and buckets are vLLM's where
 // there is one, so dashboards and alerts written for vLLM work unchanged; ours are `mlxserve:`.
 import { Counter, Histogram, type Registry } from 'prom-client';
-import type { FinishReason } from '../engine/request.ts';
+import type { FinishReason } from '../text/generation.ts';
 
 /** vLLM's buckets (vllm/v1/metrics/loggers.py), in seconds. */
 const TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80, 160, 640, 2560];
@@ -12,8 +12,13 @@ const REQUEST_TIME_BUCKETS = [0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 
 /** Token counts: 1, 2, 5, 10, 20, 50, … up to a million. */
 const TOKEN_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000, 200000, 500000, 1000000];
 
-/** vLLM's finished_reason label values. */
-const FINISHED_REASONS: Record<Exclude<FinishReason, 'error'>, string> = { stop: 'stop', length: 'length', cancelled: 'abort' };
+/** vLLM's finished_reason label values (the engine stopped a tool-calling answer as any other: 'stop'). */
+const FINISHED_REASONS: Record<Exclude<FinishReason, 'error'>, string> = {
+  stop: 'stop',
+  tool_calls: 'stop',
+  length: 'length',
+  cancelled: 'abort',
+};
 
 type ModelLabel = 'model_name';
 

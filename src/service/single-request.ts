@@ -1,6 +1,7 @@
 // The single-request generation RPCs: GenerateStream (events streamed) and Complete (one answer).
 // A refused request, or one that fails after it started, ends the call with an error status whose
 // details carry the GenerationError; the call's deadline or cancellation cancels the request.
+import type { ParsedToolCall } from '../text/tool-calls/tool-types.ts';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { HandlerContext } from '@connectrpc/connect';
 import type { TokenLogprob } from '../text/generation.ts';
@@ -55,6 +56,7 @@ export function completeHandler(state: ServingState) {
       let text = '';
       const tokenIds: number[] = [];
       const logprobs: TokenLogprob[] = [];
+      const toolCalls: ParsedToolCall[] = [];
       let finished: FinishedEvent | undefined;
       for await (const e of generation.events) {
         failIfErrored(e, ctx.signal);
@@ -62,10 +64,18 @@ export function completeHandler(state: ServingState) {
           text += e.text;
           tokenIds.push(...e.tokenIds);
           if (e.logprobs) logprobs.push(...e.logprobs);
+          if (e.toolCalls) toolCalls.push(...e.toolCalls);
         } else if (e.type === 'finished') finished = e;
       }
       if (!finished) throw new RequestError(ErrorCode.INTERNAL, 'the engine ended the request without finishing it');
-      return { model: generation.model.id, text, tokenIds, logprobs: logprobs.map(toTokenLogprob), finished: toFinished(finished) };
+      return {
+        model: generation.model.id,
+        text,
+        tokenIds,
+        logprobs: logprobs.map(toTokenLogprob),
+        finished: toFinished(finished),
+        toolCalls,
+      };
     } catch (e) {
       throw toConnectError(e);
     }

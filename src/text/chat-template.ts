@@ -4,12 +4,13 @@
 // reported as an invalid `messages` argument.
 import { Template } from '@huggingface/jinja';
 import type { ChatMessage } from './generation.ts';
+import type { TemplateMessage, ToolDefinition } from './tool-calls/tool-types.ts';
 import { InvalidArgumentError } from '../engine/sampling-params.ts';
 
 export const CHAT_ROLES: ReadonlySet<string> = new Set(['system', 'developer', 'user', 'assistant', 'tool']);
 
 /** Checks the shape of chat messages before they reach a template; names the first bad field. */
-export function validateChatMessages(messages: unknown): asserts messages is ChatMessage[] {
+export function validateChatMessages(messages: unknown): asserts messages is (ChatMessage | TemplateMessage)[] {
   if (!Array.isArray(messages) || messages.length === 0) {
     throw InvalidArgumentError.ofField('messages', ' must be a non-empty list');
   }
@@ -42,7 +43,8 @@ export class ChatTemplate {
     this.template = new Template(source);
   }
 
-  render(messages: ChatMessage[], opts: { addGenerationPrompt: boolean }): string {
+  /** `tools`: passed to the template as transformers passes them ([{type: 'function', function}]). */
+  render(messages: TemplateMessage[], opts: { addGenerationPrompt: boolean; tools?: readonly ToolDefinition[] }): string {
     validateChatMessages(messages);
     let text: unknown;
     try {
@@ -50,6 +52,7 @@ export class ChatTemplate {
         ...this.specialTokens,
         messages: messages.map((m) => ({ ...m })),
         add_generation_prompt: opts.addGenerationPrompt,
+        ...(opts.tools?.length ? { tools: opts.tools.map((f) => ({ type: 'function', function: f })) } : {}),
       });
     } catch (err) {
       // @huggingface/jinja provides raise_exception(); it throws a plain Error with the template's message.

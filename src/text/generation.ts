@@ -1,20 +1,32 @@
 // A generation as clients see it: a prompt (text, chat messages or token ids) and sampling
 // parameters in, events with text out. The text layer (text-request.ts) turns one into the
 // engine's token-only request and its token events back into these.
-import type { EngineEvent, FinishReason, Usage } from '../engine/request.ts';
+import type { EngineEvent, FinishReason as EngineFinishReason, Usage } from '../engine/request.ts';
 import type { SamplingParams } from '../engine/sampling-params.ts';
+import type { ParsedToolCall, ToolChatMessage, ToolChoice, ToolDefinition } from './tool-calls/tool-types.ts';
 
-export type { ErrorCode, FinishReason, Usage } from '../engine/request.ts';
+export type { ErrorCode, Usage } from '../engine/request.ts';
 
-export interface ChatMessage {
-  role: 'system' | 'user' | 'assistant' | 'tool' | string;
-  content: string;
-}
+/** Why a generation ended: the engine's reasons, or the model called tools. */
+export type FinishReason = EngineFinishReason | 'tool_calls';
+
+/** A turn of a conversation: role and text, and for tool calling the calls and their results. */
+export type ChatMessage = ToolChatMessage;
 
 /** Exactly one kind of input. Chat messages are rendered with the model's chat template. */
 export type PromptInput =
   | { kind: 'text'; text: string; addSpecialTokens?: boolean }
-  | { kind: 'chat'; messages: ChatMessage[]; addGenerationPrompt?: boolean }
+  | {
+      kind: 'chat';
+      messages: ChatMessage[];
+      addGenerationPrompt?: boolean;
+      /** Functions the model may call (see tool-calls/). */
+      tools?: ToolDefinition[];
+      /** Default: auto when there are tools. */
+      toolChoice?: ToolChoice;
+      /** Several calls in one answer; default false (see the proto's ChatMessages). */
+      parallelToolCalls?: boolean;
+    }
   | { kind: 'tokens'; tokenIds: number[] };
 
 export interface GenerateRequest {
@@ -46,6 +58,8 @@ export type GenerationEvent =
       text: string;
       tokenIds: number[];
       logprobs?: TokenLogprob[];
+      /** Tool calls completed by these tokens (their markup is not in `text`). */
+      toolCalls?: ParsedToolCall[];
     }
   | {
       type: 'finished';

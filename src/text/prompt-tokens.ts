@@ -45,7 +45,9 @@ export function promptText(tokenizer: Tokenizer, input: PromptInput, limits: Pro
       checkPromptChars(tokenizer, 'prompt', input.text, limits);
       return { field: 'prompt', text: input.text, addSpecialTokens: input.addSpecialTokens ?? true };
     case 'chat': {
-      const text = tokenizer.applyChatTemplate(input.messages, { addGenerationPrompt: input.addGenerationPrompt ?? true });
+      // tool_choice "none": the model answers in text, so it is not shown the tools.
+      const tools = input.toolChoice && 'mode' in input.toolChoice && input.toolChoice.mode === 'none' ? [] : input.tools;
+      const text = tokenizer.applyChatTemplate(input.messages, { addGenerationPrompt: input.addGenerationPrompt ?? true, tools });
       checkPromptChars(tokenizer, 'messages', text, limits);
       // The template already wrote the special tokens (as vLLM and transformers do).
       return { field: 'messages', text, addSpecialTokens: false };

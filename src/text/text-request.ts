@@ -3,10 +3,15 @@
 // are matched here; when one completes, the generation ends at once ('stop', the string as the
 // reason) and the caller cancels the engine request (vLLM's abort pattern); the engine's own end
 // of it is then dropped.
-import type { EngineEvent, EngineRequest, TokenIdLogprob } from '../engine/request.ts';
-import type { GenerateRequest, GenerationEvent, TokenLogprob } from './generation.ts';
+import type { EngineEvent, FinishReason as EngineFinishReason, EngineRequest, TokenIdLogprob } from '../engine/request.ts';
+import type { StructuredOutput } from '../engine/structured-output.ts';
+import type { FinishReason, GenerateRequest, GenerationEvent, TokenLogprob } from './generation.ts';
 import { OutputProcessor } from './output-processor.ts';
 import type { Tokenizer } from './tokenizer.ts';
+import { mistralToolCallId } from './tool-calls/tool-call-id.ts';
+import { ToolCallParser } from './tool-calls/tool-call-parser.ts';
+import { toolCallGrammar } from './tool-calls/tool-grammar.ts';
+import type { ParsedToolCall } from './tool-calls/tool-types.ts';
 
 export interface Accepted {
   events: GenerationEvent[];
@@ -24,6 +29,11 @@ export class TextRequest {
   /** The generation ended here (a stop string); the engine's remaining events are dropped. */
   private ended = false;
   private started = false;
+  /** Finds the model's tool calls in its output, when the request gave tools. */
+  private readonly toolCalls?: ToolCallParser;
+  /** The grammar of tool calls, when tool_choice asks for one. */
+  private readonly toolGrammar?: StructuredOutput;
+  private calledTools = false;
 
   constructor(
     private readonly tokenizer: Tokenizer,
@@ -34,12 +44,29 @@ export class TextRequest {
     const s = request.sampling;
     this.stopIds = new Set([...s.stopTokenIds, ...(s.ignoreEos ? [] : tokenizer.eosTokenIds)]);
     this.output = new OutputProcessor(tokenizer, s.stop);
+    const input = request.input;
+    const choice = input.kind === 'chat' ? (input.toolChoice ?? { mode: 'auto' }) : undefined;
+    if (input.kind === 'chat' && input.tools?.length && choice && !('mode' in choice && choice.mode === 'none')) {
+      const format = tokenizer.toolCallFormat;
+      this.toolCalls = new ToolCallParser(format, format === 'mistral' ? mistralToolCallId : undefined);
+      const forced = 'function' in choice || choice.mode === 'required';
+      // A client's own output format wins over the optional (auto) tool grammar, not over a required call.
+      if (forced || !s.structuredOutput) {
+        const tag = toolCallGrammar(input.tools, choice, input.parallelToolCalls ?? false, format);
+        if (tag) this.toolGrammar = { type: 'structural_tag', tag: JSON.stringify(tag) };
+      }
+    }
   }
 
   /** What the engine computes for this request, under `engineId`. */
   engineRequest(engineId: string): EngineRequest {
     const { stop: _stop, ignoreEos: _ignoreEos, ...sampling } = this.request.sampling;
-    return { id: engineId, promptTokenIds: this.promptTokenIds, sampling: { ...sampling, stopTokenIds: [...this.stopIds] } };
+    const structuredOutput = this.toolGrammar ?? sampling.structuredOutput;
+    return {
+      id: engineId,
+      promptTokenIds: this.promptTokenIds,
+      sampling: { ...sampling, structuredOutput, stopTokenIds: [...this.stopIds] },
+    };
   }
 
   /** Translates one engine event (of this request) into events for the client. */
@@ -61,10 +88,11 @@ export class TextRequest {
           this.completionTokens++;
           const logprobs = e.logprobs ? [this.describe(e.logprobs[i])] : undefined;
           const step = this.stopIds.has(tokenId) ? { text: '' } : this.output.push(tokenId);
-          events.push({ type: 'delta', requestId, text: step.text, tokenIds: [tokenId], logprobs });
-          if ('stop' in step && step.stop !== undefined) {
+          const stopped = 'stop' in step && step.stop !== undefined;
+          events.push({ type: 'delta', requestId, tokenIds: [tokenId], logprobs, ...this.content(step.text, stopped) });
+          if (stopped) {
             this.ended = true;
-            events.push({ type: 'finished', requestId, finishReason: 'stop', stopReason: step.stop, usage: this.usage() });
+            events.push({ type: 'finished', requestId, finishReason: this.reason('stop'), stopReason: step.stop, usage: this.usage() });
             return { events, cancel: true };
           }
         }
@@ -76,12 +104,12 @@ export class TextRequest {
         // Cancelled while still queued, the engine never started it: clients still see the one
         // documented order, started → deltas → finished.
         if (!this.started) events.push({ type: 'started', requestId, promptTokens: this.promptTokenIds.length, cachedTokens: 0 });
-        const tail = this.output.flush();
-        if (tail) events.push({ type: 'delta', requestId, text: tail, tokenIds: [] });
+        const tail = this.content(this.output.flush(), true);
+        if (tail.text || tail.toolCalls) events.push({ type: 'delta', requestId, tokenIds: [], ...tail });
         events.push({
           type: 'finished',
           requestId,
-          finishReason: e.finishReason,
+          finishReason: this.reason(e.finishReason),
           stopReason: e.stopTokenId,
           usage: e.usage,
           error: e.error,
@@ -89,6 +117,25 @@ export class TextRequest {
         return { events, cancel: false };
       }
     }
+  }
+
+  /** Output text → the content the client sees and the tool calls it completes; `last`: the output ended. */
+  private content(text: string, last: boolean): { text: string; toolCalls?: ParsedToolCall[] } {
+    if (!this.toolCalls) return { text };
+    const found = this.toolCalls.push(text);
+    if (last) {
+      const rest = this.toolCalls.finish();
+      found.content += rest.content;
+      found.calls.push(...rest.calls);
+    }
+    if (found.calls.length === 0) return { text: found.content };
+    this.calledTools = true;
+    return { text: found.content, toolCalls: found.calls };
+  }
+
+  /** A generation that called tools and stopped ends with 'tool_calls', as OpenAI's API says. */
+  private reason(engineReason: EngineFinishReason): FinishReason {
+    return this.calledTools && engineReason === 'stop' ? 'tool_calls' : engineReason;
   }
 
   private usage() {

@@ -11,6 +11,9 @@ import { adjacentCharacterPairs, fastPreTokenizerFor, NeverMergedBoundarySplitte
 import { tokenizerDefinitionFromGguf } from './gguf-vocabulary.ts';
 import { tokenizerDefinitionFromHfDirectory } from './hf-directory.ts';
 import type { TokenizerDefinition } from './tokenizer-definition.ts';
+import { type TemplateToolSupport, detectToolCallFormat } from './tool-calls/template-format.ts';
+import { messagesForToolTemplate, messagesWithToolPrompt } from './tool-calls/tool-messages.ts';
+import type { ToolCallFormat, ToolDefinition } from './tool-calls/tool-types.ts';
 
 export interface EncodeOptions {
   /** Add the BOS/EOS tokens the tokenizer's post-processor adds. Default true, as in HF. */
@@ -56,8 +59,15 @@ export class Tokenizer {
   private readonly bytesById: Array<Uint8Array | undefined>;
   private readonly chatTemplate?: ChatTemplate;
   private readonly chatTemplateError?: string;
+  /** What the chat template shows of tools, and the call format it teaches the model. */
+  readonly toolSupport: TemplateToolSupport;
+  /**
+   * The format the model writes tool calls in, which the server parses and constrains: the
+   * template's (toolSupport.format) unless the server was told otherwise (--tool-call-parser).
+   */
+  toolCallFormat: ToolCallFormat;
 
-  constructor(private readonly definition: TokenizerDefinition) {
+  constructor(readonly definition: TokenizerDefinition) {
     this.hf = new HfTokenizer(definition.tokenizerJson, definition.tokenizerConfig);
     this.installFastPreTokenizer();
     this.vocabSize = definition.tokens.length;
@@ -67,6 +77,8 @@ export class Tokenizer {
     this.warnings = [...definition.warnings];
     this.bytesById = new Array(this.vocabSize);
     const source = definition.chatTemplates.default;
+    this.toolSupport = detectToolCallFormat(source);
+    this.toolCallFormat = this.toolSupport.format;
     if (source !== undefined) {
       try {
         this.chatTemplate = new ChatTemplate(source, definition.templateTokens);
@@ -148,15 +160,27 @@ export class Tokenizer {
     return this.chatTemplate !== undefined;
   }
 
-  /** The prompt text for a conversation; refuses (InvalidArgumentError on `messages`) when it cannot. */
-  applyChatTemplate(messages: ChatMessage[], opts: { addGenerationPrompt?: boolean } = {}): string {
+  /**
+   * The prompt text for a conversation; refuses (InvalidArgumentError on `messages`) when it
+   * cannot. Tools and the tool calls and results in the conversation go to a template that knows
+   * tools as transformers passes them; for one that does not, they are written into the messages
+   * in the model's tool-call format (tool-calls/tool-messages.ts).
+   */
+  applyChatTemplate(messages: ChatMessage[], opts: { addGenerationPrompt?: boolean; tools?: readonly ToolDefinition[] } = {}): string {
     if (!this.chatTemplate) {
       throw new InvalidArgumentError(
         'messages',
         this.chatTemplateError ?? 'this model has no chat template; send a text prompt instead of messages',
       );
     }
-    return this.chatTemplate.render(messages, { addGenerationPrompt: opts.addGenerationPrompt ?? true });
+    const addGenerationPrompt = opts.addGenerationPrompt ?? true;
+    const tools = opts.tools ?? [];
+    const toolTurns = messages.some((m) => m.role === 'tool' || (m.toolCalls?.length ?? 0) > 0);
+    if (tools.length === 0 && !toolTurns) return this.chatTemplate.render(messages, { addGenerationPrompt });
+    if (this.toolSupport.templateHasTools) {
+      return this.chatTemplate.render(messagesForToolTemplate(messages), { addGenerationPrompt, tools });
+    }
+    return this.chatTemplate.render(messagesWithToolPrompt(messages, tools, this.toolCallFormat), { addGenerationPrompt });
   }
 
   /** Swaps in an equivalent, faster pre-tokenizer where one applies (see fast-pre-tokenizer.ts). */

@@ -121,6 +121,19 @@ export class EngineHarness {
     throw new Error('engine did not finish in time');
   }
 
+  /**
+   * runUntilDone for requests that wait on something outside the step loop (a grammar compiling
+   * in its worker): when the engine has nothing to step, it yields to the event loop.
+   */
+  async settle(ids?: string[], maxSteps = 10_000): Promise<void> {
+    for (let i = 0; i < maxSteps; i++) {
+      if (ids ? ids.every((id) => this.done(id)) : !this.core.hasWork() && this.core.stats().waiting === 0) return;
+      if (this.core.hasWork()) this.core.step();
+      else await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    throw new Error('engine did not finish in time');
+  }
+
   /** Greedy generation of one request alone, to completion. */
   generate(input: PromptInput | number[], sampling: Partial<SamplingParams> = {}): RequestResult {
     const id = this.submit(input, sampling);

@@ -6,6 +6,7 @@
 //   node --import tsx test/helpers/test-server.ts [--port N]
 // prints exactly one JSON line `{"port":N,"model":"<id>"}` on stdout once the model is loaded
 // and the server is serving, then serves until SIGTERM or SIGINT. Logs go to stderr.
+import { grammarVocabulary } from '../../src/text/grammar-vocabulary.ts';
 import { realpathSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -68,7 +69,10 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   // As the real server does: listen first (health says NOT_SERVING), then load the model.
   const tokenizer = loadTokenizer(location).then((t) => new TokenizerPool(t, location));
   const server = await startGrpcServer({ engine, tokenizer, host: '127.0.0.1', port: options.port ?? 0 });
-  const ready = Promise.all([engine.start(), tokenizer]).then(([info, pool]) => modelInfo(info, pool.tokenizer));
+  const ready = Promise.all([engine.start(), tokenizer]).then(([info, pool]) => {
+    engine.setGrammarVocabulary(grammarVocabulary(pool.tokenizer, info.vocabSize));
+    return modelInfo(info, pool.tokenizer);
+  });
   ready.catch(() => {}); // a caller that does not wait still sees the failure through `ready`
   if (!options.whileLoading) await ready;
   return {

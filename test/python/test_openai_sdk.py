@@ -1,11 +1,15 @@
 """The OpenAI-compatible API through the official OpenAI Python SDK: answers and streams in
-OpenAI's shapes, n, stop, logprobs, usage with cached tokens, errors, and a stream closed early
-freeing its engine slot."""
+OpenAI's shapes, n, stop, logprobs, usage with cached tokens, structured output parsed into a
+pydantic model, a tool-call round trip (streamed and not), errors, and a stream closed early freeing
+its engine slot."""
 
+import json
 import time
+from typing import Annotated, Literal
 
 import openai
 import pytest
+from pydantic import BaseModel, Field
 
 USER = [{"role": "user", "content": "Hello from Python"}]
 
@@ -95,8 +99,95 @@ def test_bad_parameter_is_a_400_naming_it(client, model):
     assert e.value.body["type"] == "invalid_request_error"
 
     with pytest.raises(openai.BadRequestError) as e:
-        client.chat.completions.create(model=model, messages=USER, response_format={"type": "json_object"})
-    assert e.value.body["param"] == "response_format.type"
+        client.chat.completions.create(model=model, messages=USER, response_format={"type": "xml"})
+    assert e.value.body["param"] == "response_format"
+
+
+class Pet(BaseModel):
+    # ASCII patterns bound the strings: the tiny model's tokens are single bytes, and XGrammar takes
+    # some byte sequences that are not UTF-8 for one character (the text then shows several U+FFFD).
+    name: str = Field(pattern=r"^[A-Z][a-z]{0,11}$")
+    kind: Literal["cat", "dog", "fish"]
+    age: int = Field(ge=0, le=30)
+    tags: list[Annotated[str, Field(pattern=r"^[a-z]{1,8}$")]] = Field(max_length=2)
+
+
+def test_parse_into_a_pydantic_model(client, model):
+    args = dict(model=model, messages=[{"role": "user", "content": "Describe a pet."}], response_format=Pet, max_tokens=200)
+    r = client.chat.completions.parse(**args, temperature=0)
+    message = r.choices[0].message
+    assert r.choices[0].finish_reason == "stop"
+    assert message.refusal is None
+    assert isinstance(message.parsed, Pet)
+    assert message.parsed == Pet.model_validate_json(message.content)
+    assert message.content.startswith('{"name": "')  # compact JSON in the schema's order
+
+    sampled = client.chat.completions.parse(**args, temperature=1, n=3, seed=5)
+    assert [c.index for c in sampled.choices] == [0, 1, 2]
+    assert all(isinstance(c.message.parsed, Pet) for c in sampled.choices)
+
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Get the current weather in a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string", "pattern": "^[A-Za-z ]{1,12}$"}, "unit": {"enum": ["celsius", "fahrenheit"]}},
+            "required": ["city", "unit"],
+        },
+    },
+}
+
+
+def _streamed_calls(stream):
+    """Tool calls assembled from delta.tool_calls chunks, as OpenAI's stream sends them, and the finish reason."""
+    calls, finish = {}, None
+    for chunk in stream:
+        if not chunk.choices:
+            continue
+        choice = chunk.choices[0]
+        for d in choice.delta.tool_calls or []:
+            call = calls.setdefault(d.index, {"id": None, "name": None, "arguments": ""})
+            call["id"] = call["id"] or d.id
+            call["name"] = call["name"] or (d.function.name if d.function else None)
+            call["arguments"] += (d.function.arguments or "") if d.function else ""
+        finish = choice.finish_reason or finish
+    return [calls[i] for i in sorted(calls)], finish
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_tool_call_round_trip(client, model, stream):
+    messages = [{"role": "user", "content": "What is the weather in Paris?"}]
+    args = dict(model=model, tools=[WEATHER_TOOL], tool_choice="required", max_tokens=120, temperature=0)
+    if stream:
+        calls, finish = _streamed_calls(client.chat.completions.create(messages=messages, stream=True, **args))
+        assert finish == "tool_calls"
+        assert len(calls) == 1
+        call_id, name, arguments = calls[0]["id"], calls[0]["name"], calls[0]["arguments"]
+        assistant = {"role": "assistant", "content": None, "tool_calls": [{"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}]}
+    else:
+        r = client.chat.completions.create(messages=messages, **args)
+        assert r.choices[0].finish_reason == "tool_calls"
+        assert r.choices[0].message.content is None
+        call = r.choices[0].message.tool_calls[0]
+        call_id, name, arguments = call.id, call.function.name, call.function.arguments
+        assistant = r.choices[0].message
+    assert call_id.startswith("call_")
+    assert name == "get_weather"
+    parsed = json.loads(arguments)
+    assert set(parsed) == {"city", "unit"} and parsed["unit"] in ("celsius", "fahrenheit")
+
+    messages += [assistant, {"role": "tool", "tool_call_id": call_id, "content": json.dumps({"temperature": 21})}]
+    follow = dict(model=model, messages=messages, tools=[WEATHER_TOOL], max_tokens=16, temperature=0)
+    if stream:
+        chunks = list(client.chat.completions.create(**follow, stream=True, stream_options={"include_usage": True}))
+        assert chunks[-1].usage.prompt_tokens > 0
+        assert any(c.choices and c.choices[0].finish_reason for c in chunks)
+    else:
+        answer = client.chat.completions.create(**follow)
+        assert answer.choices[0].finish_reason in ("stop", "length", "tool_calls")
 
 
 def test_unknown_model_is_a_404(client):

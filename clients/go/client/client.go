@@ -43,11 +43,22 @@ func (c *Client) Close() error {
 	return c.conn.Close()
 }
 
-// Complete runs one request on the default model and returns the whole completion. sampling
-// may be nil (all defaults).
-func (c *Client) Complete(ctx context.Context, prompt *mlxservev1.Prompt, sampling *mlxservev1.SamplingParams) (*mlxservev1.CompleteResponse, error) {
+// Complete runs one request on the default model with the Complete RPC and returns the whole
+// completion, with the model's tool calls (Started is nil: the RPC sends no events). sampling may
+// be nil (all defaults).
+func (c *Client) Complete(ctx context.Context, prompt *mlxservev1.Prompt, sampling *mlxservev1.SamplingParams) (*Completion, error) {
 	response, err := c.RPC.Complete(ctx, &mlxservev1.CompleteRequest{Prompt: prompt, Sampling: sampling})
-	return response, fromCallError(err)
+	if err != nil {
+		return nil, fromCallError(err)
+	}
+	return &Completion{
+		Model:     response.GetModel(),
+		Text:      response.GetText(),
+		TokenIds:  response.GetTokenIds(),
+		Logprobs:  response.GetLogprobs(),
+		ToolCalls: response.GetToolCalls(),
+		Finished:  response.GetFinished(),
+	}, nil
 }
 
 // Tokenize returns the token ids the prompt becomes on the default model, exactly as a request

@@ -1,7 +1,9 @@
 // Package client is a small helper over the generated mlxserve.v1 gRPC client: a Session that
 // multiplexes many requests over one Generate stream, each with its own event channel and Cancel,
-// prompt builders, and thin Tokenize/Detokenize/Complete calls whose errors carry the offending
-// field.
+// prompt builders (with tools the model may call), structured output formats for
+// SamplingParams.StructuredOutput, a Completion with the model's tool calls (from Client.Complete,
+// or gathered from a request's events by Request.Result and Client.Collect), and thin
+// Tokenize/Detokenize calls. Errors carry the offending field.
 //
 //	c, err := client.Dial("localhost:50051")
 //	...

@@ -1,9 +1,11 @@
 // Live tests of the Go client against the project's test server (a tiny random-weight model):
-// requests multiplexed on one Generate stream, cancel, Tokenize, and refused requests.
+// requests multiplexed on one Generate stream, cancel, Tokenize, refused requests, structured
+// output and tool calls.
 package client_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -13,7 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -286,15 +290,18 @@ func TestInvalidTemperatureNamesTheField(t *testing.T) {
 
 func TestCompleteAndStatus(t *testing.T) {
 	c, ctx := connect(t)
-	response, err := c.Complete(ctx, chat, fixedLength(3))
+	completion, err := c.Complete(ctx, chat, fixedLength(3))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(response.GetTokenIds()) != 3 || response.GetFinished().GetFinishReason() != mlxservev1.FinishReason_FINISH_REASON_LENGTH {
-		t.Errorf("want 3 tokens and LENGTH, got %v", response)
+	if len(completion.TokenIds) != 3 || completion.FinishReason() != mlxservev1.FinishReason_FINISH_REASON_LENGTH {
+		t.Errorf("want 3 tokens and LENGTH, got %v and %v", completion.TokenIds, completion.FinishReason())
 	}
-	if response.GetModel() != server.Model {
-		t.Errorf("served by %q, want %q", response.GetModel(), server.Model)
+	if completion.Model != server.Model {
+		t.Errorf("served by %q, want %q", completion.Model, server.Model)
+	}
+	if len(completion.ToolCalls) != 0 {
+		t.Errorf("no tools offered, got calls %v", completion.ToolCalls)
 	}
 	st, err := c.Status(ctx)
 	if err != nil {
@@ -302,5 +309,223 @@ func TestCompleteAndStatus(t *testing.T) {
 	}
 	if st.GetEngineState() != mlxservev1.EngineState_ENGINE_STATE_READY {
 		t.Errorf("engine state %v, want READY", st.GetEngineState())
+	}
+}
+
+// Structured output and tool calls. The tiny model's weights are random: only the grammar makes its
+// output valid, so the schemas bound every value (enums, booleans) to keep the outputs short.
+var person = map[string]any{
+	"type": "object",
+	"properties": map[string]any{
+		"name":  map[string]any{"type": "string", "enum": []string{"Ada", "Grace"}},
+		"admin": map[string]any{"type": "boolean"},
+	},
+	"required": []string{"name", "admin"},
+}
+
+var weatherQuestion = client.Message("user", "What is the weather in Paris?")
+
+func greedy(maxTokens int32) *mlxservev1.SamplingParams {
+	return &mlxservev1.SamplingParams{Temperature: proto.Float64(0), MaxTokens: proto.Int32(maxTokens)}
+}
+
+func weatherTools(t *testing.T) []*mlxservev1.Tool {
+	t.Helper()
+	weather, err := client.Function("get_weather", "The current weather in a city",
+		map[string]any{"type": "object", "properties": map[string]any{"city": map[string]any{"enum": []string{"Paris", "Tokyo"}}}, "required": []string{"city"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The schema as JSON text.
+	clock, err := client.Function("get_time", "The current time in a timezone",
+		`{"type": "object", "properties": {"zone": {"enum": ["UTC", "CET"]}}, "required": ["zone"]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []*mlxservev1.Tool{weather, clock}
+}
+
+// checkWeatherCall checks a call of get_weather whose arguments parse and validate.
+func checkWeatherCall(t *testing.T, call *mlxservev1.ToolCall) {
+	t.Helper()
+	if call.GetName() != "get_weather" || call.GetId() == "" {
+		t.Fatalf("want a call of get_weather with an id, got %v", call)
+	}
+	var arguments map[string]any
+	if err := client.ParseArguments(call, &arguments); err != nil {
+		t.Fatal(err)
+	}
+	if city := arguments["city"]; len(arguments) != 1 || (city != "Paris" && city != "Tokyo") {
+		t.Fatalf("arguments %s do not fit the schema", call.GetArguments())
+	}
+}
+
+func TestJSONSchemaConstrainsTheOutput(t *testing.T) {
+	c, ctx := connect(t)
+	text, err := json.Marshal(person)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, schema := range []any{person, string(text)} {
+		format, err := client.JSONSchema(schema)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sampling := greedy(200)
+		sampling.StructuredOutput = format
+		completion, err := c.Complete(ctx, client.Text("A user:"), sampling)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if reason := completion.FinishReason(); reason != mlxservev1.FinishReason_FINISH_REASON_STOP {
+			t.Fatalf("finish reason %v, want STOP (output %q)", reason, completion.Text)
+		}
+		var value struct {
+			Name  *string `json:"name"`
+			Admin *bool   `json:"admin"`
+		}
+		if err := json.Unmarshal([]byte(completion.Text), &value); err != nil {
+			t.Fatalf("the output %q is not JSON: %v", completion.Text, err)
+		}
+		if value.Name == nil || value.Admin == nil || (*value.Name != "Ada" && *value.Name != "Grace") {
+			t.Errorf("the output %q lacks the required keys or breaks the schema", completion.Text)
+		}
+	}
+}
+
+func TestChoiceAndRegexConstrainTheOutput(t *testing.T) {
+	c, ctx := connect(t)
+	choices := []string{"yes", "no", "maybe"}
+	sampling := greedy(20)
+	sampling.StructuredOutput = client.Choice(choices...)
+	chosen, err := c.Collect(ctx, client.Text("Is it raining?"), sampling)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(choices, chosen.Text) || chosen.FinishReason() != mlxservev1.FinishReason_FINISH_REASON_STOP {
+		t.Errorf("got %q (%v), want one of %v", chosen.Text, chosen.FinishReason(), choices)
+	}
+
+	session := openSession(t, c, ctx)
+	year := greedy(20)
+	year.StructuredOutput = client.Regex("(19|20)[0-9]{2}")
+	result, err := start(t, session, "", client.Text("A year:"), year).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(result.Text) != 4 || !(strings.HasPrefix(result.Text, "19") || strings.HasPrefix(result.Text, "20")) {
+		t.Errorf("%q does not match the regex", result.Text)
+	}
+}
+
+func TestRequiredToolChoiceReturnsACall(t *testing.T) {
+	c, ctx := connect(t)
+	prompt := client.ChatWithTools(weatherTools(t)[:1], client.ToolChoiceRequired(), weatherQuestion)
+
+	session := openSession(t, c, ctx)
+	events := readAll(t, start(t, session, "call", prompt, greedy(200)))
+	var streamed []*mlxservev1.ToolCall
+	for _, event := range events {
+		streamed = append(streamed, event.GetDelta().GetToolCalls()...)
+	}
+	if reason := events[len(events)-1].GetFinished().GetFinishReason(); reason != mlxservev1.FinishReason_FINISH_REASON_TOOL_CALLS {
+		t.Fatalf("finish reason %v, want TOOL_CALLS", reason)
+	}
+	if len(streamed) != 1 {
+		t.Fatalf("want one call on the deltas, got %v", streamed)
+	}
+	checkWeatherCall(t, streamed[0])
+
+	// Complete runs the unary Complete RPC, whose response carries the calls (the interceptor
+	// sees unary calls only: a stream would leave methods empty); Collect gathers the stream.
+	var methods []string
+	record := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		methods = append(methods, method)
+		return invoker(ctx, method, req, reply, cc, opts...)
+	}
+	recording, err := client.Dial(server.Target, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithUnaryInterceptor(record))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer recording.Close()
+	completed, err := recording.Complete(ctx, prompt, greedy(200))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(methods, []string{mlxservev1.GenerationService_Complete_FullMethodName}) {
+		t.Errorf("Complete made the unary calls %v, want just Complete", methods)
+	}
+	collected, err := c.Collect(ctx, prompt, greedy(200))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, completion := range map[string]*client.Completion{"Complete": completed, "Collect": collected} {
+		if completion.FinishReason() != mlxservev1.FinishReason_FINISH_REASON_TOOL_CALLS || completion.Text != "" || len(completion.ToolCalls) != 1 {
+			t.Fatalf("%s: want one call, no text and TOOL_CALLS, got %q, %v, %v", name, completion.Text, completion.ToolCalls, completion.FinishReason())
+		}
+		checkWeatherCall(t, completion.ToolCalls[0])
+		if completion.ToolCalls[0].GetArguments() != streamed[0].GetArguments() {
+			t.Errorf("%s: greedy, want the same call, got %s and %s", name, completion.ToolCalls[0].GetArguments(), streamed[0].GetArguments())
+		}
+	}
+}
+
+func TestToolCallRoundTrip(t *testing.T) {
+	c, ctx := connect(t)
+	tools := weatherTools(t)
+	first, err := c.Complete(ctx, client.ChatWithTools(tools, client.ToolChoiceFunction("get_weather"), weatherQuestion), greedy(200))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.FinishReason() != mlxservev1.FinishReason_FINISH_REASON_TOOL_CALLS || len(first.ToolCalls) != 1 {
+		t.Fatalf("want one call and TOOL_CALLS, got %v, %v", first.ToolCalls, first.FinishReason())
+	}
+	call := first.ToolCalls[0]
+	checkWeatherCall(t, call)
+
+	const result = `{"temperature_celsius":21,"sky":"clear"}`
+	second := client.ChatWithTools(tools, nil, weatherQuestion, first.Message(), client.ToolMessage(call, result))
+	if m := second.GetChat().GetMessages()[2]; m.GetRole() != "tool" || m.GetToolCallId() != call.GetId() || m.GetName() != "get_weather" {
+		t.Fatalf("the tool message %v does not answer the call", m)
+	}
+	session := openSession(t, c, ctx)
+	answer, err := start(t, session, "answer", second, greedy(16)).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if answer.Finished.GetUsage().GetPromptTokens() <= first.Finished.GetUsage().GetPromptTokens() {
+		t.Errorf("the second prompt (%d tokens) is not longer than the first (%d): the call and its result are missing",
+			answer.Finished.GetUsage().GetPromptTokens(), first.Finished.GetUsage().GetPromptTokens())
+	}
+	ids, err := c.Tokenize(ctx, second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rendered, err := c.Detokenize(ctx, ids, false); err != nil || !strings.Contains(rendered, result) {
+		t.Errorf("the rendered prompt lacks the tool result (%v): %q", err, rendered)
+	}
+}
+
+func TestInvalidJSONSchemaNamesTheField(t *testing.T) {
+	c, ctx := connect(t)
+	session := openSession(t, c, ctx)
+	for _, schema := range []any{map[string]any{"type": "nonsense"}, "{not json"} {
+		format, err := client.JSONSchema(schema)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sampling := &mlxservev1.SamplingParams{MaxTokens: proto.Int32(2), StructuredOutput: format}
+		_, err = c.Complete(ctx, client.Text("Hi"), sampling)
+		var refused *client.Error
+		if !errors.As(err, &refused) || refused.Code != codes.InvalidArgument || refused.Field != "sampling.json_schema" {
+			t.Errorf("Complete with schema %v: got %v, want InvalidArgument on sampling.json_schema", schema, err)
+		}
+		_, err = start(t, session, "", client.Text("Hi"), sampling).Result()
+		if !errors.As(err, &refused) || refused.Code != codes.InvalidArgument || refused.Field != "sampling.json_schema" {
+			t.Errorf("a session request with schema %v: got %v, want InvalidArgument on sampling.json_schema", schema, err)
+		}
+	}
+	if _, err := client.JSONSchema(map[string]any{"bad": func() {}}); err == nil {
+		t.Error("a schema json.Marshal cannot encode must be an error")
 	}
 }

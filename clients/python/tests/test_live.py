@@ -1,20 +1,25 @@
 """Live tests of the Python client against the project's test server (a tiny random-weight model):
-requests multiplexed on one Generate stream, cancel, Tokenize, and refused requests."""
+requests multiplexed on one Generate stream, cancel, Tokenize, refused requests, structured output
+and tool calls."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from typing import Any
 
 import grpc
 import pytest
 
-from mlxserve import Client, Event, Generation, RequestError, Sampling
-from mlxserve.v1 import generation_pb2, generation_service_pb2
+from mlxserve import Client, Event, Generation, RequestError, Sampling, build_prompt, parse_arguments, tool_message
+from mlxserve.v1 import generation_pb2, generation_service_pb2, prompt_pb2
 
 from conftest import LiveServer
 
 LENGTH = generation_pb2.FINISH_REASON_LENGTH
 CANCELLED = generation_pb2.FINISH_REASON_CANCELLED
+STOP = generation_pb2.FINISH_REASON_STOP
+TOOL_CALLS = generation_pb2.FINISH_REASON_TOOL_CALLS
 
 
 def fixed_length(max_tokens: int) -> Sampling:
@@ -143,3 +148,123 @@ def test_generate_and_complete(client: Client) -> None:
 
     text = "".join(client.generate_text("Once upon a time", **fixed_length(4)))
     assert isinstance(text, str)
+
+
+# Structured output and tool calls. The tiny model's weights are random: only the grammar makes its
+# output valid, so the schemas bound every value (enums, booleans) to keep the outputs short.
+PERSON = {
+    "type": "object",
+    "properties": {"name": {"type": "string", "enum": ["Ada", "Grace"]}, "admin": {"type": "boolean"}},
+    "required": ["name", "admin"],
+}
+WEATHER = {
+    "name": "get_weather",
+    "description": "The current weather in a city",
+    "parameters": {"type": "object", "properties": {"city": {"enum": ["Paris", "Tokyo"]}}, "required": ["city"]},
+}
+# OpenAI's shape, with the schema as JSON text.
+TIME = {
+    "type": "function",
+    "function": {
+        "name": "get_time",
+        "description": "The current time in a timezone",
+        "parameters": json.dumps({"type": "object", "properties": {"zone": {"enum": ["UTC", "CET"]}}, "required": ["zone"]}),
+    },
+}
+WEATHER_QUESTION: list[dict[str, Any]] = [{"role": "user", "content": "What is the weather in Paris?"}]
+
+
+def check_weather_call(call: prompt_pb2.ToolCall) -> None:
+    assert call.name == "get_weather"
+    assert call.id
+    arguments = parse_arguments(call)
+    assert list(arguments) == ["city"]
+    assert arguments["city"] in ("Paris", "Tokyo"), call.arguments
+
+
+def test_json_schema_constrains_the_output(client: Client) -> None:
+    for schema in (PERSON, json.dumps(PERSON)):
+        completion = client.complete("A user:", temperature=0, max_tokens=200, json_schema=schema)
+        assert completion.finish_reason == STOP, completion.text
+        value = json.loads(completion.text)
+        assert sorted(value) == ["admin", "name"]
+        assert value["name"] in ("Ada", "Grace")
+        assert isinstance(value["admin"], bool)
+        assert completion.tool_calls == []
+
+
+def test_choice_and_regex_constrain_the_output(client: Client) -> None:
+    choices = ["yes", "no", "maybe"]
+    chosen = client.complete("Is it raining?", temperature=0, max_tokens=20, choice=choices)
+    assert chosen.text in choices
+    assert chosen.finish_reason == STOP
+
+    with client.session() as session:
+        year = session.start("A year:", temperature=0, max_tokens=20, regex="(19|20)[0-9]{2}").result()
+    assert len(year.text) == 4 and year.text[:2] in ("19", "20") and year.text.isdigit(), year.text
+
+
+def test_required_tool_choice_returns_a_call(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    streamed: list[prompt_pb2.ToolCall] = []
+    finished = None
+    for event in client.generate(WEATHER_QUESTION, tools=[WEATHER], tool_choice="required", temperature=0, max_tokens=200):
+        if isinstance(event, generation_pb2.GenerationDelta):
+            streamed.extend(event.tool_calls)
+        elif isinstance(event, generation_pb2.GenerationFinished):
+            finished = event
+    assert finished is not None and finished.finish_reason == TOOL_CALLS
+    assert len(streamed) == 1
+    check_weather_call(streamed[0])
+
+    # complete() runs the unary Complete RPC, whose response carries the calls, not a stream.
+    def no_stream(*args: object, **kwargs: object) -> None:
+        raise AssertionError("complete() opened a GenerateStream")
+
+    monkeypatch.setattr(client.stub, "GenerateStream", no_stream)
+    completion = client.complete(WEATHER_QUESTION, tools=[WEATHER], tool_choice="required", temperature=0, max_tokens=200)
+    assert completion.finish_reason == TOOL_CALLS
+    assert completion.text == ""  # the call's markup is not part of the text
+    assert len(completion.tool_calls) == 1
+    check_weather_call(completion.tool_calls[0])
+    assert completion.tool_calls[0].arguments == streamed[0].arguments  # greedy: the same call
+
+
+def test_tool_call_round_trip(client: Client) -> None:
+    tools = [TIME, WEATHER]
+    first = client.complete(
+        WEATHER_QUESTION, tools=tools, tool_choice={"function": "get_weather"}, temperature=0, max_tokens=200
+    )
+    assert first.finish_reason == TOOL_CALLS
+    [call] = first.tool_calls
+    check_weather_call(call)
+
+    result = {"temperature_celsius": 21, "sky": "clear"}
+    messages = [*WEATHER_QUESTION, first.assistant_message(), tool_message(call, result)]
+    assert messages[2] == {"role": "tool", "content": json.dumps(result), "tool_call_id": call.id, "name": "get_weather"}
+    with client.session() as session:
+        answer = session.start(messages, tools=tools, temperature=0, max_tokens=16).result()
+    assert answer.finish_reason in (STOP, LENGTH, TOOL_CALLS)
+    assert answer.finished.usage.prompt_tokens > first.finished.usage.prompt_tokens
+    rendered = client.detokenize(client.tokenize(build_prompt(messages, tools=tools)))
+    assert json.dumps(result) in rendered  # the tool result is in the prompt
+
+
+def test_invalid_json_schema_names_the_field(client: Client) -> None:
+    for schema in ({"type": "nonsense"}, "{not json"):
+        with pytest.raises(RequestError) as refused:
+            client.complete("Hi", json_schema=schema, max_tokens=2)
+        assert refused.value.code == grpc.StatusCode.INVALID_ARGUMENT
+        assert refused.value.field == "sampling.json_schema"
+
+    with client.session() as session:
+        bad = session.start("Hi", json_schema={"type": "nonsense"}, max_tokens=2)
+        with pytest.raises(RequestError) as refused_on_stream:
+            bad.result()
+    assert refused_on_stream.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert refused_on_stream.value.field == "sampling.json_schema"
+
+    # Two formats, or a tool choice that is none of the forms, are refused before anything is sent.
+    with pytest.raises(ValueError, match="at most one structured output format"):
+        client.complete("Hi", regex="a+", choice=["a"])
+    with pytest.raises(ValueError, match="tool_choice"):
+        client.complete(WEATHER_QUESTION, tools=[WEATHER], tool_choice="sometimes")

@@ -8,6 +8,7 @@ import { collectCompletion, fromDelta, fromFinished, fromStarted, type Completio
 import { GenerationService, Health, HealthCheckResponse_ServingStatus, type GetServerStatusResponse, type ModelInfo } from './proto.ts';
 import { toProtoGeneration, toProtoPrompt, type GenerationRequest, type PromptInput } from './request.ts';
 import { GenerationSession, type SessionOptions } from './session.ts';
+import { fromProtoToolCall } from './tools.ts';
 
 export interface ClientOptions {
   /** The server, e.g. "http://localhost:50051". Ignored when `transport` is given. */
@@ -63,12 +64,19 @@ export class GenerationClient {
     }
   }
 
-  /** One request, answered once it is finished. */
+  /** One request (the Complete RPC), answered once it is finished, with the tools the model called. */
   async complete(request: GenerationRequest, options: CallOptions = {}): Promise<Completion> {
     try {
       const r = await this.raw.complete(toProtoGeneration(request), options);
       if (!r.finished) throw new Error('the server sent no finish');
-      return { model: r.model, text: r.text, tokenIds: r.tokenIds, logprobs: r.logprobs, finish: fromFinished(r.finished) };
+      return {
+        model: r.model,
+        text: r.text,
+        tokenIds: r.tokenIds,
+        logprobs: r.logprobs,
+        toolCalls: r.toolCalls.map(fromProtoToolCall),
+        finish: fromFinished(r.finished),
+      };
     } catch (e) {
       throw GenerationServiceError.from(e);
     }

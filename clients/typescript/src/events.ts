@@ -8,10 +8,13 @@ import {
   type TokenLogprob,
 } from './proto.ts';
 import { Code, GenerationServiceError } from './errors.ts';
+import type { ChatMessage } from './request.ts';
+import { fromProtoToolCall, type ToolCall } from './tools.ts';
 
 export type { TokenLogprob, TopLogprob } from './proto.ts';
 
-export type FinishReason = 'stop' | 'length' | 'cancelled' | 'error';
+/** 'tool_calls': the model called tools (see the deltas' and the completion's toolCalls) and stopped. */
+export type FinishReason = 'stop' | 'length' | 'cancelled' | 'error' | 'tool_calls';
 
 export interface Usage {
   promptTokens: number;
@@ -36,6 +39,8 @@ export interface DeltaEvent {
   tokenIds: number[];
   /** One per token id when logprobs were asked for. */
   logprobs: TokenLogprob[];
+  /** Tool calls completed by these tokens (their markup is not part of `text`). */
+  toolCalls: ToolCall[];
 }
 
 export interface FinishedEvent {
@@ -56,7 +61,14 @@ export interface Completion {
   text: string;
   tokenIds: number[];
   logprobs: TokenLogprob[];
+  /** The tools the model called, in order; the finish reason is then 'tool_calls'. */
+  toolCalls: ToolCall[];
   finish: FinishedEvent;
+}
+
+/** The assistant turn a completion adds to a chat (its text and tool calls), to send back with the results. */
+export function assistantMessage(completion: Completion): ChatMessage {
+  return { role: 'assistant', content: completion.text, toolCalls: completion.toolCalls };
 }
 
 const FINISH_REASONS: Partial<Record<ProtoFinishReason, FinishReason>> = {
@@ -64,6 +76,7 @@ const FINISH_REASONS: Partial<Record<ProtoFinishReason, FinishReason>> = {
   [ProtoFinishReason.LENGTH]: 'length',
   [ProtoFinishReason.CANCELLED]: 'cancelled',
   [ProtoFinishReason.ERROR]: 'error',
+  [ProtoFinishReason.TOOL_CALLS]: 'tool_calls',
 };
 
 export function fromStarted(s: GenerationStarted): StartedEvent {
@@ -71,7 +84,7 @@ export function fromStarted(s: GenerationStarted): StartedEvent {
 }
 
 export function fromDelta(d: GenerationDelta): DeltaEvent {
-  return { type: 'delta', text: d.text, tokenIds: d.tokenIds, logprobs: d.logprobs };
+  return { type: 'delta', text: d.text, tokenIds: d.tokenIds, logprobs: d.logprobs, toolCalls: d.toolCalls.map(fromProtoToolCall) };
 }
 
 /** A finish with FINISH_REASON_ERROR is thrown as the error it carries. */
@@ -96,13 +109,15 @@ export async function collectCompletion(events: AsyncIterable<GenerationEvent>):
   let text = '';
   const tokenIds: number[] = [];
   const logprobs: TokenLogprob[] = [];
+  const toolCalls: ToolCall[] = [];
   for await (const e of events) {
     if (e.type === 'started') model = e.model;
     else if (e.type === 'delta') {
       text += e.text;
       tokenIds.push(...e.tokenIds);
       logprobs.push(...e.logprobs);
-    } else return { model, text, tokenIds, logprobs, finish: e };
+      toolCalls.push(...e.toolCalls);
+    } else return { model, text, tokenIds, logprobs, toolCalls, finish: e };
   }
   throw new GenerationServiceError('the generation ended without finishing', Code.Internal);
 }

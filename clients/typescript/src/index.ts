@@ -19,17 +19,19 @@ export {
   type TokenizeOptions,
 } from './client.ts';
 export { Code, GenerationServiceError } from './errors.ts';
-export type {
-  Completion,
-  DeltaEvent,
-  FinishedEvent,
-  FinishReason,
-  GenerationEvent,
-  StartedEvent,
-  TokenLogprob,
-  TopLogprob,
-  Usage,
+export {
+  assistantMessage,
+  type Completion,
+  type DeltaEvent,
+  type FinishedEvent,
+  type FinishReason,
+  type GenerationEvent,
+  type StartedEvent,
+  type TokenLogprob,
+  type TopLogprob,
+  type Usage,
 } from './events.ts';
-export type { ChatMessage, GenerationRequest, PromptInput, SamplingOptions } from './request.ts';
+export type { ChatInput, ChatMessage, GenerationRequest, PromptInput, SamplingOptions } from './request.ts';
+export { parseToolArguments, toolMessage, type Tool, type ToolCall, type ToolChoice } from './tools.ts';
 export { GenerationSession, SessionRequest, type SessionOptions } from './session.ts';
 export { EngineState, type GetServerStatusResponse as ServerStatus, type ModelInfo } from './proto.ts';

@@ -1,22 +1,40 @@
 // What a caller writes (plain objects, numbers, strings) → the mlxserve.v1 request messages.
 import type { MessageInitShape } from '@bufbuild/protobuf';
+import { Code, GenerationServiceError } from './errors.ts';
 import type { PromptSchema, SamplingParamsSchema } from './proto.ts';
+import { toProtoTool, toProtoToolChoice, type Tool, type ToolCall, type ToolChoice } from './tools.ts';
 
 export interface ChatMessage {
   /** "system", "user", "assistant" or "tool". */
   role: string;
-  content: string;
+  /** What they say; may be left out for an assistant turn that only calls tools. */
+  content?: string;
+  /** An assistant turn's tool calls (e.g. a completion's `toolCalls`, passed back). */
+  toolCalls?: ToolCall[];
+  /** A "tool" message: the id of the call it answers (toolMessage() fills it in). */
+  toolCallId?: string;
+  /** A "tool" message: the function's name (optional). */
+  name?: string;
+}
+
+/** Chat messages, with the tools the model may call. */
+export interface ChatInput {
+  messages: ChatMessage[];
+  /** End with the opening of an assistant turn (default true). */
+  addGenerationPrompt?: boolean;
+  /** Functions the model may call; its calls come back as `toolCalls` and end it with 'tool_calls'. */
+  tools?: Tool[];
+  /** Default 'auto' when tools are given. */
+  toolChoice?: ToolChoice;
+  /** Let the model call several tools in one answer (default false: one call). */
+  parallelToolCalls?: boolean;
 }
 
 /**
  * The input: a string (raw text), raw text with options, chat messages (rendered with the
  * model's chat template) or token ids.
  */
-export type PromptInput =
-  | string
-  | { text: string; addSpecialTokens?: boolean }
-  | { messages: ChatMessage[]; addGenerationPrompt?: boolean }
-  | { tokenIds: number[] };
+export type PromptInput = string | { text: string; addSpecialTokens?: boolean } | ChatInput | { tokenIds: number[] };
 
 /** Sampling parameters; unset ones take the server's defaults (see proto/mlxserve/v1/sampling.proto). */
 export interface SamplingOptions {
@@ -48,6 +66,18 @@ export interface SamplingOptions {
   logprobs?: boolean;
   /** Also return this many alternatives per token, [0, 20]. */
   topLogprobs?: number;
+
+  // Structured output: at most one of the following constrains the output to a format.
+  /** A JSON Schema (an object, or JSON text) the output is an instance of. */
+  jsonSchema?: object | string;
+  /** A regular expression the whole output matches. */
+  regex?: string;
+  /** The output is exactly one of these strings. */
+  choice?: string[];
+  /** An EBNF grammar (XGrammar's dialect, as GBNF: `root ::= ...`). */
+  grammar?: string;
+  /** Any JSON object (OpenAI's `response_format: { type: 'json_object' }`). */
+  jsonObject?: boolean;
 }
 
 export interface GenerationRequest {
@@ -61,15 +91,48 @@ export function toProtoPrompt(prompt: PromptInput): MessageInitShape<typeof Prom
   if (typeof prompt === 'string') return { input: { case: 'text', value: prompt } };
   if ('text' in prompt) return { input: { case: 'text', value: prompt.text }, addSpecialTokens: prompt.addSpecialTokens };
   if ('messages' in prompt) {
-    return { input: { case: 'chat', value: { messages: prompt.messages, addGenerationPrompt: prompt.addGenerationPrompt } } };
+    const { messages, addGenerationPrompt, tools, toolChoice, parallelToolCalls } = prompt;
+    return {
+      input: {
+        case: 'chat',
+        value: {
+          messages,
+          addGenerationPrompt,
+          tools: tools?.map(toProtoTool),
+          toolChoice: toProtoToolChoice(toolChoice),
+          parallelToolCalls,
+        },
+      },
+    };
   }
   return { input: { case: 'tokens', value: { ids: prompt.tokenIds } } };
 }
 
-export function toProtoSampling(s: SamplingOptions | undefined): MessageInitShape<typeof SamplingParamsSchema> | undefined {
+type SamplingInit = MessageInitShape<typeof SamplingParamsSchema>;
+
+function toStructuredOutput(s: SamplingOptions): SamplingInit['structuredOutput'] {
+  const given: NonNullable<SamplingInit['structuredOutput']>[] = [];
+  if (s.jsonSchema !== undefined) {
+    given.push({ case: 'jsonSchema', value: typeof s.jsonSchema === 'string' ? s.jsonSchema : JSON.stringify(s.jsonSchema) });
+  }
+  if (s.regex !== undefined) given.push({ case: 'regex', value: s.regex });
+  if (s.choice !== undefined) given.push({ case: 'choice', value: { choices: s.choice } });
+  if (s.grammar !== undefined) given.push({ case: 'grammar', value: s.grammar });
+  if (s.jsonObject) given.push({ case: 'jsonObject', value: {} });
+  if (given.length > 1) {
+    throw new GenerationServiceError(
+      `give at most one structured output format, got ${given.map((g) => g.case).join(', ')}`,
+      Code.InvalidArgument,
+      'sampling.structured_output',
+    );
+  }
+  return given[0];
+}
+
+export function toProtoSampling(s: SamplingOptions | undefined): SamplingInit | undefined {
   if (!s) return undefined;
-  const { seed, ...rest } = s;
-  return { ...rest, seed: seed === undefined ? undefined : BigInt(seed) };
+  const { seed, jsonSchema, regex, choice, grammar, jsonObject, ...rest } = s;
+  return { ...rest, seed: seed === undefined ? undefined : BigInt(seed), structuredOutput: toStructuredOutput(s) };
 }
 
 /** The fields StartGeneration, GenerateStreamRequest and CompleteRequest share. */

@@ -94,9 +94,11 @@ export class GenerationSession {
     if (id.length === 0) throw new GenerationServiceError('requestId must not be empty', Code.InvalidArgument, 'request_id');
     if (this.open.has(id))
       throw new GenerationServiceError(`request id "${id}" is already running on this session`, Code.AlreadyExists, '', id);
+    // Converted before the id is registered, so that a request refused here leaves nothing open.
+    const start = { requestId: id, ...toProtoGeneration(request) };
     const events = new EventQueue<GenerationEvent>();
     this.open.set(id, events);
-    this.outgoing.push({ action: { case: 'start', value: { requestId: id, ...toProtoGeneration(request) } } });
+    this.outgoing.push({ action: { case: 'start', value: start } });
     return new SessionRequest(id, events, () => this.cancel(id));
   }
 

@@ -6,10 +6,24 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { Code, createGenerationClient, GenerationServiceError, type GenerationClient, type GenerationEvent } from '../src/index.ts';
+import { createGrpcTransport } from '@connectrpc/connect-node';
+import {
+  assistantMessage,
+  Code,
+  createGenerationClient,
+  GenerationServiceError,
+  parseToolArguments,
+  toolMessage,
+  type ChatMessage,
+  type GenerationClient,
+  type GenerationEvent,
+  type Tool,
+  type ToolCall,
+} from '../src/index.ts';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 let serverProcess: ChildProcess;
+let baseUrl: string;
 let client: GenerationClient;
 let modelId: string;
 
@@ -21,7 +35,8 @@ before(async () => {
   const [line] = (await once(createInterface({ input: serverProcess.stdout! }), 'line')) as [string];
   const { port, model } = JSON.parse(line) as { port: number; model: string };
   modelId = model;
-  client = createGenerationClient(`http://127.0.0.1:${port}`);
+  baseUrl = `http://127.0.0.1:${port}`;
+  client = createGenerationClient(baseUrl);
 });
 
 after(async () => {
@@ -150,4 +165,140 @@ test('failures are GenerationServiceErrors with the status code and the offendin
     (e) => e instanceof GenerationServiceError && e.code === Code.Canceled,
   );
   await waitForNoRunningRequests();
+});
+
+// Structured output and tool calls. The tiny model's weights are random: only the grammar makes its
+// output valid, so the schemas bound every value (enums, booleans) to keep the outputs short.
+const PERSON = {
+  type: 'object',
+  properties: { name: { type: 'string', enum: ['Ada', 'Grace'] }, admin: { type: 'boolean' } },
+  required: ['name', 'admin'],
+};
+const WEATHER: Tool = {
+  name: 'get_weather',
+  description: 'The current weather in a city',
+  parameters: { type: 'object', properties: { city: { enum: ['Paris', 'Tokyo'] } }, required: ['city'] },
+};
+const TIME: Tool = {
+  name: 'get_time',
+  description: 'The current time in a timezone',
+  parameters: JSON.stringify({ type: 'object', properties: { zone: { enum: ['UTC', 'CET'] } }, required: ['zone'] }),
+};
+const weatherQuestion: ChatMessage[] = [{ role: 'user', content: 'What is the weather in Paris?' }];
+
+function assertWeatherCall(call: ToolCall | undefined): asserts call is ToolCall {
+  assert.ok(call, 'a tool call');
+  assert.equal(call.name, 'get_weather');
+  assert.ok(call.id.length > 0);
+  const args = parseToolArguments(call);
+  assert.deepEqual(Object.keys(args), ['city']);
+  assert.ok(['Paris', 'Tokyo'].includes(args.city as string), call.arguments);
+}
+
+test('a JSON schema (object or text) constrains the output to an instance of it', async () => {
+  for (const jsonSchema of [PERSON, JSON.stringify(PERSON)]) {
+    const r = await client.complete({ prompt: 'A user:', sampling: { temperature: 0, maxTokens: 200, jsonSchema } });
+    assert.equal(r.finish.finishReason, 'stop', r.text);
+    const value = JSON.parse(r.text) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(value).sort(), ['admin', 'name']);
+    assert.ok(['Ada', 'Grace'].includes(value.name as string));
+    assert.equal(typeof value.admin, 'boolean');
+    assert.deepEqual(r.toolCalls, []);
+  }
+});
+
+test('a choice, a regex and any JSON object constrain the output', async () => {
+  const choices = ['yes', 'no', 'maybe'];
+  const chosen = await client.complete({ prompt: 'Is it raining?', sampling: { temperature: 0, maxTokens: 20, choice: choices } });
+  assert.ok(choices.includes(chosen.text), chosen.text);
+  assert.equal(chosen.finish.finishReason, 'stop');
+
+  const session = client.session();
+  const matched = await session
+    .generate({ prompt: 'A year:', sampling: { temperature: 0, maxTokens: 20, regex: '(19|20)[0-9]{2}' } })
+    .completion();
+  await session.close();
+  assert.match(matched.text, /^(19|20)[0-9]{2}$/);
+
+  const object = await client.collect({ prompt: 'JSON:', sampling: { temperature: 0, maxTokens: 2, jsonObject: true } });
+  assert.ok(object.text.startsWith('{'), object.text);
+});
+
+test('tool choice "required" gets a call of the tool with arguments that parse, on the stream and from complete()', async () => {
+  const request = {
+    prompt: { messages: weatherQuestion, tools: [WEATHER], toolChoice: 'required' as const },
+    sampling: { temperature: 0, maxTokens: 200 },
+  };
+  const streamed: ToolCall[] = [];
+  let finish: GenerationEvent | undefined;
+  for await (const e of client.generate(request)) {
+    if (e.type === 'delta') streamed.push(...e.toolCalls);
+    else if (e.type === 'finished') finish = e;
+  }
+  assert.equal(streamed.length, 1);
+  assertWeatherCall(streamed[0]);
+  assert.equal(finish?.type === 'finished' && finish.finishReason, 'tool_calls');
+
+  // complete() runs the unary Complete RPC (whose response carries the calls), not a stream.
+  const methods: string[] = [];
+  const recording = createGenerationClient({
+    transport: createGrpcTransport({
+      baseUrl,
+      interceptors: [
+        (next) => (req) => {
+          methods.push(req.method.name);
+          return next(req);
+        },
+      ],
+    }),
+  });
+  const completed = await recording.complete(request);
+  assert.deepEqual(methods, ['Complete']);
+  assert.equal(completed.finish.finishReason, 'tool_calls');
+  assert.equal(completed.text, '', 'the call markup is not part of the text');
+  assert.equal(completed.toolCalls.length, 1);
+  assertWeatherCall(completed.toolCalls[0]);
+  assert.equal(completed.toolCalls[0].arguments, streamed[0].arguments, 'greedy: the same call');
+});
+
+test('a tool call round trip: call, the result as a tool message, then an answer', async () => {
+  const tools = [TIME, WEATHER];
+  const first = await client.complete({
+    prompt: { messages: weatherQuestion, tools, toolChoice: { function: 'get_weather' } },
+    sampling: { temperature: 0, maxTokens: 200 },
+  });
+  assert.equal(first.finish.finishReason, 'tool_calls');
+  const [call] = first.toolCalls;
+  assertWeatherCall(call);
+
+  const result = { temperature_celsius: 21, sky: 'clear' };
+  const messages = [...weatherQuestion, assistantMessage(first), toolMessage(call, result)];
+  assert.deepEqual(messages[2], { role: 'tool', content: JSON.stringify(result), toolCallId: call.id, name: 'get_weather' });
+  const session = client.session();
+  const answer = await session.generate({ prompt: { messages, tools }, sampling: { temperature: 0, maxTokens: 16 } }).completion();
+  await session.close();
+  assert.ok(['stop', 'length', 'tool_calls'].includes(answer.finish.finishReason), answer.finish.finishReason);
+  assert.ok(answer.finish.usage.promptTokens > first.finish.usage.promptTokens, 'the second prompt holds the call and its result');
+  const rendered = await client.detokenize((await client.tokenize({ messages, tools })).tokenIds);
+  assert.ok(rendered.includes(JSON.stringify(result)), 'the tool result is in the rendered prompt');
+});
+
+test('a schema that does not compile is INVALID_ARGUMENT on sampling.json_schema; two formats are refused before sending', async () => {
+  const isBadSchema = (e: unknown) =>
+    e instanceof GenerationServiceError && e.code === Code.InvalidArgument && e.field === 'sampling.json_schema';
+  await assert.rejects(client.complete({ prompt: 'a', sampling: { jsonSchema: { type: 'nonsense' } } }), isBadSchema);
+  await assert.rejects(client.complete({ prompt: 'a', sampling: { jsonSchema: '{not json' } }), isBadSchema);
+  const session = client.session();
+  await assert.rejects(session.generate({ prompt: 'a', sampling: { jsonSchema: { type: 'nonsense' } } }).completion(), isBadSchema);
+
+  const isTwoFormats = (e: unknown) =>
+    e instanceof GenerationServiceError && e.code === Code.InvalidArgument && e.field === 'sampling.structured_output';
+  assert.throws(() => session.generate({ prompt: 'a', sampling: { regex: 'a+', choice: ['a'] } }), isTwoFormats);
+  assert.equal(session.openRequests, 0);
+  await session.close();
+  await assert.rejects(client.complete({ prompt: 'a', sampling: { jsonSchema: PERSON, jsonObject: true } }), isTwoFormats);
+  await assert.rejects(
+    client.complete({ prompt: { messages: weatherQuestion, tools: [WEATHER], toolChoice: 'sometimes' as 'auto' } }),
+    (e) => e instanceof GenerationServiceError && e.field === 'prompt.chat.tool_choice',
+  );
 });

@@ -169,7 +169,7 @@ export class NativeBackend implements EngineBackend {
 
     const completing = prefills.filter((k) => k.computed + k.stepTokens === (k.target as number[]).length);
     this.forward(decoding, prefills, completing);
-    const rows = [...decoding, ...completing].map((k) => samplerRow(k.seq));
+    const rows = [...decoding, ...completing].map((k) => k.seq.samplerRow());
     const V = this.model.config.vocabSize;
     const sampled = rows.length > 0 ? this.sampler.sample(this.logits.subarray(0, rows.length * V), rows) : [];
     this.budget.observe(decoding.length, promptTokens, performance.now() - started);
@@ -231,7 +231,7 @@ export class NativeBackend implements EngineBackend {
   /**
    * A slot for every running sequence's next token. When the pool is full, unlocked cache entries
    * go first, then the newest sequences are preempted (their KV goes to the cache; vLLM's
-   * recompute preemption).
+   * recompute preemption). Returns the sequences that decode this step.
    */
   private reserveDecodeSlots(host: BackendHost): SequenceKv[] {
     const { running } = host;
@@ -241,11 +241,14 @@ export class NativeBackend implements EngineBackend {
       this.release(victim, true);
       host.requeue(victim);
     }
-    return running.map((s) => {
-      const k = this.kv.get(s) as SequenceKv;
-      k.slots.push(this.slots.take());
-      return k;
-    });
+    // A row whose grammar mask waits on a compile sits this step out (no stall for the others).
+    return running
+      .filter((s) => !s.constraint?.blocked)
+      .map((s) => {
+        const k = this.kv.get(s) as SequenceKv;
+        k.slots.push(this.slots.take());
+        return k;
+      });
   }
 
   /** Whether `n` slots are free, evicting unlocked prefix-cache entries if needed. */
@@ -347,8 +350,4 @@ function pathSlots(node: RadixNode<SlotRun>): Int32Array {
     at += r.length;
   }
   return out;
-}
-
-function samplerRow(s: Sequence): SamplerRow {
-  return { params: s.params, promptTokenIds: s.promptTokenIds, outputTokenIds: s.outputTokenIds, seed: s.seed };
 }

@@ -9,6 +9,7 @@ import { HostPenaltyStateCache, OverwrittenLogits } from './host-penalty-state.t
 import { planRow, type RowPlan } from './row-plan.ts';
 import type { SampledToken, SamplerRow, TopLogprobEntry } from './sampler.ts';
 import { stepUniform } from './step-key.ts';
+import { maskLogitsRow } from './token-bitmask.ts';
 
 /** A row's raw log-softmax facts, taken before bias and penalties change its logits. */
 interface RawLogprobs {
@@ -34,7 +35,8 @@ export class CpuSampler {
   /**
    * logits: Float32Array holding rows.length × vocabSize values (row i for rows[i]; further whole
    * rows are padding); may be modified in place (today bias and penalties are written there and
-   * undone before returning). null entries of `rows` are padding too: neither read nor answered.
+   * undone before returning; grammar-disallowed tokens are left at -Infinity). null entries of
+   * `rows` are padding too: neither read nor answered.
    * Returns one result per entry of `rows`.
    */
   sample(logits: Float32Array, rows: readonly SamplerRow[]): SampledToken[];
@@ -59,6 +61,12 @@ export class CpuSampler {
     const tokens = new Map<RowPlan, number>();
     try {
       for (const { plan, state } of adjusting) state.apply(logits, plan.batchRow * this.vocabSize, this.overwritten);
+      // Disallowed tokens stay at -Infinity afterwards: the chosen token is allowed, so its
+      // logprob still reads its raw logit back.
+      for (const p of plans) {
+        const mask = rows[p.batchRow]?.allowedTokens;
+        if (mask) maskLogitsRow(logits, p.batchRow * this.vocabSize, this.vocabSize, mask);
+      }
       this.pickGreedy(
         logits,
         plans.filter((p) => p.route === 'greedy'),

@@ -13,6 +13,7 @@ import { applyLogitAdjustments } from './logit-adjustments.ts';
 import { PenaltyStateCache } from './penalty-state.ts';
 import { planRow, type RowPlan } from './row-plan.ts';
 import { SamplingStep } from './sampling-step.ts';
+import { maskLogitsRow } from './token-bitmask.ts';
 import { blockLayout, type BlockLayout } from './vocab-blocks.ts';
 import { mx, type MxArray } from '../mlx.ts';
 
@@ -30,6 +31,12 @@ export interface SamplerRow {
   outputTokenIds: readonly number[];
   /** Per-request seed; the engine picks a random one when the client gave none. */
   seed: number;
+  /**
+   * Structured output: bitmask of the tokens the grammar allows (token-bitmask.ts); the others
+   * cannot be sampled. Applied after bias and penalties; log probabilities stay those of the raw
+   * logits.
+   */
+  allowedTokens?: Int32Array;
 }
 
 export interface TopLogprobEntry {
@@ -100,18 +107,19 @@ export class Sampler {
     });
     const results: (SampledToken | null)[] = rows.map(() => null);
     if (plans.length === 0) return results;
+    const masked = this.mask(input, rows);
 
     if (plans.every((p) => p.route === 'greedy' && !p.adjustsLogits && !p.wantsLogprob)) {
       // The common all-greedy step: one argmax over the batch.
       const ids = rowArgmax(
-        input,
+        masked,
         plans.map((p) => p.batchRow),
       ).tolist() as number[];
       plans.forEach((p, i) => (results[p.batchRow] = { tokenId: ids[i] }));
       return results;
     }
 
-    const step = new SamplingStep(input, this.adjust(input, rows, plans), plans, this.layout, this.tiers);
+    const step = new SamplingStep(input, this.adjust(masked, rows, plans), plans, this.layout, this.tiers);
     step.run();
     for (const p of plans) results[p.batchRow] = step.result(p);
     return results;
@@ -126,6 +134,17 @@ export class Sampler {
     }
     if (!mx.issubdtype(logits.dtype, mx.floating)) throw new TypeError('logits must be a floating-point array');
     return logits.dtype === mx.float32 ? logits : logits.astype(mx.float32);
+  }
+
+  /** The logits with the grammar-disallowed tokens of constrained rows at -Infinity. */
+  private mask(logits: MxArray, rows: readonly (SamplerRow | null)[]): MxArray {
+    if (!rows.some((r) => r?.allowedTokens)) return logits;
+    const V = this.vocabSize;
+    const additive = new Float32Array(logits.shape[0] * V);
+    rows.forEach((r, i) => {
+      if (r?.allowedTokens) maskLogitsRow(additive, i * V, V, r.allowedTokens);
+    });
+    return mx.add(logits, mx.array(Array.from(additive), mx.float32).reshape(logits.shape));
   }
 
   private adjust(logits: MxArray, rows: readonly (SamplerRow | null)[], plans: RowPlan[]): MxArray {

@@ -35,6 +35,8 @@ const (
 	FinishReason_FINISH_REASON_CANCELLED FinishReason = 3
 	// The server failed while generating; see GenerationFinished.error.
 	FinishReason_FINISH_REASON_ERROR FinishReason = 4
+	// The model called tools (see GenerationDelta.tool_calls) and stopped.
+	FinishReason_FINISH_REASON_TOOL_CALLS FinishReason = 5
 )
 
 // Enum value maps for FinishReason.
@@ -45,6 +47,7 @@ var (
 		2: "FINISH_REASON_LENGTH",
 		3: "FINISH_REASON_CANCELLED",
 		4: "FINISH_REASON_ERROR",
+		5: "FINISH_REASON_TOOL_CALLS",
 	}
 	FinishReason_value = map[string]int32{
 		"FINISH_REASON_UNSPECIFIED": 0,
@@ -52,6 +55,7 @@ var (
 		"FINISH_REASON_LENGTH":      2,
 		"FINISH_REASON_CANCELLED":   3,
 		"FINISH_REASON_ERROR":       4,
+		"FINISH_REASON_TOOL_CALLS":  5,
 	}
 )
 
@@ -271,7 +275,10 @@ type GenerationDelta struct {
 	// Usage.completion_tokens.
 	TokenIds []int32 `protobuf:"varint,2,rep,packed,name=token_ids,json=tokenIds,proto3" json:"token_ids,omitempty"`
 	// One entry per token in token_ids, when SamplingParams.logprobs is true; empty otherwise.
-	Logprobs      []*TokenLogprob `protobuf:"bytes,3,rep,name=logprobs,proto3" json:"logprobs,omitempty"`
+	Logprobs []*TokenLogprob `protobuf:"bytes,3,rep,name=logprobs,proto3" json:"logprobs,omitempty"`
+	// Tool calls completed by these tokens, when the request gave tools (ChatMessages.tools). The
+	// markup the model wrote them in is not part of `text`.
+	ToolCalls     []*ToolCall `protobuf:"bytes,4,rep,name=tool_calls,json=toolCalls,proto3" json:"tool_calls,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -323,6 +330,13 @@ func (x *GenerationDelta) GetTokenIds() []int32 {
 func (x *GenerationDelta) GetLogprobs() []*TokenLogprob {
 	if x != nil {
 		return x.Logprobs
+	}
+	return nil
+}
+
+func (x *GenerationDelta) GetToolCalls() []*ToolCall {
+	if x != nil {
+		return x.ToolCalls
 	}
 	return nil
 }
@@ -746,15 +760,17 @@ var File_mlxserve_v1_generation_proto protoreflect.FileDescriptor
 
 const file_mlxserve_v1_generation_proto_rawDesc = "" +
 	"\n" +
-	"\x1cmlxserve/v1/generation.proto\x12\vmlxserve.v1\"s\n" +
+	"\x1cmlxserve/v1/generation.proto\x12\vmlxserve.v1\x1a\x18mlxserve/v1/prompt.proto\"s\n" +
 	"\x11GenerationStarted\x12#\n" +
 	"\rprompt_tokens\x18\x01 \x01(\rR\fpromptTokens\x12#\n" +
 	"\rcached_tokens\x18\x02 \x01(\rR\fcachedTokens\x12\x14\n" +
-	"\x05model\x18\x03 \x01(\tR\x05model\"y\n" +
+	"\x05model\x18\x03 \x01(\tR\x05model\"\xaf\x01\n" +
 	"\x0fGenerationDelta\x12\x12\n" +
 	"\x04text\x18\x01 \x01(\tR\x04text\x12\x1b\n" +
 	"\ttoken_ids\x18\x02 \x03(\x05R\btokenIds\x125\n" +
-	"\blogprobs\x18\x03 \x03(\v2\x19.mlxserve.v1.TokenLogprobR\blogprobs\"\xb6\x01\n" +
+	"\blogprobs\x18\x03 \x03(\v2\x19.mlxserve.v1.TokenLogprobR\blogprobs\x124\n" +
+	"\n" +
+	"tool_calls\x18\x04 \x03(\v2\x15.mlxserve.v1.ToolCallR\ttoolCalls\"\xb6\x01\n" +
 	"\fTokenLogprob\x12\x19\n" +
 	"\btoken_id\x18\x01 \x01(\x05R\atokenId\x12\x14\n" +
 	"\x05token\x18\x02 \x01(\tR\x05token\x12\x18\n" +
@@ -785,13 +801,14 @@ const file_mlxserve_v1_generation_proto_rawDesc = "" +
 	"\x04code\x18\x01 \x01(\x0e2\x16.mlxserve.v1.ErrorCodeR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x14\n" +
 	"\x05field\x18\x03 \x01(\tR\x05field\x12\x16\n" +
-	"\x06reason\x18\x04 \x01(\tR\x06reason*\x95\x01\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason*\xb3\x01\n" +
 	"\fFinishReason\x12\x1d\n" +
 	"\x19FINISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12FINISH_REASON_STOP\x10\x01\x12\x18\n" +
 	"\x14FINISH_REASON_LENGTH\x10\x02\x12\x1b\n" +
 	"\x17FINISH_REASON_CANCELLED\x10\x03\x12\x17\n" +
-	"\x13FINISH_REASON_ERROR\x10\x04*\x80\x04\n" +
+	"\x13FINISH_REASON_ERROR\x10\x04\x12\x1c\n" +
+	"\x18FINISH_REASON_TOOL_CALLS\x10\x05*\x80\x04\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14ERROR_CODE_CANCELLED\x10\x01\x12\x16\n" +
@@ -836,19 +853,21 @@ var file_mlxserve_v1_generation_proto_goTypes = []any{
 	(*GenerationFinished)(nil), // 6: mlxserve.v1.GenerationFinished
 	(*Usage)(nil),              // 7: mlxserve.v1.Usage
 	(*GenerationError)(nil),    // 8: mlxserve.v1.GenerationError
+	(*ToolCall)(nil),           // 9: mlxserve.v1.ToolCall
 }
 var file_mlxserve_v1_generation_proto_depIdxs = []int32{
 	4, // 0: mlxserve.v1.GenerationDelta.logprobs:type_name -> mlxserve.v1.TokenLogprob
-	5, // 1: mlxserve.v1.TokenLogprob.top_logprobs:type_name -> mlxserve.v1.TopLogprob
-	0, // 2: mlxserve.v1.GenerationFinished.finish_reason:type_name -> mlxserve.v1.FinishReason
-	7, // 3: mlxserve.v1.GenerationFinished.usage:type_name -> mlxserve.v1.Usage
-	8, // 4: mlxserve.v1.GenerationFinished.error:type_name -> mlxserve.v1.GenerationError
-	1, // 5: mlxserve.v1.GenerationError.code:type_name -> mlxserve.v1.ErrorCode
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	9, // 1: mlxserve.v1.GenerationDelta.tool_calls:type_name -> mlxserve.v1.ToolCall
+	5, // 2: mlxserve.v1.TokenLogprob.top_logprobs:type_name -> mlxserve.v1.TopLogprob
+	0, // 3: mlxserve.v1.GenerationFinished.finish_reason:type_name -> mlxserve.v1.FinishReason
+	7, // 4: mlxserve.v1.GenerationFinished.usage:type_name -> mlxserve.v1.Usage
+	8, // 5: mlxserve.v1.GenerationFinished.error:type_name -> mlxserve.v1.GenerationError
+	1, // 6: mlxserve.v1.GenerationError.code:type_name -> mlxserve.v1.ErrorCode
+	7, // [7:7] is the sub-list for method output_type
+	7, // [7:7] is the sub-list for method input_type
+	7, // [7:7] is the sub-list for extension type_name
+	7, // [7:7] is the sub-list for extension extendee
+	0, // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_mlxserve_v1_generation_proto_init() }
@@ -856,6 +875,7 @@ func file_mlxserve_v1_generation_proto_init() {
 	if File_mlxserve_v1_generation_proto != nil {
 		return
 	}
+	file_mlxserve_v1_prompt_proto_init()
 	file_mlxserve_v1_generation_proto_msgTypes[4].OneofWrappers = []any{
 		(*GenerationFinished_StopString)(nil),
 		(*GenerationFinished_StopTokenId)(nil),

@@ -679,7 +679,9 @@ type CompleteResponse struct {
 	Logprobs []*TokenLogprob `protobuf:"bytes,4,rep,name=logprobs,proto3" json:"logprobs,omitempty"`
 	// How generation ended, with the token counts. Its finish_reason is never
 	// FINISH_REASON_ERROR: a failure ends the call with an error status instead.
-	Finished      *GenerationFinished `protobuf:"bytes,5,opt,name=finished,proto3" json:"finished,omitempty"`
+	Finished *GenerationFinished `protobuf:"bytes,5,opt,name=finished,proto3" json:"finished,omitempty"`
+	// The tool calls the model made, when the prompt gave tools (their markup is not in text).
+	ToolCalls     []*ToolCall `protobuf:"bytes,6,rep,name=tool_calls,json=toolCalls,proto3" json:"tool_calls,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -745,6 +747,13 @@ func (x *CompleteResponse) GetLogprobs() []*TokenLogprob {
 func (x *CompleteResponse) GetFinished() *GenerationFinished {
 	if x != nil {
 		return x.Finished
+	}
+	return nil
+}
+
+func (x *CompleteResponse) GetToolCalls() []*ToolCall {
+	if x != nil {
+		return x.ToolCalls
 	}
 	return nil
 }
@@ -1483,13 +1492,15 @@ const file_mlxserve_v1_generation_service_proto_rawDesc = "" +
 	"\x05model\x18\x01 \x01(\tH\x00R\x05model\x88\x01\x01\x12+\n" +
 	"\x06prompt\x18\x02 \x01(\v2\x13.mlxserve.v1.PromptR\x06prompt\x127\n" +
 	"\bsampling\x18\x03 \x01(\v2\x1b.mlxserve.v1.SamplingParamsR\bsamplingB\b\n" +
-	"\x06_model\"\xcd\x01\n" +
+	"\x06_model\"\x83\x02\n" +
 	"\x10CompleteResponse\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\x12\x12\n" +
 	"\x04text\x18\x02 \x01(\tR\x04text\x12\x1b\n" +
 	"\ttoken_ids\x18\x03 \x03(\x05R\btokenIds\x125\n" +
 	"\blogprobs\x18\x04 \x03(\v2\x19.mlxserve.v1.TokenLogprobR\blogprobs\x12;\n" +
-	"\bfinished\x18\x05 \x01(\v2\x1f.mlxserve.v1.GenerationFinishedR\bfinished\"\x95\x01\n" +
+	"\bfinished\x18\x05 \x01(\v2\x1f.mlxserve.v1.GenerationFinishedR\bfinished\x124\n" +
+	"\n" +
+	"tool_calls\x18\x06 \x03(\v2\x15.mlxserve.v1.ToolCallR\ttoolCalls\"\x95\x01\n" +
 	"\x0fTokenizeRequest\x12\x19\n" +
 	"\x05model\x18\x01 \x01(\tH\x00R\x05model\x88\x01\x01\x12+\n" +
 	"\x06prompt\x18\x02 \x01(\v2\x13.mlxserve.v1.PromptR\x06prompt\x120\n" +
@@ -1606,8 +1617,9 @@ var file_mlxserve_v1_generation_service_proto_goTypes = []any{
 	(*GenerationFinished)(nil),      // 22: mlxserve.v1.GenerationFinished
 	(*GenerationError)(nil),         // 23: mlxserve.v1.GenerationError
 	(*TokenLogprob)(nil),            // 24: mlxserve.v1.TokenLogprob
-	(*timestamppb.Timestamp)(nil),   // 25: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),     // 26: google.protobuf.Duration
+	(*ToolCall)(nil),                // 25: mlxserve.v1.ToolCall
+	(*timestamppb.Timestamp)(nil),   // 26: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),     // 27: google.protobuf.Duration
 }
 var file_mlxserve_v1_generation_service_proto_depIdxs = []int32{
 	2,  // 0: mlxserve.v1.GenerateRequest.start:type_name -> mlxserve.v1.StartGeneration
@@ -1627,30 +1639,31 @@ var file_mlxserve_v1_generation_service_proto_depIdxs = []int32{
 	19, // 14: mlxserve.v1.CompleteRequest.sampling:type_name -> mlxserve.v1.SamplingParams
 	24, // 15: mlxserve.v1.CompleteResponse.logprobs:type_name -> mlxserve.v1.TokenLogprob
 	22, // 16: mlxserve.v1.CompleteResponse.finished:type_name -> mlxserve.v1.GenerationFinished
-	18, // 17: mlxserve.v1.TokenizeRequest.prompt:type_name -> mlxserve.v1.Prompt
-	15, // 18: mlxserve.v1.ListModelsResponse.models:type_name -> mlxserve.v1.ModelInfo
-	25, // 19: mlxserve.v1.ModelInfo.created:type_name -> google.protobuf.Timestamp
-	0,  // 20: mlxserve.v1.GetServerStatusResponse.engine_state:type_name -> mlxserve.v1.EngineState
-	26, // 21: mlxserve.v1.GetServerStatusResponse.uptime:type_name -> google.protobuf.Duration
-	1,  // 22: mlxserve.v1.GenerationService.Generate:input_type -> mlxserve.v1.GenerateRequest
-	5,  // 23: mlxserve.v1.GenerationService.GenerateStream:input_type -> mlxserve.v1.GenerateStreamRequest
-	7,  // 24: mlxserve.v1.GenerationService.Complete:input_type -> mlxserve.v1.CompleteRequest
-	9,  // 25: mlxserve.v1.GenerationService.Tokenize:input_type -> mlxserve.v1.TokenizeRequest
-	11, // 26: mlxserve.v1.GenerationService.Detokenize:input_type -> mlxserve.v1.DetokenizeRequest
-	13, // 27: mlxserve.v1.GenerationService.ListModels:input_type -> mlxserve.v1.ListModelsRequest
-	16, // 28: mlxserve.v1.GenerationService.GetServerStatus:input_type -> mlxserve.v1.GetServerStatusRequest
-	4,  // 29: mlxserve.v1.GenerationService.Generate:output_type -> mlxserve.v1.GenerateResponse
-	6,  // 30: mlxserve.v1.GenerationService.GenerateStream:output_type -> mlxserve.v1.GenerateStreamResponse
-	8,  // 31: mlxserve.v1.GenerationService.Complete:output_type -> mlxserve.v1.CompleteResponse
-	10, // 32: mlxserve.v1.GenerationService.Tokenize:output_type -> mlxserve.v1.TokenizeResponse
-	12, // 33: mlxserve.v1.GenerationService.Detokenize:output_type -> mlxserve.v1.DetokenizeResponse
-	14, // 34: mlxserve.v1.GenerationService.ListModels:output_type -> mlxserve.v1.ListModelsResponse
-	17, // 35: mlxserve.v1.GenerationService.GetServerStatus:output_type -> mlxserve.v1.GetServerStatusResponse
-	29, // [29:36] is the sub-list for method output_type
-	22, // [22:29] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	25, // 17: mlxserve.v1.CompleteResponse.tool_calls:type_name -> mlxserve.v1.ToolCall
+	18, // 18: mlxserve.v1.TokenizeRequest.prompt:type_name -> mlxserve.v1.Prompt
+	15, // 19: mlxserve.v1.ListModelsResponse.models:type_name -> mlxserve.v1.ModelInfo
+	26, // 20: mlxserve.v1.ModelInfo.created:type_name -> google.protobuf.Timestamp
+	0,  // 21: mlxserve.v1.GetServerStatusResponse.engine_state:type_name -> mlxserve.v1.EngineState
+	27, // 22: mlxserve.v1.GetServerStatusResponse.uptime:type_name -> google.protobuf.Duration
+	1,  // 23: mlxserve.v1.GenerationService.Generate:input_type -> mlxserve.v1.GenerateRequest
+	5,  // 24: mlxserve.v1.GenerationService.GenerateStream:input_type -> mlxserve.v1.GenerateStreamRequest
+	7,  // 25: mlxserve.v1.GenerationService.Complete:input_type -> mlxserve.v1.CompleteRequest
+	9,  // 26: mlxserve.v1.GenerationService.Tokenize:input_type -> mlxserve.v1.TokenizeRequest
+	11, // 27: mlxserve.v1.GenerationService.Detokenize:input_type -> mlxserve.v1.DetokenizeRequest
+	13, // 28: mlxserve.v1.GenerationService.ListModels:input_type -> mlxserve.v1.ListModelsRequest
+	16, // 29: mlxserve.v1.GenerationService.GetServerStatus:input_type -> mlxserve.v1.GetServerStatusRequest
+	4,  // 30: mlxserve.v1.GenerationService.Generate:output_type -> mlxserve.v1.GenerateResponse
+	6,  // 31: mlxserve.v1.GenerationService.GenerateStream:output_type -> mlxserve.v1.GenerateStreamResponse
+	8,  // 32: mlxserve.v1.GenerationService.Complete:output_type -> mlxserve.v1.CompleteResponse
+	10, // 33: mlxserve.v1.GenerationService.Tokenize:output_type -> mlxserve.v1.TokenizeResponse
+	12, // 34: mlxserve.v1.GenerationService.Detokenize:output_type -> mlxserve.v1.DetokenizeResponse
+	14, // 35: mlxserve.v1.GenerationService.ListModels:output_type -> mlxserve.v1.ListModelsResponse
+	17, // 36: mlxserve.v1.GenerationService.GetServerStatus:output_type -> mlxserve.v1.GetServerStatusResponse
+	30, // [30:37] is the sub-list for method output_type
+	23, // [23:30] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_mlxserve_v1_generation_service_proto_init() }

@@ -21,6 +21,63 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// How the model may use the tools.
+type ToolChoiceMode int32
+
+const (
+	// Unset: auto when there are tools.
+	ToolChoiceMode_TOOL_CHOICE_MODE_UNSPECIFIED ToolChoiceMode = 0
+	// The model decides between answering and calling tools.
+	ToolChoiceMode_TOOL_CHOICE_MODE_AUTO ToolChoiceMode = 1
+	// The model answers in text; the tools are not shown to it.
+	ToolChoiceMode_TOOL_CHOICE_MODE_NONE ToolChoiceMode = 2
+	// The model must call one or more tools; the calls are constrained to the tools' schemas.
+	ToolChoiceMode_TOOL_CHOICE_MODE_REQUIRED ToolChoiceMode = 3
+)
+
+// Enum value maps for ToolChoiceMode.
+var (
+	ToolChoiceMode_name = map[int32]string{
+		0: "TOOL_CHOICE_MODE_UNSPECIFIED",
+		1: "TOOL_CHOICE_MODE_AUTO",
+		2: "TOOL_CHOICE_MODE_NONE",
+		3: "TOOL_CHOICE_MODE_REQUIRED",
+	}
+	ToolChoiceMode_value = map[string]int32{
+		"TOOL_CHOICE_MODE_UNSPECIFIED": 0,
+		"TOOL_CHOICE_MODE_AUTO":        1,
+		"TOOL_CHOICE_MODE_NONE":        2,
+		"TOOL_CHOICE_MODE_REQUIRED":    3,
+	}
+)
+
+func (x ToolChoiceMode) Enum() *ToolChoiceMode {
+	p := new(ToolChoiceMode)
+	*p = x
+	return p
+}
+
+func (x ToolChoiceMode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ToolChoiceMode) Descriptor() protoreflect.EnumDescriptor {
+	return file_mlxserve_v1_prompt_proto_enumTypes[0].Descriptor()
+}
+
+func (ToolChoiceMode) Type() protoreflect.EnumType {
+	return &file_mlxserve_v1_prompt_proto_enumTypes[0]
+}
+
+func (x ToolChoiceMode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ToolChoiceMode.Descriptor instead.
+func (ToolChoiceMode) EnumDescriptor() ([]byte, []int) {
+	return file_mlxserve_v1_prompt_proto_rawDescGZIP(), []int{0}
+}
+
 // The input a request runs the model on: exactly one of raw text, chat messages or token ids.
 type Prompt struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -145,8 +202,20 @@ type ChatMessages struct {
 	// End the rendered prompt with the template's opening of an assistant turn, so the model
 	// answers instead of continuing the last message. Default true.
 	AddGenerationPrompt *bool `protobuf:"varint,2,opt,name=add_generation_prompt,json=addGenerationPrompt,proto3,oneof" json:"add_generation_prompt,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// Functions the model may call. They are passed to the chat template (its `tools` variable,
+	// as transformers does); for a template that knows no tools, they are described in a system
+	// message in the Hermes format. The model's calls come back as GenerationDelta.tool_calls
+	// (their markup is not part of the text) and the generation ends with FINISH_REASON_TOOL_CALLS.
+	// At most 128 tools.
+	Tools []*Tool `protobuf:"bytes,3,rep,name=tools,proto3" json:"tools,omitempty"`
+	// Whether and which tool the model must call. Default: AUTO when tools are given.
+	ToolChoice *ToolChoice `protobuf:"bytes,4,opt,name=tool_choice,json=toolChoice,proto3" json:"tool_choice,omitempty"`
+	// Let the model call several tools in one answer. Default false, as llama.cpp's server: one call
+	// per answer (a small model asked to call "one or more" tools tends to repeat its call until
+	// max_tokens).
+	ParallelToolCalls *bool `protobuf:"varint,5,opt,name=parallel_tool_calls,json=parallelToolCalls,proto3,oneof" json:"parallel_tool_calls,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ChatMessages) Reset() {
@@ -193,20 +262,263 @@ func (x *ChatMessages) GetAddGenerationPrompt() bool {
 	return false
 }
 
+func (x *ChatMessages) GetTools() []*Tool {
+	if x != nil {
+		return x.Tools
+	}
+	return nil
+}
+
+func (x *ChatMessages) GetToolChoice() *ToolChoice {
+	if x != nil {
+		return x.ToolChoice
+	}
+	return nil
+}
+
+func (x *ChatMessages) GetParallelToolCalls() bool {
+	if x != nil && x.ParallelToolCalls != nil {
+		return *x.ParallelToolCalls
+	}
+	return false
+}
+
+// A function the model may call.
+type Tool struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The function's name: 1 to 64 characters of a-z, A-Z, 0-9, _ and -.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// What the function does, for the model.
+	Description string `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	// A JSON Schema (as JSON text) of the function's arguments object. Default: any object.
+	Parameters    string `protobuf:"bytes,3,opt,name=parameters,proto3" json:"parameters,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Tool) Reset() {
+	*x = Tool{}
+	mi := &file_mlxserve_v1_prompt_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Tool) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Tool) ProtoMessage() {}
+
+func (x *Tool) ProtoReflect() protoreflect.Message {
+	mi := &file_mlxserve_v1_prompt_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Tool.ProtoReflect.Descriptor instead.
+func (*Tool) Descriptor() ([]byte, []int) {
+	return file_mlxserve_v1_prompt_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Tool) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Tool) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *Tool) GetParameters() string {
+	if x != nil {
+		return x.Parameters
+	}
+	return ""
+}
+
+// Whether and which tool the model must call.
+type ToolChoice struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A mode, or one function by name.
+	//
+	// Types that are valid to be assigned to Choice:
+	//
+	//	*ToolChoice_Mode
+	//	*ToolChoice_Function
+	Choice        isToolChoice_Choice `protobuf_oneof:"choice"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ToolChoice) Reset() {
+	*x = ToolChoice{}
+	mi := &file_mlxserve_v1_prompt_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ToolChoice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ToolChoice) ProtoMessage() {}
+
+func (x *ToolChoice) ProtoReflect() protoreflect.Message {
+	mi := &file_mlxserve_v1_prompt_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ToolChoice.ProtoReflect.Descriptor instead.
+func (*ToolChoice) Descriptor() ([]byte, []int) {
+	return file_mlxserve_v1_prompt_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ToolChoice) GetChoice() isToolChoice_Choice {
+	if x != nil {
+		return x.Choice
+	}
+	return nil
+}
+
+func (x *ToolChoice) GetMode() ToolChoiceMode {
+	if x != nil {
+		if x, ok := x.Choice.(*ToolChoice_Mode); ok {
+			return x.Mode
+		}
+	}
+	return ToolChoiceMode_TOOL_CHOICE_MODE_UNSPECIFIED
+}
+
+func (x *ToolChoice) GetFunction() string {
+	if x != nil {
+		if x, ok := x.Choice.(*ToolChoice_Function); ok {
+			return x.Function
+		}
+	}
+	return ""
+}
+
+type isToolChoice_Choice interface {
+	isToolChoice_Choice()
+}
+
+type ToolChoice_Mode struct {
+	// auto, none or required.
+	Mode ToolChoiceMode `protobuf:"varint,1,opt,name=mode,proto3,enum=mlxserve.v1.ToolChoiceMode,oneof"`
+}
+
+type ToolChoice_Function struct {
+	// The model must call this function (one of the request's tools); its arguments are
+	// constrained to the function's parameters schema.
+	Function string `protobuf:"bytes,2,opt,name=function,proto3,oneof"`
+}
+
+func (*ToolChoice_Mode) isToolChoice_Choice() {}
+
+func (*ToolChoice_Function) isToolChoice_Choice() {}
+
+// A call of a tool by the model.
+type ToolCall struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Identifies the call; a later tool message answers it with this id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The function called.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// The arguments, as JSON text (an object).
+	Arguments     string `protobuf:"bytes,3,opt,name=arguments,proto3" json:"arguments,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ToolCall) Reset() {
+	*x = ToolCall{}
+	mi := &file_mlxserve_v1_prompt_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ToolCall) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ToolCall) ProtoMessage() {}
+
+func (x *ToolCall) ProtoReflect() protoreflect.Message {
+	mi := &file_mlxserve_v1_prompt_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ToolCall.ProtoReflect.Descriptor instead.
+func (*ToolCall) Descriptor() ([]byte, []int) {
+	return file_mlxserve_v1_prompt_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ToolCall) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ToolCall) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ToolCall) GetArguments() string {
+	if x != nil {
+		return x.Arguments
+	}
+	return ""
+}
+
 // One turn of a conversation.
 type ChatMessage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Who speaks: "system", "user", "assistant" or "tool" (passed to the template as is).
 	Role string `protobuf:"bytes,1,opt,name=role,proto3" json:"role,omitempty"`
 	// What they say, as plain text.
-	Content       string `protobuf:"bytes,2,opt,name=content,proto3" json:"content,omitempty"`
+	Content string `protobuf:"bytes,2,opt,name=content,proto3" json:"content,omitempty"`
+	// An assistant turn's tool calls (content may then be empty).
+	ToolCalls []*ToolCall `protobuf:"bytes,3,rep,name=tool_calls,json=toolCalls,proto3" json:"tool_calls,omitempty"`
+	// A "tool" message: the id of the call it answers.
+	ToolCallId string `protobuf:"bytes,4,opt,name=tool_call_id,json=toolCallId,proto3" json:"tool_call_id,omitempty"`
+	// A "tool" message: the function's name (optional).
+	Name          string `protobuf:"bytes,5,opt,name=name,proto3" json:"name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ChatMessage) Reset() {
 	*x = ChatMessage{}
-	mi := &file_mlxserve_v1_prompt_proto_msgTypes[2]
+	mi := &file_mlxserve_v1_prompt_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -218,7 +530,7 @@ func (x *ChatMessage) String() string {
 func (*ChatMessage) ProtoMessage() {}
 
 func (x *ChatMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_mlxserve_v1_prompt_proto_msgTypes[2]
+	mi := &file_mlxserve_v1_prompt_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -231,7 +543,7 @@ func (x *ChatMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatMessage.ProtoReflect.Descriptor instead.
 func (*ChatMessage) Descriptor() ([]byte, []int) {
-	return file_mlxserve_v1_prompt_proto_rawDescGZIP(), []int{2}
+	return file_mlxserve_v1_prompt_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ChatMessage) GetRole() string {
@@ -248,6 +560,27 @@ func (x *ChatMessage) GetContent() string {
 	return ""
 }
 
+func (x *ChatMessage) GetToolCalls() []*ToolCall {
+	if x != nil {
+		return x.ToolCalls
+	}
+	return nil
+}
+
+func (x *ChatMessage) GetToolCallId() string {
+	if x != nil {
+		return x.ToolCallId
+	}
+	return ""
+}
+
+func (x *ChatMessage) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
 // A list of token ids from the model's vocabulary.
 type TokenIds struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -259,7 +592,7 @@ type TokenIds struct {
 
 func (x *TokenIds) Reset() {
 	*x = TokenIds{}
-	mi := &file_mlxserve_v1_prompt_proto_msgTypes[3]
+	mi := &file_mlxserve_v1_prompt_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -271,7 +604,7 @@ func (x *TokenIds) String() string {
 func (*TokenIds) ProtoMessage() {}
 
 func (x *TokenIds) ProtoReflect() protoreflect.Message {
-	mi := &file_mlxserve_v1_prompt_proto_msgTypes[3]
+	mi := &file_mlxserve_v1_prompt_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -284,7 +617,7 @@ func (x *TokenIds) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenIds.ProtoReflect.Descriptor instead.
 func (*TokenIds) Descriptor() ([]byte, []int) {
-	return file_mlxserve_v1_prompt_proto_rawDescGZIP(), []int{3}
+	return file_mlxserve_v1_prompt_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *TokenIds) GetIds() []int32 {
@@ -305,16 +638,46 @@ const file_mlxserve_v1_prompt_proto_rawDesc = "" +
 	"\x06tokens\x18\x03 \x01(\v2\x15.mlxserve.v1.TokenIdsH\x00R\x06tokens\x121\n" +
 	"\x12add_special_tokens\x18\x04 \x01(\bH\x01R\x10addSpecialTokens\x88\x01\x01B\a\n" +
 	"\x05inputB\x15\n" +
-	"\x13_add_special_tokens\"\x97\x01\n" +
+	"\x13_add_special_tokens\"\xc7\x02\n" +
 	"\fChatMessages\x124\n" +
 	"\bmessages\x18\x01 \x03(\v2\x18.mlxserve.v1.ChatMessageR\bmessages\x127\n" +
-	"\x15add_generation_prompt\x18\x02 \x01(\bH\x00R\x13addGenerationPrompt\x88\x01\x01B\x18\n" +
-	"\x16_add_generation_prompt\";\n" +
+	"\x15add_generation_prompt\x18\x02 \x01(\bH\x00R\x13addGenerationPrompt\x88\x01\x01\x12'\n" +
+	"\x05tools\x18\x03 \x03(\v2\x11.mlxserve.v1.ToolR\x05tools\x128\n" +
+	"\vtool_choice\x18\x04 \x01(\v2\x17.mlxserve.v1.ToolChoiceR\n" +
+	"toolChoice\x123\n" +
+	"\x13parallel_tool_calls\x18\x05 \x01(\bH\x01R\x11parallelToolCalls\x88\x01\x01B\x18\n" +
+	"\x16_add_generation_promptB\x16\n" +
+	"\x14_parallel_tool_calls\"\\\n" +
+	"\x04Tool\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
+	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x1e\n" +
+	"\n" +
+	"parameters\x18\x03 \x01(\tR\n" +
+	"parameters\"g\n" +
+	"\n" +
+	"ToolChoice\x121\n" +
+	"\x04mode\x18\x01 \x01(\x0e2\x1b.mlxserve.v1.ToolChoiceModeH\x00R\x04mode\x12\x1c\n" +
+	"\bfunction\x18\x02 \x01(\tH\x00R\bfunctionB\b\n" +
+	"\x06choice\"L\n" +
+	"\bToolCall\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1c\n" +
+	"\targuments\x18\x03 \x01(\tR\targuments\"\xa7\x01\n" +
 	"\vChatMessage\x12\x12\n" +
 	"\x04role\x18\x01 \x01(\tR\x04role\x12\x18\n" +
-	"\acontent\x18\x02 \x01(\tR\acontent\"\x1c\n" +
+	"\acontent\x18\x02 \x01(\tR\acontent\x124\n" +
+	"\n" +
+	"tool_calls\x18\x03 \x03(\v2\x15.mlxserve.v1.ToolCallR\ttoolCalls\x12 \n" +
+	"\ftool_call_id\x18\x04 \x01(\tR\n" +
+	"toolCallId\x12\x12\n" +
+	"\x04name\x18\x05 \x01(\tR\x04name\"\x1c\n" +
 	"\bTokenIds\x12\x10\n" +
-	"\x03ids\x18\x01 \x03(\x05R\x03idsB4Z2mlx-batch-server/clients/go/mlxserve/v1;mlxservev1b\x06proto3"
+	"\x03ids\x18\x01 \x03(\x05R\x03ids*\x87\x01\n" +
+	"\x0eToolChoiceMode\x12 \n" +
+	"\x1cTOOL_CHOICE_MODE_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15TOOL_CHOICE_MODE_AUTO\x10\x01\x12\x19\n" +
+	"\x15TOOL_CHOICE_MODE_NONE\x10\x02\x12\x1d\n" +
+	"\x19TOOL_CHOICE_MODE_REQUIRED\x10\x03B4Z2mlx-batch-server/clients/go/mlxserve/v1;mlxservev1b\x06proto3"
 
 var (
 	file_mlxserve_v1_prompt_proto_rawDescOnce sync.Once
@@ -328,22 +691,31 @@ func file_mlxserve_v1_prompt_proto_rawDescGZIP() []byte {
 	return file_mlxserve_v1_prompt_proto_rawDescData
 }
 
-var file_mlxserve_v1_prompt_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_mlxserve_v1_prompt_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_mlxserve_v1_prompt_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_mlxserve_v1_prompt_proto_goTypes = []any{
-	(*Prompt)(nil),       // 0: mlxserve.v1.Prompt
-	(*ChatMessages)(nil), // 1: mlxserve.v1.ChatMessages
-	(*ChatMessage)(nil),  // 2: mlxserve.v1.ChatMessage
-	(*TokenIds)(nil),     // 3: mlxserve.v1.TokenIds
+	(ToolChoiceMode)(0),  // 0: mlxserve.v1.ToolChoiceMode
+	(*Prompt)(nil),       // 1: mlxserve.v1.Prompt
+	(*ChatMessages)(nil), // 2: mlxserve.v1.ChatMessages
+	(*Tool)(nil),         // 3: mlxserve.v1.Tool
+	(*ToolChoice)(nil),   // 4: mlxserve.v1.ToolChoice
+	(*ToolCall)(nil),     // 5: mlxserve.v1.ToolCall
+	(*ChatMessage)(nil),  // 6: mlxserve.v1.ChatMessage
+	(*TokenIds)(nil),     // 7: mlxserve.v1.TokenIds
 }
 var file_mlxserve_v1_prompt_proto_depIdxs = []int32{
-	1, // 0: mlxserve.v1.Prompt.chat:type_name -> mlxserve.v1.ChatMessages
-	3, // 1: mlxserve.v1.Prompt.tokens:type_name -> mlxserve.v1.TokenIds
-	2, // 2: mlxserve.v1.ChatMessages.messages:type_name -> mlxserve.v1.ChatMessage
-	3, // [3:3] is the sub-list for method output_type
-	3, // [3:3] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	2, // 0: mlxserve.v1.Prompt.chat:type_name -> mlxserve.v1.ChatMessages
+	7, // 1: mlxserve.v1.Prompt.tokens:type_name -> mlxserve.v1.TokenIds
+	6, // 2: mlxserve.v1.ChatMessages.messages:type_name -> mlxserve.v1.ChatMessage
+	3, // 3: mlxserve.v1.ChatMessages.tools:type_name -> mlxserve.v1.Tool
+	4, // 4: mlxserve.v1.ChatMessages.tool_choice:type_name -> mlxserve.v1.ToolChoice
+	0, // 5: mlxserve.v1.ToolChoice.mode:type_name -> mlxserve.v1.ToolChoiceMode
+	5, // 6: mlxserve.v1.ChatMessage.tool_calls:type_name -> mlxserve.v1.ToolCall
+	7, // [7:7] is the sub-list for method output_type
+	7, // [7:7] is the sub-list for method input_type
+	7, // [7:7] is the sub-list for extension type_name
+	7, // [7:7] is the sub-list for extension extendee
+	0, // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_mlxserve_v1_prompt_proto_init() }
@@ -357,18 +729,23 @@ func file_mlxserve_v1_prompt_proto_init() {
 		(*Prompt_Tokens)(nil),
 	}
 	file_mlxserve_v1_prompt_proto_msgTypes[1].OneofWrappers = []any{}
+	file_mlxserve_v1_prompt_proto_msgTypes[3].OneofWrappers = []any{
+		(*ToolChoice_Mode)(nil),
+		(*ToolChoice_Function)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mlxserve_v1_prompt_proto_rawDesc), len(file_mlxserve_v1_prompt_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   4,
+			NumEnums:      1,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
 		GoTypes:           file_mlxserve_v1_prompt_proto_goTypes,
 		DependencyIndexes: file_mlxserve_v1_prompt_proto_depIdxs,
+		EnumInfos:         file_mlxserve_v1_prompt_proto_enumTypes,
 		MessageInfos:      file_mlxserve_v1_prompt_proto_msgTypes,
 	}.Build()
 	File_mlxserve_v1_prompt_proto = out.File

@@ -73,9 +73,25 @@ type SamplingParams struct {
 	Logprobs *bool `protobuf:"varint,14,opt,name=logprobs,proto3,oneof" json:"logprobs,omitempty"`
 	// Also return this many of the most likely alternatives at each step, alongside the chosen
 	// token's log probability. Range [0, 20]. Default 0.
-	TopLogprobs   *int32 `protobuf:"varint,15,opt,name=top_logprobs,json=topLogprobs,proto3,oneof" json:"top_logprobs,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	TopLogprobs *int32 `protobuf:"varint,15,opt,name=top_logprobs,json=topLogprobs,proto3,oneof" json:"top_logprobs,omitempty"`
+	// Constrains the output to a format (structured output, constrained decoding): at each step only
+	// tokens that keep the output a valid prefix of the format can be sampled, and the end-of-sequence
+	// token only where the output is complete. A format that does not compile (bad JSON schema,
+	// unsupported keyword, bad regex or grammar) refuses the request with INVALID_ARGUMENT naming the
+	// field (e.g. `sampling.json_schema`) and the reason. A request cut by max_tokens ends with
+	// FINISH_REASON_LENGTH and its output is an incomplete prefix of the format. Grammars are compiled
+	// once per distinct format and cached. Default: unset, unconstrained.
+	//
+	// Types that are valid to be assigned to StructuredOutput:
+	//
+	//	*SamplingParams_JsonSchema
+	//	*SamplingParams_Regex
+	//	*SamplingParams_Choice
+	//	*SamplingParams_Grammar
+	//	*SamplingParams_JsonObject
+	StructuredOutput isSamplingParams_StructuredOutput `protobuf_oneof:"structured_output"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *SamplingParams) Reset() {
@@ -213,35 +229,221 @@ func (x *SamplingParams) GetTopLogprobs() int32 {
 	return 0
 }
 
+func (x *SamplingParams) GetStructuredOutput() isSamplingParams_StructuredOutput {
+	if x != nil {
+		return x.StructuredOutput
+	}
+	return nil
+}
+
+func (x *SamplingParams) GetJsonSchema() string {
+	if x != nil {
+		if x, ok := x.StructuredOutput.(*SamplingParams_JsonSchema); ok {
+			return x.JsonSchema
+		}
+	}
+	return ""
+}
+
+func (x *SamplingParams) GetRegex() string {
+	if x != nil {
+		if x, ok := x.StructuredOutput.(*SamplingParams_Regex); ok {
+			return x.Regex
+		}
+	}
+	return ""
+}
+
+func (x *SamplingParams) GetChoice() *Choices {
+	if x != nil {
+		if x, ok := x.StructuredOutput.(*SamplingParams_Choice); ok {
+			return x.Choice
+		}
+	}
+	return nil
+}
+
+func (x *SamplingParams) GetGrammar() string {
+	if x != nil {
+		if x, ok := x.StructuredOutput.(*SamplingParams_Grammar); ok {
+			return x.Grammar
+		}
+	}
+	return ""
+}
+
+func (x *SamplingParams) GetJsonObject() *AnyJsonObject {
+	if x != nil {
+		if x, ok := x.StructuredOutput.(*SamplingParams_JsonObject); ok {
+			return x.JsonObject
+		}
+	}
+	return nil
+}
+
+type isSamplingParams_StructuredOutput interface {
+	isSamplingParams_StructuredOutput()
+}
+
+type SamplingParams_JsonSchema struct {
+	// A JSON Schema (as JSON text) the output must be an instance of. Supports the keywords
+	// OpenAI's structured outputs use (type, properties, required, items, enum, const, anyOf,
+	// $ref/$defs, minimum/maximum, minLength/maxLength, pattern, minItems/maxItems, ...); properties
+	// the schema does not list are not generated, and properties come in the schema's order. The
+	// output is JSON on one line: `, ` and `: ` between items, no other whitespace.
+	JsonSchema string `protobuf:"bytes,16,opt,name=json_schema,json=jsonSchema,proto3,oneof"`
+}
+
+type SamplingParams_Regex struct {
+	// A regular expression the whole output must match.
+	Regex string `protobuf:"bytes,17,opt,name=regex,proto3,oneof"`
+}
+
+type SamplingParams_Choice struct {
+	// The output is exactly one of these strings.
+	Choice *Choices `protobuf:"bytes,18,opt,name=choice,proto3,oneof"`
+}
+
+type SamplingParams_Grammar struct {
+	// An EBNF grammar (XGrammar's dialect, as GBNF: `root ::= ...`) the output must match.
+	Grammar string `protobuf:"bytes,19,opt,name=grammar,proto3,oneof"`
+}
+
+type SamplingParams_JsonObject struct {
+	// Any JSON object (OpenAI's `response_format: {"type": "json_object"}`).
+	JsonObject *AnyJsonObject `protobuf:"bytes,20,opt,name=json_object,json=jsonObject,proto3,oneof"`
+}
+
+func (*SamplingParams_JsonSchema) isSamplingParams_StructuredOutput() {}
+
+func (*SamplingParams_Regex) isSamplingParams_StructuredOutput() {}
+
+func (*SamplingParams_Choice) isSamplingParams_StructuredOutput() {}
+
+func (*SamplingParams_Grammar) isSamplingParams_StructuredOutput() {}
+
+func (*SamplingParams_JsonObject) isSamplingParams_StructuredOutput() {}
+
+// The strings a choice-constrained output picks from: at least one, none empty.
+type Choices struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The strings, at most 1,024 (256 KiB together).
+	Choices       []string `protobuf:"bytes,1,rep,name=choices,proto3" json:"choices,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Choices) Reset() {
+	*x = Choices{}
+	mi := &file_mlxserve_v1_sampling_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Choices) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Choices) ProtoMessage() {}
+
+func (x *Choices) ProtoReflect() protoreflect.Message {
+	mi := &file_mlxserve_v1_sampling_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Choices.ProtoReflect.Descriptor instead.
+func (*Choices) Descriptor() ([]byte, []int) {
+	return file_mlxserve_v1_sampling_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Choices) GetChoices() []string {
+	if x != nil {
+		return x.Choices
+	}
+	return nil
+}
+
+// Marker for "any JSON object" in SamplingParams.structured_output.
+type AnyJsonObject struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AnyJsonObject) Reset() {
+	*x = AnyJsonObject{}
+	mi := &file_mlxserve_v1_sampling_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AnyJsonObject) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AnyJsonObject) ProtoMessage() {}
+
+func (x *AnyJsonObject) ProtoReflect() protoreflect.Message {
+	mi := &file_mlxserve_v1_sampling_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AnyJsonObject.ProtoReflect.Descriptor instead.
+func (*AnyJsonObject) Descriptor() ([]byte, []int) {
+	return file_mlxserve_v1_sampling_proto_rawDescGZIP(), []int{2}
+}
+
 var File_mlxserve_v1_sampling_proto protoreflect.FileDescriptor
 
 const file_mlxserve_v1_sampling_proto_rawDesc = "" +
 	"\n" +
-	"\x1amlxserve/v1/sampling.proto\x12\vmlxserve.v1\"\xbd\x06\n" +
+	"\x1amlxserve/v1/sampling.proto\x12\vmlxserve.v1\"\x98\b\n" +
 	"\x0eSamplingParams\x12%\n" +
-	"\vtemperature\x18\x01 \x01(\x01H\x00R\vtemperature\x88\x01\x01\x12\x18\n" +
-	"\x05top_p\x18\x02 \x01(\x01H\x01R\x04topP\x88\x01\x01\x12\x18\n" +
-	"\x05top_k\x18\x03 \x01(\x05H\x02R\x04topK\x88\x01\x01\x12\x18\n" +
-	"\x05min_p\x18\x04 \x01(\x01H\x03R\x04minP\x88\x01\x01\x12\x17\n" +
-	"\x04seed\x18\x05 \x01(\x03H\x04R\x04seed\x88\x01\x01\x122\n" +
-	"\x12repetition_penalty\x18\x06 \x01(\x01H\x05R\x11repetitionPenalty\x88\x01\x01\x12.\n" +
-	"\x10presence_penalty\x18\a \x01(\x01H\x06R\x0fpresencePenalty\x88\x01\x01\x120\n" +
-	"\x11frequency_penalty\x18\b \x01(\x01H\aR\x10frequencyPenalty\x88\x01\x01\x12I\n" +
+	"\vtemperature\x18\x01 \x01(\x01H\x01R\vtemperature\x88\x01\x01\x12\x18\n" +
+	"\x05top_p\x18\x02 \x01(\x01H\x02R\x04topP\x88\x01\x01\x12\x18\n" +
+	"\x05top_k\x18\x03 \x01(\x05H\x03R\x04topK\x88\x01\x01\x12\x18\n" +
+	"\x05min_p\x18\x04 \x01(\x01H\x04R\x04minP\x88\x01\x01\x12\x17\n" +
+	"\x04seed\x18\x05 \x01(\x03H\x05R\x04seed\x88\x01\x01\x122\n" +
+	"\x12repetition_penalty\x18\x06 \x01(\x01H\x06R\x11repetitionPenalty\x88\x01\x01\x12.\n" +
+	"\x10presence_penalty\x18\a \x01(\x01H\aR\x0fpresencePenalty\x88\x01\x01\x120\n" +
+	"\x11frequency_penalty\x18\b \x01(\x01H\bR\x10frequencyPenalty\x88\x01\x01\x12I\n" +
 	"\n" +
 	"logit_bias\x18\t \x03(\v2*.mlxserve.v1.SamplingParams.LogitBiasEntryR\tlogitBias\x12\"\n" +
 	"\n" +
 	"max_tokens\x18\n" +
-	" \x01(\x05H\bR\tmaxTokens\x88\x01\x01\x12\x12\n" +
+	" \x01(\x05H\tR\tmaxTokens\x88\x01\x01\x12\x12\n" +
 	"\x04stop\x18\v \x03(\tR\x04stop\x12$\n" +
 	"\x0estop_token_ids\x18\f \x03(\x05R\fstopTokenIds\x12\"\n" +
 	"\n" +
-	"ignore_eos\x18\r \x01(\bH\tR\tignoreEos\x88\x01\x01\x12\x1f\n" +
-	"\blogprobs\x18\x0e \x01(\bH\n" +
-	"R\blogprobs\x88\x01\x01\x12&\n" +
-	"\ftop_logprobs\x18\x0f \x01(\x05H\vR\vtopLogprobs\x88\x01\x01\x1a<\n" +
+	"ignore_eos\x18\r \x01(\bH\n" +
+	"R\tignoreEos\x88\x01\x01\x12\x1f\n" +
+	"\blogprobs\x18\x0e \x01(\bH\vR\blogprobs\x88\x01\x01\x12&\n" +
+	"\ftop_logprobs\x18\x0f \x01(\x05H\fR\vtopLogprobs\x88\x01\x01\x12!\n" +
+	"\vjson_schema\x18\x10 \x01(\tH\x00R\n" +
+	"jsonSchema\x12\x16\n" +
+	"\x05regex\x18\x11 \x01(\tH\x00R\x05regex\x12.\n" +
+	"\x06choice\x18\x12 \x01(\v2\x14.mlxserve.v1.ChoicesH\x00R\x06choice\x12\x1a\n" +
+	"\agrammar\x18\x13 \x01(\tH\x00R\agrammar\x12=\n" +
+	"\vjson_object\x18\x14 \x01(\v2\x1a.mlxserve.v1.AnyJsonObjectH\x00R\n" +
+	"jsonObject\x1a<\n" +
 	"\x0eLogitBiasEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\x05R\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x02R\x05value:\x028\x01B\x0e\n" +
+	"\x05value\x18\x02 \x01(\x02R\x05value:\x028\x01B\x13\n" +
+	"\x11structured_outputB\x0e\n" +
 	"\f_temperatureB\b\n" +
 	"\x06_top_pB\b\n" +
 	"\x06_top_kB\b\n" +
@@ -253,7 +455,10 @@ const file_mlxserve_v1_sampling_proto_rawDesc = "" +
 	"\v_max_tokensB\r\n" +
 	"\v_ignore_eosB\v\n" +
 	"\t_logprobsB\x0f\n" +
-	"\r_top_logprobsB4Z2mlx-batch-server/clients/go/mlxserve/v1;mlxservev1b\x06proto3"
+	"\r_top_logprobs\"#\n" +
+	"\aChoices\x12\x18\n" +
+	"\achoices\x18\x01 \x03(\tR\achoices\"\x0f\n" +
+	"\rAnyJsonObjectB4Z2mlx-batch-server/clients/go/mlxserve/v1;mlxservev1b\x06proto3"
 
 var (
 	file_mlxserve_v1_sampling_proto_rawDescOnce sync.Once
@@ -267,18 +472,22 @@ func file_mlxserve_v1_sampling_proto_rawDescGZIP() []byte {
 	return file_mlxserve_v1_sampling_proto_rawDescData
 }
 
-var file_mlxserve_v1_sampling_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_mlxserve_v1_sampling_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_mlxserve_v1_sampling_proto_goTypes = []any{
 	(*SamplingParams)(nil), // 0: mlxserve.v1.SamplingParams
-	nil,                    // 1: mlxserve.v1.SamplingParams.LogitBiasEntry
+	(*Choices)(nil),        // 1: mlxserve.v1.Choices
+	(*AnyJsonObject)(nil),  // 2: mlxserve.v1.AnyJsonObject
+	nil,                    // 3: mlxserve.v1.SamplingParams.LogitBiasEntry
 }
 var file_mlxserve_v1_sampling_proto_depIdxs = []int32{
-	1, // 0: mlxserve.v1.SamplingParams.logit_bias:type_name -> mlxserve.v1.SamplingParams.LogitBiasEntry
-	1, // [1:1] is the sub-list for method output_type
-	1, // [1:1] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	3, // 0: mlxserve.v1.SamplingParams.logit_bias:type_name -> mlxserve.v1.SamplingParams.LogitBiasEntry
+	1, // 1: mlxserve.v1.SamplingParams.choice:type_name -> mlxserve.v1.Choices
+	2, // 2: mlxserve.v1.SamplingParams.json_object:type_name -> mlxserve.v1.AnyJsonObject
+	3, // [3:3] is the sub-list for method output_type
+	3, // [3:3] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	3, // [3:3] is the sub-list for extension extendee
+	0, // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_mlxserve_v1_sampling_proto_init() }
@@ -286,14 +495,20 @@ func file_mlxserve_v1_sampling_proto_init() {
 	if File_mlxserve_v1_sampling_proto != nil {
 		return
 	}
-	file_mlxserve_v1_sampling_proto_msgTypes[0].OneofWrappers = []any{}
+	file_mlxserve_v1_sampling_proto_msgTypes[0].OneofWrappers = []any{
+		(*SamplingParams_JsonSchema)(nil),
+		(*SamplingParams_Regex)(nil),
+		(*SamplingParams_Choice)(nil),
+		(*SamplingParams_Grammar)(nil),
+		(*SamplingParams_JsonObject)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mlxserve_v1_sampling_proto_rawDesc), len(file_mlxserve_v1_sampling_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

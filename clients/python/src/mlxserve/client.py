@@ -10,13 +10,14 @@ import grpc
 
 from mlxserve.errors import RequestError
 from mlxserve.inputs import PromptLike, build_prompt, build_sampling
-from mlxserve.session import Event, Session
+from mlxserve.session import Completion, Event, Session
 from mlxserve.v1 import generation_pb2, generation_service_pb2, generation_service_pb2_grpc
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from mlxserve.inputs import Sampling
+    from mlxserve.tools import ToolChoiceLike, ToolLike
 
 _Response = TypeVar("_Response")
 
@@ -62,7 +63,14 @@ class Client:
         self.channel.close()
 
     def generate(
-        self, prompt: PromptLike, *, model: str | None = None, **sampling: Unpack[Sampling]
+        self,
+        prompt: PromptLike,
+        *,
+        model: str | None = None,
+        tools: Sequence[ToolLike] | None = None,
+        tool_choice: ToolChoiceLike | None = None,
+        parallel_tool_calls: bool | None = None,
+        **sampling: Unpack[Sampling],
     ) -> Iterator[Event]:
         """Runs one request (GenerateStream) and yields its events: GenerationStarted, then
         GenerationDelta, then GenerationFinished. Stopping the iteration early cancels the
@@ -71,47 +79,82 @@ class Client:
         Args:
             prompt: Text, token ids, chat messages or a Prompt message (see build_prompt).
             model: A model id from models(); default the server's default model.
-            **sampling: Sampling parameters (temperature, top_p, max_tokens, stop, ...).
+            tools: For chat: functions the model may call (see ToolLike); its calls come on the
+                deltas' tool_calls and the request finishes with FINISH_REASON_TOOL_CALLS.
+            tool_choice: For chat: "auto" (default with tools), "none", "required" or
+                {"function": name}.
+            parallel_tool_calls: For chat: let the model call several tools in one answer
+                (default false).
+            **sampling: Sampling parameters (temperature, top_p, max_tokens, stop, ...) and at most
+                one structured output format (json_schema, regex, choice, grammar, json_object).
 
         Raises:
+            ValueError, TypeError: For an invalid prompt, tool or sampling parameter, at once.
             RequestError: When the server refuses the request (e.g. INVALID_ARGUMENT naming the
                 field) or the call fails. Raised while iterating, as the call is lazy.
         """
         request = generation_service_pb2.GenerateStreamRequest(
-            prompt=build_prompt(prompt), sampling=build_sampling(sampling)
+            prompt=build_prompt(prompt, tools=tools, tool_choice=tool_choice, parallel_tool_calls=parallel_tool_calls),
+            sampling=build_sampling(sampling),
         )
         if model is not None:
             request.model = model
         return self._stream_events(request)
 
     def generate_text(
-        self, prompt: PromptLike, *, model: str | None = None, **sampling: Unpack[Sampling]
+        self,
+        prompt: PromptLike,
+        *,
+        model: str | None = None,
+        tools: Sequence[ToolLike] | None = None,
+        tool_choice: ToolChoiceLike | None = None,
+        parallel_tool_calls: bool | None = None,
+        **sampling: Unpack[Sampling],
     ) -> Iterator[str]:
-        """Like generate(), but yields only the non-empty text of each delta.
+        """Like generate(), but yields only the non-empty text of each delta (not tool calls).
 
         Raises:
             RequestError: As generate(), and when the request finishes with FINISH_REASON_ERROR.
         """
-        for event in self.generate(prompt, model=model, **sampling):
+        events = self.generate(
+            prompt, model=model, tools=tools, tool_choice=tool_choice, parallel_tool_calls=parallel_tool_calls, **sampling
+        )
+        for event in events:
             if isinstance(event, generation_pb2.GenerationDelta) and event.text:
                 yield event.text
             elif isinstance(event, generation_pb2.GenerationFinished) and event.HasField("error"):
                 raise RequestError.from_generation_error(event.error)
 
     def complete(
-        self, prompt: PromptLike, *, model: str | None = None, **sampling: Unpack[Sampling]
-    ) -> generation_service_pb2.CompleteResponse:
+        self,
+        prompt: PromptLike,
+        *,
+        model: str | None = None,
+        tools: Sequence[ToolLike] | None = None,
+        tool_choice: ToolChoiceLike | None = None,
+        parallel_tool_calls: bool | None = None,
+        **sampling: Unpack[Sampling],
+    ) -> Completion:
         """Runs one request (Complete) and returns the whole completion: text, token_ids,
-        logprobs and finished (finish reason and usage).
+        logprobs, tool_calls, finished (finish reason and usage) and model. Arguments as
+        generate().
 
         Raises:
             RequestError: When the server refuses or fails the request.
         """
-        request = generation_service_pb2.CompleteRequest(prompt=build_prompt(prompt), sampling=build_sampling(sampling))
+        built = build_prompt(prompt, tools=tools, tool_choice=tool_choice, parallel_tool_calls=parallel_tool_calls)
+        request = generation_service_pb2.CompleteRequest(prompt=built, sampling=build_sampling(sampling))
         if model is not None:
             request.model = model
         response: generation_service_pb2.CompleteResponse = self._unary(self.stub.Complete, request)
-        return response
+        return Completion(
+            text=response.text,
+            token_ids=list(response.token_ids),
+            logprobs=list(response.logprobs),
+            finished=response.finished,
+            tool_calls=list(response.tool_calls),
+            model=response.model,
+        )
 
     def session(self, *, timeout: float | None = None) -> Session:
         """Opens a Generate stream that multiplexes many requests (see Session).

@@ -13,18 +13,19 @@ import queue
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import grpc
 
 from mlxserve.errors import RequestError
 from mlxserve.inputs import PromptLike, build_prompt, build_sampling
-from mlxserve.v1 import generation_pb2, generation_service_pb2, generation_service_pb2_grpc
+from mlxserve.v1 import generation_pb2, generation_service_pb2, generation_service_pb2_grpc, prompt_pb2
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from mlxserve.inputs import Sampling
+    from mlxserve.tools import ToolChoiceLike, ToolLike
 
 Event = Union[generation_pb2.GenerationStarted, generation_pb2.GenerationDelta, generation_pb2.GenerationFinished]
 """One event of a request: started, then deltas, then finished."""
@@ -36,17 +37,27 @@ _Item = Union[generation_service_pb2.GenerateResponse, RequestError]
 
 @dataclass
 class Completion:
-    """A request's whole output, gathered from its events."""
+    """A request's whole output, gathered from its events (or from a Complete call)."""
 
     text: str
     token_ids: list[int]
     logprobs: list[generation_pb2.TokenLogprob]
     finished: generation_pb2.GenerationFinished
     started: generation_pb2.GenerationStarted | None = field(default=None)
+    tool_calls: list[prompt_pb2.ToolCall] = field(default_factory=list)
+    """The tools the model called, in order (id, name, arguments as JSON text; see
+    parse_arguments); the finish reason is then FINISH_REASON_TOOL_CALLS."""
+    model: str = ""
+    """The model that served the request."""
 
     @property
     def finish_reason(self) -> generation_pb2.FinishReason:
         return self.finished.finish_reason
+
+    def assistant_message(self) -> dict[str, Any]:
+        """The assistant turn this output adds to a chat (its text and tool calls), to send back
+        with the tool results (see tool_message)."""
+        return {"role": "assistant", "content": self.text, "tool_calls": list(self.tool_calls)}
 
 
 def collect(events: Iterator[Event]) -> Completion:
@@ -54,6 +65,7 @@ def collect(events: Iterator[Event]) -> Completion:
     text: list[str] = []
     token_ids: list[int] = []
     logprobs: list[generation_pb2.TokenLogprob] = []
+    tool_calls: list[prompt_pb2.ToolCall] = []
     started: generation_pb2.GenerationStarted | None = None
     for event in events:
         if isinstance(event, generation_pb2.GenerationStarted):
@@ -62,8 +74,10 @@ def collect(events: Iterator[Event]) -> Completion:
             text.append(event.text)
             token_ids.extend(event.token_ids)
             logprobs.extend(event.logprobs)
+            tool_calls.extend(event.tool_calls)
         else:
-            return Completion("".join(text), token_ids, logprobs, event, started)
+            model = started.model if started is not None else ""
+            return Completion("".join(text), token_ids, logprobs, event, started, tool_calls, model)
     raise RequestError(grpc.StatusCode.INTERNAL, "the events ended without a finished event")
 
 
@@ -119,8 +133,9 @@ class Generation(Iterator[Event]):
     def result(self) -> Completion:
         """Reads the remaining events and returns the whole output (only of the events not yet read)."""
         completion = collect(self)
-        if completion.started is None:
+        if completion.started is None and self.started is not None:
             completion.started = self.started
+            completion.model = self.started.model
         return completion
 
 
@@ -170,6 +185,9 @@ class Session:
         *,
         request_id: str | None = None,
         model: str | None = None,
+        tools: Sequence[ToolLike] | None = None,
+        tool_choice: ToolChoiceLike | None = None,
+        parallel_tool_calls: bool | None = None,
         **sampling: Unpack[Sampling],
     ) -> Generation:
         """Starts a request on the stream and returns its Generation.
@@ -179,15 +197,19 @@ class Session:
             request_id: The id that tags the request's events; default a fresh "r<N>". Must not be
                 the id of an unfinished request of this session.
             model: A model id from Client.models(); default the server's default model.
-            **sampling: Sampling parameters (temperature, top_p, max_tokens, stop, ...).
+            tools, tool_choice, parallel_tool_calls: For chat: the tools the model may call (see
+                build_prompt); its calls come on the deltas' tool_calls.
+            **sampling: Sampling parameters (temperature, top_p, max_tokens, stop, json_schema, ...).
 
         Raises:
-            ValueError: For a request id already in use by an unfinished request.
+            ValueError: For a request id already in use by an unfinished request, or an invalid
+                prompt, tool or sampling parameter (see build_prompt, build_sampling).
             RequestError: When the session's stream has failed (e.g. UNAVAILABLE).
             RuntimeError: When the session is closed or its stream has ended normally.
         """
         start = generation_service_pb2.StartGeneration(
-            prompt=build_prompt(prompt), sampling=build_sampling(sampling)
+            prompt=build_prompt(prompt, tools=tools, tool_choice=tool_choice, parallel_tool_calls=parallel_tool_calls),
+            sampling=build_sampling(sampling),
         )
         if model is not None:
             start.model = model

@@ -2,15 +2,15 @@
 // @generated from file mlxserve/v1/prompt.proto (package mlxserve.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file mlxserve/v1/prompt.proto.
  */
 export const file_mlxserve_v1_prompt: GenFile = /*@__PURE__*/
-  fileDesc("ChhtbHhzZXJ2ZS92MS9wcm9tcHQucHJvdG8SC21seHNlcnZlLnYxIq0BCgZQcm9tcHQSDgoEdGV4dBgBIAEoCUgAEikKBGNoYXQYAiABKAsyGS5tbHhzZXJ2ZS52MS5DaGF0TWVzc2FnZXNIABInCgZ0b2tlbnMYAyABKAsyFS5tbHhzZXJ2ZS52MS5Ub2tlbklkc0gAEh8KEmFkZF9zcGVjaWFsX3Rva2VucxgEIAEoCEgBiAEBQgcKBWlucHV0QhUKE19hZGRfc3BlY2lhbF90b2tlbnMieAoMQ2hhdE1lc3NhZ2VzEioKCG1lc3NhZ2VzGAEgAygLMhgubWx4c2VydmUudjEuQ2hhdE1lc3NhZ2USIgoVYWRkX2dlbmVyYXRpb25fcHJvbXB0GAIgASgISACIAQFCGAoWX2FkZF9nZW5lcmF0aW9uX3Byb21wdCIsCgtDaGF0TWVzc2FnZRIMCgRyb2xlGAEgASgJEg8KB2NvbnRlbnQYAiABKAkiFwoIVG9rZW5JZHMSCwoDaWRzGAEgAygFQjRaMm1seC1iYXRjaC1zZXJ2ZXIvY2xpZW50cy9nby9tbHhzZXJ2ZS92MTttbHhzZXJ2ZXYxYgZwcm90bzM");
+  fileDesc("ChhtbHhzZXJ2ZS92MS9wcm9tcHQucHJvdG8SC21seHNlcnZlLnYxIq0BCgZQcm9tcHQSDgoEdGV4dBgBIAEoCUgAEikKBGNoYXQYAiABKAsyGS5tbHhzZXJ2ZS52MS5DaGF0TWVzc2FnZXNIABInCgZ0b2tlbnMYAyABKAsyFS5tbHhzZXJ2ZS52MS5Ub2tlbklkc0gAEh8KEmFkZF9zcGVjaWFsX3Rva2VucxgEIAEoCEgBiAEBQgcKBWlucHV0QhUKE19hZGRfc3BlY2lhbF90b2tlbnMiggIKDENoYXRNZXNzYWdlcxIqCghtZXNzYWdlcxgBIAMoCzIYLm1seHNlcnZlLnYxLkNoYXRNZXNzYWdlEiIKFWFkZF9nZW5lcmF0aW9uX3Byb21wdBgCIAEoCEgAiAEBEiAKBXRvb2xzGAMgAygLMhEubWx4c2VydmUudjEuVG9vbBIsCgt0b29sX2Nob2ljZRgEIAEoCzIXLm1seHNlcnZlLnYxLlRvb2xDaG9pY2USIAoTcGFyYWxsZWxfdG9vbF9jYWxscxgFIAEoCEgBiAEBQhgKFl9hZGRfZ2VuZXJhdGlvbl9wcm9tcHRCFgoUX3BhcmFsbGVsX3Rvb2xfY2FsbHMiPQoEVG9vbBIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEhIKCnBhcmFtZXRlcnMYAyABKAkiVwoKVG9vbENob2ljZRIrCgRtb2RlGAEgASgOMhsubWx4c2VydmUudjEuVG9vbENob2ljZU1vZGVIABISCghmdW5jdGlvbhgCIAEoCUgAQggKBmNob2ljZSI3CghUb29sQ2FsbBIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEhEKCWFyZ3VtZW50cxgDIAEoCSJ7CgtDaGF0TWVzc2FnZRIMCgRyb2xlGAEgASgJEg8KB2NvbnRlbnQYAiABKAkSKQoKdG9vbF9jYWxscxgDIAMoCzIVLm1seHNlcnZlLnYxLlRvb2xDYWxsEhQKDHRvb2xfY2FsbF9pZBgEIAEoCRIMCgRuYW1lGAUgASgJIhcKCFRva2VuSWRzEgsKA2lkcxgBIAMoBSqHAQoOVG9vbENob2ljZU1vZGUSIAocVE9PTF9DSE9JQ0VfTU9ERV9VTlNQRUNJRklFRBAAEhkKFVRPT0xfQ0hPSUNFX01PREVfQVVUTxABEhkKFVRPT0xfQ0hPSUNFX01PREVfTk9ORRACEh0KGVRPT0xfQ0hPSUNFX01PREVfUkVRVUlSRUQQA0I0WjJtbHgtYmF0Y2gtc2VydmVyL2NsaWVudHMvZ28vbWx4c2VydmUvdjE7bWx4c2VydmV2MWIGcHJvdG8z");
 
 /**
  * The input a request runs the model on: exactly one of raw text, chat messages or token ids.
@@ -87,6 +87,33 @@ export type ChatMessages = Message<"mlxserve.v1.ChatMessages"> & {
    * @generated from field: optional bool add_generation_prompt = 2;
    */
   addGenerationPrompt?: boolean | undefined;
+
+  /**
+   * Functions the model may call. They are passed to the chat template (its `tools` variable,
+   * as transformers does); for a template that knows no tools, they are described in a system
+   * message in the Hermes format. The model's calls come back as GenerationDelta.tool_calls
+   * (their markup is not part of the text) and the generation ends with FINISH_REASON_TOOL_CALLS.
+   * At most 128 tools.
+   *
+   * @generated from field: repeated mlxserve.v1.Tool tools = 3;
+   */
+  tools: Tool[];
+
+  /**
+   * Whether and which tool the model must call. Default: AUTO when tools are given.
+   *
+   * @generated from field: mlxserve.v1.ToolChoice tool_choice = 4;
+   */
+  toolChoice?: ToolChoice | undefined;
+
+  /**
+   * Let the model call several tools in one answer. Default false, as llama.cpp's server: one call
+   * per answer (a small model asked to call "one or more" tools tends to repeat its call until
+   * max_tokens).
+   *
+   * @generated from field: optional bool parallel_tool_calls = 5;
+   */
+  parallelToolCalls?: boolean | undefined;
 };
 
 /**
@@ -95,6 +122,114 @@ export type ChatMessages = Message<"mlxserve.v1.ChatMessages"> & {
  */
 export const ChatMessagesSchema: GenMessage<ChatMessages> = /*@__PURE__*/
   messageDesc(file_mlxserve_v1_prompt, 1);
+
+/**
+ * A function the model may call.
+ *
+ * @generated from message mlxserve.v1.Tool
+ */
+export type Tool = Message<"mlxserve.v1.Tool"> & {
+  /**
+   * The function's name: 1 to 64 characters of a-z, A-Z, 0-9, _ and -.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * What the function does, for the model.
+   *
+   * @generated from field: string description = 2;
+   */
+  description: string;
+
+  /**
+   * A JSON Schema (as JSON text) of the function's arguments object. Default: any object.
+   *
+   * @generated from field: string parameters = 3;
+   */
+  parameters: string;
+};
+
+/**
+ * Describes the message mlxserve.v1.Tool.
+ * Use `create(ToolSchema)` to create a new message.
+ */
+export const ToolSchema: GenMessage<Tool> = /*@__PURE__*/
+  messageDesc(file_mlxserve_v1_prompt, 2);
+
+/**
+ * Whether and which tool the model must call.
+ *
+ * @generated from message mlxserve.v1.ToolChoice
+ */
+export type ToolChoice = Message<"mlxserve.v1.ToolChoice"> & {
+  /**
+   * A mode, or one function by name.
+   *
+   * @generated from oneof mlxserve.v1.ToolChoice.choice
+   */
+  choice: {
+    /**
+     * auto, none or required.
+     *
+     * @generated from field: mlxserve.v1.ToolChoiceMode mode = 1;
+     */
+    value: ToolChoiceMode;
+    case: "mode";
+  } | {
+    /**
+     * The model must call this function (one of the request's tools); its arguments are
+     * constrained to the function's parameters schema.
+     *
+     * @generated from field: string function = 2;
+     */
+    value: string;
+    case: "function";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message mlxserve.v1.ToolChoice.
+ * Use `create(ToolChoiceSchema)` to create a new message.
+ */
+export const ToolChoiceSchema: GenMessage<ToolChoice> = /*@__PURE__*/
+  messageDesc(file_mlxserve_v1_prompt, 3);
+
+/**
+ * A call of a tool by the model.
+ *
+ * @generated from message mlxserve.v1.ToolCall
+ */
+export type ToolCall = Message<"mlxserve.v1.ToolCall"> & {
+  /**
+   * Identifies the call; a later tool message answers it with this id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * The function called.
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * The arguments, as JSON text (an object).
+   *
+   * @generated from field: string arguments = 3;
+   */
+  arguments: string;
+};
+
+/**
+ * Describes the message mlxserve.v1.ToolCall.
+ * Use `create(ToolCallSchema)` to create a new message.
+ */
+export const ToolCallSchema: GenMessage<ToolCall> = /*@__PURE__*/
+  messageDesc(file_mlxserve_v1_prompt, 4);
 
 /**
  * One turn of a conversation.
@@ -115,6 +250,27 @@ export type ChatMessage = Message<"mlxserve.v1.ChatMessage"> & {
    * @generated from field: string content = 2;
    */
   content: string;
+
+  /**
+   * An assistant turn's tool calls (content may then be empty).
+   *
+   * @generated from field: repeated mlxserve.v1.ToolCall tool_calls = 3;
+   */
+  toolCalls: ToolCall[];
+
+  /**
+   * A "tool" message: the id of the call it answers.
+   *
+   * @generated from field: string tool_call_id = 4;
+   */
+  toolCallId: string;
+
+  /**
+   * A "tool" message: the function's name (optional).
+   *
+   * @generated from field: string name = 5;
+   */
+  name: string;
 };
 
 /**
@@ -122,7 +278,7 @@ export type ChatMessage = Message<"mlxserve.v1.ChatMessage"> & {
  * Use `create(ChatMessageSchema)` to create a new message.
  */
 export const ChatMessageSchema: GenMessage<ChatMessage> = /*@__PURE__*/
-  messageDesc(file_mlxserve_v1_prompt, 2);
+  messageDesc(file_mlxserve_v1_prompt, 5);
 
 /**
  * A list of token ids from the model's vocabulary.
@@ -143,5 +299,46 @@ export type TokenIds = Message<"mlxserve.v1.TokenIds"> & {
  * Use `create(TokenIdsSchema)` to create a new message.
  */
 export const TokenIdsSchema: GenMessage<TokenIds> = /*@__PURE__*/
-  messageDesc(file_mlxserve_v1_prompt, 3);
+  messageDesc(file_mlxserve_v1_prompt, 6);
+
+/**
+ * How the model may use the tools.
+ *
+ * @generated from enum mlxserve.v1.ToolChoiceMode
+ */
+export enum ToolChoiceMode {
+  /**
+   * Unset: auto when there are tools.
+   *
+   * @generated from enum value: TOOL_CHOICE_MODE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The model decides between answering and calling tools.
+   *
+   * @generated from enum value: TOOL_CHOICE_MODE_AUTO = 1;
+   */
+  AUTO = 1,
+
+  /**
+   * The model answers in text; the tools are not shown to it.
+   *
+   * @generated from enum value: TOOL_CHOICE_MODE_NONE = 2;
+   */
+  NONE = 2,
+
+  /**
+   * The model must call one or more tools; the calls are constrained to the tools' schemas.
+   *
+   * @generated from enum value: TOOL_CHOICE_MODE_REQUIRED = 3;
+   */
+  REQUIRED = 3,
+}
+
+/**
+ * Describes the enum mlxserve.v1.ToolChoiceMode.
+ */
+export const ToolChoiceModeSchema: GenEnum<ToolChoiceMode> = /*@__PURE__*/
+  enumDesc(file_mlxserve_v1_prompt, 0);
 

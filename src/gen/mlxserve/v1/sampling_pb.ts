@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mlxserve/v1/sampling.proto.
  */
 export const file_mlxserve_v1_sampling: GenFile = /*@__PURE__*/
-  fileDesc("ChptbHhzZXJ2ZS92MS9zYW1wbGluZy5wcm90bxILbWx4c2VydmUudjEiigUKDlNhbXBsaW5nUGFyYW1zEhgKC3RlbXBlcmF0dXJlGAEgASgBSACIAQESEgoFdG9wX3AYAiABKAFIAYgBARISCgV0b3BfaxgDIAEoBUgCiAEBEhIKBW1pbl9wGAQgASgBSAOIAQESEQoEc2VlZBgFIAEoA0gEiAEBEh8KEnJlcGV0aXRpb25fcGVuYWx0eRgGIAEoAUgFiAEBEh0KEHByZXNlbmNlX3BlbmFsdHkYByABKAFIBogBARIeChFmcmVxdWVuY3lfcGVuYWx0eRgIIAEoAUgHiAEBEj4KCmxvZ2l0X2JpYXMYCSADKAsyKi5tbHhzZXJ2ZS52MS5TYW1wbGluZ1BhcmFtcy5Mb2dpdEJpYXNFbnRyeRIXCgptYXhfdG9rZW5zGAogASgFSAiIAQESDAoEc3RvcBgLIAMoCRIWCg5zdG9wX3Rva2VuX2lkcxgMIAMoBRIXCgppZ25vcmVfZW9zGA0gASgISAmIAQESFQoIbG9ncHJvYnMYDiABKAhICogBARIZCgx0b3BfbG9ncHJvYnMYDyABKAVIC4gBARowCg5Mb2dpdEJpYXNFbnRyeRILCgNrZXkYASABKAUSDQoFdmFsdWUYAiABKAI6AjgBQg4KDF90ZW1wZXJhdHVyZUIICgZfdG9wX3BCCAoGX3RvcF9rQggKBl9taW5fcEIHCgVfc2VlZEIVChNfcmVwZXRpdGlvbl9wZW5hbHR5QhMKEV9wcmVzZW5jZV9wZW5hbHR5QhQKEl9mcmVxdWVuY3lfcGVuYWx0eUINCgtfbWF4X3Rva2Vuc0INCgtfaWdub3JlX2Vvc0ILCglfbG9ncHJvYnNCDwoNX3RvcF9sb2dwcm9ic0I0WjJtbHgtYmF0Y2gtc2VydmVyL2NsaWVudHMvZ28vbWx4c2VydmUvdjE7bWx4c2VydmV2MWIGcHJvdG8z");
+  fileDesc("ChptbHhzZXJ2ZS92MS9zYW1wbGluZy5wcm90bxILbWx4c2VydmUudjEitQYKDlNhbXBsaW5nUGFyYW1zEhgKC3RlbXBlcmF0dXJlGAEgASgBSAGIAQESEgoFdG9wX3AYAiABKAFIAogBARISCgV0b3BfaxgDIAEoBUgDiAEBEhIKBW1pbl9wGAQgASgBSASIAQESEQoEc2VlZBgFIAEoA0gFiAEBEh8KEnJlcGV0aXRpb25fcGVuYWx0eRgGIAEoAUgGiAEBEh0KEHByZXNlbmNlX3BlbmFsdHkYByABKAFIB4gBARIeChFmcmVxdWVuY3lfcGVuYWx0eRgIIAEoAUgIiAEBEj4KCmxvZ2l0X2JpYXMYCSADKAsyKi5tbHhzZXJ2ZS52MS5TYW1wbGluZ1BhcmFtcy5Mb2dpdEJpYXNFbnRyeRIXCgptYXhfdG9rZW5zGAogASgFSAmIAQESDAoEc3RvcBgLIAMoCRIWCg5zdG9wX3Rva2VuX2lkcxgMIAMoBRIXCgppZ25vcmVfZW9zGA0gASgISAqIAQESFQoIbG9ncHJvYnMYDiABKAhIC4gBARIZCgx0b3BfbG9ncHJvYnMYDyABKAVIDIgBARIVCgtqc29uX3NjaGVtYRgQIAEoCUgAEg8KBXJlZ2V4GBEgASgJSAASJgoGY2hvaWNlGBIgASgLMhQubWx4c2VydmUudjEuQ2hvaWNlc0gAEhEKB2dyYW1tYXIYEyABKAlIABIxCgtqc29uX29iamVjdBgUIAEoCzIaLm1seHNlcnZlLnYxLkFueUpzb25PYmplY3RIABowCg5Mb2dpdEJpYXNFbnRyeRILCgNrZXkYASABKAUSDQoFdmFsdWUYAiABKAI6AjgBQhMKEXN0cnVjdHVyZWRfb3V0cHV0Qg4KDF90ZW1wZXJhdHVyZUIICgZfdG9wX3BCCAoGX3RvcF9rQggKBl9taW5fcEIHCgVfc2VlZEIVChNfcmVwZXRpdGlvbl9wZW5hbHR5QhMKEV9wcmVzZW5jZV9wZW5hbHR5QhQKEl9mcmVxdWVuY3lfcGVuYWx0eUINCgtfbWF4X3Rva2Vuc0INCgtfaWdub3JlX2Vvc0ILCglfbG9ncHJvYnNCDwoNX3RvcF9sb2dwcm9icyIaCgdDaG9pY2VzEg8KB2Nob2ljZXMYASADKAkiDwoNQW55SnNvbk9iamVjdEI0WjJtbHgtYmF0Y2gtc2VydmVyL2NsaWVudHMvZ28vbWx4c2VydmUvdjE7bWx4c2VydmV2MWIGcHJvdG8z");
 
 /**
  * How to pick each next token and when to stop. Every scalar field has explicit presence: an unset
@@ -142,6 +142,63 @@ export type SamplingParams = Message<"mlxserve.v1.SamplingParams"> & {
    * @generated from field: optional int32 top_logprobs = 15;
    */
   topLogprobs?: number | undefined;
+
+  /**
+   * Constrains the output to a format (structured output, constrained decoding): at each step only
+   * tokens that keep the output a valid prefix of the format can be sampled, and the end-of-sequence
+   * token only where the output is complete. A format that does not compile (bad JSON schema,
+   * unsupported keyword, bad regex or grammar) refuses the request with INVALID_ARGUMENT naming the
+   * field (e.g. `sampling.json_schema`) and the reason. A request cut by max_tokens ends with
+   * FINISH_REASON_LENGTH and its output is an incomplete prefix of the format. Grammars are compiled
+   * once per distinct format and cached. Default: unset, unconstrained.
+   *
+   * @generated from oneof mlxserve.v1.SamplingParams.structured_output
+   */
+  structuredOutput: {
+    /**
+     * A JSON Schema (as JSON text) the output must be an instance of. Supports the keywords
+     * OpenAI's structured outputs use (type, properties, required, items, enum, const, anyOf,
+     * $ref/$defs, minimum/maximum, minLength/maxLength, pattern, minItems/maxItems, ...); properties
+     * the schema does not list are not generated, and properties come in the schema's order. The
+     * output is JSON on one line: `, ` and `: ` between items, no other whitespace.
+     *
+     * @generated from field: string json_schema = 16;
+     */
+    value: string;
+    case: "jsonSchema";
+  } | {
+    /**
+     * A regular expression the whole output must match.
+     *
+     * @generated from field: string regex = 17;
+     */
+    value: string;
+    case: "regex";
+  } | {
+    /**
+     * The output is exactly one of these strings.
+     *
+     * @generated from field: mlxserve.v1.Choices choice = 18;
+     */
+    value: Choices;
+    case: "choice";
+  } | {
+    /**
+     * An EBNF grammar (XGrammar's dialect, as GBNF: `root ::= ...`) the output must match.
+     *
+     * @generated from field: string grammar = 19;
+     */
+    value: string;
+    case: "grammar";
+  } | {
+    /**
+     * Any JSON object (OpenAI's `response_format: {"type": "json_object"}`).
+     *
+     * @generated from field: mlxserve.v1.AnyJsonObject json_object = 20;
+     */
+    value: AnyJsonObject;
+    case: "jsonObject";
+  } | { case: undefined; value?: undefined };
 };
 
 /**
@@ -150,4 +207,40 @@ export type SamplingParams = Message<"mlxserve.v1.SamplingParams"> & {
  */
 export const SamplingParamsSchema: GenMessage<SamplingParams> = /*@__PURE__*/
   messageDesc(file_mlxserve_v1_sampling, 0);
+
+/**
+ * The strings a choice-constrained output picks from: at least one, none empty.
+ *
+ * @generated from message mlxserve.v1.Choices
+ */
+export type Choices = Message<"mlxserve.v1.Choices"> & {
+  /**
+   * The strings, at most 1,024 (256 KiB together).
+   *
+   * @generated from field: repeated string choices = 1;
+   */
+  choices: string[];
+};
+
+/**
+ * Describes the message mlxserve.v1.Choices.
+ * Use `create(ChoicesSchema)` to create a new message.
+ */
+export const ChoicesSchema: GenMessage<Choices> = /*@__PURE__*/
+  messageDesc(file_mlxserve_v1_sampling, 1);
+
+/**
+ * Marker for "any JSON object" in SamplingParams.structured_output.
+ *
+ * @generated from message mlxserve.v1.AnyJsonObject
+ */
+export type AnyJsonObject = Message<"mlxserve.v1.AnyJsonObject"> & {
+};
+
+/**
+ * Describes the message mlxserve.v1.AnyJsonObject.
+ * Use `create(AnyJsonObjectSchema)` to create a new message.
+ */
+export const AnyJsonObjectSchema: GenMessage<AnyJsonObject> = /*@__PURE__*/
+  messageDesc(file_mlxserve_v1_sampling, 2);
 

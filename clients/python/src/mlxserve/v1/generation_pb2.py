@@ -22,9 +22,10 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from mlxserve.v1 import prompt_pb2 as mlxserve_dot_v1_dot_prompt__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cmlxserve/v1/generation.proto\x12\x0bmlxserve.v1\"P\n\x11GenerationStarted\x12\x15\n\rprompt_tokens\x18\x01 \x01(\r\x12\x15\n\rcached_tokens\x18\x02 \x01(\r\x12\r\n\x05model\x18\x03 \x01(\t\"_\n\x0fGenerationDelta\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x11\n\ttoken_ids\x18\x02 \x03(\x05\x12+\n\x08logprobs\x18\x03 \x03(\x0b\x32\x19.mlxserve.v1.TokenLogprob\"\x84\x01\n\x0cTokenLogprob\x12\x10\n\x08token_id\x18\x01 \x01(\x05\x12\r\n\x05token\x18\x02 \x01(\t\x12\x0f\n\x07logprob\x18\x03 \x01(\x02\x12\x13\n\x0btoken_bytes\x18\x04 \x01(\x0c\x12-\n\x0ctop_logprobs\x18\x05 \x03(\x0b\x32\x17.mlxserve.v1.TopLogprob\"S\n\nTopLogprob\x12\x10\n\x08token_id\x18\x01 \x01(\x05\x12\r\n\x05token\x18\x02 \x01(\t\x12\x0f\n\x07logprob\x18\x03 \x01(\x02\x12\x13\n\x0btoken_bytes\x18\x04 \x01(\x0c\"\xd5\x01\n\x12GenerationFinished\x12\x30\n\rfinish_reason\x18\x01 \x01(\x0e\x32\x19.mlxserve.v1.FinishReason\x12\x15\n\x0bstop_string\x18\x02 \x01(\tH\x00\x12\x17\n\rstop_token_id\x18\x03 \x01(\x05H\x00\x12!\n\x05usage\x18\x04 \x01(\x0b\x32\x12.mlxserve.v1.Usage\x12+\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x1c.mlxserve.v1.GenerationErrorB\r\n\x0bstop_reason\"P\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\r\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\r\x12\x15\n\rcached_tokens\x18\x03 \x01(\r\"g\n\x0fGenerationError\x12$\n\x04\x63ode\x18\x01 \x01(\x0e\x32\x16.mlxserve.v1.ErrorCode\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t*\x95\x01\n\x0c\x46inishReason\x12\x1d\n\x19\x46INISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46INISH_REASON_STOP\x10\x01\x12\x18\n\x14\x46INISH_REASON_LENGTH\x10\x02\x12\x1b\n\x17\x46INISH_REASON_CANCELLED\x10\x03\x12\x17\n\x13\x46INISH_REASON_ERROR\x10\x04*\x80\x04\n\tErrorCode\x12\x1a\n\x16\x45RROR_CODE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x45RROR_CODE_CANCELLED\x10\x01\x12\x16\n\x12\x45RROR_CODE_UNKNOWN\x10\x02\x12\x1f\n\x1b\x45RROR_CODE_INVALID_ARGUMENT\x10\x03\x12 \n\x1c\x45RROR_CODE_DEADLINE_EXCEEDED\x10\x04\x12\x18\n\x14\x45RROR_CODE_NOT_FOUND\x10\x05\x12\x1d\n\x19\x45RROR_CODE_ALREADY_EXISTS\x10\x06\x12 \n\x1c\x45RROR_CODE_PERMISSION_DENIED\x10\x07\x12!\n\x1d\x45RROR_CODE_RESOURCE_EXHAUSTED\x10\x08\x12\"\n\x1e\x45RROR_CODE_FAILED_PRECONDITION\x10\t\x12\x16\n\x12\x45RROR_CODE_ABORTED\x10\n\x12\x1b\n\x17\x45RROR_CODE_OUT_OF_RANGE\x10\x0b\x12\x1c\n\x18\x45RROR_CODE_UNIMPLEMENTED\x10\x0c\x12\x17\n\x13\x45RROR_CODE_INTERNAL\x10\r\x12\x1a\n\x16\x45RROR_CODE_UNAVAILABLE\x10\x0e\x12\x18\n\x14\x45RROR_CODE_DATA_LOSS\x10\x0f\x12\x1e\n\x1a\x45RROR_CODE_UNAUTHENTICATED\x10\x10\x42\x34Z2mlx-batch-server/clients/go/mlxserve/v1;mlxservev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cmlxserve/v1/generation.proto\x12\x0bmlxserve.v1\x1a\x18mlxserve/v1/prompt.proto\"P\n\x11GenerationStarted\x12\x15\n\rprompt_tokens\x18\x01 \x01(\r\x12\x15\n\rcached_tokens\x18\x02 \x01(\r\x12\r\n\x05model\x18\x03 \x01(\t\"\x8a\x01\n\x0fGenerationDelta\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x11\n\ttoken_ids\x18\x02 \x03(\x05\x12+\n\x08logprobs\x18\x03 \x03(\x0b\x32\x19.mlxserve.v1.TokenLogprob\x12)\n\ntool_calls\x18\x04 \x03(\x0b\x32\x15.mlxserve.v1.ToolCall\"\x84\x01\n\x0cTokenLogprob\x12\x10\n\x08token_id\x18\x01 \x01(\x05\x12\r\n\x05token\x18\x02 \x01(\t\x12\x0f\n\x07logprob\x18\x03 \x01(\x02\x12\x13\n\x0btoken_bytes\x18\x04 \x01(\x0c\x12-\n\x0ctop_logprobs\x18\x05 \x03(\x0b\x32\x17.mlxserve.v1.TopLogprob\"S\n\nTopLogprob\x12\x10\n\x08token_id\x18\x01 \x01(\x05\x12\r\n\x05token\x18\x02 \x01(\t\x12\x0f\n\x07logprob\x18\x03 \x01(\x02\x12\x13\n\x0btoken_bytes\x18\x04 \x01(\x0c\"\xd5\x01\n\x12GenerationFinished\x12\x30\n\rfinish_reason\x18\x01 \x01(\x0e\x32\x19.mlxserve.v1.FinishReason\x12\x15\n\x0bstop_string\x18\x02 \x01(\tH\x00\x12\x17\n\rstop_token_id\x18\x03 \x01(\x05H\x00\x12!\n\x05usage\x18\x04 \x01(\x0b\x32\x12.mlxserve.v1.Usage\x12+\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x1c.mlxserve.v1.GenerationErrorB\r\n\x0bstop_reason\"P\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\r\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\r\x12\x15\n\rcached_tokens\x18\x03 \x01(\r\"g\n\x0fGenerationError\x12$\n\x04\x63ode\x18\x01 \x01(\x0e\x32\x16.mlxserve.v1.ErrorCode\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t*\xb3\x01\n\x0c\x46inishReason\x12\x1d\n\x19\x46INISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46INISH_REASON_STOP\x10\x01\x12\x18\n\x14\x46INISH_REASON_LENGTH\x10\x02\x12\x1b\n\x17\x46INISH_REASON_CANCELLED\x10\x03\x12\x17\n\x13\x46INISH_REASON_ERROR\x10\x04\x12\x1c\n\x18\x46INISH_REASON_TOOL_CALLS\x10\x05*\x80\x04\n\tErrorCode\x12\x1a\n\x16\x45RROR_CODE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x45RROR_CODE_CANCELLED\x10\x01\x12\x16\n\x12\x45RROR_CODE_UNKNOWN\x10\x02\x12\x1f\n\x1b\x45RROR_CODE_INVALID_ARGUMENT\x10\x03\x12 \n\x1c\x45RROR_CODE_DEADLINE_EXCEEDED\x10\x04\x12\x18\n\x14\x45RROR_CODE_NOT_FOUND\x10\x05\x12\x1d\n\x19\x45RROR_CODE_ALREADY_EXISTS\x10\x06\x12 \n\x1c\x45RROR_CODE_PERMISSION_DENIED\x10\x07\x12!\n\x1d\x45RROR_CODE_RESOURCE_EXHAUSTED\x10\x08\x12\"\n\x1e\x45RROR_CODE_FAILED_PRECONDITION\x10\t\x12\x16\n\x12\x45RROR_CODE_ABORTED\x10\n\x12\x1b\n\x17\x45RROR_CODE_OUT_OF_RANGE\x10\x0b\x12\x1c\n\x18\x45RROR_CODE_UNIMPLEMENTED\x10\x0c\x12\x17\n\x13\x45RROR_CODE_INTERNAL\x10\r\x12\x1a\n\x16\x45RROR_CODE_UNAVAILABLE\x10\x0e\x12\x18\n\x14\x45RROR_CODE_DATA_LOSS\x10\x0f\x12\x1e\n\x1a\x45RROR_CODE_UNAUTHENTICATED\x10\x10\x42\x34Z2mlx-batch-server/clients/go/mlxserve/v1;mlxservev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,22 +33,22 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'mlxserve.v1.generation_pb2'
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z2mlx-batch-server/clients/go/mlxserve/v1;mlxservev1'
-  _globals['_FINISHREASON']._serialized_start=848
-  _globals['_FINISHREASON']._serialized_end=997
-  _globals['_ERRORCODE']._serialized_start=1000
-  _globals['_ERRORCODE']._serialized_end=1512
-  _globals['_GENERATIONSTARTED']._serialized_start=45
-  _globals['_GENERATIONSTARTED']._serialized_end=125
-  _globals['_GENERATIONDELTA']._serialized_start=127
-  _globals['_GENERATIONDELTA']._serialized_end=222
-  _globals['_TOKENLOGPROB']._serialized_start=225
-  _globals['_TOKENLOGPROB']._serialized_end=357
-  _globals['_TOPLOGPROB']._serialized_start=359
-  _globals['_TOPLOGPROB']._serialized_end=442
-  _globals['_GENERATIONFINISHED']._serialized_start=445
-  _globals['_GENERATIONFINISHED']._serialized_end=658
-  _globals['_USAGE']._serialized_start=660
-  _globals['_USAGE']._serialized_end=740
-  _globals['_GENERATIONERROR']._serialized_start=742
-  _globals['_GENERATIONERROR']._serialized_end=845
+  _globals['_FINISHREASON']._serialized_start=918
+  _globals['_FINISHREASON']._serialized_end=1097
+  _globals['_ERRORCODE']._serialized_start=1100
+  _globals['_ERRORCODE']._serialized_end=1612
+  _globals['_GENERATIONSTARTED']._serialized_start=71
+  _globals['_GENERATIONSTARTED']._serialized_end=151
+  _globals['_GENERATIONDELTA']._serialized_start=154
+  _globals['_GENERATIONDELTA']._serialized_end=292
+  _globals['_TOKENLOGPROB']._serialized_start=295
+  _globals['_TOKENLOGPROB']._serialized_end=427
+  _globals['_TOPLOGPROB']._serialized_start=429
+  _globals['_TOPLOGPROB']._serialized_end=512
+  _globals['_GENERATIONFINISHED']._serialized_start=515
+  _globals['_GENERATIONFINISHED']._serialized_end=728
+  _globals['_USAGE']._serialized_start=730
+  _globals['_USAGE']._serialized_end=810
+  _globals['_GENERATIONERROR']._serialized_start=812
+  _globals['_GENERATIONERROR']._serialized_end=915
 # @@protoc_insertion_point(module_scope)

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18mlxserve/v1/prompt.proto\x12\x0bmlxserve.v1\"\xad\x01\n\x06Prompt\x12\x0e\n\x04text\x18\x01 \x01(\tH\x00\x12)\n\x04\x63hat\x18\x02 \x01(\x0b\x32\x19.mlxserve.v1.ChatMessagesH\x00\x12\'\n\x06tokens\x18\x03 \x01(\x0b\x32\x15.mlxserve.v1.TokenIdsH\x00\x12\x1f\n\x12\x61\x64\x64_special_tokens\x18\x04 \x01(\x08H\x01\x88\x01\x01\x42\x07\n\x05inputB\x15\n\x13_add_special_tokens\"x\n\x0c\x43hatMessages\x12*\n\x08messages\x18\x01 \x03(\x0b\x32\x18.mlxserve.v1.ChatMessage\x12\"\n\x15\x61\x64\x64_generation_prompt\x18\x02 \x01(\x08H\x00\x88\x01\x01\x42\x18\n\x16_add_generation_prompt\",\n\x0b\x43hatMessage\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\"\x17\n\x08TokenIds\x12\x0b\n\x03ids\x18\x01 \x03(\x05\x42\x34Z2mlx-batch-server/clients/go/mlxserve/v1;mlxservev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18mlxserve/v1/prompt.proto\x12\x0bmlxserve.v1\"\xad\x01\n\x06Prompt\x12\x0e\n\x04text\x18\x01 \x01(\tH\x00\x12)\n\x04\x63hat\x18\x02 \x01(\x0b\x32\x19.mlxserve.v1.ChatMessagesH\x00\x12\'\n\x06tokens\x18\x03 \x01(\x0b\x32\x15.mlxserve.v1.TokenIdsH\x00\x12\x1f\n\x12\x61\x64\x64_special_tokens\x18\x04 \x01(\x08H\x01\x88\x01\x01\x42\x07\n\x05inputB\x15\n\x13_add_special_tokens\"\x82\x02\n\x0c\x43hatMessages\x12*\n\x08messages\x18\x01 \x03(\x0b\x32\x18.mlxserve.v1.ChatMessage\x12\"\n\x15\x61\x64\x64_generation_prompt\x18\x02 \x01(\x08H\x00\x88\x01\x01\x12 \n\x05tools\x18\x03 \x03(\x0b\x32\x11.mlxserve.v1.Tool\x12,\n\x0btool_choice\x18\x04 \x01(\x0b\x32\x17.mlxserve.v1.ToolChoice\x12 \n\x13parallel_tool_calls\x18\x05 \x01(\x08H\x01\x88\x01\x01\x42\x18\n\x16_add_generation_promptB\x16\n\x14_parallel_tool_calls\"=\n\x04Tool\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x12\n\nparameters\x18\x03 \x01(\t\"W\n\nToolChoice\x12+\n\x04mode\x18\x01 \x01(\x0e\x32\x1b.mlxserve.v1.ToolChoiceModeH\x00\x12\x12\n\x08\x66unction\x18\x02 \x01(\tH\x00\x42\x08\n\x06\x63hoice\"7\n\x08ToolCall\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\targuments\x18\x03 \x01(\t\"{\n\x0b\x43hatMessage\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\x12)\n\ntool_calls\x18\x03 \x03(\x0b\x32\x15.mlxserve.v1.ToolCall\x12\x14\n\x0ctool_call_id\x18\x04 \x01(\t\x12\x0c\n\x04name\x18\x05 \x01(\t\"\x17\n\x08TokenIds\x12\x0b\n\x03ids\x18\x01 \x03(\x05*\x87\x01\n\x0eToolChoiceMode\x12 \n\x1cTOOL_CHOICE_MODE_UNSPECIFIED\x10\x00\x12\x19\n\x15TOOL_CHOICE_MODE_AUTO\x10\x01\x12\x19\n\x15TOOL_CHOICE_MODE_NONE\x10\x02\x12\x1d\n\x19TOOL_CHOICE_MODE_REQUIRED\x10\x03\x42\x34Z2mlx-batch-server/clients/go/mlxserve/v1;mlxservev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,12 +32,20 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'mlxserve.v1.prompt_pb2', _g
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z2mlx-batch-server/clients/go/mlxserve/v1;mlxservev1'
+  _globals['_TOOLCHOICEMODE']._serialized_start=838
+  _globals['_TOOLCHOICEMODE']._serialized_end=973
   _globals['_PROMPT']._serialized_start=42
   _globals['_PROMPT']._serialized_end=215
-  _globals['_CHATMESSAGES']._serialized_start=217
-  _globals['_CHATMESSAGES']._serialized_end=337
-  _globals['_CHATMESSAGE']._serialized_start=339
-  _globals['_CHATMESSAGE']._serialized_end=383
-  _globals['_TOKENIDS']._serialized_start=385
-  _globals['_TOKENIDS']._serialized_end=408
+  _globals['_CHATMESSAGES']._serialized_start=218
+  _globals['_CHATMESSAGES']._serialized_end=476
+  _globals['_TOOL']._serialized_start=478
+  _globals['_TOOL']._serialized_end=539
+  _globals['_TOOLCHOICE']._serialized_start=541
+  _globals['_TOOLCHOICE']._serialized_end=628
+  _globals['_TOOLCALL']._serialized_start=630
+  _globals['_TOOLCALL']._serialized_end=685
+  _globals['_CHATMESSAGE']._serialized_start=687
+  _globals['_CHATMESSAGE']._serialized_end=810
+  _globals['_TOKENIDS']._serialized_start=812
+  _globals['_TOKENIDS']._serialized_end=835
 # @@protoc_insertion_point(module_scope)
