@@ -71,6 +71,8 @@ export function validateStructuredOutput(spec: StructuredOutput): void {
       let total = 0;
       for (const c of spec.choices) {
         if (typeof c !== 'string' || c.length === 0) fail(': every choice must be a non-empty string');
+        // XGrammar takes strings as C strings: a NUL would cut the choice short.
+        if (c.includes('\u0000')) fail(': a choice must not contain the NUL character');
         total += c.length;
       }
       if (total > MAX_STRUCTURED_OUTPUT_CHARS) fail(`: the choices are longer than ${MAX_STRUCTURED_OUTPUT_CHARS} characters together`);
@@ -113,7 +115,7 @@ export function ebnfString(s: string): string {
     else if (ch === '\n') out += '\\n';
     else if (ch === '\r') out += '\\r';
     else if (ch === '\t') out += '\\t';
-    else if (code < 0x20 || code === 0x7f) out += `\\x${code.toString(16).padStart(2, '0')}`;
+    else if (code < 0x20 || code === 0x7f) out += `\\u${code.toString(16).padStart(4, '0')}`;
     else out += ch;
   }
   return `${out}"`;
