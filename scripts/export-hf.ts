@@ -144,18 +144,25 @@ export function hfTensors(t: Transformer): Record<string, MxArray> {
   const out: Record<string, MxArray> = { 'model.embed_tokens.weight': w.embed, 'model.norm.weight': w.finalNorm };
   w.layers.forEach((layer, i) => {
     const p = `model.layers.${i}`;
-    const qkv = splitDense(layer.qkv, [q, kv, kv], `${p} q|k|v`);
-    ['q_proj', 'k_proj', 'v_proj'].forEach((name, j) => {
+    // Phi-3 keeps q|k|v and gate|up fused in its checkpoints.
+    const fused = c.architecture === 'phi3';
+    const qkv = splitDense(layer.qkv, fused ? [q + 2 * kv] : [q, kv, kv], `${p} q|k|v`);
+    (fused ? ['qkv_proj'] : ['q_proj', 'k_proj', 'v_proj']).forEach((name, j) => {
       out[`${p}.self_attn.${name}.weight`] = qkv.weights[j];
       if (qkv.biases) out[`${p}.self_attn.${name}.bias`] = qkv.biases[j];
     });
     out[`${p}.self_attn.o_proj.weight`] = splitDense(layer.o, [c.hiddenSize], `${p} o_proj`).weights[0];
-    const gateUp = splitDense(layer.gateUp, [c.intermediateSize, c.intermediateSize], `${p} gate|up`);
-    out[`${p}.mlp.gate_proj.weight`] = gateUp.weights[0];
-    out[`${p}.mlp.up_proj.weight`] = gateUp.weights[1];
+    if (fused) out[`${p}.mlp.gate_up_proj.weight`] = splitDense(layer.gateUp, [2 * c.intermediateSize], `${p} gate|up`).weights[0];
+    else {
+      const gateUp = splitDense(layer.gateUp, [c.intermediateSize, c.intermediateSize], `${p} gate|up`);
+      out[`${p}.mlp.gate_proj.weight`] = gateUp.weights[0];
+      out[`${p}.mlp.up_proj.weight`] = gateUp.weights[1];
+    }
     out[`${p}.mlp.down_proj.weight`] = splitDense(layer.down, [c.hiddenSize], `${p} down_proj`).weights[0];
     out[`${p}.input_layernorm.weight`] = layer.attnNorm;
     out[`${p}.post_attention_layernorm.weight`] = layer.mlpNorm;
+    if (layer.qNorm) out[`${p}.self_attn.q_norm.weight`] = layer.qNorm;
+    if (layer.kNorm) out[`${p}.self_attn.k_norm.weight`] = layer.kNorm;
   });
   if (!c.tieWordEmbeddings) out['lm_head.weight'] = splitDense(w.lmHead, [c.vocabSize], 'lm_head').weights[0];
   return out;
@@ -181,6 +188,8 @@ export async function exportHf(spec: string | undefined, outDir: string, cacheDi
     def = await tokenizerDefinitionFromHfDirectory(location.path);
     transformer = loadHfTransformer(location.path, { keepQuantized: false });
   }
+  // Gemma's config fields and x·(1 + w) norm weights are not what this writes: refuse rather than export another model.
+  if (transformer.config.postNorms) throw new Error(`exporting ${transformer.config.architecture} models is not supported`);
   const tensors = hfTensors(transformer);
   mkdirSync(outDir, { recursive: true });
   mx.eval(...Object.values(tensors));

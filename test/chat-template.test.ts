@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { InvalidArgumentError } from '../src/engine/sampling-params.ts';
-import { ChatTemplate } from '../src/text/chat-template.ts';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ChatTemplate, chatTemplateArgument } from '../src/text/chat-template.ts';
 import { Tokenizer } from '../src/text/tokenizer.ts';
 import { tinyByteLevelMetadata, tinySentencePieceMetadata } from './fixtures/tokenizer/tiny-vocabularies.ts';
 
@@ -131,5 +134,36 @@ describe('Tokenizer.applyChatTemplate with a GGUF template', () => {
     );
     assert.equal(tok.applyChatTemplate([{ role: 'user', content: 'a' }]), 'a>');
     assert.equal(tok.applyChatTemplate([{ role: 'user', content: 'a' }], { addGenerationPrompt: false }), 'a');
+  });
+});
+
+describe("--chat-template: a file or the template itself (vLLM's load_chat_template)", () => {
+  test('a readable file is read as it is', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chat-template-'));
+    try {
+      const file = join(dir, 'template.jinja');
+      writeFileSync(file, "{% for m in messages %}{{ m['content'] }}\\n{% endfor %}\n");
+      assert.deepEqual(chatTemplateArgument(file), { source: "{% for m in messages %}{{ m['content'] }}\\n{% endfor %}\n", file });
+      writeFileSync(file, '{% for m in messages %}');
+      assert.throws(() => chatTemplateArgument(file), new RegExp(`the chat template in ${file} does not parse`));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('otherwise the value is the template, its backslash escapes decoded', () => {
+    const { source, file } = chatTemplateArgument("{% for m in messages %}{{ m['content'] }}\\n{% endfor %}\\t\\u00e9");
+    assert.equal(file, undefined);
+    assert.equal(source, "{% for m in messages %}{{ m['content'] }}\n{% endfor %}\té");
+    assert.equal(new ChatTemplate(source, {}).render([{ role: 'user', content: 'a' }], { addGenerationPrompt: true }), 'a\n\té');
+  });
+
+  test('a template that does not parse, or a path that cannot be read, is refused with the reason', () => {
+    assert.throws(() => chatTemplateArgument('{% if %}'), /^Error: the chat template does not parse: /);
+    assert.throws(() => chatTemplateArgument('{{ messages'), /the chat template does not parse/);
+    assert.throws(
+      () => chatTemplateArgument('/no/such/template.jinja'),
+      /"\/no\/such\/template\.jinja" looks like a file path, but it cannot be read \(ENOENT\)/,
+    );
   });
 });

@@ -46,6 +46,10 @@ describe('flags', () => {
       '--log-level',
       '--prefill-chunk',
       '--kv-cache-bytes',
+      '--served-model-name',
+      '--max-model-len',
+      '--chat-template',
+      '--generation-config',
     ]) {
       assert.ok(help.includes(flag), `--help does not mention ${flag}`);
     }
@@ -124,9 +128,54 @@ describe('flags', () => {
     assert.equal(adapter.port, 9000);
   });
 
+  test("vLLM's --served-model-name, --max-model-len, --chat-template and --generation-config", async () => {
+    const defaults = (await parse()).serve!;
+    assert.deepEqual(
+      [defaults.servedModelName, defaults.maxModelLen, defaults.chatTemplate, defaults.generationConfig],
+      [undefined, undefined, undefined, 'auto'],
+    );
+    const flags = (
+      await parse(
+        '--served-model-name',
+        'llama',
+        'org/llama-3',
+        '--max-model-len',
+        '32K',
+        '--chat-template',
+        '{{ messages[0].content }}\\n',
+        '--generation-config',
+        'vllm',
+      )
+    ).serve!;
+    assert.deepEqual(flags.servedModelName, ['llama', 'org/llama-3']);
+    assert.equal(flags.maxModelLen, 32768);
+    assert.equal(engineOptions(flags).maxModelLen, 32768);
+    assert.equal(flags.chatTemplate, '{{ messages[0].content }}\n');
+    assert.equal(flags.generationConfig, 'vllm');
+    assert.equal((await parse('--max-model-len', '4096')).serve?.maxModelLen, 4096);
+    assert.equal((await parse('--max-model-len', '1.5k')).serve?.maxModelLen, 1500);
+    assert.deepEqual((await parse('--served-model-name', 'a', '--served-model-name', 'b')).serve?.servedModelName, ['a', 'b']);
+    const dir = mkdtempSync(join(tmpdir(), 'chat-template-'));
+    try {
+      writeFileSync(join(dir, 'chat.jinja'), '{% for m in messages %}{{ m.content }}{% endfor %}');
+      assert.equal(
+        (await parse('--chat-template', join(dir, 'chat.jinja'))).serve?.chatTemplate,
+        '{% for m in messages %}{{ m.content }}{% endfor %}',
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('a bad value is refused naming the flag', async () => {
     for (const args of [
       ['--batch-size', '0'],
+      ['--max-model-len', '0'],
+      ['--max-model-len', '1.5K'],
+      ['--chat-template', 'no-such-template.jinja'],
+      ['--chat-template', '{% if %}'],
+      ['--generation-config', 'model'],
+      ['--served-model-name', ''],
       ['--port', '70000'],
       ['--radix-cache-size', 'lots'],
       ['--log-level', 'loud'],
@@ -155,6 +204,34 @@ describe('flags', () => {
       assert.match((await parse('--api-key', 'x', '--api-key-file', join(dir, 'key'))).error, /cannot be used with/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("--max-model-len beyond the model's context: the executable exits with status 1 naming both numbers", async () => {
+    const modelDir = writeTinyModel({ ...TEST_MODEL_SPEC, contextLength: 512 });
+    try {
+      await assert.rejects(
+        run(process.execPath, [
+          BIN,
+          '--model',
+          modelDir,
+          '--port',
+          '0',
+          '--grpc-port',
+          '0',
+          '--max-model-len',
+          '1k',
+          '--log-level',
+          'error',
+        ]),
+        (err: { code: number; stderr: string }) => {
+          assert.equal(err.code, 1);
+          assert.match(err.stderr, /--max-model-len 1000 is more than the model's context length of 512 tokens/);
+          return true;
+        },
+      );
+    } finally {
+      await rm(modelDir, { recursive: true, force: true });
     }
   });
 

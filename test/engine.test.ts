@@ -61,6 +61,24 @@ for (const cpuKernels of CPU_KERNELS) {
     assert.deepEqual(r.usage, { promptTokens: 10, completionTokens: 5, cachedTokens: 0 });
   });
 
+  test(`--max-model-len: the engine serves less context than the model has, and refuses more than it has (${cpuKernels})`, async () => {
+    const h = await EngineHarness.load(dir, { cpuKernels, maxModelLen: 64 });
+    assert.equal(h.core.info().contextLength, 64);
+    // The harness checks against the model's 256 tokens: these reach the engine, which refuses them.
+    const long = h.result(h.submit(prompt(64, 2)));
+    assert.equal(long.error?.field, 'prompt');
+    assert.match(long.error.message, /maximum context length is 64 tokens/);
+    assert.equal(h.result(h.submit(prompt(60, 2), { maxTokens: 5 })).error?.field, 'max_tokens');
+    // Without max_tokens a request ends where the served context does.
+    const r = h.generate(prompt(60, 3), { ignoreEos: true });
+    assert.equal(r.finishReason, 'length');
+    assert.equal(r.tokenIds.length, 4);
+    await assert.rejects(
+      EngineHarness.load(dir, { cpuKernels, maxModelLen: 257 }),
+      /--max-model-len 257 is more than the model's context length of 256 tokens/,
+    );
+  });
+
   test(`cancel frees the slot: a cancelled request ends with cancelled and the next one runs (${cpuKernels})`, async () => {
     const h = await EngineHarness.load(dir, { cpuKernels, batchSize: 1 });
     const a = h.submit(prompt(5, 1), { maxTokens: 200, ignoreEos: true });

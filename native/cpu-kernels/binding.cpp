@@ -52,6 +52,34 @@ napi_value CreateModel(napi_env env, napi_callback_info info) {
   });
 }
 
+// setArchitecture(model, {embedScale, attnScale, attnSoftcap, finalSoftcap, gelu, window},
+//                 sliding: Uint8Array (a flag per layer, or empty), invFreqLocal: Float64Array | null)
+// The Gemma fields of ModelConfig (model.h), before the weights are set.
+napi_value SetArchitecture(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    Args a(env, info, 4);
+    Model* m = a.model(0);
+    ck::ModelConfig c;
+    c.embed_scale = float(a.field(1, "embedScale"));
+    c.attn_scale = float(a.field(1, "attnScale"));
+    c.attn_softcap = float(a.field(1, "attnSoftcap"));
+    c.final_softcap = float(a.field(1, "finalSoftcap"));
+    c.gelu = a.field(1, "gelu") != 0;
+    c.window = int(a.field(1, "window"));
+    size_t n;
+    const uint8_t* sliding = a.typed<uint8_t>(2, napi_uint8_array, &n, "sliding");
+    c.sliding.assign(sliding, sliding + n);
+    if (!a.is_null(3)) {
+      const double* inv = a.typed<double>(3, napi_float64_array, &n, "invFreqLocal");
+      c.inv_freq_local.assign(inv, inv + n);
+    }
+    if (!(c.embed_scale > 0) || c.attn_scale < 0 || c.attn_softcap < 0 || c.final_softcap < 0 || c.window < 0)
+      throw Error{"invalid architecture options"};
+    m->set_architecture(c);
+    return undefined(env);
+  });
+}
+
 ck::Weight* weight_slot(Model* m, int64_t layer, const std::string& name) {
   if (layer < 0) {
     if (name == "embed") return &m->embed;
@@ -97,7 +125,7 @@ napi_value SetWeight(napi_env env, napi_callback_info info) {
   });
 }
 
-// setNorm(model, layer, 'attn'|'mlp'|'final', Float32Array)
+// setNorm(model, layer, 'attn'|'mlp'|'q'|'k'|'postAttn'|'postMlp'|'final', Float32Array)
 napi_value SetNorm(napi_env env, napi_callback_info info) {
   return guarded(env, [&] {
     Args a(env, info, 4);
@@ -110,6 +138,10 @@ napi_value SetNorm(napi_env env, napi_callback_info info) {
     if (name == "final") dst = &m->final_norm;
     else if (layer >= 0 && layer < int64_t(m->layers.size()) && name == "attn") dst = &m->layers[layer].attn_norm;
     else if (layer >= 0 && layer < int64_t(m->layers.size()) && name == "mlp") dst = &m->layers[layer].mlp_norm;
+    else if (layer >= 0 && layer < int64_t(m->layers.size()) && name == "q") dst = &m->layers[layer].q_norm;
+    else if (layer >= 0 && layer < int64_t(m->layers.size()) && name == "k") dst = &m->layers[layer].k_norm;
+    else if (layer >= 0 && layer < int64_t(m->layers.size()) && name == "postAttn") dst = &m->layers[layer].post_attn_norm;
+    else if (layer >= 0 && layer < int64_t(m->layers.size()) && name == "postMlp") dst = &m->layers[layer].post_mlp_norm;
     else throw Error{"no norm " + name + " in layer " + std::to_string(layer)};
     dst->assign(v, v + n);
     return undefined(env);
@@ -341,6 +373,7 @@ napi_value ProbeMachine(napi_env env, napi_callback_info info) {
 napi_value Init(napi_env env, napi_value exports) {
   const napi_property_descriptor props[] = {
       {"createModel", nullptr, CreateModel, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"setArchitecture", nullptr, SetArchitecture, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setWeight", nullptr, SetWeight, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setNorm", nullptr, SetNorm, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"finish", nullptr, Finish, nullptr, nullptr, nullptr, napi_default, nullptr},

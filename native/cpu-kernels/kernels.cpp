@@ -280,6 +280,23 @@ void swiglu(const float* gate, const float* up, int64_t n, float* out) {
   for (; i < n; i++) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }
 
+// gelu(x) = x/2 · (1 + tanh(√(2/π)·(x + 0.044715·x³))), as torch's approximate="tanh"; tanh(y) is
+// 1 - 2/(e^{2y} + 1), which saturates correctly at both ends.
+void geglu(const float* gate, const float* up, int64_t n, float* out) {
+  constexpr float kAlpha = 0.7978845608028654f, kBeta = 0.044715f;
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    const vf g = load(gate + i);
+    const vf y = splat(kAlpha) * (g + splat(kBeta) * g * g * g);
+    const vf t = splat(1.0f) - splat(2.0f) / (vexp(y + y) + splat(1.0f));
+    store(out + i, splat(0.5f) * g * (splat(1.0f) + t) * load(up + i));
+  }
+  for (; i < n; i++) {
+    const float g = gate[i];
+    out[i] = 0.5f * g * (1.0f + std::tanh(kAlpha * (g + kBeta * g * g * g))) * up[i];
+  }
+}
+
 // r[i] = the sum of v[i]'s lanes, for kLanes vectors at once (a transpose-and-add tree: ~3
 // operations per sum instead of ~8 for a horizontal sum each). The additions each lane gets
 // depend only on its index, so a key's score never depends on its neighbours.
@@ -350,9 +367,9 @@ static void weighted_values_rows(const float* p, int64_t p_stride, int rows, int
   for (; r < rows; r++) weighted_values<1, NV>(p + r * p_stride, p_stride, keys, vbase, stride, slots, out + r);
 }
 
-void attend(const float* q, int64_t q_stride, int tokens, const int32_t* lens, int groups, int d, const float* kbase,
-            const float* vbase, int64_t stride, const int32_t* slots, float scale, float* out, int64_t out_stride,
-            float* scratch) {
+void attend(const float* q, int64_t q_stride, int tokens, const int32_t* starts, const int32_t* lens, int groups, int d,
+            const float* kbase, const float* vbase, int64_t stride, const int32_t* slots, float scale, float softcap,
+            float* out, int64_t out_stride, float* scratch) {
   int64_t longest = 0;
   for (int j = 0; j < tokens; j++) longest = std::max<int64_t>(longest, lens[j]);
   const int rows = tokens * groups;
@@ -387,15 +404,21 @@ void attend(const float* q, int64_t q_stride, int tokens, const int32_t* lens, i
         }
       }
       store(scratch + r * padded + kb, sums * splat(scale));
+      if (softcap > 0) {
+        float* s = scratch + r * padded + kb;
+        for (int i = 0; i < kLanes; i++) s[i] = std::tanh(s[i] / softcap) * softcap;
+      }
     }
   }
-  // Softmax of each row over its own keys; zeros after them, so the value sums can run to the end.
+  // Softmax of each row over its own keys; zeros around them, so the value sums can run over all.
   for (int r = 0; r < rows; r++) {
     const int64_t len = lens[r / groups];
+    const int64_t first = starts ? starts[r / groups] : 0;
     float* s = scratch + r * padded;
     float mx = -INFINITY;
-    for (int64_t t = 0; t < len; t++) mx = std::max(mx, s[t]);
-    int64_t t = 0;
+    for (int64_t t = first; t < len; t++) mx = std::max(mx, s[t]);
+    std::fill(s, s + first, 0.0f);
+    int64_t t = first;
     vf sum{};
     for (; t + kLanes <= len; t += kLanes) {
       const vf e = vexp(load(s + t) - splat(mx));
@@ -408,7 +431,7 @@ void attend(const float* q, int64_t q_stride, int tokens, const int32_t* lens, i
       total += s[t];
     }
     const float inv = 1.0f / total;
-    for (t = 0; t < len; t++) s[t] *= inv;
+    for (t = first; t < len; t++) s[t] *= inv;
     std::fill(s + len, s + padded, 0.0f);
   }
   // The weighted sum of values, several rows at a time so each value row is read once for them.
@@ -423,6 +446,8 @@ void attend(const float* q, int64_t q_stride, int tokens, const int32_t* lens, i
       case 4: weighted_values_rows<4>(p, padded, n, longest, vbase, stride, slots, outs); break;
       case 8: weighted_values_rows<8>(p, padded, n, longest, vbase, stride, slots, outs); break;
       case 16: weighted_values_rows<16>(p, padded, n, longest, vbase, stride, slots, outs); break;
+      // head_dim 256 (Gemma) on 8 lanes.
+      case 32: weighted_values_rows<32>(p, padded, n, longest, vbase, stride, slots, outs); break;
       default:
         for (int r = 0; r < n; r++) {
           float* o = outs[r];
@@ -468,7 +493,7 @@ double fma_peak(int64_t iterations) {
 
 }  // namespace
 
-const KernelTable table = {CK_STR(CK_ISA), matmul, dequant_row, rmsnorm, rope, swiglu, attend, fma_peak, max_logsumexp};
+const KernelTable table = {CK_STR(CK_ISA), matmul, dequant_row, rmsnorm, rope, swiglu, geglu, attend, fma_peak, max_logsumexp};
 
 }  // namespace CK_ISA
 

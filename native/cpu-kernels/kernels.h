@@ -21,15 +21,19 @@ struct KernelTable {
   void (*rope)(float* x, int heads, int half, const float* cos, const float* sin);
   // out[i] = silu(gate[i]) · up[i].
   void (*swiglu)(const float* gate, const float* up, int64_t n, float* out);
+  // out[i] = gelu(gate[i]) · up[i], gelu in its tanh approximation (Gemma).
+  void (*geglu)(const float* gate, const float* up, int64_t n, float* out);
   // Attention of `tokens` query tokens of one sequence, each with `groups` query heads (dimension
   // d) sharing one KV head. Token j (its heads at q + j·q_stride) sees keys/values of positions
-  // [0, lens[j]), found at base + slots[t]·stride; its outputs go to out + j·out_stride. Each
+  // [starts[j], lens[j]) (starts null: from 0), found at base + slots[t]·stride; its outputs go
+  // to out + j·out_stride. Scores are q·k·scale, soft-capped to tanh(s / softcap)·softcap when
+  // softcap > 0. Each
   // (token, head) row is computed as if alone (same operations, same order), so a token's result
   // does not depend on the others; they share the reads of the keys and values. scratch holds
   // tokens·groups·max(lens) floats.
-  void (*attend)(const float* q, int64_t q_stride, int tokens, const int32_t* lens, int groups, int d,
-                 const float* kbase, const float* vbase, int64_t stride, const int32_t* slots, float scale, float* out,
-                 int64_t out_stride, float* scratch);
+  void (*attend)(const float* q, int64_t q_stride, int tokens, const int32_t* starts, const int32_t* lens, int groups,
+                 int d, const float* kbase, const float* vbase, int64_t stride, const int32_t* slots, float scale,
+                 float softcap, float* out, int64_t out_stride, float* scratch);
   // Runs `iterations` rounds of f32 FMAs on registers only; returns the flops done (to measure the
   // core's peak, for benchmarks).
   double (*fma_peak)(int64_t iterations);

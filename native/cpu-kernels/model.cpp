@@ -13,6 +13,17 @@ Model::Model(ModelConfig config)
   scratch_.resize(pool_.size());
 }
 
+void Model::set_architecture(const ModelConfig& c) {
+  config_.embed_scale = c.embed_scale;
+  config_.attn_scale = c.attn_scale;
+  config_.attn_softcap = c.attn_softcap;
+  config_.final_softcap = c.final_softcap;
+  config_.gelu = c.gelu;
+  config_.window = c.window;
+  config_.sliding = c.sliding;
+  config_.inv_freq_local = c.inv_freq_local;
+}
+
 static std::string shape_error(const char* name, int layer, const Weight& w, int64_t rows, int64_t cols) {
   if (w.rows == rows && w.cols == cols && !w.data.empty() && w.data.size() == size_t(rows) * row_bytes(w.type, cols) &&
       (w.bias.empty() || int64_t(w.bias.size()) == rows))
@@ -27,6 +38,10 @@ std::string Model::check() const {
   const int64_t q = int64_t(c.heads) * c.head_dim, kv = int64_t(c.kv_heads) * c.head_dim;
   if (c.head_dim % 2 || int(c.inv_freq.size()) != c.head_dim / 2) return "the rotary frequencies do not match head_dim";
   if (c.heads % c.kv_heads) return "heads must be a multiple of kv_heads";
+  if (!c.inv_freq_local.empty() && int(c.inv_freq_local.size()) != c.head_dim / 2)
+    return "the local rotary frequencies do not match head_dim";
+  if (!c.sliding.empty() && (int(c.sliding.size()) != c.layers || c.window <= 0))
+    return "sliding-window layers need one flag a layer and a positive window";
   std::string e = shape_error("embed", -1, embed, c.vocab, c.hidden);
   if (e.empty() && !tied_lm_head) e = shape_error("lm_head", -1, lm_head, c.vocab, c.hidden);
   if (e.empty() && int(final_norm.size()) != c.hidden) e = "final norm has the wrong size";
@@ -38,6 +53,14 @@ std::string Model::check() const {
     if (e.empty()) e = shape_error("down", l, w.down, c.hidden, c.intermediate);
     if (e.empty() && (int(w.attn_norm.size()) != c.hidden || int(w.mlp_norm.size()) != c.hidden))
       e = "norm of layer " + std::to_string(l) + " has the wrong size";
+    const bool qk = !layers[0].q_norm.empty();
+    if (e.empty() && (w.q_norm.empty() != !qk || w.k_norm.empty() != !qk))
+      e = "q/k norms of layer " + std::to_string(l) + " are missing (other layers have them)";
+    if (e.empty() && qk && (int(w.q_norm.size()) != c.head_dim || int(w.k_norm.size()) != c.head_dim))
+      e = "q/k norm of layer " + std::to_string(l) + " has the wrong size";
+    const bool post = !layers[0].post_attn_norm.empty();
+    if (e.empty() && (int(w.post_attn_norm.size()) != (post ? c.hidden : 0) || int(w.post_mlp_norm.size()) != (post ? c.hidden : 0)))
+      e = "post-attention/MLP norms of layer " + std::to_string(l) + " are missing or have the wrong size";
   }
   return e;
 }
@@ -65,7 +88,10 @@ std::string Model::check(const ForwardBatch& b) const {
 size_t Model::weight_bytes() const {
   size_t n = embed.bytes() + (tied_lm_head ? 0 : lm_head.bytes()) + final_norm.size() * 4;
   for (const LayerWeights& l : layers)
-    n += l.qkv.bytes() + l.o.bytes() + l.gate_up.bytes() + l.down.bytes() + (l.attn_norm.size() + l.mlp_norm.size()) * 4;
+    n += l.qkv.bytes() + l.o.bytes() + l.gate_up.bytes() + l.down.bytes() +
+         (l.attn_norm.size() + l.mlp_norm.size() + l.q_norm.size() + l.k_norm.size() + l.post_attn_norm.size() +
+          l.post_mlp_norm.size()) *
+             4;
   return n;
 }
 
@@ -88,15 +114,31 @@ void Model::attention(int layer, const ForwardBatch& b) {
   const int groups = c.heads / c.kv_heads, half = c.head_dim / 2;
   float* kbase = kv_->keys(layer);
   float* vbase = kv_->values(layer);
-  // Rotate q and k, and store every token's keys and values first: tokens of one prompt chunk
-  // attend to each other.
+  const std::vector<float>& q_norm = layers[layer].q_norm;
+  const std::vector<float>& k_norm = layers[layer].k_norm;
+  const bool sliding = !c.sliding.empty() && c.sliding[layer];
+  const bool local_rope = sliding && !c.inv_freq_local.empty();
+  const std::vector<float>& cos_table = local_rope ? cos_local_ : cos_;
+  const std::vector<float>& sin_table = local_rope ? sin_local_ : sin_;
+  // Normalize (Qwen3) and rotate q and k, and store every token's keys and values first: tokens of
+  // one prompt chunk attend to each other.
   pool_.parallel_for(b.n, 1, [&](int64_t i0, int64_t i1, int) {
     for (int64_t i = i0; i < i1; i++) {
       float* q = qkv_.data() + i * qkv_cols;
       float* k = q + int64_t(c.heads) * c.head_dim;
       const float* v = k + row;
-      const float* cs = cos_.data() + i * half;
-      const float* sn = sin_.data() + i * half;
+      const float* cs = cos_table.data() + i * half;
+      const float* sn = sin_table.data() + i * half;
+      if (!q_norm.empty()) {
+        for (int h = 0; h < c.heads; h++) {
+          float* qh = q + int64_t(h) * c.head_dim;
+          kernels_.rmsnorm(qh, q_norm.data(), c.eps, c.head_dim, qh);
+        }
+        for (int h = 0; h < c.kv_heads; h++) {
+          float* kh = k + int64_t(h) * c.head_dim;
+          kernels_.rmsnorm(kh, k_norm.data(), c.eps, c.head_dim, kh);
+        }
+      }
       kernels_.rope(q, c.heads, half, cs, sn);
       kernels_.rope(k, c.kv_heads, half, cs, sn);
       const int64_t slot = b.ctx_slots[b.ctx_offset[i] + b.positions[i]];
@@ -120,9 +162,22 @@ void Model::attention(int layer, const ForwardBatch& b) {
   const int64_t padded = (longest + 15) / 16 * 16;
   for (auto& s : scratch_)
     if (int64_t(s.size()) < int64_t(kQueryBlock) * groups * padded) s.resize(int64_t(kQueryBlock) * groups * padded);
+  // Token i sees positions [starts_, lens_): all before it, or on a sliding-window layer the last
+  // `window`. Each block reads its keys from about the first one its first token sees, so a
+  // window costs little more than it covers; starts_ and lens_ are relative to that base. The
+  // base is a multiple of 16 so every key keeps its SIMD lane (a multiple of every variant's
+  // width), and a token's scores do not depend on which block it was computed in.
+  auto block_base = [&](int64_t i) { return sliding ? std::max(0, b.positions[i] + 1 - c.window) / 16 * 16 : 0; };
   lens_.resize(b.n);
-  for (int64_t i = 0; i < b.n; i++) lens_[i] = b.positions[i] + 1;
-  const float scale = 1.0f / std::sqrt(float(c.head_dim));
+  starts_.resize(b.n);
+  for (auto [i, n] : blocks) {
+    const int32_t base = block_base(i);
+    for (int64_t j = i; j < i + n; j++) {
+      lens_[j] = b.positions[j] + 1 - base;
+      starts_[j] = (sliding ? std::max(0, b.positions[j] + 1 - c.window) : 0) - base;
+    }
+  }
+  const float scale = c.attn_scale > 0 ? c.attn_scale : 1.0f / std::sqrt(float(c.head_dim));
   const int64_t q_cols = int64_t(c.heads) * c.head_dim;
   const int64_t tasks = int64_t(blocks.size()) * c.kv_heads;
   pool_.parallel_for(tasks, 1, [&](int64_t t0, int64_t t1, int thread) {
@@ -131,8 +186,10 @@ void Model::attention(int layer, const ForwardBatch& b) {
       const int hk = int(t % c.kv_heads);
       const float* q = qkv_.data() + i * qkv_cols + int64_t(hk) * groups * c.head_dim;
       float* out = attn_.data() + i * q_cols + int64_t(hk) * groups * c.head_dim;
-      kernels_.attend(q, qkv_cols, n, lens_.data() + i, groups, c.head_dim, kbase + hk * c.head_dim, vbase + hk * c.head_dim,
-                      row, b.ctx_slots + b.ctx_offset[i], scale, out, q_cols, scratch_[thread].data());
+      const int32_t base = block_base(i);
+      kernels_.attend(q, qkv_cols, n, sliding ? starts_.data() + i : nullptr, lens_.data() + i, groups, c.head_dim,
+                      kbase + hk * c.head_dim, vbase + hk * c.head_dim, row, b.ctx_slots + b.ctx_offset[i] + base, scale,
+                      c.attn_softcap, out, q_cols, scratch_[thread].data());
     }
   });
 }
@@ -153,16 +210,28 @@ void Model::forward(const ForwardBatch& b) {
   fit(act_, N * I);
   fit(cos_, N * half);
   fit(sin_, N * half);
+  const bool local_rope = !c.inv_freq_local.empty();
+  if (local_rope) {
+    fit(cos_local_, N * half);
+    fit(sin_local_, N * half);
+  }
   const KernelTable& k = kernels_;
 
   pool_.parallel_for(N, 1, [&](int64_t i0, int64_t i1, int) {
     for (int64_t i = i0; i < i1; i++) {
       k.dequant_row(embed, b.tokens[i], x_.data() + i * H);
+      if (c.embed_scale != 1.0f)
+        for (int64_t j = 0; j < H; j++) x_[i * H + j] *= c.embed_scale;
       // Angles in double, rounded once, as the reference computes its tables.
       for (int64_t j = 0; j < half; j++) {
         const double a = double(b.positions[i]) * c.inv_freq[j];
         cos_[i * half + j] = float(std::cos(a));
         sin_[i * half + j] = float(std::sin(a));
+        if (local_rope) {
+          const double al = double(b.positions[i]) * c.inv_freq_local[j];
+          cos_local_[i * half + j] = float(std::cos(al));
+          sin_local_[i * half + j] = float(std::sin(al));
+        }
       }
     }
   });
@@ -171,24 +240,47 @@ void Model::forward(const ForwardBatch& b) {
       for (int64_t i = i0; i < i1; i++) k.rmsnorm(x_.data() + i * H, w.data(), c.eps, H, h_.data() + i * H);
     });
   };
+  // y = x·Wᵀ added to the residual x_, through a norm first when the layer has one there (Gemma).
+  auto add_residual = [&](const Weight& weight, const float* in, const std::vector<float>& post_norm) {
+    if (post_norm.empty()) {
+      linear(weight, in, N, x_.data(), true);
+      return;
+    }
+    linear(weight, in, N, h_.data(), false);
+    pool_.parallel_for(N, 1, [&](int64_t i0, int64_t i1, int) {
+      for (int64_t i = i0; i < i1; i++) {
+        float* h = h_.data() + i * H;
+        k.rmsnorm(h, post_norm.data(), c.eps, H, h);
+        float* x = x_.data() + i * H;
+        for (int64_t j = 0; j < H; j++) x[j] += h[j];
+      }
+    });
+  };
+  const auto glu = c.gelu ? k.geglu : k.swiglu;
   for (int l = 0; l < c.layers; l++) {
     const LayerWeights& w = layers[l];
     norm_rows(w.attn_norm);
     linear(w.qkv, h_.data(), N, qkv_.data(), false);
     attention(l, b);
-    linear(w.o, attn_.data(), N, x_.data(), true);
+    add_residual(w.o, attn_.data(), w.post_attn_norm);
     norm_rows(w.mlp_norm);
     linear(w.gate_up, h_.data(), N, gu_.data(), false);
     pool_.parallel_for(N, 1, [&](int64_t i0, int64_t i1, int) {
-      for (int64_t i = i0; i < i1; i++) k.swiglu(gu_.data() + i * 2 * I, gu_.data() + i * 2 * I + I, I, act_.data() + i * I);
+      for (int64_t i = i0; i < i1; i++) glu(gu_.data() + i * 2 * I, gu_.data() + i * 2 * I + I, I, act_.data() + i * I);
     });
-    linear(w.down, act_.data(), N, x_.data(), true);
+    add_residual(w.down, act_.data(), w.post_mlp_norm);
   }
   if (b.logit_count == 0) return;
   fit(sel_, b.logit_count * H);
   for (int64_t r = 0; r < b.logit_count; r++)
     k.rmsnorm(x_.data() + int64_t(b.logit_rows[r]) * H, final_norm.data(), c.eps, H, sel_.data() + r * H);
   linear(tied_lm_head ? embed : lm_head, sel_.data(), b.logit_count, b.logits, false);
+  if (c.final_softcap > 0) {
+    const float cap = c.final_softcap;
+    pool_.parallel_for(b.logit_count, 1, [&](int64_t r0, int64_t r1, int) {
+      for (float *p = b.logits + r0 * c.vocab, *end = b.logits + r1 * c.vocab; p < end; p++) *p = std::tanh(*p / cap) * cap;
+    });
+  }
 }
 
 }  // namespace ck

@@ -1,8 +1,10 @@
-// A decoder-only transformer of the Llama family (Llama 2/3, SmolLM2, Mistral, Qwen2) run on the
-// CPU with the kernels of kernels.h: embeddings, N blocks of (RMSNorm → attention → residual,
-// RMSNorm → SwiGLU MLP → residual), final norm and LM head. Keys and values live in a KvPool;
-// every token brings its own position, so sequences of any lengths batch together and a cached
-// prefix is used where it lies.
+// A decoder-only transformer of the Llama family (Llama 2/3, SmolLM2, Mistral, Qwen2, Qwen3,
+// Phi-3, Gemma 2/3) run on the CPU with the kernels of kernels.h: embeddings, N blocks of (RMSNorm →
+// attention → residual, RMSNorm → SwiGLU MLP → residual), final norm and LM head. Qwen2's q/k/v
+// biases ride on the qkv weight; Qwen3's per-head q/k norms are applied before RoPE when a layer
+// has them. Gemma adds norms after attention and MLP, GeGLU, scaled embeddings, soft-capping and
+// sliding-window layers. Keys and values live in a KvPool; every token brings its own position, so sequences
+// of any lengths batch together and a cached prefix is used where it lies.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -22,6 +24,17 @@ struct ModelConfig {
   int hidden = 0, layers = 0, heads = 0, kv_heads = 0, head_dim = 0, intermediate = 0, vocab = 0;
   float eps = 1e-5f;
   std::vector<double> inv_freq;  // head_dim / 2 rotary inverse frequencies
+  // Gemma 2/3 (set_architecture; the defaults are Llama's). Embeddings are multiplied by
+  // embed_scale; attention scores by attn_scale (0: 1/sqrt(head_dim)), then soft-capped,
+  // tanh(s / cap) · cap, when attn_softcap > 0, as are the logits with final_softcap.
+  float embed_scale = 1.0f, attn_scale = 0.0f, attn_softcap = 0.0f, final_softcap = 0.0f;
+  // The MLP's activation: gelu (tanh approximation) instead of silu.
+  bool gelu = false;
+  // Layers marked here attend only to the last `window` positions (theirs included) and rotate
+  // with inv_freq_local when it is set.
+  int window = 0;
+  std::vector<uint8_t> sliding;
+  std::vector<double> inv_freq_local;
   int threads = 1;
   // How long idle worker threads spin before they sleep (see ThreadPool).
   int spin_us = 200;
@@ -29,6 +42,10 @@ struct ModelConfig {
 
 struct LayerWeights {
   std::vector<float> attn_norm, mlp_norm;
+  // RMSNorm weights [head_dim] over each head of q and of k before RoPE (Qwen3); empty: none.
+  std::vector<float> q_norm, k_norm;
+  // Norms of the attention and MLP outputs before each residual add (Gemma); empty: none.
+  std::vector<float> post_attn_norm, post_mlp_norm;
   Weight qkv, o, gate_up, down;
 };
 
@@ -54,6 +71,8 @@ class Model {
   explicit Model(ModelConfig config);
 
   const ModelConfig& config() const { return config_; }
+  // The Gemma fields of the configuration (see ModelConfig), before any weight is set.
+  void set_architecture(const ModelConfig& c);
   const KernelTable& kernels() const { return kernels_; }
   // The KV pool, created (or replaced, dropping its contents) by reserve_kv.
   KvPool* kv() { return kv_.get(); }
@@ -83,9 +102,9 @@ class Model {
   ThreadPool pool_;
   std::unique_ptr<KvPool> kv_;
   // Activations, sized for the largest batch seen.
-  std::vector<float> x_, h_, qkv_, attn_, gu_, act_, cos_, sin_, sel_;
+  std::vector<float> x_, h_, qkv_, attn_, gu_, act_, cos_, sin_, cos_local_, sin_local_, sel_;
   std::vector<std::vector<float>> scratch_;
-  std::vector<int32_t> lens_;
+  std::vector<int32_t> lens_, starts_;
   std::vector<std::pair<int64_t, int>> attention_blocks_;
   // Most tokens of one sequence attended as one block.
   static constexpr int kQueryBlock = 16;

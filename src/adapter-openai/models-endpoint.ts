@@ -1,5 +1,6 @@
 // GET /v1/models and GET /v1/models/{id}: the service's models as OpenAI model objects, with
-// vLLM's max_model_len (the context length) as an extra that clients of vLLM read.
+// vLLM's max_model_len (the context length the server enforces) as an extra that clients of vLLM
+// read. A model is listed under its id (the first --served-model-name); its aliases find it too.
 import type { ModelInfo } from '../gen/mlxserve/v1/generation_service_pb.ts';
 import { DEFAULT_MODEL_ALIASES } from './generation-plan.ts';
 import { modelNotFound } from './openai-error.ts';
@@ -28,10 +29,12 @@ export async function listModels(client: GenerationClient, signal: AbortSignal):
   return { object: 'list', data: models.map(openAIModel) };
 }
 
-/** One model by id; the default-model aliases name the default model. */
+/** One model by id or alias (--served-model-name); the default-model aliases name the default model. */
 export async function retrieveModel(client: GenerationClient, id: string, signal: AbortSignal): Promise<OpenAIModel> {
   const { models } = await client.listModels({}, { signal });
-  const found = DEFAULT_MODEL_ALIASES.has(id) ? (models.find((m) => m.isDefault) ?? models[0]) : models.find((m) => m.id === id);
+  const found = DEFAULT_MODEL_ALIASES.has(id)
+    ? (models.find((m) => m.isDefault) ?? models[0])
+    : models.find((m) => m.id === id || m.aliases.includes(id));
   if (!found) throw modelNotFound(id);
   return openAIModel(found);
 }

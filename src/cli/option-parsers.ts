@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { InvalidArgumentError } from 'commander';
 import { isLogLevel, LOG_LEVELS, type LogLevel } from '../log/logger.ts';
+import { chatTemplateArgument } from '../text/chat-template.ts';
 
 export function integerIn(min: number, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
@@ -15,6 +16,37 @@ export function integerIn(min: number, max = Number.MAX_SAFE_INTEGER) {
 }
 
 export const port = integerIn(0, 65535);
+
+const MAX_TOKEN_COUNT = 2 ** 31 - 1;
+
+/**
+ * A token count as vLLM's --max-model-len takes it: "4096", or with a suffix, decimal ("32k" =
+ * 32000, "1.5k") or binary ("32K" = 32768, whole numbers only).
+ */
+export function tokenCount(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)([kKmM]?)$/.exec(value.trim());
+  const binary = m?.[2] === 'K' || m?.[2] === 'M';
+  const n = !m ? Number.NaN : Number(m[1]) * ({ '': 1, k: 1e3, m: 1e6, K: 1024, M: 1024 ** 2 }[m[2]] ?? Number.NaN);
+  if (!m || (binary && m[1].includes('.')) || !Number.isInteger(n) || n < 1 || n > MAX_TOKEN_COUNT) {
+    throw new InvalidArgumentError(`expected a token count in [1, ${MAX_TOKEN_COUNT}] such as 4096, 32k or 32K, got "${value}".`);
+  }
+  return n;
+}
+
+/** One name of a repeatable, variadic name option (--served-model-name a b), collected in order. */
+export function modelName(value: string, previous: string[] | undefined): string[] {
+  if (value.trim() === '') throw new InvalidArgumentError('a model name must not be empty.');
+  return [...(previous ?? []), value];
+}
+
+/** A --chat-template value: a readable file, or the template itself; it must parse. */
+export function chatTemplate(value: string): string {
+  try {
+    return chatTemplateArgument(value).source;
+  } catch (e) {
+    throw new InvalidArgumentError(`${(e as Error).message}.`);
+  }
+}
 
 /** A ratio above 1 (e.g. "2.5"). */
 export function ratioAbove1(value: string): number {

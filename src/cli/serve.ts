@@ -11,7 +11,10 @@ import type { Logger } from '../log/logger.ts';
 import type { EngineOptions } from '../engine/engine-options.ts';
 import { EngineClient } from '../engine/engine-client.ts';
 import { defaultCacheDir, resolveModel, type ResolvedModel } from '../model-source/model-source.ts';
-import { modelInfo, type ModelInfo } from '../service/model-info.ts';
+import { modelInfo, type ModelInfo, type ServedModel } from '../service/model-info.ts';
+import { defaultSamplingParams } from '../engine/sampling-params.ts';
+import { checkChatTemplate } from '../text/chat-template.ts';
+import { type GenerationConfigReading, type GenerationDefaults, readGenerationDefaults } from '../text/generation-config.ts';
 import { grammarVocabulary } from '../text/grammar-vocabulary.ts';
 import { loadTokenizer } from '../text/load-tokenizer.ts';
 import { TokenizerPool } from '../text/tokenizer-pool.ts';
@@ -24,6 +27,10 @@ import type { HttpLimits } from '../util/http-limits.ts';
 export interface ServerConfig {
   /** --model: a path, a Hugging Face id, or undefined for the default model. */
   model?: string;
+  /** --revision: branch, tag or commit of a Hugging Face repo `model`. */
+  revision?: string;
+  /** --offline: no network (HF_HUB_OFFLINE=1 also turns it on). */
+  offline?: boolean;
   cacheDir?: string;
   engine: EngineOptions;
   host: string;
@@ -48,7 +55,20 @@ export interface ServerConfig {
   onLoadProgress?: (done: number, total: number) => void;
   /** Draw download progress bars (default: when stderr is a terminal). */
   progressBar?: boolean;
+  /**
+   * Names the model is served under (--served-model-name): the first is its id (in ListModels,
+   * /v1/models and responses), the others aliases requests may use too. Default: the model's name.
+   */
+  servedModelNames?: readonly string[];
+  /** A chat template in place of the model's (--chat-template): the template itself. It must parse. */
+  chatTemplate?: string;
+  /** Sampling defaults from the model's generation_config.json (auto, the default) or none (vllm). */
+  generationConfig?: GenerationConfigMode;
 }
+
+/** --generation-config, as vLLM's: `auto` reads the model's generation_config.json, `vllm` ignores it. */
+export const GENERATION_CONFIG_MODES = ['auto', 'vllm'] as const;
+export type GenerationConfigMode = (typeof GENERATION_CONFIG_MODES)[number];
 
 export interface RunningServer {
   model: ResolvedModel;
@@ -79,9 +99,26 @@ export function dialTarget(host: string, port: number): string {
 
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
   const log = config.logger;
+  // Refused before anything is fetched or loaded.
+  if (config.chatTemplate !== undefined) checkChatTemplate(config.chatTemplate, 'the chat template (--chat-template)');
+  const [servedId, ...aliases] = config.servedModelNames ?? [];
+  if ([servedId, ...aliases].some((name) => name === '')) throw new Error('--served-model-name: a model name must not be empty');
   const cacheDir = config.cacheDir ?? defaultCacheDir();
-  const model = await resolveModel(config.model, { cacheDir, progressBar: config.progressBar, log: (line) => log.info(line) });
-  log.info(`model ${model.id} (${model.format}) at ${model.path}`);
+  const resolved = await resolveModel(config.model, {
+    cacheDir,
+    revision: config.revision,
+    offline: config.offline,
+    progressBar: config.progressBar,
+    log: (line) => log.info(line),
+  });
+  log.info(`model ${resolved.id} (${resolved.format}) at ${resolved.path}`);
+  // The engine, the tokenizer and every response know the model by the name it is served under.
+  const model = servedId === undefined ? resolved : { ...resolved, id: servedId };
+  if (servedId !== undefined) log.info({ servedModelNames: config.servedModelNames }, `served as "${servedId}"`);
+  const generation = await generationDefaults(model, config.generationConfig ?? 'auto');
+  for (const warning of generation.warnings) log.warn(warning);
+  log.info(samplingDefaultsLog(generation), 'sampling defaults for the fields a request leaves unset');
+  const served: ServedModel = { aliases, samplingDefaults: generation.defaults };
 
   const engine = new EngineClient({
     model,
@@ -97,8 +134,14 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   engine.on('error', (err: Error) => log.error({ error: err.message }, 'engine failed'));
 
   // The tokenizer loads here, beside the engine (which never needs it).
-  const tokenizer = loadTokenizer(model).then((t) => {
+  const tokenizer = loadTokenizer(model, { chatTemplate: config.chatTemplate }).then((t) => {
     if (config.toolCallFormat) t.toolCallFormat = config.toolCallFormat;
+    if (config.chatTemplate !== undefined) {
+      log.info(
+        { characters: config.chatTemplate.length, toolCallFormat: t.toolCallFormat },
+        "chat template from --chat-template (in place of the model's)",
+      );
+    }
     return new TokenizerPool(t, model);
   });
   tokenizer.catch((err: Error) => log.error({ error: err.message }, 'the tokenizer failed to load'));
@@ -114,6 +157,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     interceptors,
     logger: log,
     logPrompts: config.logPrompts,
+    served,
     metricsRegistry: metrics,
     maxMessageBytes: config.grpcMaxMessageBytes,
     httpLimits: config.httpLimits,
@@ -152,9 +196,39 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       throw new Error(`the tokenizer has ${pool.tokenizer.vocabSize} tokens but the model's embedding only ${info.vocabSize}`);
     }
     engine.setGrammarVocabulary(grammarVocabulary(pool.tokenizer, info.vocabSize));
-    return modelInfo(info, pool.tokenizer);
+    return modelInfo(info, pool.tokenizer, served);
   });
   // The caller awaits `ready`; this keeps a load failure from also counting as unhandled.
   ready.catch(() => {});
   return { model, engine, grpc, adapter, grpcTarget, metrics, ready, shutdown, close };
+}
+
+/** The model's sampling defaults: from its generation_config.json unless told not to (or a GGUF, which has none). */
+async function generationDefaults(model: ResolvedModel, mode: GenerationConfigMode): Promise<GenerationConfigReading & { source: string }> {
+  if (mode === 'vllm') return { defaults: {}, warnings: [], source: '--generation-config vllm: the built-in defaults' };
+  if (model.format !== 'hf')
+    return { defaults: {}, warnings: [], source: 'a GGUF file has no generation_config.json: the built-in defaults' };
+  return { ...(await readGenerationDefaults(model.path)), source: 'generation_config.json over the built-in defaults' };
+}
+
+/** What a request that sets none of the sampling fields gets, and whence, for the startup log. */
+function samplingDefaultsLog(generation: { defaults: GenerationDefaults; source: string }): Record<string, unknown> {
+  const d = defaultSamplingParams();
+  const m = generation.defaults;
+  const fields = {
+    temperature: [m.temperature, d.temperature],
+    top_p: [m.topP, d.topP],
+    top_k: [m.topK, d.topK],
+    min_p: [m.minP, d.minP],
+    repetition_penalty: [m.repetitionPenalty, d.repetitionPenalty],
+    // Built in: none, so a chat completion may fill the context (a completion gets OpenAI's 16).
+    max_tokens: [m.maxTokens, null],
+  };
+  return {
+    samplingDefaults: Object.fromEntries(Object.entries(fields).map(([name, [model, builtIn]]) => [name, model ?? builtIn])),
+    fromModel: Object.entries(fields)
+      .filter(([, [model]]) => model !== undefined)
+      .map(([name]) => name),
+    source: generation.source,
+  };
 }

@@ -5,7 +5,7 @@
 // the engine process (engine-process.ts); text is the server's (src/text).
 import { randomInt } from 'node:crypto';
 import type { BackendHost, EngineBackend } from './engine-backend.ts';
-import type { EngineOptions } from './engine-options.ts';
+import { type EngineOptions, servedContextLength } from './engine-options.ts';
 import type { ConstraintProvider, TokenConstraint } from './grammar/grammar-matchers.ts';
 import type { ModelConfig } from './model/config.ts';
 import type { EngineEvent, EngineModelInfo, EngineRequest, EngineStats, ErrorCode, FinishReason } from './request.ts';
@@ -36,6 +36,8 @@ export class EngineCore {
   private readonly backend: EngineBackend;
   private readonly host: BackendHost;
   private readonly config: ModelConfig;
+  /** The context one request may fill: the model's, or less (--max-model-len). */
+  private readonly contextLength: number;
   private readonly modelId: string;
   private preemptions = 0;
   /** Compiles and runs the grammars of structured-output requests; without it they are refused. */
@@ -52,6 +54,7 @@ export class EngineCore {
     private emit: EventSink,
   ) {
     this.config = model.config;
+    this.contextLength = servedContextLength(model.config.contextLength, opts.maxModelLen);
     this.modelId = model.id;
     this.backend = model.createBackend(opts);
     this.host = {
@@ -80,7 +83,7 @@ export class EngineCore {
       id: this.modelId,
       architecture: c.architecture,
       vocabSize: c.vocabSize,
-      contextLength: c.contextLength,
+      contextLength: this.contextLength,
       hiddenSize: c.hiddenSize,
       numLayers: c.numLayers,
       kvBytesPerToken: this.backend.kvBytesPerToken,
@@ -179,20 +182,21 @@ export class EngineCore {
         throw new InvalidArgumentError('prompt_token_ids', `token id ${String(id)} is outside the vocabulary [0, ${c.vocabSize})`);
       }
     }
-    if (prompt.length >= c.contextLength) {
+    const context = this.contextLength;
+    if (prompt.length >= context) {
       throw new InvalidArgumentError(
         'prompt',
-        `this model's maximum context length is ${c.contextLength} tokens, but the prompt has ${prompt.length} tokens (at least one token must be left for the output)`,
+        `this model's maximum context length is ${context} tokens, but the prompt has ${prompt.length} tokens (at least one token must be left for the output)`,
       );
     }
     const maxTokens = req.sampling.maxTokens;
-    if (maxTokens !== undefined && prompt.length + maxTokens > c.contextLength) {
+    if (maxTokens !== undefined && prompt.length + maxTokens > context) {
       throw new InvalidArgumentError(
         'max_tokens',
-        `this model's maximum context length is ${c.contextLength} tokens; the prompt has ${prompt.length} tokens and max_tokens is ${maxTokens}`,
+        `this model's maximum context length is ${context} tokens; the prompt has ${prompt.length} tokens and max_tokens is ${maxTokens}`,
       );
     }
-    const maxLength = maxTokens === undefined ? c.contextLength : prompt.length + maxTokens;
+    const maxLength = maxTokens === undefined ? context : prompt.length + maxTokens;
     const seed = req.sampling.seed ?? randomInt(0, 2 ** 31);
     const seq = new Sequence(req, [...prompt], maxLength, seed);
     this.byId.set(seq.id, seq);

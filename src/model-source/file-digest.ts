@@ -10,6 +10,8 @@ export interface ExpectedDigest {
   size: number;
   /** Lower-case hex; undefined when the source gives no hash (size is still checked). */
   sha256?: string;
+  /** The git blob id (lower-case hex sha1 of "blob <size>\0" + content), for files outside LFS. */
+  gitBlobId?: string;
 }
 
 interface VerifiedMarker {
@@ -28,13 +30,23 @@ export async function sha256File(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
-/** Throws a checksum_mismatch error unless the actual size and hash are the expected ones. */
-export function checkDigest(what: string, actual: { size: number; sha256?: string }, expected: ExpectedDigest): void {
+/** The id git (and the hub) gives a file's content. */
+export async function gitBlobIdOfFile(path: string): Promise<string> {
+  const hash = createHash('sha1').update(`blob ${(await stat(path)).size}\0`);
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Throws a checksum_mismatch error unless the actual size and hashes are the expected ones. */
+export function checkDigest(what: string, actual: { size: number; sha256?: string; gitBlobId?: string }, expected: ExpectedDigest): void {
   if (actual.size !== expected.size) {
     throw new ModelSourceError('checksum_mismatch', `${what}: expected ${expected.size} bytes, got ${actual.size}`);
   }
   if (expected.sha256 !== undefined && actual.sha256 !== expected.sha256.toLowerCase()) {
     throw new ModelSourceError('checksum_mismatch', `${what}: expected sha256 ${expected.sha256}, got ${actual.sha256}`);
+  }
+  if (expected.gitBlobId !== undefined && actual.gitBlobId !== expected.gitBlobId.toLowerCase()) {
+    throw new ModelSourceError('checksum_mismatch', `${what}: expected git blob id ${expected.gitBlobId}, got ${actual.gitBlobId}`);
   }
 }
 

@@ -1,6 +1,7 @@
 // Downloads one URL into a file, safely across interruptions: bytes go to `<dest>.incomplete`
-// (resumed with an HTTP Range request next time, as huggingface_hub does), the result is checked
-// against the expected size and sha256, and only then renamed to `dest`. The caller holds the
+// (resumed with an HTTP Range request next time, as huggingface_hub does, whose partial blobs
+// have the same name), the result is checked against the expected size and sha256 or git blob
+// id, and only then renamed to `dest`. The caller holds the
 // cache lock for `dest`, so no other process writes the same .incomplete file.
 import { createWriteStream } from 'node:fs';
 import { rename, rm, stat } from 'node:fs/promises';
@@ -8,7 +9,7 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { ModelSourceError } from './errors.ts';
-import { checkDigest, sha256File, type ExpectedDigest } from './file-digest.ts';
+import { checkDigest, gitBlobIdOfFile, sha256File, type ExpectedDigest } from './file-digest.ts';
 import { fetchWithConnectTimeout, networkErrorReason } from './hub-client.ts';
 import type { ProgressTask } from './progress.ts';
 
@@ -100,8 +101,9 @@ async function verifyAndPublish(url: string, partial: string, dest: string, expe
       {
         size,
         sha256: expected.sha256 !== undefined ? await sha256File(partial) : undefined,
+        gitBlobId: expected.gitBlobId !== undefined ? await gitBlobIdOfFile(partial) : undefined,
       },
-      { size: expected.size ?? size, sha256: expected.sha256 },
+      { size: expected.size ?? size, sha256: expected.sha256, gitBlobId: expected.gitBlobId },
     );
   } catch (err) {
     // A complete file with the wrong content cannot be resumed into the right one.

@@ -87,5 +87,6 @@ export function toModelInfo(
     numLayers: info.numLayers,
     kvBytesPerToken: BigInt(info.kvBytesPerToken),
     isDefault: extra.isDefault,
+    aliases: [...info.aliases],
   };
 }

@@ -12,7 +12,7 @@ import { ErrorCode } from '../gen/mlxserve/v1/generation_pb.ts';
 import type { CallInfo, GenerationTelemetry } from './generation-telemetry.ts';
 import type { ModelInfo } from './model-info.ts';
 import { fromEngineError, RequestError, toRequestError } from './request-error.ts';
-import { toGenerateRequest, type GenerationInput } from './request-mapping.ts';
+import { toGenerateRequest, withDefaultMaxTokens, type GenerationInput } from './request-mapping.ts';
 import type { ServingState } from './serving-state.ts';
 
 export type { GenerationEvent } from '../text/generation.ts';
@@ -62,7 +62,7 @@ async function* generationEvents(
       const pool = state.tokenizer();
       const ids = await tokenizePrompt(pool, request.input, request.sampling.maxTokens, model);
       if (signal.aborted) throw new RequestError(ErrorCode.CANCELLED, 'the request was cancelled before it started');
-      text = new TextRequest(pool.tokenizer, request, ids);
+      text = new TextRequest(pool.tokenizer, withDefaultMaxTokens(request, ids.length, model), ids);
     } catch (e) {
       const error = toRequestError(e);
       telemetry.failed(error);

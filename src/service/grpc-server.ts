@@ -19,6 +19,7 @@ import { DEFAULT_RESETS_PER_SECOND, guardStreamResets } from './stream-rate-guar
 import { registerReflection } from './reflection.ts';
 import { checkRequestMessages } from './request-message-check.ts';
 import { RequestMetrics } from './request-metrics.ts';
+import { PLAIN_SERVED_MODEL, type ServedModel } from './model-info.ts';
 import { ServingState } from './serving-state.ts';
 
 export const DEFAULT_GRPC_PORT = 50051;
@@ -44,6 +45,8 @@ export interface GrpcServerOptions {
   port?: number;
   /** ModelInfo.owned_by in ListModels. Default 'mlx-batch-server'. */
   ownedBy?: string;
+  /** The model's aliases and sampling defaults (--served-model-name, generation_config.json). Default: none. */
+  served?: ServedModel;
   /**
    * Longest deadline a client may set, in ms; a longer one is refused with INVALID_ARGUMENT.
    * Default: no limit.
@@ -101,6 +104,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   const log = options.logger ?? silentLogger;
   const state = new ServingState(options.engine, {
     ownedBy: options.ownedBy ?? 'mlx-batch-server',
+    served: options.served ?? PLAIN_SERVED_MODEL,
     logger: log,
     logPrompts: options.logPrompts ?? false,
     requestMetrics: new RequestMetrics(metrics),

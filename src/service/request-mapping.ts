@@ -123,17 +123,22 @@ function seedNumber(seed: bigint): number {
   return Number(seed);
 }
 
-/** Proto sampling parameters (unset fields: defaults) → the engine's, validated against the model. */
+/**
+ * Proto sampling parameters → the engine's, validated against the model. Unset fields take the
+ * model's defaults (generation_config.json), then the built-in ones.
+ */
 export function toSamplingParams(s: ProtoSamplingParams | undefined, model: ModelInfo): SamplingParams {
   const d = defaultSamplingParams();
-  const topK = s?.topK ?? d.topK;
+  const m = model.samplingDefaults;
+  // A model's top_k beyond its vocabulary keeps every token, as the whole vocabulary does.
+  const topK = s?.topK ?? (m.topK === undefined ? d.topK : Math.min(m.topK, model.vocabSize));
   const params: SamplingParams = {
-    temperature: s?.temperature ?? d.temperature,
-    topP: s?.topP ?? d.topP,
+    temperature: s?.temperature ?? m.temperature ?? d.temperature,
+    topP: s?.topP ?? m.topP ?? d.topP,
     topK: topK === -1 ? 0 : topK, // the proto allows -1 for "off", as vLLM does
-    minP: s?.minP ?? d.minP,
+    minP: s?.minP ?? m.minP ?? d.minP,
     seed: s?.seed === undefined ? undefined : seedNumber(s.seed),
-    repetitionPenalty: s?.repetitionPenalty ?? d.repetitionPenalty,
+    repetitionPenalty: s?.repetitionPenalty ?? m.repetitionPenalty ?? d.repetitionPenalty,
     presencePenalty: s?.presencePenalty ?? d.presencePenalty,
     frequencyPenalty: s?.frequencyPenalty ?? d.frequencyPenalty,
     logitBias: { ...(s?.logitBias ?? d.logitBias) },
@@ -181,4 +186,14 @@ export function toGenerateRequest(engineId: string, input: GenerationInput, mode
     );
   }
   return { id: engineId, input: prompt, sampling: toSamplingParams(input.sampling, model) };
+}
+
+/**
+ * The request with the model's default token budget (generation_config's max_new_tokens) when it
+ * gave none, cut to the context its prompt leaves, as vLLM does: a default never refuses a request.
+ */
+export function withDefaultMaxTokens(request: GenerateRequest, promptTokens: number, model: ModelInfo): GenerateRequest {
+  const budget = model.samplingDefaults.maxTokens;
+  if (request.sampling.maxTokens !== undefined || budget === undefined) return request;
+  return { ...request, sampling: { ...request.sampling, maxTokens: Math.min(budget, model.contextLength - promptTokens) } };
 }

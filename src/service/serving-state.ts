@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import type { EngineClient } from '../engine/engine-client.ts';
 import type { EngineStats } from '../engine/request.ts';
 import type { TokenizerPool } from '../text/tokenizer-pool.ts';
-import { modelInfo, type ModelInfo } from './model-info.ts';
+import { modelInfo, namesModel, type ModelInfo, type ServedModel } from './model-info.ts';
 import { ErrorCode } from '../gen/mlxserve/v1/generation_pb.ts';
 import { EngineState } from '../gen/mlxserve/v1/generation_service_pb.ts';
 import type { Logger } from '../log/logger.ts';
@@ -22,6 +22,8 @@ export interface ServingStateOptions {
   /** Log each request's prompt (off by default: prompts may hold private data). */
   logPrompts: boolean;
   requestMetrics: RequestMetrics;
+  /** The model's aliases and sampling defaults. */
+  served: ServedModel;
 }
 
 /**
@@ -105,12 +107,12 @@ export class ServingState extends EventEmitter {
     }
   }
 
-  /** The model a request names ('' or unset: the default). Throws NOT_FOUND or UNAVAILABLE. */
+  /** The model a request names (its id, an alias, or "default"; '' or unset: the default). Throws NOT_FOUND or UNAVAILABLE. */
   model(name: string | undefined): ModelInfo {
     const engine = this.engine.modelInfo;
     if (!engine) throw new RequestError(ErrorCode.UNAVAILABLE, `the model is not loaded yet (the engine is ${this.engine.state})`);
-    const info = modelInfo(engine, this.tokenizer().tokenizer);
-    if (name && name !== info.id) {
+    const info = modelInfo(engine, this.tokenizer().tokenizer, this.options.served);
+    if (name && !namesModel(info, name)) {
       const shown = name.length > 100 ? `${name.slice(0, 100)}…` : name;
       throw new RequestError(ErrorCode.NOT_FOUND, `model "${shown}" not found; this server serves "${info.id}"`);
     }

@@ -3,6 +3,7 @@
 // @huggingface/jinja. Every failure is the request's fault or the template's refusal, so it is
 // reported as an invalid `messages` argument.
 import { Template } from '@huggingface/jinja';
+import { readFileSync } from 'node:fs';
 import type { ChatMessage } from './generation.ts';
 import type { TemplateMessage, ToolDefinition } from './tool-calls/tool-types.ts';
 import { InvalidArgumentError } from '../engine/sampling-params.ts';
@@ -60,5 +61,52 @@ export class ChatTemplate {
     }
     if (typeof text !== 'string') throw new InvalidArgumentError('messages', 'the chat template did not produce text');
     return text;
+  }
+}
+
+/** Characters a template has and a file path (almost) never has: vLLM's test of "inline or path". */
+const JINJA_CHARS = /[{}\n]/;
+
+const ESCAPES: Record<string, string> = { n: '\n', t: '\t', r: '\r', '\\': '\\', "'": "'", '"': '"' };
+
+/** Backslash escapes of a one-line shell argument (`\n`, `\t`, `\u00e9`), decoded as vLLM decodes them. */
+function decodeEscapes(text: string): string {
+  return text.replace(/\\(u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|[ntr\\'"])/g, (_, e: string) =>
+    e.length > 1 ? String.fromCharCode(Number.parseInt(e.slice(1), 16)) : ESCAPES[e],
+  );
+}
+
+/**
+ * The template a --chat-template value gives, as vLLM's load_chat_template reads it: the contents
+ * of the file it names when that can be read, else the value itself, a Jinja template, with its
+ * backslash escapes decoded (so a one-line shell argument can hold newlines). A value that cannot
+ * be read and has no `{`, `}` or newline is taken for a mistyped path and refused. Throws (a plain
+ * Error) when the template does not parse.
+ */
+export function chatTemplateArgument(value: string): { source: string; file?: string } {
+  let source: string;
+  let file: string | undefined;
+  try {
+    source = readFileSync(value, 'utf8');
+    file = value;
+  } catch (err) {
+    if (!JINJA_CHARS.test(value)) {
+      const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      throw new Error(
+        `"${value}" looks like a file path, but it cannot be read (${reason}); give a readable file or an inline Jinja template`,
+      );
+    }
+    source = decodeEscapes(value);
+  }
+  checkChatTemplate(source, file ? `the chat template in ${file}` : 'the chat template');
+  return { source, file };
+}
+
+/** Throws (a plain Error naming `what`) when a template does not parse. */
+export function checkChatTemplate(source: string, what = 'the chat template'): void {
+  try {
+    new Template(source);
+  } catch (err) {
+    throw new Error(`${what} does not parse: ${(err as Error).message}`);
   }
 }

@@ -28,7 +28,7 @@ export interface FullServer {
 export async function startFullServer(options: FullServerOptions = {}): Promise<FullServer> {
   const { model: spec, engine, ...config } = options;
   const dir = writeTinyModel({ ...TEST_MODEL_SPEC, ...spec });
-  const server = await startServer({
+  const starting = startServer({
     host: '127.0.0.1',
     port: 0,
     grpcHost: '127.0.0.1',
@@ -38,6 +38,11 @@ export async function startFullServer(options: FullServerOptions = {}): Promise<
     ...config,
     model: dir,
     engine: { ...DEFAULT_ENGINE_OPTIONS, batchSize: 4, kvBudgetBytes: 256 * 1024 ** 2, prefixCacheBytes: 64 * 1024 ** 2, ...engine },
+  });
+  // A configuration refused before anything listens leaves no server to close.
+  const server = await starting.catch(async (err) => {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
   });
   try {
     const info = await server.ready;

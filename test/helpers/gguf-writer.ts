@@ -154,3 +154,69 @@ export function llamaGgufMetadata(m: LlamaGgufShape): Kv[] {
     { key: 'tokenizer.ggml.eos_token_id', type: T.U32, value: 259 },
   ];
 }
+
+/** ggml type numbers of the quantized types the tests write. */
+export const GGML = {
+  F32: 0,
+  F16: 1,
+  Q4_0: 2,
+  Q4_1: 3,
+  Q5_0: 6,
+  Q5_1: 7,
+  Q8_0: 8,
+  Q2_K: 10,
+  Q3_K: 11,
+  Q4_K: 12,
+  Q5_K: 13,
+  Q6_K: 14,
+  IQ4_NL: 20,
+} as const;
+
+/** [byte offset in the block, f16 exponent field (15 = 2^0)] of an f16 scale. */
+type ScaleField = [at: number, exponent: number];
+
+/**
+ * Per quantized type: values and bytes per block and its f16 scale fields: d, and dmin (K-quants,
+ * subtracted) or m (Q4_1/Q5_1, added: written negative to keep values around zero). The exponents
+ * keep decoded weights within about ±0.5, so a tiny model's activations neither vanish nor explode.
+ */
+const QUANT_BLOCKS: Record<number, { elements: number; bytes: number; d: ScaleField; dmin?: ScaleField; m?: ScaleField }> = {
+  [GGML.Q4_0]: { elements: 32, bytes: 18, d: [0, 8] },
+  [GGML.Q4_1]: { elements: 32, bytes: 20, d: [0, 8], m: [2, 11] },
+  [GGML.Q5_0]: { elements: 32, bytes: 22, d: [0, 7] },
+  [GGML.Q5_1]: { elements: 32, bytes: 24, d: [0, 6], m: [2, 10] },
+  [GGML.Q8_0]: { elements: 32, bytes: 34, d: [0, 3] },
+  [GGML.IQ4_NL]: { elements: 32, bytes: 18, d: [0, 5] },
+  [GGML.Q2_K]: { elements: 256, bytes: 84, d: [80, 6], dmin: [82, 7] },
+  [GGML.Q3_K]: { elements: 256, bytes: 110, d: [108, 5] },
+  [GGML.Q4_K]: { elements: 256, bytes: 144, d: [0, 3], dmin: [2, 5] },
+  [GGML.Q5_K]: { elements: 256, bytes: 176, d: [0, 2], dmin: [2, 5] },
+  [GGML.Q6_K]: { elements: 256, bytes: 210, d: [208, 1] },
+};
+
+/**
+ * Random blocks of a quantized ggml type for `elements` values: random quant bytes, f16 scales of
+ * a magnitude that keeps the values small (see QUANT_BLOCKS). `random` returns [0, 1).
+ */
+export function randomQuantBlocks(type: number, elements: number, random: () => number): Buffer {
+  const layout = QUANT_BLOCKS[type];
+  if (!layout) throw new Error(`no random blocks for ggml type ${type}`);
+  if (elements % layout.elements !== 0) throw new Error(`${elements} values is not a whole number of blocks of type ${type}`);
+  const blocks = elements / layout.elements;
+  const out = Buffer.alloc(blocks * layout.bytes);
+  for (let i = 0; i < out.length; i++) out[i] = Math.floor(random() * 256);
+  const fields: [ScaleField, number][] = [[layout.d, 0]];
+  if (layout.dmin) fields.push([layout.dmin, 0]);
+  if (layout.m) fields.push([layout.m, 0x8000]);
+  for (let b = 0; b < blocks; b++)
+    for (const [[at, exponent], sign] of fields)
+      out.writeUInt16LE(sign | (exponent << 10) | Math.floor(random() * 1024), b * layout.bytes + at);
+  return out;
+}
+
+/** Float32 values as a little-endian F32 tensor's bytes. */
+export function f32Bytes(values: Float32Array): Buffer {
+  const out = Buffer.alloc(values.length * 4);
+  for (let i = 0; i < values.length; i++) out.writeFloatLE(values[i], i * 4);
+  return out;
+}

@@ -20,6 +20,8 @@ export interface TinyModelSpec {
   seed?: number;
   /** Scales the LM head so that logits are spread out and greedy choices are rarely near-ties. */
   logitScale?: number;
+  /** More fields of generation_config.json (sampling defaults: temperature, max_new_tokens, …). */
+  generationConfig?: Record<string, unknown>;
 }
 
 export function tinyConfig(spec: TinyModelSpec = {}): Record<string, unknown> {
@@ -85,7 +87,7 @@ export const TINY_VOCAB = 260;
  * A byte-level BPE tokenizer with one token per byte and no merges (so any text round-trips and
  * token ids are predictable: the UTF-8 bytes), plus chat special tokens and a ChatML template.
  */
-export function writeTinyTokenizer(dir: string): void {
+export function writeTinyTokenizer(dir: string, generationConfig: Record<string, unknown> = {}): void {
   const vocab: Record<string, number> = {};
   BYTE_TO_CHAR.forEach((ch, b) => (vocab[ch] = b));
   const specials = [
@@ -133,7 +135,10 @@ export function writeTinyTokenizer(dir: string): void {
         "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}",
     }),
   );
-  writeFileSync(join(dir, 'generation_config.json'), JSON.stringify({ eos_token_id: [TINY_SPECIAL.eos, TINY_SPECIAL.imEnd] }));
+  writeFileSync(
+    join(dir, 'generation_config.json'),
+    JSON.stringify({ eos_token_id: [TINY_SPECIAL.eos, TINY_SPECIAL.imEnd], ...generationConfig }),
+  );
 }
 
 /** Writes a tiny checkpoint directory (weights, config, tokenizer) and returns its path. */
@@ -142,6 +147,6 @@ export function writeTinyModel(spec: TinyModelSpec = {}, dir?: string): string {
   const config = tinyConfig({ vocabSize: TINY_VOCAB, ...spec });
   writeFileSync(join(out, 'config.json'), JSON.stringify(config, null, 2));
   mx.saveSafetensors(join(out, 'model.safetensors'), tinyWeights(config, spec.seed ?? 0, spec.logitScale ?? 1));
-  writeTinyTokenizer(out);
+  writeTinyTokenizer(out, spec.generationConfig);
   return out;
 }

@@ -12,7 +12,7 @@
 // the whole buffer. So this class never makes views of its buffers: attention reads whole buffers
 // under a mask (keys are stored transposed so no transpose is needed), and extraction copies
 // with `take`.
-import type { ModelConfig } from '../model/config.ts';
+import { attentionScale, isSlidingLayer, type ModelConfig } from '../model/config.ts';
 import type { Rope } from '../model/rope.ts';
 import { groupedAttention, type AttentionContext } from '../model/transformer.ts';
 import { partsLength, type KvBlock } from './kv-block.ts';
@@ -55,14 +55,18 @@ export class BatchKvCache implements AttentionContext {
   /** First column of each occupied row's sequence; undefined for a free row. */
   private rowStart: (number | undefined)[] = [];
   private mask: MxArray | undefined;
+  /** The mask of sliding-window layers: also hides columns more than the window left of the write column. */
+  private slidingMask: MxArray | undefined;
   private readonly scale: MxArray;
+  private readonly softcap?: MxArray;
 
   constructor(
     private readonly config: ModelConfig,
     private readonly rope: Rope,
     private readonly opts: BatchKvCacheOptions = DEFAULT_BATCH_KV_OPTIONS,
   ) {
-    this.scale = mx.array(1 / Math.sqrt(config.headDim), mx.float32);
+    this.scale = mx.array(attentionScale(config), mx.float32);
+    if (config.attnLogitSoftcap) this.softcap = mx.array(config.attnLogitSoftcap, mx.float32);
   }
 
   get ropeOffset(): number {
@@ -144,6 +148,7 @@ export class BatchKvCache implements AttentionContext {
     this.rowStart = starts;
     this.writeColumn = p.write;
     this.mask = undefined;
+    this.slidingMask = undefined;
     return renumber;
   }
 
@@ -210,12 +215,14 @@ export class BatchKvCache implements AttentionContext {
     mx.eval(...this.keys, ...this.values);
     this.rowStart[row] = start;
     this.mask = undefined;
+    this.slidingMask = undefined;
   }
 
   /** Frees a row. Its cells are left as they are and masked out. */
   leave(row: number): void {
     this.rowStart[row] = undefined;
     this.mask = undefined;
+    this.slidingMask = undefined;
     if (this.occupiedRows.length === 0) {
       // An empty batch restarts the position counter, keeping RoPE angles small and exact.
       this.position = 0;
@@ -244,18 +251,26 @@ export class BatchKvCache implements AttentionContext {
     return block;
   }
 
-  /** Builds this step's mask: each row sees its own columns up to and including the write column. */
-  private stepMask(): MxArray {
-    if (this.mask) return this.mask;
-    const lo = this.rowStart.slice(0, this.rowCount).map((s) => (s === undefined ? this.writeColumn : s));
+  /**
+   * Builds this step's mask: each row sees its own columns up to and including the write column;
+   * on a sliding-window layer only the last slidingWindow of them (rows are right-aligned, so
+   * that is the same columns for every row).
+   */
+  private stepMask(sliding: boolean): MxArray {
+    if (sliding && this.slidingMask) return this.slidingMask;
+    if (!sliding && this.mask) return this.mask;
+    const first = sliding ? this.writeColumn - (this.config.slidingWindow as number) + 1 : 0;
+    const lo = this.rowStart.slice(0, this.rowCount).map((s) => (s === undefined ? this.writeColumn : Math.max(s, first)));
     while (lo.length < this.rowCount) lo.push(this.writeColumn);
     const cols = mx.arange(0, this.columnCount, 1, mx.int32);
     const visible = mx.logicalAnd(
       mx.greaterEqual(mx.expandDims(cols, 0), mx.expandDims(mx.array(lo, mx.int32), 1)),
       mx.lessEqual(cols, this.writeColumn),
     );
-    this.mask = mx.reshape(mx.where(visible, 0, -Infinity), [this.rowCount, 1, 1, this.columnCount]);
-    return this.mask;
+    const mask = mx.reshape(mx.where(visible, 0, -Infinity), [this.rowCount, 1, 1, this.columnCount]);
+    if (sliding) this.slidingMask = mask;
+    else this.mask = mask;
+    return mask;
   }
 
   attend(layer: number, q: MxArray, k: MxArray, v: MxArray): MxArray {
@@ -263,7 +278,8 @@ export class BatchKvCache implements AttentionContext {
     const all = mx.Slice();
     this.keys[layer].indexPut_([all, all, all, at], mx.swapaxes(k, -1, -2));
     this.values[layer].indexPut_([all, all, at], v);
-    return groupedAttention(q, this.keys[layer], this.values[layer], this.stepMask(), this.scale);
+    const mask = this.stepMask(isSlidingLayer(this.config, layer));
+    return groupedAttention(q, this.keys[layer], this.values[layer], mask, this.scale, this.softcap);
   }
 
   /** Arrays a step must evaluate so the in-place updates happen. */
@@ -276,6 +292,7 @@ export class BatchKvCache implements AttentionContext {
     this.writeColumn += 1;
     this.position += 1;
     this.mask = undefined;
+    this.slidingMask = undefined;
     if (this.position > this.opts.rebasePosition) this.rebase();
   }
 
@@ -288,7 +305,7 @@ export class BatchKvCache implements AttentionContext {
     const delta = longest - this.position;
     if (delta >= 0) return;
     for (let l = 0; l < this.config.numLayers; l++) {
-      const shifted = mx.swapaxes(this.rope.shift(mx.swapaxes(this.keys[l], -1, -2), delta), -1, -2);
+      const shifted = mx.swapaxes(this.rope.shiftLayer(mx.swapaxes(this.keys[l], -1, -2), delta, l), -1, -2);
       this.keys[l] = contiguous(shifted);
       mx.eval(this.keys[l]);
     }
@@ -310,5 +327,6 @@ export class BatchKvCache implements AttentionContext {
     this.position = 0;
     this.rowStart = [];
     this.mask = undefined;
+    this.slidingMask = undefined;
   }
 }

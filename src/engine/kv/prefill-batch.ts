@@ -6,7 +6,7 @@
 // segments from seeing each other. All packed tokens are rotated from one RoPE offset, so each
 // segment gets its own rotation base (where its token 0 would sit) and its cached keys are shifted
 // to it. A single long prompt is processed in chunks over several steps, at true positions.
-import type { ModelConfig } from '../model/config.ts';
+import { attentionScale, isSlidingLayer, type ModelConfig } from '../model/config.ts';
 import type { Rope } from '../model/rope.ts';
 import { groupedAttention, type AttentionContext } from '../model/transformer.ts';
 import { partsLength, type KvBlock } from './kv-block.ts';
@@ -47,8 +47,11 @@ export class PrefillBatch implements AttentionContext {
   private readonly values: MxArray[] = [];
   private readonly columnCount: number;
   private readonly scale: MxArray;
+  private readonly softcap?: MxArray;
   private offset = 0;
   private mask: MxArray | undefined;
+  /** The mask of sliding-window layers (each token sees only the last slidingWindow positions). */
+  private slidingMask: MxArray | undefined;
   /** Columns holding keys so far (this step's included); attention needs no more. */
   private visibleColumns = 0;
 
@@ -58,7 +61,8 @@ export class PrefillBatch implements AttentionContext {
     segments: PrefillSegment[],
   ) {
     if (segments.length === 0) throw new Error('a prefill batch needs at least one segment');
-    this.scale = mx.array(1 / Math.sqrt(config.headDim), mx.float32);
+    this.scale = mx.array(attentionScale(config), mx.float32);
+    if (config.attnLogitSoftcap) this.softcap = mx.array(config.attnLogitSoftcap, mx.float32);
     let column = 0;
     let packed = 0;
     this.segments = segments.map((s) => {
@@ -165,11 +169,20 @@ export class PrefillBatch implements AttentionContext {
     // costs far less than softmax over the empty columns.)
     this.visibleColumns = single ? first.column + first.cachedLength + first.done + first.stepTokens : this.columnCount;
     const cols = mx.expandDims(mx.arange(0, this.visibleColumns, 1, mx.int32), 0);
-    const visible = mx.logicalAnd(
-      mx.greaterEqual(cols, mx.expandDims(mx.array(lo, mx.int32), 1)),
-      mx.lessEqual(cols, mx.expandDims(mx.array(hi, mx.int32), 1)),
-    );
-    this.mask = mx.reshape(mx.where(visible, 0, -Infinity), [1, 1, packed.length, this.visibleColumns]);
+    const maskFrom = (from: number[]) => {
+      const visible = mx.logicalAnd(
+        mx.greaterEqual(cols, mx.expandDims(mx.array(from, mx.int32), 1)),
+        mx.lessEqual(cols, mx.expandDims(mx.array(hi, mx.int32), 1)),
+      );
+      return mx.reshape(mx.where(visible, 0, -Infinity), [1, 1, packed.length, this.visibleColumns]);
+    };
+    this.mask = maskFrom(lo);
+    // A segment's columns are its consecutive positions: the window is the last slidingWindow columns up to the token's own.
+    const window = this.config.slidingWindow;
+    this.slidingMask =
+      window !== undefined && this.config.slidingLayers?.some((s) => s)
+        ? maskFrom(lo.map((l, i) => Math.max(l, hi[i] - window + 1)))
+        : undefined;
     return { tokens: mx.array([packed], mx.int32), completing };
   }
 
@@ -184,14 +197,17 @@ export class PrefillBatch implements AttentionContext {
       this.keys[layer].indexPut_([all, all, all, cols], mx.swapaxes(k.index(all, all, src), -1, -2));
       this.values[layer].indexPut_([all, all, cols], v.index(all, all, src));
     }
-    if (this.visibleColumns === this.columnCount) return groupedAttention(q, this.keys[layer], this.values[layer], this.mask, this.scale);
+    const mask = isSlidingLayer(this.config, layer) && this.slidingMask ? this.slidingMask : this.mask;
+    if (this.visibleColumns === this.columnCount)
+      return groupedAttention(q, this.keys[layer], this.values[layer], mask, this.scale, this.softcap);
     const used = mx.Slice(0, this.visibleColumns);
     return groupedAttention(
       q,
       this.keys[layer].index(all, all, all, used),
       this.values[layer].index(all, all, used),
-      this.mask,
+      mask,
       this.scale,
+      this.softcap,
     );
   }
 
@@ -206,6 +222,7 @@ export class PrefillBatch implements AttentionContext {
       s.stepTokens = 0;
     }
     this.mask = undefined;
+    this.slidingMask = undefined;
   }
 
   /**

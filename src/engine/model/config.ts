@@ -15,7 +15,7 @@ export type RopeScaling =
     };
 
 export interface ModelConfig {
-  /** The name of the architecture module that read it (architectures/); Mistral and SmolLM2 are 'llama'. */
+  /** The name of the architecture module that read it (architectures/); SmolLM2 and Mistral GGUFs are 'llama'. */
   architecture: string;
   vocabSize: number;
   hiddenSize: number;
@@ -32,6 +32,46 @@ export interface ModelConfig {
   tieWordEmbeddings: boolean;
   /** q/k/v projections carry a bias (Qwen2). */
   attentionBias: boolean;
+  /** Each head of q and of k goes through its own RMSNorm (weights of headDim) before RoPE (Qwen3, Gemma 3). */
+  qkNorm?: boolean;
+  // Gemma 2/3. Absent fields mean Llama's behaviour.
+  /**
+   * Added to every RMSNorm weight at load: Gemma's checkpoints store w of x·(1 + w) (1), llama.cpp's
+   * converter adds the 1 to its GGUF files already (0 or absent).
+   */
+  normWeightOffset?: number;
+  /** Multiplier of the input embeddings (Gemma: sqrt(hidden_size), rounded to the checkpoint's dtype). */
+  embedScale?: number;
+  /** The MLP's gate activation: silu (SwiGLU, the default) or gelu in its tanh approximation (GeGLU). */
+  hiddenAct?: 'silu' | 'gelu_tanh';
+  /**
+   * The attention and MLP outputs go through their own RMSNorm before each residual add (Gemma's
+   * post_attention_layernorm and post_feedforward_layernorm; its pre_feedforward_layernorm is then
+   * the MLP's input norm).
+   */
+  postNorms?: boolean;
+  /** Multiplier of q·k; default 1/sqrt(headDim) (Gemma: query_pre_attn_scalar^-0.5). */
+  attentionScale?: number;
+  /** Attention scores become tanh(s / cap)·cap before the mask and softmax (Gemma 2). */
+  attnLogitSoftcap?: number;
+  /** Logits become tanh(l / cap)·cap (Gemma 2). */
+  finalLogitSoftcap?: number;
+  /** Tokens a layer listed in slidingLayers attends to: the last slidingWindow positions, its own included. */
+  slidingWindow?: number;
+  /** Per layer: whether it is a sliding-window (local) layer. */
+  slidingLayers?: boolean[];
+  /** RoPE base of the sliding-window layers, which rotate without ropeScaling (Gemma 3's rope_local_base_freq). */
+  localRopeTheta?: number;
+}
+
+/** The multiplier of q·k. */
+export function attentionScale(c: ModelConfig): number {
+  return c.attentionScale ?? 1 / Math.sqrt(c.headDim);
+}
+
+/** Whether layer `layer` attends within a sliding window. */
+export function isSlidingLayer(c: ModelConfig, layer: number): boolean {
+  return c.slidingWindow !== undefined && c.slidingLayers?.[layer] === true;
 }
 
 export { UnsupportedModelError };
@@ -73,4 +113,10 @@ export function validateConfig(c: ModelConfig): void {
     throw new UnsupportedModelError(`model config: ${c.numHeads} attention heads are not a multiple of ${c.numKvHeads} KV heads`);
   }
   if (c.headDim % 2 !== 0) throw new UnsupportedModelError(`model config: head_dim ${c.headDim} must be even for RoPE`);
+  if (c.slidingLayers && c.slidingLayers.length !== c.numLayers) {
+    throw new UnsupportedModelError(`model config: ${c.slidingLayers.length} layer types for ${c.numLayers} layers`);
+  }
+  if (c.slidingLayers?.some((s) => s) && !(Number.isInteger(c.slidingWindow) && (c.slidingWindow as number) > 0)) {
+    throw new UnsupportedModelError(`model config: sliding_window must be a positive integer, got ${String(c.slidingWindow)}`);
+  }
 }

@@ -1,10 +1,15 @@
-// Converts GGUF tensor data to what MLX loads: float tensors as they are, and Q4_0 / Q4_1 / Q8_0
+// Converts GGUF tensor data to what MLX loads: float tensors as they are, Q4_0 / Q4_1 / Q8_0
 // blocks repacked into MLX's affine quantization (uint32-packed values, per-group scales and
-// biases, group size 32). The result is written once as a safetensors file next to the model and
-// loaded with mx.load. (MLX's own GGUF reader mis-orders 4-bit values in this build, so we do not
-// use it for quantized tensors.)
+// biases, group size 32), Q5_0 and IQ4_NL blocks first rewritten exactly as Q8_0 blocks, and the
+// other quantized types the engine reads (K-quants, Q5_1: see ../quant) dequantized to f32 exactly
+// as ggml decodes them. The result is written once as a safetensors file next to the model and
+// loaded with mx.load (MLX) or read as bytes (native kernels). (MLX's own GGUF reader mis-orders
+// 4-bit values in this build, so we do not use it for quantized tensors.)
 import { closeSync, openSync, readSync } from 'node:fs';
 import type { GgufTensorInfo } from '../gguf.ts';
+import { GGML_DEQUANTIZERS, dequantize } from '../quant/dequantize.ts';
+import { floatToHalf, halfToFloat } from '../quant/f16.ts';
+import { Q8_0_REPACKS } from '../quant/q8-0-repack.ts';
 import { UnsupportedModelError } from './config.ts';
 import type { SafetensorsEntry } from './safetensors-writer.ts';
 
@@ -15,7 +20,11 @@ export const GGML_Q4_1 = 3;
 export const GGML_Q8_0 = 8;
 export const GGML_BF16 = 30;
 
-const SUPPORTED = new Map<number, string>([
+/**
+ * Types kept as they are (floats) or repacked (Q4_0, Q4_1, Q8_0); Q8_0_REPACKS' become Q8_0, the rest
+ * of GGML_DEQUANTIZERS' f32.
+ */
+const KEPT = new Map<number, string>([
   [GGML_F32, 'F32'],
   [GGML_F16, 'F16'],
   [GGML_Q4_0, 'Q4_0'],
@@ -23,6 +32,11 @@ const SUPPORTED = new Map<number, string>([
   [GGML_Q8_0, 'Q8_0'],
   [GGML_BF16, 'BF16'],
 ]);
+
+/** The names of the GGUF tensor types this loader reads. */
+export function supportedGgufTypes(): string[] {
+  return [...KEPT.values(), ...[...GGML_DEQUANTIZERS.values()].map((d) => d.name)];
+}
 
 const BLOCK = 32;
 
@@ -32,40 +46,13 @@ function negScaledHalf(dBits: number, k: number): number {
   return floatToHalf(v);
 }
 
-export function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return s * f * 2 ** -24;
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * (1 + f / 1024) * 2 ** (e - 15);
-}
-
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-/** Round-to-nearest-even float → f16 bits. */
-export function floatToHalf(v: number): number {
-  f32[0] = v;
-  const x = u32[0];
-  const sign = (x >>> 16) & 0x8000;
-  const exp = ((x >>> 23) & 0xff) - 127 + 15;
-  let mant = x & 0x7fffff;
-  if (((x >>> 23) & 0xff) === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  if (exp >= 31) return sign | 0x7c00;
-  if (exp <= 0) {
-    if (exp < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - exp;
-    let half = mant >> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const mid = 1 << (shift - 1);
-    if (rem > mid || (rem === mid && half & 1)) half++;
-    return sign | half;
-  }
-  let half = (exp << 10) | (mant >> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++;
-  return sign | half;
+/**
+ * Whether every Q8_0 block's affine bias −128·d is a finite f16 (|d| ≤ 511.75), so that the repacked
+ * blocks decode exactly. (Real weights' scales are far smaller; this keeps the repack exact anyway.)
+ */
+function q8_0BiasesFit(blocks: Uint8Array): boolean {
+  for (let at = 0; at < blocks.byteLength; at += 34) if (((blocks[at] | (blocks[at + 1] << 8)) & 0x7fff) > 0x5fff) return false;
+  return true;
 }
 
 export interface ConvertedTensor {
@@ -144,19 +131,33 @@ export function convertGgufTensors(path: string, tensors: GgufTensorInfo[]): Map
   const fd = openSync(path, 'r');
   try {
     for (const t of tensors) {
-      const typeName = SUPPORTED.get(t.type);
-      if (!typeName) {
-        throw new UnsupportedModelError(`tensor ${t.name} has GGUF type ${t.typeName}; supported: ${[...SUPPORTED.values()].join(', ')}`);
+      if (!KEPT.has(t.type) && !GGML_DEQUANTIZERS.has(t.type)) {
+        throw new UnsupportedModelError(`tensor ${t.name} has GGUF type ${t.typeName}; supported: ${supportedGgufTypes().join(', ')}`);
       }
-      const raw = readBytes(fd, t.offset, t.byteLength);
-      if (t.type === GGML_F32 || t.type === GGML_F16 || t.type === GGML_BF16) {
+      let raw = readBytes(fd, t.offset, t.byteLength);
+      let type = t.type;
+      const q8 = Q8_0_REPACKS.get(type)?.(raw);
+      if (q8 && q8_0BiasesFit(q8)) {
+        // Same f32 values as the original blocks (see ../quant/q8-0-repack.ts), at 8.5 bits a value.
+        raw = q8;
+        type = GGML_Q8_0;
+      }
+      const typeName = KEPT.get(type);
+      if (!typeName) {
+        // Neither the native kernels nor MLX on a CPU run these blocks: f32, as ggml decodes them.
+        const elements = t.shape.reduce((a, b) => a * b, 1);
+        const values = dequantize(type, raw, elements);
+        out.set(t.name, { dtype: 'F32', shape: t.shape, data: new Uint8Array(values.buffer) });
+        continue;
+      }
+      if (type === GGML_F32 || type === GGML_F16 || type === GGML_BF16) {
         out.set(t.name, { dtype: typeName as SafetensorsEntry['dtype'], shape: t.shape, data: raw });
         continue;
       }
       const cols = t.shape[t.shape.length - 1];
       const rows = t.shape.slice(0, -1).reduce((a, b) => a * b, 1);
       if (cols % BLOCK !== 0) throw new UnsupportedModelError(`tensor ${t.name}: ${cols} columns is not a multiple of ${BLOCK}`);
-      const q = repackQuantized(t.type, raw, rows, cols);
+      const q = repackQuantized(type, raw, rows, cols);
       const base = t.name.replace(/\.weight$/, '');
       out.set(`${base}.weight`, q.weight);
       out.set(`${base}.scales`, q.scales);

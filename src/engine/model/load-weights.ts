@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { mx, type MxArray } from '../mlx.ts';
 import { basename, join } from 'node:path';
 import type { GgufFile } from '../gguf.ts';
-import { architectureForGguf } from './architectures/registry.ts';
+import { architectureForGguf, architectureForHf } from './architectures/registry.ts';
 import { configFromHf, validateConfig } from './config.ts';
 import { convertGgufTensors } from './gguf-tensors.ts';
 import { writeSafetensors } from './safetensors-writer.ts';
@@ -25,7 +25,7 @@ export function loadHfTransformer(dir: string, opts: WeightLoadOptions = {}): Tr
   const raw = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
   const config = configFromHf(raw);
   validateConfig(config);
-  const tensors = loadSafetensorsDirectory(dir);
+  const tensors = loadSafetensorsDirectory(dir, architectureForHf(raw).hfTensorName);
   const weights = buildWeights(tensors, config, {
     keepQuantized: opts.keepQuantized ?? defaultKeepQuantized(),
     onProgress: opts.onProgress,
@@ -54,7 +54,7 @@ export function convertedGgufPath(gguf: GgufFile, cacheDir: string): string {
 export function loadGgufTransformer(gguf: GgufFile, vocabSize: number, cacheDir: string, opts: WeightLoadOptions = {}): Transformer {
   const architecture = architectureForGguf(gguf.metadata);
   const converted = convertedGgufPath(gguf, cacheDir);
-  const tensors = renameGgufTensors(mx.load(converted) as unknown as Record<string, MxArray>);
+  const tensors = renameGgufTensors(mx.load(converted) as unknown as Record<string, MxArray>, architecture.ggufLayerNames);
   const config = architecture.configFromGguf(gguf.metadata, vocabSize, 'lm_head.weight' in tensors);
   validateConfig(config);
   const weights = buildWeights(tensors, config, {

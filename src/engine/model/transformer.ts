@@ -1,5 +1,9 @@
 // The decoder-only transformer every architecture in architectures/ runs: embeddings, N blocks of
-// (RMSNorm → attention → residual, RMSNorm → SwiGLU MLP → residual), final norm, LM head.
+// (RMSNorm → attention → residual, RMSNorm → SwiGLU MLP → residual), final norm, LM head; q/k
+// biases (Qwen2) live in the projection, per-head q/k norms (Qwen3) come before RoPE. Gemma adds
+// scaled embeddings, norms of the attention and MLP outputs before each residual add, GeGLU,
+// soft-capped logits, and local layers with their own RoPE tables (Gemma 3); its attention
+// scaling, soft-capping and sliding windows are the AttentionContext's.
 // Where the keys and values live, and which of them a query may see, is the AttentionContext's
 // business; the model only produces q, k, v and consumes the attention output.
 import type { ModelConfig } from './config.ts';
@@ -28,10 +32,17 @@ export class Transformer {
   readonly rope: Rope;
   private readonly qSize: number;
   private readonly kvSize: number;
-  /** rmsNorm → q|k|v projection → split → RoPE on q and k; compiled once and shared by every layer. */
+  /**
+   * rmsNorm → q|k|v projection → split → (per-head q/k norms) → RoPE on q and k; compiled once and
+   * shared by every layer.
+   */
   private readonly projectQkv: (...inputs: MxArray[]) => MxArray[];
-  /** o projection → residual → rmsNorm → SwiGLU MLP → residual; compiled, shared by every layer. */
+  /**
+   * o projection → (rmsNorm) → residual → rmsNorm → SwiGLU/GeGLU MLP → (rmsNorm) → residual;
+   * compiled, shared by every layer.
+   */
   private readonly finishLayer: (...inputs: MxArray[]) => MxArray;
+  private readonly embedScale?: MxArray;
 
   constructor(
     readonly config: ModelConfig,
@@ -49,25 +60,45 @@ export class Transformer {
     const eps = config.rmsNormEps;
     const split = [this.qSize, this.qSize + this.kvSize];
     const { numHeads, numKvHeads, headDim } = config;
-    const projectQkv = (x: MxArray, norm: MxArray, cos: MxArray, sin: MxArray, ...qkv: MxArray[]) => {
+    const qkNorm = config.qkNorm === true;
+    // Inputs: x, norm, cos, sin, then (with qkNorm) the q and k norms, then the q|k|v arrays.
+    const projectQkv = (x: MxArray, norm: MxArray, cos: MxArray, sin: MxArray, ...rest: MxArray[]) => {
       const h = mx.fast.rmsNorm(x, norm, eps);
+      const qkv = qkNorm ? rest.slice(2) : rest;
       const [q, k, v] = mx.split(applyLinear(h, linearFromArrays(first.qkv, qkv)), split, -1);
       const rows = x.shape[0];
-      return [
-        rotateHalf(mx.reshape(q, [rows, numHeads, headDim]), cos, sin),
-        rotateHalf(mx.reshape(k, [rows, numKvHeads, headDim]), cos, sin),
-        mx.reshape(v, [rows, numKvHeads, headDim]),
-      ];
+      let qh = mx.reshape(q, [rows, numHeads, headDim]);
+      let kh = mx.reshape(k, [rows, numKvHeads, headDim]);
+      if (qkNorm) {
+        qh = mx.fast.rmsNorm(qh, rest[0], eps);
+        kh = mx.fast.rmsNorm(kh, rest[1], eps);
+      }
+      return [rotateHalf(qh, cos, sin), rotateHalf(kh, cos, sin), mx.reshape(v, [rows, numKvHeads, headDim])];
     };
-    const finishLayer = (x: MxArray, attn: MxArray, norm: MxArray, ...rest: MxArray[]) => {
+    const postNorms = config.postNorms === true;
+    const gelu = config.hiddenAct === 'gelu_tanh';
+    // gelu's tanh approximation, as torch's approximate="tanh".
+    const activate = (g: MxArray) =>
+      gelu
+        ? mx.multiply(
+            mx.multiply(g, 0.5),
+            mx.add(mx.tanh(mx.multiply(mx.add(g, mx.multiply(mx.multiply(mx.multiply(g, g), g), 0.044715)), Math.sqrt(2 / Math.PI))), 1),
+          )
+        : mx.multiply(g, mx.sigmoid(g));
+    // Inputs: x, attn, the MLP's input norm, then (with postNorms) the attention and MLP output norms, then the projections.
+    const finishLayer = (x: MxArray, attn: MxArray, norm: MxArray, ...inputs: MxArray[]) => {
+      const rest = postNorms ? inputs.slice(2) : inputs;
       const o = linearFromArrays(first.o, rest.slice(0, oCount));
       const gateUp = linearFromArrays(first.gateUp, rest.slice(oCount, oCount + gateUpCount));
       const down = linearFromArrays(first.down, rest.slice(oCount + gateUpCount));
-      const x1 = mx.add(x, applyLinear(attn, o));
+      const attnOut = applyLinear(attn, o);
+      const x1 = mx.add(x, postNorms ? mx.fast.rmsNorm(attnOut, inputs[0], eps) : attnOut);
       const h = mx.fast.rmsNorm(x1, norm, eps);
       const [gate, up] = mx.split(applyLinear(h, gateUp), 2, -1);
-      return mx.add(x1, applyLinear(mx.multiply(mx.multiply(gate, mx.sigmoid(gate)), up), down));
+      const mlpOut = applyLinear(mx.multiply(activate(gate), up), down);
+      return mx.add(x1, postNorms ? mx.fast.rmsNorm(mlpOut, inputs[1], eps) : mlpOut);
     };
+    if (config.embedScale !== undefined && config.embedScale !== 1) this.embedScale = mx.array(config.embedScale, mx.float32);
     const compile = process.env.MLX_BATCH_SERVER_COMPILE !== '0';
     this.projectQkv = compile ? mx.compile(projectQkv as (...a: MxArray[]) => MxArray[]) : (projectQkv as (...a: MxArray[]) => MxArray[]);
     this.finishLayer = compile ? mx.compile(finishLayer as (...a: MxArray[]) => MxArray) : (finishLayer as (...a: MxArray[]) => MxArray);
@@ -104,7 +135,8 @@ export class Transformer {
     const padded = paddedRows(rows);
     const pad = (a: MxArray) => (padded === rows ? a : mx.concatenate([a, mx.zeros([padded - rows, a.shape[1]], a.dtype)], 0));
     const real = (a: MxArray) => (padded === rows ? a : a.index(mx.Slice(0, rows)));
-    const rope = this.ropeTables(parts, padded);
+    const rope = this.ropeTables(parts, padded, false);
+    const localRope = this.rope.hasLocal ? this.ropeTables(parts, padded, true) : rope;
     const flat =
       parts.length === 1
         ? mx.reshape(parts[0].tokens, [rows])
@@ -112,10 +144,13 @@ export class Transformer {
             parts.map((p) => mx.reshape(p.tokens, [-1])),
             0,
           );
-    let x = pad(mx.take(this.weights.embed, flat, 0));
+    const embedded = mx.take(this.weights.embed, flat, 0);
+    let x = pad(this.embedScale ? mx.multiply(embedded, this.embedScale) : embedded);
     for (let i = 0; i < c.numLayers; i++) {
       const w = this.weights.layers[i];
-      const qkv = this.projectQkv(x, w.attnNorm, rope.cos, rope.sin, ...linearArrays(w.qkv));
+      const qkNorms = w.qNorm && w.kNorm ? [w.qNorm, w.kNorm] : [];
+      const tables = this.rope.isLocal(i) ? localRope : rope;
+      const qkv = this.projectQkv(x, w.attnNorm, tables.cos, tables.sin, ...qkNorms, ...linearArrays(w.qkv));
       const outputs = parts.map((part, j) => {
         const { B, T } = shapes[j];
         // [rows, heads, D] → this part's [B, heads, T, D]
@@ -132,25 +167,29 @@ export class Transformer {
         return mx.reshape(o.transpose(0, 2, 1, 3), [B * T, this.qSize]);
       });
       const attn = pad(outputs.length === 1 ? outputs[0] : mx.concatenate(outputs, 0));
-      x = this.finishLayer(x, attn, w.mlpNorm, ...linearArrays(w.o), ...linearArrays(w.gateUp), ...linearArrays(w.down));
+      const postNorms = w.postAttnNorm && w.postMlpNorm ? [w.postAttnNorm, w.postMlpNorm] : [];
+      x = this.finishLayer(x, attn, w.mlpNorm, ...postNorms, ...linearArrays(w.o), ...linearArrays(w.gateUp), ...linearArrays(w.down));
     }
     return mx.fast.rmsNorm(real(x), this.weights.finalNorm, c.rmsNormEps);
   }
 
-  /** cos/sin tables for every (padded) row: part rows b*T + t sit at position ctx.ropeOffset + t. */
-  private ropeTables(parts: ForwardPart[], padded: number): RopeTables {
+  /**
+   * cos/sin tables for every (padded) row: part rows b*T + t sit at position ctx.ropeOffset + t.
+   * `local`: those of the layers with their own frequencies (Rope.hasLocal).
+   */
+  private ropeTables(parts: ForwardPart[], padded: number, local: boolean): RopeTables {
     if (parts.length === 1) {
       const [B, T] = parts[0].tokens.shape;
       const offset = parts[0].ctx.ropeOffset;
-      if (T === 1) return this.rope.tables(offset, 1); // every row at the same position: broadcast
-      if (B === 1) return this.rope.tables(offset, padded); // padding rows get positions too, harmlessly
+      if (T === 1) return this.rope.tables(offset, 1, local); // every row at the same position: broadcast
+      if (B === 1) return this.rope.tables(offset, padded, local); // padding rows get positions too, harmlessly
     }
     const cos: MxArray[] = [];
     const sin: MxArray[] = [];
     let rows = 0;
     for (const p of parts) {
       const [B, T] = p.tokens.shape;
-      const t = this.rope.tables(p.ctx.ropeOffset, T);
+      const t = this.rope.tables(p.ctx.ropeOffset, T, local);
       const perRow = (a: MxArray) => (B === 1 ? a : mx.reshape(mx.broadcastTo(mx.expandDims(a, 0), [B, ...a.shape]), [B * T, 1, -1]));
       cos.push(perRow(t.cos));
       sin.push(perRow(t.sin));
@@ -164,13 +203,15 @@ export class Transformer {
     return { cos: mx.concatenate(cos, 0), sin: mx.concatenate(sin, 0) };
   }
 
-  /** hidden [N, hidden] → logits [N, vocab] (f32). Rows are padded like the layers' (see forward). */
+  /** hidden [N, hidden] → logits [N, vocab] (f32), soft-capped when the model says so. Rows are padded like the layers' (see forward). */
   logits(hidden: MxArray): MxArray {
+    const cap = this.config.finalLogitSoftcap;
+    const capped = (l: MxArray) => (cap ? mx.multiply(mx.tanh(mx.divide(l, cap)), cap) : l);
     const rows = hidden.shape[0];
     const padded = paddedRows(rows);
-    if (padded === rows) return applyLinear(hidden, this.weights.lmHead);
+    if (padded === rows) return capped(applyLinear(hidden, this.weights.lmHead));
     const input = mx.concatenate([hidden, mx.zeros([padded - rows, hidden.shape[1]], hidden.dtype)], 0);
-    return applyLinear(input, this.weights.lmHead).index(mx.Slice(0, rows));
+    return capped(applyLinear(input, this.weights.lmHead).index(mx.Slice(0, rows)));
   }
 }
 
@@ -192,16 +233,18 @@ export function paddedRows(rows: number): number {
  * q: [B, heads, T, D]; keysT: [B, kvHeads, D, L]; values: [B, kvHeads, L, D]; scale: a scalar
  * array (1/√D) → [B, heads, T, D].
  */
-export function groupedAttention(q: MxArray, keysT: MxArray, values: MxArray, mask: MxArray, scale: MxArray): MxArray {
-  return compiledAttention(q, keysT, values, mask, scale);
+export function groupedAttention(q: MxArray, keysT: MxArray, values: MxArray, mask: MxArray, scale: MxArray, softcap?: MxArray): MxArray {
+  return softcap ? compiledCappedAttention(q, keysT, values, mask, scale, softcap) : compiledAttention(q, keysT, values, mask, scale);
 }
 
-function attentionCore(q: MxArray, keysT: MxArray, values: MxArray, mask: MxArray, scale: MxArray): MxArray {
+/** `softcap` (a scalar array): scores become tanh(s / cap)·cap before the mask (Gemma 2). */
+function attentionCore(q: MxArray, keysT: MxArray, values: MxArray, mask: MxArray, scale: MxArray, softcap?: MxArray): MxArray {
   const [B, H, T, D] = q.shape;
   const KVH = keysT.shape[1];
   const G = H / KVH;
   const qg = mx.reshape(mx.multiply(q, scale), [B, KVH, G * T, D]);
   let scores = mx.matmul(qg, keysT); // [B, KVH, G*T, L]
+  if (softcap) scores = mx.multiply(mx.tanh(mx.divide(scores, softcap)), softcap);
   if (G > 1 && T > 1) {
     // The mask is per query position; the G heads of a group share it.
     scores = mx.reshape(mx.add(mx.reshape(scores, [B, KVH, G, T, -1]), mx.expandDims(mask, 2)), [B, KVH, G * T, -1]);
@@ -213,7 +256,9 @@ function attentionCore(q: MxArray, keysT: MxArray, values: MxArray, mask: MxArra
 }
 
 // Traced once per shape combination; fuses the scale, mask and softmax bookkeeping.
-const compiledAttention =
-  process.env.MLX_BATCH_SERVER_COMPILE !== '0'
-    ? (mx.compile(attentionCore as (...a: MxArray[]) => MxArray) as typeof attentionCore)
-    : attentionCore;
+const compile = process.env.MLX_BATCH_SERVER_COMPILE !== '0';
+const compiledAttention = compile ? (mx.compile(attentionCore as (...a: MxArray[]) => MxArray) as typeof attentionCore) : attentionCore;
+// A separate trace: compile keys on the inputs' shapes, not on whether an optional one is there.
+const compiledCappedAttention = compile
+  ? (mx.compile(attentionCore as (...a: MxArray[]) => MxArray) as typeof attentionCore)
+  : attentionCore;

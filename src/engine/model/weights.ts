@@ -9,10 +9,17 @@ import { mx, type MxArray } from '../mlx.ts';
 
 export interface LayerWeights {
   attnNorm: MxArray;
+  /** Per-head RMSNorm weights [headDim] of q and k, applied before RoPE (ModelConfig.qkNorm). */
+  qNorm?: MxArray;
+  kNorm?: MxArray;
   /** q, k and v projections fused along the output axis: one matmul instead of three. */
   qkv: Linear;
   o: Linear;
+  /** The MLP's input norm (Gemma's pre_feedforward_layernorm). */
   mlpNorm: MxArray;
+  /** Norms of the attention and MLP outputs before each residual add (ModelConfig.postNorms). */
+  postAttnNorm?: MxArray;
+  postMlpNorm?: MxArray;
   /** gate and up projections fused along the output axis. */
   gateUp: Linear;
   down: Linear;
@@ -40,6 +47,8 @@ const GGUF_LAYER_NAMES: Record<string, string> = {
   attn_k: 'self_attn.k_proj',
   attn_v: 'self_attn.v_proj',
   attn_output: 'self_attn.o_proj',
+  attn_q_norm: 'self_attn.q_norm',
+  attn_k_norm: 'self_attn.k_norm',
   ffn_gate: 'mlp.gate_proj',
   ffn_up: 'mlp.up_proj',
   ffn_down: 'mlp.down_proj',
@@ -52,13 +61,16 @@ const GGUF_GLOBAL_NAMES: Record<string, string> = {
   output: 'lm_head',
 };
 
-/** Renames GGUF tensors (blk.3.attn_q.weight) to Hugging Face names (model.layers.3.self_attn.q_proj.weight). */
-export function renameGgufTensors<T>(tensors: Record<string, T>): Record<string, T> {
+/**
+ * Renames GGUF tensors (blk.3.attn_q.weight) to Hugging Face names (model.layers.3.self_attn.q_proj.weight).
+ * `layerNames` overrides the mapping of some layer tensors for one architecture (Architecture.ggufLayerNames).
+ */
+export function renameGgufTensors<T>(tensors: Record<string, T>, layerNames: Readonly<Record<string, string>> = {}): Record<string, T> {
   const out: Record<string, T> = {};
   for (const [name, value] of Object.entries(tensors)) {
     const layer = /^blk\.(\d+)\.([a-z_]+)\.(\w+)$/.exec(name);
     if (layer) {
-      const mapped = GGUF_LAYER_NAMES[layer[2]];
+      const mapped = layerNames[layer[2]] ?? GGUF_LAYER_NAMES[layer[2]];
       if (mapped) out[`model.layers.${layer[1]}.${mapped}.${layer[3]}`] = value;
       continue;
     }
@@ -68,14 +80,22 @@ export function renameGgufTensors<T>(tensors: Record<string, T>): Record<string,
   return out;
 }
 
-/** Reads every *.safetensors file of a directory. */
-export function loadSafetensorsDirectory(dir: string): TensorMap {
+/**
+ * Reads every *.safetensors file of a directory; `rename` maps each tensor name to the one the
+ * loader expects, or to undefined to skip it (Architecture.hfTensorName).
+ */
+export function loadSafetensorsDirectory(dir: string, rename?: (name: string) => string | undefined): TensorMap {
   const files = readdirSync(dir)
     .filter((f) => f.endsWith('.safetensors'))
     .sort();
   if (files.length === 0) throw new UnsupportedModelError(`no .safetensors files in ${dir}`);
   const tensors: TensorMap = {};
-  for (const f of files) Object.assign(tensors, mx.load(join(dir, f)) as unknown as TensorMap);
+  for (const f of files) {
+    for (const [name, t] of Object.entries(mx.load(join(dir, f)) as unknown as TensorMap)) {
+      const mapped = rename ? rename(name) : name;
+      if (mapped !== undefined) tensors[mapped] = t;
+    }
+  }
   return tensors;
 }
 
@@ -194,6 +214,8 @@ export function buildWeights(tensors: TensorMap, c: ModelConfig, opts: LoadOptio
   const qOut = c.numHeads * c.headDim;
   const kvOut = c.numKvHeads * c.headDim;
 
+  // Gemma stores w of x·(1 + w).
+  const norm = (name: string) => (c.normWeightOffset ? mx.add(r.vector(name), c.normWeightOffset) : r.vector(name));
   const embedRaw = r.raw('model.embed_tokens');
   const embed = r.dense(embedRaw, H);
   checkShape('model.embed_tokens', embed, [c.vocabSize, H]);
@@ -202,19 +224,19 @@ export function buildWeights(tensors: TensorMap, c: ModelConfig, opts: LoadOptio
   const layers: LayerWeights[] = [];
   for (let i = 0; i < c.numLayers; i++) {
     const p = `model.layers.${i}`;
-    let q = r.raw(`${p}.self_attn.q_proj`);
-    let k = r.raw(`${p}.self_attn.k_proj`);
-    if (opts.ggufPermuted) {
-      q = permuteRaw(q, c.numHeads);
-      k = permuteRaw(k, c.numKvHeads);
-    }
     const layer: LayerWeights = {
-      attnNorm: r.vector(`${p}.input_layernorm`),
-      qkv: r.linear([q, k, r.raw(`${p}.self_attn.v_proj`)], H),
+      attnNorm: norm(`${p}.input_layernorm`),
+      qkv: r.linear(qkvParts(r, p, c, opts.ggufPermuted), H),
       o: r.linear([r.raw(`${p}.self_attn.o_proj`)], qOut),
-      mlpNorm: r.vector(`${p}.post_attention_layernorm`),
-      gateUp: r.linear([r.raw(`${p}.mlp.gate_proj`), r.raw(`${p}.mlp.up_proj`)], H),
+      mlpNorm: norm(c.postNorms ? `${p}.pre_feedforward_layernorm` : `${p}.post_attention_layernorm`),
+      // Phi-3 stores gate|up fused already.
+      gateUp: r.linear(
+        r.has(`${p}.mlp.gate_up_proj`) ? [r.raw(`${p}.mlp.gate_up_proj`)] : [r.raw(`${p}.mlp.gate_proj`), r.raw(`${p}.mlp.up_proj`)],
+        H,
+      ),
       down: r.linear([r.raw(`${p}.mlp.down_proj`)], c.intermediateSize),
+      ...(c.qkNorm ? { qNorm: norm(`${p}.self_attn.q_norm`), kNorm: norm(`${p}.self_attn.k_norm`) } : {}),
+      ...(c.postNorms ? { postAttnNorm: norm(`${p}.post_attention_layernorm`), postMlpNorm: norm(`${p}.post_feedforward_layernorm`) } : {}),
     };
     checkLayer(p, layer, c, qOut + 2 * kvOut);
     evalLayer(layer);
@@ -222,7 +244,7 @@ export function buildWeights(tensors: TensorMap, c: ModelConfig, opts: LoadOptio
     opts.onProgress?.(i + 1, c.numLayers + 1);
   }
 
-  const finalNorm = r.vector('model.norm');
+  const finalNorm = norm('model.norm');
   const lmHead =
     !c.tieWordEmbeddings && r.has('lm_head')
       ? r.linear([r.raw('lm_head')], H)
@@ -234,8 +256,33 @@ export function buildWeights(tensors: TensorMap, c: ModelConfig, opts: LoadOptio
   return { embed, layers, finalNorm, lmHead };
 }
 
+/** q, k and v of a layer, in order: three projections, or one fused already (Phi-3's qkv_proj). */
+function qkvParts(r: TensorReader, p: string, c: ModelConfig, ggufPermuted: boolean): RawMatrix[] {
+  if (r.has(`${p}.self_attn.qkv_proj`)) {
+    if (ggufPermuted)
+      throw new UnsupportedModelError(`${p}.self_attn.qkv_proj: a fused projection with permuted q/k rows is not supported`);
+    return [r.raw(`${p}.self_attn.qkv_proj`)];
+  }
+  let q = r.raw(`${p}.self_attn.q_proj`);
+  let k = r.raw(`${p}.self_attn.k_proj`);
+  if (ggufPermuted) {
+    q = permuteRaw(q, c.numHeads);
+    k = permuteRaw(k, c.numKvHeads);
+  }
+  return [q, k, r.raw(`${p}.self_attn.v_proj`)];
+}
+
 function evalLayer(l: LayerWeights) {
-  mx.eval(l.attnNorm, l.mlpNorm, ...linearArrays(l.qkv), ...linearArrays(l.o), ...linearArrays(l.gateUp), ...linearArrays(l.down));
+  mx.eval(
+    l.attnNorm,
+    l.mlpNorm,
+    ...(l.qNorm && l.kNorm ? [l.qNorm, l.kNorm] : []),
+    ...(l.postAttnNorm && l.postMlpNorm ? [l.postAttnNorm, l.postMlpNorm] : []),
+    ...linearArrays(l.qkv),
+    ...linearArrays(l.o),
+    ...linearArrays(l.gateUp),
+    ...linearArrays(l.down),
+  );
 }
 
 /** Runs each projection on a zero vector (shape errors are JS errors at graph-build time, not aborts). */
@@ -255,4 +302,8 @@ function checkLayer(prefix: string, l: LayerWeights, c: ModelConfig, qkvOut: num
   probe('down_proj', l.down, c.intermediateSize, c.hiddenSize);
   checkShape(`${prefix}.input_layernorm`, l.attnNorm, [c.hiddenSize]);
   checkShape(`${prefix}.post_attention_layernorm`, l.mlpNorm, [c.hiddenSize]);
+  if (l.postAttnNorm) checkShape(`${prefix}.post_attention_layernorm`, l.postAttnNorm, [c.hiddenSize]);
+  if (l.postMlpNorm) checkShape(`${prefix}.post_feedforward_layernorm`, l.postMlpNorm, [c.hiddenSize]);
+  if (l.qNorm) checkShape(`${prefix}.self_attn.q_norm`, l.qNorm, [c.headDim]);
+  if (l.kNorm) checkShape(`${prefix}.self_attn.k_norm`, l.kNorm, [c.headDim]);
 }

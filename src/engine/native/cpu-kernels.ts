@@ -46,6 +46,16 @@ export interface CpuKernelsAddon {
     },
     invFreq: Float64Array,
   ): NativeModelHandle;
+  /**
+   * Gemma's differences from Llama (model.h ModelConfig), before any weight is set: `sliding` has a
+   * flag per layer (or is empty), `invFreqLocal` the RoPE frequencies of the sliding layers.
+   */
+  setArchitecture(
+    model: NativeModelHandle,
+    options: { embedScale: number; attnScale: number; attnSoftcap: number; finalSoftcap: number; gelu: number; window: number },
+    sliding: Uint8Array,
+    invFreqLocal: Float64Array | null,
+  ): void;
   setWeight(
     model: NativeModelHandle,
     layer: number,
@@ -56,7 +66,12 @@ export interface CpuKernelsAddon {
     data: Uint8Array,
     bias: Float32Array | null,
   ): void;
-  setNorm(model: NativeModelHandle, layer: number, name: 'attn' | 'mlp' | 'final', values: Float32Array): void;
+  setNorm(
+    model: NativeModelHandle,
+    layer: number,
+    name: 'attn' | 'mlp' | 'q' | 'k' | 'postAttn' | 'postMlp' | 'final',
+    values: Float32Array,
+  ): void;
   finish(model: NativeModelHandle): NativeModelInfo;
   forward(
     model: NativeModelHandle,

@@ -5,7 +5,7 @@
 // nothing but its lookup. Each step decodes one token for every running sequence and spends what
 // the step budget (step-budget.ts) leaves on prompt chunks, oldest request first.
 import type { BackendHost, BackendStats, EngineBackend } from '../engine-backend.ts';
-import type { EngineOptions } from '../engine-options.ts';
+import { type EngineOptions, servedContextLength } from '../engine-options.ts';
 import { RadixCache, type RadixNode } from '../radix-cache.ts';
 import type { SampledToken, SamplerRow } from '../sampler/sampler.ts';
 import type { Sequence } from '../sequence.ts';
@@ -55,7 +55,7 @@ export class NativeBackend implements EngineBackend {
     const perToken = model.kvBytesPerToken;
     // More than batchSize full contexts is never used; less than one would leave a long request
     // unable ever to run (alone, it is always admitted).
-    const contextLength = model.config.contextLength;
+    const contextLength = servedContextLength(model.config.contextLength, opts.maxModelLen);
     this.budgetSlots = Math.max(contextLength, Math.min(Math.floor(opts.kvBudgetBytes / perToken), opts.batchSize * contextLength));
     const cacheSlots = opts.prefixCache ? Math.floor(opts.prefixCacheBytes / perToken) : 0;
     const capacity = Math.min(2 ** 31 - 1, this.budgetSlots + cacheSlots);

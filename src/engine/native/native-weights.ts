@@ -4,7 +4,7 @@
 // tensors as f32, and llama.cpp's q/k row permutation undone where the GGUF file's architecture
 // has it (Architecture.ggufPermutesQk).
 import type { ModelConfig } from '../model/config.ts';
-import { UnsupportedModelError } from '../model/config.ts';
+import { attentionScale, isSlidingLayer, UnsupportedModelError } from '../model/config.ts';
 import { ropeInverseFrequencies } from '../model/rope.ts';
 import type { RawTensor } from '../model/safetensors-reader.ts';
 import type { CpuKernelsAddon, NativeModelHandle, NativeModelInfo, NativeWeightType } from './cpu-kernels.ts';
@@ -150,28 +150,66 @@ export function buildNativeModel(
     },
     ropeInverseFrequencies(c),
   );
+  if (c.postNorms || c.embedScale !== undefined || c.slidingLayers || c.attnLogitSoftcap || c.finalLogitSoftcap || c.hiddenAct) {
+    const sliding = Uint8Array.from({ length: c.slidingLayers ? c.numLayers : 0 }, (_, l) => (isSlidingLayer(c, l) ? 1 : 0));
+    addon.setArchitecture(
+      handle,
+      {
+        embedScale: c.embedScale ?? 1,
+        attnScale: attentionScale(c),
+        attnSoftcap: c.attnLogitSoftcap ?? 0,
+        finalSoftcap: c.finalLogitSoftcap ?? 0,
+        gelu: c.hiddenAct === 'gelu_tanh' ? 1 : 0,
+        window: c.slidingWindow ?? 0,
+      },
+      sliding,
+      c.localRopeTheta !== undefined ? ropeInverseFrequencies(c, true) : null,
+    );
+  }
   const set = (layer: number, name: Parameters<CpuKernelsAddon['setWeight']>[2], m: NativeMatrix) =>
     addon.setWeight(handle, layer, name, m.type, m.rows, m.cols, m.data, m.bias ?? null);
 
+  // Gemma stores w of x·(1 + w).
+  const norm = (name: string, size: number) => {
+    const v = r.vector(name, size);
+    return c.normWeightOffset ? v.map((x) => x + (c.normWeightOffset as number)) : v;
+  };
   const embed = r.matrix('model.embed_tokens', H);
   set(-1, 'embed', embed);
   for (let i = 0; i < c.numLayers; i++) {
     const p = `model.layers.${i}`;
-    let q = r.matrix(`${p}.self_attn.q_proj`, H);
-    let k = r.matrix(`${p}.self_attn.k_proj`, H);
-    if (opts.ggufPermuted) {
-      q = reorderRows(q, unpermuteOrder(q.rows, c.numHeads));
-      k = reorderRows(k, unpermuteOrder(k.rows, c.numKvHeads));
+    if (r.has(`${p}.self_attn.qkv_proj`)) {
+      // Phi-3 stores q|k|v (and gate|up) fused already.
+      if (opts.ggufPermuted) throw new UnsupportedModelError(`${p}.self_attn.qkv_proj: fused q/k rows cannot be un-permuted`);
+      set(i, 'qkv', r.matrix(`${p}.self_attn.qkv_proj`, H));
+    } else {
+      let q = r.matrix(`${p}.self_attn.q_proj`, H);
+      let k = r.matrix(`${p}.self_attn.k_proj`, H);
+      if (opts.ggufPermuted) {
+        q = reorderRows(q, unpermuteOrder(q.rows, c.numHeads));
+        k = reorderRows(k, unpermuteOrder(k.rows, c.numKvHeads));
+      }
+      set(i, 'qkv', concatRows(addon, [q, k, r.matrix(`${p}.self_attn.v_proj`, H)]));
     }
-    set(i, 'qkv', concatRows(addon, [q, k, r.matrix(`${p}.self_attn.v_proj`, H)]));
     set(i, 'o', r.matrix(`${p}.self_attn.o_proj`, qOut));
-    set(i, 'gateUp', concatRows(addon, [r.matrix(`${p}.mlp.gate_proj`, H), r.matrix(`${p}.mlp.up_proj`, H)]));
+    const gateUp = r.has(`${p}.mlp.gate_up_proj`)
+      ? r.matrix(`${p}.mlp.gate_up_proj`, H)
+      : concatRows(addon, [r.matrix(`${p}.mlp.gate_proj`, H), r.matrix(`${p}.mlp.up_proj`, H)]);
+    set(i, 'gateUp', gateUp);
     set(i, 'down', r.matrix(`${p}.mlp.down_proj`, c.intermediateSize));
-    addon.setNorm(handle, i, 'attn', r.vector(`${p}.input_layernorm`, H));
-    addon.setNorm(handle, i, 'mlp', r.vector(`${p}.post_attention_layernorm`, H));
+    addon.setNorm(handle, i, 'attn', norm(`${p}.input_layernorm`, H));
+    if (c.postNorms) {
+      addon.setNorm(handle, i, 'mlp', norm(`${p}.pre_feedforward_layernorm`, H));
+      addon.setNorm(handle, i, 'postAttn', norm(`${p}.post_attention_layernorm`, H));
+      addon.setNorm(handle, i, 'postMlp', norm(`${p}.post_feedforward_layernorm`, H));
+    } else addon.setNorm(handle, i, 'mlp', norm(`${p}.post_attention_layernorm`, H));
+    if (c.qkNorm) {
+      addon.setNorm(handle, i, 'q', norm(`${p}.self_attn.q_norm`, c.headDim));
+      addon.setNorm(handle, i, 'k', norm(`${p}.self_attn.k_norm`, c.headDim));
+    }
     opts.onProgress?.(i + 1, c.numLayers + 1);
   }
-  addon.setNorm(handle, -1, 'final', r.vector('model.norm', H));
+  addon.setNorm(handle, -1, 'final', norm('model.norm', H));
   if (!c.tieWordEmbeddings && r.has('lm_head')) set(-1, 'lmHead', r.matrix('lm_head', H));
   const info = addon.finish(handle);
   opts.onProgress?.(c.numLayers + 1, c.numLayers + 1);

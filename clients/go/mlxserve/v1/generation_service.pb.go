@@ -185,8 +185,8 @@ type StartGeneration struct {
 	// unique among this stream's unfinished requests (a duplicate gets an `error` event with
 	// ALREADY_EXISTS). Ids are scoped to the stream: other streams may use the same ids.
 	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	// The model to run, an id from ListModels. Unset: the server's default model. An unknown id
-	// gets an `error` event with NOT_FOUND.
+	// The model to run: an id from ListModels or one of its aliases. Unset or "default": the
+	// server's default model. An unknown name gets an `error` event with NOT_FOUND.
 	Model *string `protobuf:"bytes,2,opt,name=model,proto3,oneof" json:"model,omitempty"`
 	// The input. Required.
 	Prompt *Prompt `protobuf:"bytes,3,opt,name=prompt,proto3" json:"prompt,omitempty"`
@@ -437,7 +437,8 @@ func (*GenerateResponse_Error) isGenerateResponse_Event() {}
 // One request for GenerateStream: StartGeneration without the multiplexing.
 type GenerateStreamRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The model to run, an id from ListModels. Unset: the server's default model.
+	// The model to run: an id from ListModels or one of its aliases. Unset or "default": the
+	// server's default model.
 	Model *string `protobuf:"bytes,1,opt,name=model,proto3,oneof" json:"model,omitempty"`
 	// The input. Required.
 	Prompt *Prompt `protobuf:"bytes,2,opt,name=prompt,proto3" json:"prompt,omitempty"`
@@ -605,7 +606,8 @@ func (*GenerateStreamResponse_Finished) isGenerateStreamResponse_Event() {}
 // One request for Complete.
 type CompleteRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The model to run, an id from ListModels. Unset: the server's default model.
+	// The model to run: an id from ListModels or one of its aliases. Unset or "default": the
+	// server's default model.
 	Model *string `protobuf:"bytes,1,opt,name=model,proto3,oneof" json:"model,omitempty"`
 	// The input. Required.
 	Prompt *Prompt `protobuf:"bytes,2,opt,name=prompt,proto3" json:"prompt,omitempty"`
@@ -761,7 +763,8 @@ func (x *CompleteResponse) GetToolCalls() []*ToolCall {
 // Text or chat messages to tokenize.
 type TokenizeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The model whose tokenizer to use. Unset: the server's default model.
+	// The model whose tokenizer to use (an id or alias). Unset or "default": the server's default
+	// model.
 	Model *string `protobuf:"bytes,1,opt,name=model,proto3,oneof" json:"model,omitempty"`
 	// The input, as Generate would take it. Token input is returned as is (after checking the
 	// ids against the vocabulary).
@@ -882,7 +885,8 @@ func (x *TokenizeResponse) GetTokenStrings() []string {
 // Token ids to decode.
 type DetokenizeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The model whose tokenizer to use. Unset: the server's default model.
+	// The model whose tokenizer to use (an id or alias). Unset or "default": the server's default
+	// model.
 	Model *string `protobuf:"bytes,1,opt,name=model,proto3,oneof" json:"model,omitempty"`
 	// The token ids, each in [0, vocabulary size).
 	TokenIds []int32 `protobuf:"varint,2,rep,packed,name=token_ids,json=tokenIds,proto3" json:"token_ids,omitempty"`
@@ -1083,7 +1087,8 @@ type ModelInfo struct {
 	Created *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=created,proto3" json:"created,omitempty"`
 	// The model family, e.g. "llama".
 	Architecture string `protobuf:"bytes,4,opt,name=architecture,proto3" json:"architecture,omitempty"`
-	// The most tokens (prompt plus output) one request can hold.
+	// The most tokens (prompt plus output) one request can hold: the model's context window, or less
+	// when the server is told to serve less (--max-model-len).
 	ContextLength uint32 `protobuf:"varint,5,opt,name=context_length,json=contextLength,proto3" json:"context_length,omitempty"`
 	// The number of token ids; valid ids are [0, vocab_size).
 	VocabSize uint32 `protobuf:"varint,6,opt,name=vocab_size,json=vocabSize,proto3" json:"vocab_size,omitempty"`
@@ -1100,7 +1105,10 @@ type ModelInfo struct {
 	// Bytes of KV cache one token occupies across all layers.
 	KvBytesPerToken uint64 `protobuf:"varint,12,opt,name=kv_bytes_per_token,json=kvBytesPerToken,proto3" json:"kv_bytes_per_token,omitempty"`
 	// Whether requests that name no model run on this one.
-	IsDefault     bool `protobuf:"varint,13,opt,name=is_default,json=isDefault,proto3" json:"is_default,omitempty"`
+	IsDefault bool `protobuf:"varint,13,opt,name=is_default,json=isDefault,proto3" json:"is_default,omitempty"`
+	// Other names requests may give in `model` for this model (the server's --served-model-name
+	// after the first, which is `id`). Empty when it has none.
+	Aliases       []string `protobuf:"bytes,14,rep,name=aliases,proto3" json:"aliases,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1224,6 +1232,13 @@ func (x *ModelInfo) GetIsDefault() bool {
 		return x.IsDefault
 	}
 	return false
+}
+
+func (x *ModelInfo) GetAliases() []string {
+	if x != nil {
+		return x.Aliases
+	}
+	return nil
 }
 
 // Asks for the server's state; takes no parameters.
@@ -1518,7 +1533,7 @@ const file_mlxserve_v1_generation_service_proto_rawDesc = "" +
 	"\x04text\x18\x01 \x01(\tR\x04text\"\x13\n" +
 	"\x11ListModelsRequest\"D\n" +
 	"\x12ListModelsResponse\x12.\n" +
-	"\x06models\x18\x01 \x03(\v2\x16.mlxserve.v1.ModelInfoR\x06models\"\xea\x03\n" +
+	"\x06models\x18\x01 \x03(\v2\x16.mlxserve.v1.ModelInfoR\x06models\"\x84\x04\n" +
 	"\tModelInfo\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x19\n" +
 	"\bowned_by\x18\x02 \x01(\tR\aownedBy\x124\n" +
@@ -1538,7 +1553,8 @@ const file_mlxserve_v1_generation_service_proto_rawDesc = "" +
 	"num_layers\x18\v \x01(\rR\tnumLayers\x12+\n" +
 	"\x12kv_bytes_per_token\x18\f \x01(\x04R\x0fkvBytesPerToken\x12\x1d\n" +
 	"\n" +
-	"is_default\x18\r \x01(\bR\tisDefaultB\x0f\n" +
+	"is_default\x18\r \x01(\bR\tisDefault\x12\x18\n" +
+	"\aaliases\x18\x0e \x03(\tR\aaliasesB\x0f\n" +
 	"\r_bos_token_id\"\x18\n" +
 	"\x16GetServerStatusRequest\"\xbe\x06\n" +
 	"\x17GetServerStatusResponse\x12;\n" +

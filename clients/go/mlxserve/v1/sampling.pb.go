@@ -23,8 +23,11 @@ const (
 
 // How to pick each next token and when to stop. Every scalar field has explicit presence: an unset
 // field takes the server's default (listed per field, the defaults of OpenAI's API and vLLM), so a
-// client never has to repeat them and a zero is never mistaken for "not given". A value outside its
-// range refuses the request with INVALID_ARGUMENT naming the field (e.g. `sampling.top_p`).
+// client never has to repeat them and a zero is never mistaken for "not given". As in vLLM, a model
+// whose generation_config.json sets temperature, top_p, top_k, min_p, repetition_penalty or
+// max_new_tokens (max_tokens) has those as its defaults instead, unless the server runs with
+// --generation-config vllm. A value outside its range refuses the request with INVALID_ARGUMENT
+// naming the field (e.g. `sampling.top_p`).
 type SamplingParams struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Softmax temperature. 0 means greedy decoding (always the most likely token).
@@ -58,7 +61,8 @@ type SamplingParams struct {
 	// Default: empty.
 	LogitBias map[int32]float32 `protobuf:"bytes,9,rep,name=logit_bias,json=logitBias,proto3" json:"logit_bias,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"fixed32,2,opt,name=value"`
 	// Maximum number of tokens to generate. Range [1, 2^31 - 1]. Default: unset, generate until a
-	// stop condition or the end of the model's context window.
+	// stop condition or the end of the model's context window (or the model's max_new_tokens, within
+	// that window).
 	MaxTokens *int32 `protobuf:"varint,10,opt,name=max_tokens,json=maxTokens,proto3,oneof" json:"max_tokens,omitempty"`
 	// Generation stops when the output text contains one of these strings; the matched string is
 	// not part of the returned text. At most 16 strings, none empty. Default: none.

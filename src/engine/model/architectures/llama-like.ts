@@ -39,6 +39,8 @@ export function llamaLikeConfigFromHf(raw: Record<string, unknown>, name: string
   if (typeof slidingWindow === 'number' && slidingWindow > 0 && raw.use_sliding_window !== false) {
     contextLength = Math.min(contextLength, slidingWindow);
   }
+  // transformers 5 writes rope_theta and the scaling together as rope_parameters.
+  const ropeParameters = (raw.rope_parameters ?? undefined) as Record<string, unknown> | undefined;
   return {
     architecture: name,
     vocabSize: num(raw, 'vocab_size'),
@@ -49,8 +51,8 @@ export function llamaLikeConfigFromHf(raw: Record<string, unknown>, name: string
     headDim: num(raw, 'head_dim', hiddenSize / numHeads),
     intermediateSize: num(raw, 'intermediate_size'),
     rmsNormEps: num(raw, 'rms_norm_eps', 1e-6),
-    ropeTheta: num(raw, 'rope_theta', 10000),
-    ropeScaling: parseRopeScaling(raw.rope_scaling),
+    ropeTheta: num(raw, 'rope_theta', ropeParameters ? num(ropeParameters, 'rope_theta', 10000) : 10000),
+    ropeScaling: parseRopeScaling(raw.rope_scaling ?? ropeParameters),
     contextLength,
     tieWordEmbeddings: Boolean(raw.tie_word_embeddings),
     attentionBias: raw.attention_bias === true,

@@ -1,11 +1,11 @@
-// Llama and the models that share its layout under another name: Mistral (its sliding window is
-// handled by capping the context), SmolLM2 (model_type "llama").
+// Llama and the models that share its layout and its name: Llama 2/3, SmolLM2, TinyLlama, and the
+// GGUF files of Mistral (which say "llama"; Mistral's config.json is read by mistral.ts).
 import type { Architecture } from './architecture.ts';
 import { llamaLikeConfigFromGguf, llamaLikeConfigFromHf } from './llama-like.ts';
 
 export const llama: Architecture = {
   name: 'llama',
-  hfModelTypes: ['llama', 'mistral'],
+  hfModelTypes: ['llama'],
   ggufArchitectures: ['llama'],
   hfClassName: 'LlamaForCausalLM',
   // llama.cpp rotates adjacent pairs for this architecture, so its converter reorders q/k rows.

@@ -2,10 +2,15 @@
 // module next to this file and a line in ARCHITECTURES.
 import { UnsupportedModelError } from '../unsupported-model-error.ts';
 import type { Architecture } from './architecture.ts';
+import { gemma2 } from './gemma2.ts';
+import { gemma3 } from './gemma3.ts';
 import { llama } from './llama.ts';
+import { mistral } from './mistral.ts';
+import { phi3 } from './phi3.ts';
 import { qwen2 } from './qwen2.ts';
+import { qwen3 } from './qwen3.ts';
 
-export const ARCHITECTURES: readonly Architecture[] = [llama, qwen2];
+export const ARCHITECTURES: readonly Architecture[] = [llama, mistral, phi3, qwen2, qwen3, gemma2, gemma3];
 
 /** The module for a config.json, by its `model_type` (its `architectures` classes only name it in the error). */
 export function architectureForHf(raw: Record<string, unknown>): Architecture {

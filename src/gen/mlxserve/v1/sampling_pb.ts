@@ -15,8 +15,11 @@ export const file_mlxserve_v1_sampling: GenFile = /*@__PURE__*/
 /**
  * How to pick each next token and when to stop. Every scalar field has explicit presence: an unset
  * field takes the server's default (listed per field, the defaults of OpenAI's API and vLLM), so a
- * client never has to repeat them and a zero is never mistaken for "not given". A value outside its
- * range refuses the request with INVALID_ARGUMENT naming the field (e.g. `sampling.top_p`).
+ * client never has to repeat them and a zero is never mistaken for "not given". As in vLLM, a model
+ * whose generation_config.json sets temperature, top_p, top_k, min_p, repetition_penalty or
+ * max_new_tokens (max_tokens) has those as its defaults instead, unless the server runs with
+ * --generation-config vllm. A value outside its range refuses the request with INVALID_ARGUMENT
+ * naming the field (e.g. `sampling.top_p`).
  *
  * @generated from message mlxserve.v1.SamplingParams
  */
@@ -98,7 +101,8 @@ export type SamplingParams = Message<"mlxserve.v1.SamplingParams"> & {
 
   /**
    * Maximum number of tokens to generate. Range [1, 2^31 - 1]. Default: unset, generate until a
-   * stop condition or the end of the model's context window.
+   * stop condition or the end of the model's context window (or the model's max_new_tokens, within
+   * that window).
    *
    * @generated from field: optional int32 max_tokens = 10;
    */
