@@ -39,6 +39,16 @@ export function hfConfigJson(c: ModelConfig, def: TokenizerDefinition): Record<s
       high_freq_factor: c.ropeScaling.highFreqFactor,
       original_max_position_embeddings: c.ropeScaling.originalMaxPositionEmbeddings,
     };
+  } else if (c.ropeScaling?.type === 'freqFactors') {
+    throw new Error('RoPE scaling given as per-pair frequency factors (a GGUF rope_freqs tensor) has no config.json spelling');
+  } else if (c.ropeScaling?.type === 'longrope') {
+    // The attention factor written out: transformers would otherwise derive it from max_position_embeddings.
+    ropeScaling = {
+      rope_type: 'longrope',
+      short_factor: c.ropeScaling.shortFactor,
+      long_factor: c.ropeScaling.longFactor,
+      attention_factor: c.ropeScaling.attentionFactor,
+    };
   }
   return {
     architectures: [architectureNamed(c.architecture).hfClassName],
@@ -56,6 +66,8 @@ export function hfConfigJson(c: ModelConfig, def: TokenizerDefinition): Record<s
     rope_theta: c.ropeTheta,
     rope_scaling: ropeScaling,
     max_position_embeddings: c.contextLength,
+    ...(c.ropeScaling?.type === 'longrope' ? { original_max_position_embeddings: c.ropeScaling.originalMaxPositionEmbeddings } : {}),
+    ...(c.rotaryDim !== undefined ? { partial_rotary_factor: c.rotaryDim / c.headDim } : {}),
     tie_word_embeddings: c.tieWordEmbeddings,
     // Qwen2's q/k/v biases are implied by its model_type; Llama states them.
     ...(c.architecture === 'llama' ? { attention_bias: c.attentionBias, mlp_bias: false } : {}),
@@ -141,7 +153,8 @@ export function hfTensors(t: Transformer): Record<string, MxArray> {
   const w = t.weights;
   const q = c.numHeads * c.headDim;
   const kv = c.numKvHeads * c.headDim;
-  const out: Record<string, MxArray> = { 'model.embed_tokens.weight': w.embed, 'model.norm.weight': w.finalNorm };
+  if (w.embed.kind !== 'dense') throw new Error('the embedding is quantized; export loads weights as float32 (keepQuantized: false)');
+  const out: Record<string, MxArray> = { 'model.embed_tokens.weight': w.embed.table, 'model.norm.weight': w.finalNorm };
   w.layers.forEach((layer, i) => {
     const p = `model.layers.${i}`;
     // Phi-3 keeps q|k|v and gate|up fused in its checkpoints.

@@ -3,7 +3,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ARCHITECTURES, architectureForGguf, architectureForHf } from '../src/engine/model/architectures/registry.ts';
-import { configFromGguf, configFromHf, UnsupportedModelError } from '../src/engine/model/config.ts';
+import {
+  configFromGguf,
+  configFromHf,
+  type ModelConfig,
+  UnsupportedModelError,
+  usesLongRope,
+  validateConfig,
+} from '../src/engine/model/config.ts';
 import { type TinyModelSpec, tinyConfig } from './helpers/tiny-model.ts';
 
 /** A GGUF header with the keys every llama-style architecture needs, under its own prefix. */
@@ -111,19 +118,80 @@ test('Mistral serves at most its sliding window; a null or disabled window leave
   assert.equal(configFromGguf(ggufMeta('llama'), 256, true).architecture, 'llama');
 });
 
-test('Phi-3 runs full rotary embedding only: partial rotary and LongRoPE are refused by name', () => {
+test('Phi-3 reads partial rotary embedding and LongRoPE (Phi-4-mini, the 128k variants) as transformers does', () => {
   const phi3 = (extra: Record<string, unknown>) => configFromHf({ ...tinyConfig(), model_type: 'phi3', ...extra });
   assert.equal(phi3({}).architecture, 'phi3');
+  assert.equal(phi3({}).rotaryDim, undefined);
   assert.equal(phi3({ rope_parameters: { rope_theta: 10000, rope_type: 'default', partial_rotary_factor: 1.0 } }).ropeTheta, 10000);
-  assert.throws(() => phi3({ partial_rotary_factor: 0.75 }), /phi3 with partial_rotary_factor 0.75 is not supported/);
-  assert.throws(() => phi3({ rope_parameters: { rope_theta: 1e4, partial_rotary_factor: 0.75 } }), /partial_rotary_factor 0.75/);
-  assert.throws(() => phi3({ rope_scaling: { type: 'longrope', long_factor: [], short_factor: [] } }), /rope_scaling type "longrope"/);
+  // int(head_dim * partial_rotary_factor) of head_dim 16; rope_parameters' value first, as transformers 5.
+  assert.equal(phi3({ partial_rotary_factor: 0.75 }).rotaryDim, 12);
+  assert.equal(phi3({ partial_rotary_factor: 1, rope_parameters: { rope_theta: 1e4, partial_rotary_factor: 0.5 } }).rotaryDim, 8);
+  assert.throws(() => phi3({ partial_rotary_factor: 1.5 }), /partial_rotary_factor 1.5 must be in \(0, 1\]/);
+  const short = [1, 1, 1, 1, 2, 2];
+  const long = [2, 2, 4, 4, 8, 8];
+  const longRope = (scaling: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
+    phi3({
+      partial_rotary_factor: 0.75,
+      max_position_embeddings: 131072,
+      original_max_position_embeddings: 4096,
+      rope_scaling: { type: 'longrope', short_factor: short, long_factor: long, ...scaling },
+      ...extra,
+    });
+  const c = longRope({});
+  assert.deepEqual(c.ropeScaling, {
+    type: 'longrope',
+    shortFactor: short,
+    longFactor: long,
+    attentionFactor: Math.sqrt(1 + Math.log(32) / Math.log(4096)),
+    originalMaxPositionEmbeddings: 4096,
+  });
+  assert.equal(c.contextLength, 131072, 'the whole context: long requests rotate with the long factors');
+  validateConfig(c);
+  assert.equal(usesLongRope(c, 4096), false);
+  assert.equal(usesLongRope(c, 4097), true);
+  assert.equal(usesLongRope(phi3({}), 1e6), false);
+  // The 128k models' older name; an explicit attention factor; Phi3Config's default original length (4096).
+  assert.equal(longRope({ type: 'su' }).ropeScaling?.type, 'longrope');
+  const attentionFactor = (x: ModelConfig) => (x.ropeScaling as { attentionFactor: number }).attentionFactor;
+  assert.equal(attentionFactor(longRope({ attention_factor: 1.5 })), 1.5);
+  // The scaling's own original length is not read (Phi3Config's top-level one, default 4096, wins).
+  assert.deepEqual(
+    longRope({ original_max_position_embeddings: 8192 }, { original_max_position_embeddings: undefined }).ropeScaling,
+    c.ropeScaling,
+  );
+  // transformers 5 writes it all as rope_parameters.
+  const v5 = phi3({
+    rope_theta: undefined,
+    max_position_embeddings: 131072,
+    original_max_position_embeddings: 4096,
+    rope_parameters: { rope_type: 'longrope', rope_theta: 250000, partial_rotary_factor: 0.75, short_factor: short, long_factor: long },
+  });
+  assert.deepEqual(v5.ropeScaling, c.ropeScaling);
+  assert.equal(v5.ropeTheta, 250000);
+  assert.equal(v5.rotaryDim, 12);
+  assert.throws(() => validateConfig(longRope({ long_factor: [1, 2] })), /long_factor has 2 values, expected 6/);
+  assert.throws(() => longRope({ short_factor: [1, 'x'] }), /short_factor must be a list of positive numbers/);
   assert.equal(phi3({ sliding_window: 2047, max_position_embeddings: 4096 }).contextLength, 2047);
   const gguf = (extra: Record<string, unknown>) => configFromGguf({ ...ggufMeta('phi3'), ...extra }, 256, true);
-  assert.equal(gguf({ 'phi3.rope.dimension_count': 16 }).headDim, 16);
+  assert.equal(gguf({ 'phi3.rope.dimension_count': 16 }).rotaryDim, undefined);
   assert.equal(gguf({ 'phi3.attention.sliding_window': 2047, 'phi3.context_length': 4096 }).contextLength, 2047);
-  assert.throws(() => gguf({ 'phi3.rope.dimension_count': 12 }), /12 of 16 head dimensions rotated/);
-  assert.throws(() => gguf({ 'phi3.rope.scaling.attn_factor': 1.19 }), /LongRoPE/);
+  assert.equal(gguf({ 'phi3.rope.dimension_count': 12 }).rotaryDim, 12);
+  // LongRoPE: the attention factor and original length in the header, the factors (one per pair of 16) as tensors.
+  const longRopeMeta = { 'phi3.rope.scaling.attn_factor': 1.19, 'phi3.rope.scaling.original_context_length': 4096 };
+  assert.throws(() => gguf(longRopeMeta), /LongRoPE scaling lacks rope_factors_short\/long.weight/);
+  const tensors: Record<string, Float32Array> = {
+    'rope_factors_short.weight': Float32Array.from(short.concat(short.slice(0, 2))),
+    'rope_factors_long.weight': Float32Array.from(long.concat(long.slice(0, 2))),
+  };
+  const fromGguf = configFromGguf({ ...ggufMeta('phi3'), ...longRopeMeta }, 256, true, (name) => tensors[name]);
+  assert.deepEqual(fromGguf.ropeScaling, {
+    type: 'longrope',
+    shortFactor: [...short, ...short.slice(0, 2)],
+    longFactor: [...long, ...long.slice(0, 2)],
+    attentionFactor: 1.19,
+    originalMaxPositionEmbeddings: 4096,
+  });
+  validateConfig(fromGguf);
 });
 
 test('GGUF q/k rows are permuted for llama and not for qwen2 or qwen3', () => {

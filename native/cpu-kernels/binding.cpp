@@ -21,8 +21,11 @@ namespace {
 using ck::Model;
 using namespace ck::napi;
 
-// createModel({hidden, layers, heads, kvHeads, headDim, intermediate, vocab, eps, threads},
-//             invFreq: Float64Array) → handle
+// createModel({hidden, layers, heads, kvHeads, headDim, intermediate, vocab, eps, ropeScale, threads},
+//             invFreq: Float64Array, invFreqLong?: Float64Array | null) → handle
+// invFreq has one frequency per rotated pair (fewer than headDim / 2 for a partial rotary
+// embedding); invFreqLong, as many, LongRoPE's long-context ones; ropeScale multiplies cos and
+// sin (LongRoPE's attention factor).
 napi_value CreateModel(napi_env env, napi_callback_info info) {
   return guarded(env, [&] {
     Args a(env, info, 2);
@@ -35,15 +38,20 @@ napi_value CreateModel(napi_env env, napi_callback_info info) {
     c.intermediate = int(a.field(0, "intermediate"));
     c.vocab = int(a.field(0, "vocab"));
     c.eps = float(a.field(0, "eps"));
+    c.rope_scale = a.field(0, "ropeScale");
     c.threads = int(a.field(0, "threads"));
     // CK_SPIN_US overrides how long workers spin between ops before sleeping (for measurements).
     if (const char* spin = std::getenv("CK_SPIN_US")) c.spin_us = std::atoi(spin);
     if (c.hidden <= 0 || c.layers <= 0 || c.heads <= 0 || c.kv_heads <= 0 || c.head_dim <= 0 || c.intermediate <= 0 ||
-        c.vocab <= 0 || c.threads <= 0 || c.threads > 256)
+        c.vocab <= 0 || c.threads <= 0 || c.threads > 256 || !(c.rope_scale > 0))
       throw Error{"invalid model configuration"};
     size_t n;
     const double* inv = a.typed<double>(1, napi_float64_array, &n, "invFreq");
     c.inv_freq.assign(inv, inv + n);
+    if (!a.is_null(2)) {
+      const double* lng = a.typed<double>(2, napi_float64_array, &n, "invFreqLong");
+      c.inv_freq_long.assign(lng, lng + n);
+    }
     auto* model = new Model(std::move(c));
     napi_value handle;
     napi_create_external(
@@ -164,8 +172,9 @@ napi_value Finish(napi_env env, napi_callback_info info) {
   });
 }
 
-// forward(model, tokens, positions, ctxOffset, ctxSlots, logitRows, logits) — all Int32Array but
-// logits (Float32Array, logitRows.length × vocab).
+// forward(model, tokens, positions, ctxOffset, ctxSlots, logitRows, logits, ropeLong?) — all
+// Int32Array but logits (Float32Array, logitRows.length × vocab) and ropeLong (Uint8Array, a flag
+// per token: rotate with the long-context frequencies; null or absent: no token does).
 napi_value Forward(napi_env env, napi_callback_info info) {
   return guarded(env, [&] {
     Args a(env, info, 7);
@@ -180,6 +189,11 @@ napi_value Forward(napi_env env, napi_callback_info info) {
     b.logits = a.typed<float>(6, napi_float32_array, &out, "logits");
     if (n == 0 || n2 != n || n3 != n) throw Error{"tokens, positions and ctxOffset must have the same nonzero length"};
     if (out < rows * size_t(m->config().vocab)) throw Error{"logits is too small"};
+    if (!a.is_null(7)) {
+      size_t flags;
+      b.long_rope = a.typed<uint8_t>(7, napi_uint8_array, &flags, "ropeLong");
+      if (flags != n) throw Error{"ropeLong must have a flag per token"};
+    }
     b.n = int64_t(n);
     b.ctx_slots_len = int64_t(slots);
     b.logit_count = int64_t(rows);

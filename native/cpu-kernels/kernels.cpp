@@ -253,9 +253,9 @@ void rmsnorm(const float* x, const float* weight, float eps, int64_t n, float* o
   for (int64_t i = vec; i < n; i++) out[i] = x[i] * inv * weight[i];
 }
 
-void rope(float* x, int heads, int half, const float* cos, const float* sin) {
+void rope(float* x, int heads, int stride, int half, const float* cos, const float* sin) {
   for (int h = 0; h < heads; h++) {
-    float* a = x + h * 2 * half;
+    float* a = x + int64_t(h) * stride;
     float* b = a + half;
     int i = 0;
     for (; i + kLanes <= half; i += kLanes) {

@@ -18,7 +18,8 @@ struct KernelTable {
   // out[i] = x[i] / rms(x) · weight[i], over n values.
   void (*rmsnorm)(const float* x, const float* weight, float eps, int64_t n, float* out);
   // Rotates heads of dimension 2·half in place, pairs (i, i + half), by cos/sin[half].
-  void (*rope)(float* x, int heads, int half, const float* cos, const float* sin);
+  // Rotates the first 2·half values of each of `heads` heads `stride` floats apart.
+  void (*rope)(float* x, int heads, int stride, int half, const float* cos, const float* sin);
   // out[i] = silu(gate[i]) · up[i].
   void (*swiglu)(const float* gate, const float* up, int64_t n, float* out);
   // out[i] = gelu(gate[i]) · up[i], gelu in its tanh approximation (Gemma).

@@ -36,10 +36,14 @@ static std::string shape_error(const char* name, int layer, const Weight& w, int
 std::string Model::check() const {
   const ModelConfig& c = config_;
   const int64_t q = int64_t(c.heads) * c.head_dim, kv = int64_t(c.kv_heads) * c.head_dim;
-  if (c.head_dim % 2 || int(c.inv_freq.size()) != c.head_dim / 2) return "the rotary frequencies do not match head_dim";
+  if (c.head_dim % 2 || c.inv_freq.empty() || int(c.inv_freq.size()) > c.head_dim / 2)
+    return "the rotary frequencies do not match head_dim";
+  if (!(c.rope_scale > 0)) return "the rotary scale must be positive";
+  if (!c.inv_freq_long.empty() && c.inv_freq_long.size() != c.inv_freq.size())
+    return "the long-context rotary frequencies do not match the others";
   if (c.heads % c.kv_heads) return "heads must be a multiple of kv_heads";
-  if (!c.inv_freq_local.empty() && int(c.inv_freq_local.size()) != c.head_dim / 2)
-    return "the local rotary frequencies do not match head_dim";
+  if (!c.inv_freq_local.empty() && c.inv_freq_local.size() != c.inv_freq.size())
+    return "the local rotary frequencies do not match the global ones";
   if (!c.sliding.empty() && (int(c.sliding.size()) != c.layers || c.window <= 0))
     return "sliding-window layers need one flag a layer and a positive window";
   std::string e = shape_error("embed", -1, embed, c.vocab, c.hidden);
@@ -73,6 +77,7 @@ void Model::reserve_kv(int64_t slots) {
 std::string Model::check(const ForwardBatch& b) const {
   if (!kv_) return "no KV pool reserved";
   const int64_t cap = kv_->capacity();
+  if (b.long_rope && config_.inv_freq_long.empty()) return "tokens ask for long-context RoPE the model does not have";
   for (int64_t i = 0; i < b.n; i++) {
     if (b.tokens[i] < 0 || b.tokens[i] >= config_.vocab) return "token id " + std::to_string(b.tokens[i]) + " is outside the vocabulary";
     if (b.positions[i] < 0 || b.ctx_offset[i] < 0 || int64_t(b.ctx_offset[i]) + b.positions[i] >= b.ctx_slots_len)
@@ -111,7 +116,7 @@ void Model::attention(int layer, const ForwardBatch& b) {
   const ModelConfig& c = config_;
   const int64_t qkv_cols = int64_t(c.heads + 2 * c.kv_heads) * c.head_dim;
   const int64_t row = kv_->row_floats();
-  const int groups = c.heads / c.kv_heads, half = c.head_dim / 2;
+  const int groups = c.heads / c.kv_heads, half = int(c.inv_freq.size());
   float* kbase = kv_->keys(layer);
   float* vbase = kv_->values(layer);
   const std::vector<float>& q_norm = layers[layer].q_norm;
@@ -139,8 +144,8 @@ void Model::attention(int layer, const ForwardBatch& b) {
           kernels_.rmsnorm(kh, k_norm.data(), c.eps, c.head_dim, kh);
         }
       }
-      kernels_.rope(q, c.heads, half, cs, sn);
-      kernels_.rope(k, c.kv_heads, half, cs, sn);
+      kernels_.rope(q, c.heads, c.head_dim, half, cs, sn);
+      kernels_.rope(k, c.kv_heads, c.head_dim, half, cs, sn);
       const int64_t slot = b.ctx_slots[b.ctx_offset[i] + b.positions[i]];
       std::copy(k, k + row, kbase + slot * row);
       std::copy(v, v + row, vbase + slot * row);
@@ -196,7 +201,7 @@ void Model::attention(int layer, const ForwardBatch& b) {
 
 void Model::forward(const ForwardBatch& b) {
   const ModelConfig& c = config_;
-  const int64_t N = b.n, H = c.hidden, half = c.head_dim / 2;
+  const int64_t N = b.n, H = c.hidden, half = int64_t(c.inv_freq.size());
   const int64_t qkv_cols = int64_t(c.heads + 2 * c.kv_heads) * c.head_dim;
   const int64_t q_cols = int64_t(c.heads) * c.head_dim, I = c.intermediate;
   auto fit = [](std::vector<float>& v, int64_t n) {
@@ -223,10 +228,11 @@ void Model::forward(const ForwardBatch& b) {
       if (c.embed_scale != 1.0f)
         for (int64_t j = 0; j < H; j++) x_[i * H + j] *= c.embed_scale;
       // Angles in double, rounded once, as the reference computes its tables.
+      const std::vector<double>& inv = b.long_rope && b.long_rope[i] ? c.inv_freq_long : c.inv_freq;
       for (int64_t j = 0; j < half; j++) {
-        const double a = double(b.positions[i]) * c.inv_freq[j];
-        cos_[i * half + j] = float(std::cos(a));
-        sin_[i * half + j] = float(std::sin(a));
+        const double a = double(b.positions[i]) * inv[j];
+        cos_[i * half + j] = float(std::cos(a) * c.rope_scale);
+        sin_[i * half + j] = float(std::sin(a) * c.rope_scale);
         if (local_rope) {
           const double al = double(b.positions[i]) * c.inv_freq_local[j];
           cos_local_[i * half + j] = float(std::cos(al));

@@ -23,7 +23,14 @@ namespace ck {
 struct ModelConfig {
   int hidden = 0, layers = 0, heads = 0, kv_heads = 0, head_dim = 0, intermediate = 0, vocab = 0;
   float eps = 1e-5f;
-  std::vector<double> inv_freq;  // head_dim / 2 rotary inverse frequencies
+  // Rotary inverse frequencies, one per rotated pair: head_dim / 2 of them, or fewer when only the
+  // first 2 · inv_freq.size() dimensions of each head rotate (partial rotary, Phi-4-mini).
+  std::vector<double> inv_freq;
+  // LongRoPE: the frequencies of sequences that may grow past the original context (empty: none);
+  // the tokens ForwardBatch::long_rope marks rotate with them. cos and sin are multiplied by
+  // rope_scale (its attention factor) either way.
+  std::vector<double> inv_freq_long;
+  double rope_scale = 1.0;
   // Gemma 2/3 (set_architecture; the defaults are Llama's). Embeddings are multiplied by
   // embed_scale; attention scores by attn_scale (0: 1/sqrt(head_dim)), then soft-capped,
   // tanh(s / cap) · cap, when attn_softcap > 0, as are the logits with final_softcap.
@@ -55,6 +62,8 @@ struct ForwardBatch {
   const int32_t* tokens = nullptr;
   // Position of each token in its sequence.
   const int32_t* positions = nullptr;
+  // Per token, nonzero: rotate with inv_freq_long (its sequence uses LongRoPE's long factors); null: none does.
+  const uint8_t* long_rope = nullptr;
   // Where the slot list of the token's sequence starts in ctx_slots; the token sees the slots of
   // positions 0 … its own, and its keys/values are written to the slot of its own position.
   const int32_t* ctx_offset = nullptr;

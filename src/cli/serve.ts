@@ -20,6 +20,7 @@ import { loadTokenizer } from '../text/load-tokenizer.ts';
 import { TokenizerPool } from '../text/tokenizer-pool.ts';
 import type { RestartPolicy } from '../engine/restart-policy.ts';
 import { startGrpcServer, type GrpcServer } from '../service/grpc-server.ts';
+import { dtypeRefusal, metalPossible } from '../engine/weight-precision.ts';
 import { gracefulShutdown } from './graceful-shutdown.ts';
 import { requireApiKey } from './grpc-api-key.ts';
 import type { HttpLimits } from '../util/http-limits.ts';
@@ -101,6 +102,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const log = config.logger;
   // Refused before anything is fetched or loaded.
   if (config.chatTemplate !== undefined) checkChatTemplate(config.chatTemplate, 'the chat template (--chat-template)');
+  // Without Metal every path computes in f32 (the engine checks again on the device it gets).
+  const dtypeRefused = metalPossible() ? undefined : dtypeRefusal(config.engine.dtype, 'cpu');
+  if (dtypeRefused) throw new Error(dtypeRefused);
   const [servedId, ...aliases] = config.servedModelNames ?? [];
   if ([servedId, ...aliases].some((name) => name === '')) throw new Error('--served-model-name: a model name must not be empty');
   const cacheDir = config.cacheDir ?? defaultCacheDir();

@@ -4,6 +4,21 @@
 /** Which implementation computes the model on the CPU: our own kernels, or MLX. */
 export type CpuKernels = 'native' | 'mlx';
 
+/**
+ * The dtype of unquantized weights and activations (--dtype). auto: float32 on a CPU (the only
+ * dtype either CPU path computes in), the checkpoint's float16/bfloat16 on Metal.
+ */
+export const DTYPES = ['auto', 'float32', 'float16', 'bfloat16'] as const;
+export type Dtype = (typeof DTYPES)[number];
+
+/**
+ * What happens to quantized weights at load (--quantization): kept in their blocks, or turned into
+ * the compute dtype. auto: kept where the device computes them at least as fast as f32 (the native
+ * kernels, Metal), dequantized on MLX's CPU backend (its quantized matmul is scalar on x86).
+ */
+export const QUANTIZATION_MODES = ['auto', 'keep', 'dequantize'] as const;
+export type QuantizationMode = (typeof QUANTIZATION_MODES)[number];
+
 export interface EngineOptions {
   /** Most sequences decoding at once (--batch-size). */
   batchSize: number;
@@ -28,6 +43,10 @@ export interface EngineOptions {
   cpuKernels: CpuKernels;
   /** Threads for the native kernels (--threads); 0: one per core. */
   threads: number;
+  /** Dtype of unquantized weights and activations (--dtype). */
+  dtype: Dtype;
+  /** Keep quantized weights quantized or dequantize them at load (--quantization). */
+  quantization: QuantizationMode;
   /**
    * While streams are decoding, a step that also computes prompt tokens may take at most this
    * multiple of a decode-only step (native path): prompts are spread over steps so running
@@ -52,6 +71,8 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   queueTimeoutMs: 600_000,
   cpuKernels: 'native',
   threads: 0,
+  dtype: 'auto',
+  quantization: 'auto',
   prefillStallRatio: 2,
 };
 

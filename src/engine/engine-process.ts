@@ -103,6 +103,8 @@ async function init(msg: Extract<ToEngine, { type: 'init' }>): Promise<void> {
       onProgress: (done, total) => send({ type: 'progress', done, total }),
       cpuKernels: msg.config.engine.cpuKernels,
       threads: msg.config.engine.threads,
+      dtype: msg.config.engine.dtype,
+      quantization: msg.config.engine.quantization,
     });
     core = new EngineCore(model, msg.config.engine, (e) => pending.push(e));
     core.constraints = grammars;
@@ -114,7 +116,17 @@ async function init(msg: Extract<ToEngine, { type: 'init' }>): Promise<void> {
     // The file buffers the weights were read from are garbage now (the native path copied them
     // into its arena): collect them before serving rather than whenever V8 gets to it.
     collectGarbage?.({ type: 'major' });
-    send({ type: 'ready', info: { ...core.info(), runtime: model.runtime, runtimeFallback: model.fallbackReason } });
+    send({
+      type: 'ready',
+      info: {
+        ...core.info(),
+        runtime: model.runtime,
+        runtimeFallback: model.fallbackReason,
+        weightBytes: model.weightBytes,
+        precision: model.precision,
+        precisionWarning: model.precisionWarning,
+      },
+    });
     sendStats(true);
     for (const m of earlyMessages.splice(0)) handle(m);
   } catch (e) {

@@ -74,6 +74,12 @@ export interface EngineModelInfo {
   runtime?: string;
   /** Why MLX runs the model on the CPU although the native kernels were asked for. */
   runtimeFallback?: string;
+  /** Bytes the weights occupy in memory. */
+  weightBytes?: number;
+  /** How the weights are held: kept quantized or dequantized, and the dtype (--quantization, --dtype). */
+  precision?: string;
+  /** Why that choice is slow on this device. */
+  precisionWarning?: string;
 }
 
 export interface EngineStats {

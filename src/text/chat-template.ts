@@ -1,8 +1,8 @@
 // Renders a model's Jinja chat template the way transformers' apply_chat_template does (same
-// variables: messages, add_generation_prompt, the special token strings, raise_exception), with
-// @huggingface/jinja. Every failure is the request's fault or the template's refusal, so it is
-// reported as an invalid `messages` argument.
-import { Template } from '@huggingface/jinja';
+// variables: messages, add_generation_prompt, the special token strings, raise_exception,
+// strftime_now), with @huggingface/jinja. Every failure is the request's fault or the template's
+// refusal, so it is reported as an invalid `messages` argument.
+import { Template, parse, tokenize } from '@huggingface/jinja';
 import { readFileSync } from 'node:fs';
 import type { ChatMessage } from './generation.ts';
 import type { TemplateMessage, ToolDefinition } from './tool-calls/tool-types.ts';
@@ -32,6 +32,65 @@ export function validateChatMessages(messages: unknown): asserts messages is (Ch
   });
 }
 
+const DAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
+const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
+
+/**
+ * transformers' strftime_now global: Python's `datetime.now().strftime(format)` (local time, naive,
+ * the C locale: Python never calls setlocale on its own). @huggingface/jinja's own follows the
+ * process locale (Llama 3.2's "Today Date: 14 Mär 2026" under de_DE) and knows only %Y %m %d %b
+ * %B %H %M. Directives glibc and Python know are written; others are left as they are, as glibc does.
+ */
+export function strftimeNow(format: string, now: Date = new Date()): string {
+  const pad = (n: number, width = 2, fill = '0') => String(n).padStart(width, fill);
+  const hour12 = now.getHours() % 12 || 12;
+  const dayOfYear = Math.round(
+    (Date.UTC(now.getFullYear(), now.getMonth(), now.getDate()) - Date.UTC(now.getFullYear(), 0, 1)) / 86_400_000 + 1,
+  );
+  const fields: Record<string, () => string> = {
+    a: () => DAYS[now.getDay()].slice(0, 3),
+    A: () => DAYS[now.getDay()],
+    b: () => MONTHS[now.getMonth()].slice(0, 3),
+    h: () => MONTHS[now.getMonth()].slice(0, 3),
+    B: () => MONTHS[now.getMonth()],
+    c: () => strftimeNow('%a %b %e %H:%M:%S %Y', now),
+    d: () => pad(now.getDate()),
+    e: () => pad(now.getDate(), 2, ' '),
+    f: () => pad(now.getMilliseconds() * 1000, 6),
+    H: () => pad(now.getHours()),
+    I: () => pad(hour12),
+    j: () => pad(dayOfYear, 3),
+    m: () => pad(now.getMonth() + 1),
+    M: () => pad(now.getMinutes()),
+    p: () => (now.getHours() < 12 ? 'AM' : 'PM'),
+    S: () => pad(now.getSeconds()),
+    u: () => String(now.getDay() || 7),
+    w: () => String(now.getDay()),
+    x: () => strftimeNow('%m/%d/%y', now),
+    X: () => strftimeNow('%H:%M:%S', now),
+    y: () => pad(now.getFullYear() % 100),
+    Y: () => String(now.getFullYear()),
+    // A naive datetime has no zone.
+    z: () => '',
+    Z: () => '',
+    '%': () => '%',
+  };
+  // `%-d`: glibc's flag for no padding.
+  return format.replace(/%(-?)([a-zA-Z%])/g, (directive, unpadded: string, name: string) => {
+    const field = fields[name];
+    if (!field) return directive;
+    const text = field();
+    return unpadded ? text.replace(/^[0 ]+(?=.)/, '') : text;
+  });
+}
+
+/**
+ * Our strftime_now reaches the template under this name, and a first statement binds strftime_now
+ * to it: @huggingface/jinja's render() declares its own strftime_now and refuses a variable of that name.
+ */
+const STRFTIME_NOW_VARIABLE = '__transformers_strftime_now';
+const STRFTIME_NOW_PRELUDE = parse(tokenize(`{% set strftime_now = ${STRFTIME_NOW_VARIABLE} %}`)).body;
+
 export class ChatTemplate {
   private readonly template: Template;
 
@@ -42,6 +101,7 @@ export class ChatTemplate {
     private readonly specialTokens: Record<string, string>,
   ) {
     this.template = new Template(source);
+    this.template.parsed.body.unshift(...STRFTIME_NOW_PRELUDE);
   }
 
   /** `tools`: passed to the template as transformers passes them ([{type: 'function', function}]). */
@@ -51,6 +111,7 @@ export class ChatTemplate {
     try {
       text = this.template.render({
         ...this.specialTokens,
+        [STRFTIME_NOW_VARIABLE]: (format: unknown) => strftimeNow(String(format)),
         messages: messages.map((m) => ({ ...m })),
         add_generation_prompt: opts.addGenerationPrompt,
         ...(opts.tools?.length ? { tools: opts.tools.map((f) => ({ type: 'function', function: f })) } : {}),

@@ -12,6 +12,27 @@ export type RopeScaling =
       lowFreqFactor: number;
       highFreqFactor: number;
       originalMaxPositionEmbeddings: number;
+    }
+  | {
+      /**
+       * Each rotated pair's inverse frequency divided by its factor: Llama 3 scaling as llama.cpp's
+       * converter stores it in GGUF files (the rope_freqs tensor, no scaling keys).
+       */
+      type: 'freqFactors';
+      factors: number[];
+    }
+  | {
+      /**
+       * Phi-3's LongRoPE (transformers' "longrope"): each rotated pair's inverse frequency divided by
+       * its short factor, or by its long factor for a request that may grow past
+       * originalMaxPositionEmbeddings (decided per request: see usesLongRope); cos and
+       * sin multiplied by attentionFactor.
+       */
+      type: 'longrope';
+      shortFactor: number[];
+      longFactor: number[];
+      attentionFactor: number;
+      originalMaxPositionEmbeddings: number;
     };
 
 export interface ModelConfig {
@@ -27,6 +48,8 @@ export interface ModelConfig {
   rmsNormEps: number;
   ropeTheta: number;
   ropeScaling?: RopeScaling;
+  /** Leading dimensions of each head that RoPE rotates, the rest passing through (Phi-4-mini); absent: all headDim. */
+  rotaryDim?: number;
   /** The longest sequence (prompt + output) served; for sliding-window models capped at the window. */
   contextLength: number;
   tieWordEmbeddings: boolean;
@@ -69,6 +92,26 @@ export function attentionScale(c: ModelConfig): number {
   return c.attentionScale ?? 1 / Math.sqrt(c.headDim);
 }
 
+/** Leading dimensions of each head RoPE rotates. */
+export function rotaryDim(c: ModelConfig): number {
+  return c.rotaryDim ?? c.headDim;
+}
+
+/**
+ * Whether a request that may grow to `maxLength` tokens (prompt + max_tokens, or the context)
+ * rotates with LongRoPE's long factors. transformers picks the factors by the current sequence
+ * length at every forward call (longer than originalMaxPositionEmbeddings: long), so a sequence
+ * that crosses that length during generation has its earlier keys rotated with the short factors
+ * and later ones with the long. Our KV caches keep keys rotated, so a request uses one set
+ * throughout, chosen at admission by the longest it may get (vLLM also decides per request):
+ * within the original length the short factors, exactly as transformers; a prompt already past it
+ * the long factors, as transformers' forward of the whole sequence; only a request that starts
+ * within the original length and may grow past it differs (long factors from its first token).
+ */
+export function usesLongRope(c: ModelConfig, maxLength: number): boolean {
+  return c.ropeScaling?.type === 'longrope' && maxLength > c.ropeScaling.originalMaxPositionEmbeddings;
+}
+
 /** Whether layer `layer` attends within a sliding window. */
 export function isSlidingLayer(c: ModelConfig, layer: number): boolean {
   return c.slidingWindow !== undefined && c.slidingLayers?.[layer] === true;
@@ -82,8 +125,13 @@ export function configFromHf(raw: Record<string, unknown>): ModelConfig {
 }
 
 /** Reads the hyperparameters from a GGUF header (`<arch>.*` keys) with the module of its architecture. */
-export function configFromGguf(meta: Record<string, unknown>, vocabSize: number, hasOutputWeight: boolean): ModelConfig {
-  return architectureForGguf(meta).configFromGguf(meta, vocabSize, hasOutputWeight);
+export function configFromGguf(
+  meta: Record<string, unknown>,
+  vocabSize: number,
+  hasOutputWeight: boolean,
+  tensor?: (name: string) => Float32Array | undefined,
+): ModelConfig {
+  return architectureForGguf(meta).configFromGguf(meta, vocabSize, hasOutputWeight, tensor);
 }
 
 /** Bytes of K and V one token occupies across all layers (f32 on CPU). */
@@ -113,6 +161,27 @@ export function validateConfig(c: ModelConfig): void {
     throw new UnsupportedModelError(`model config: ${c.numHeads} attention heads are not a multiple of ${c.numKvHeads} KV heads`);
   }
   if (c.headDim % 2 !== 0) throw new UnsupportedModelError(`model config: head_dim ${c.headDim} must be even for RoPE`);
+  const rotary = rotaryDim(c);
+  if (!Number.isInteger(rotary) || rotary <= 0 || rotary % 2 !== 0 || rotary > c.headDim) {
+    throw new UnsupportedModelError(`model config: ${rotary} rotary dimensions must be even and at most head_dim ${c.headDim}`);
+  }
+  if (c.ropeScaling?.type === 'longrope') {
+    for (const [name, f] of [
+      ['short_factor', c.ropeScaling.shortFactor],
+      ['long_factor', c.ropeScaling.longFactor],
+    ] as const) {
+      if (f.length !== rotary / 2) {
+        throw new UnsupportedModelError(
+          `model config: LongRoPE ${name} has ${f.length} values, expected ${rotary / 2} (rotary dimensions / 2)`,
+        );
+      }
+    }
+  }
+  if (c.ropeScaling?.type === 'freqFactors' && c.ropeScaling.factors.length !== rotary / 2) {
+    throw new UnsupportedModelError(
+      `model config: rope_freqs has ${c.ropeScaling.factors.length} values, expected ${rotary / 2} (rotary dimensions / 2)`,
+    );
+  }
   if (c.slidingLayers && c.slidingLayers.length !== c.numLayers) {
     throw new UnsupportedModelError(`model config: ${c.slidingLayers.length} layer types for ${c.numLayers} layers`);
   }

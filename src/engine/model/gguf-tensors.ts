@@ -6,7 +6,7 @@
 // loaded with mx.load (MLX) or read as bytes (native kernels). (MLX's own GGUF reader mis-orders
 // 4-bit values in this build, so we do not use it for quantized tensors.)
 import { closeSync, openSync, readSync } from 'node:fs';
-import type { GgufTensorInfo } from '../gguf.ts';
+import type { GgufFile, GgufTensorInfo } from '../gguf.ts';
 import { GGML_DEQUANTIZERS, dequantize } from '../quant/dequantize.ts';
 import { floatToHalf, halfToFloat } from '../quant/f16.ts';
 import { Q8_0_REPACKS } from '../quant/q8-0-repack.ts';
@@ -58,6 +58,23 @@ function q8_0BiasesFit(blocks: Uint8Array): boolean {
 export interface ConvertedTensor {
   /** float tensors: one entry; quantized: weight/scales/biases entries (name suffixes). */
   entries: Map<string, SafetensorsEntry>;
+}
+
+/**
+ * The values of a small F32 tensor of a GGUF file (Phi-3's LongRoPE rope_factors_*), read from the
+ * file; undefined when the file has no tensor of that name.
+ */
+export function ggufF32Tensor(gguf: GgufFile, name: string): Float32Array | undefined {
+  const t = gguf.tensors.find((x) => x.name === name);
+  if (!t) return undefined;
+  if (t.type !== GGML_F32) throw new UnsupportedModelError(`tensor ${name} has GGUF type ${t.typeName}, expected F32`);
+  const fd = openSync(gguf.path, 'r');
+  try {
+    const bytes = readBytes(fd, t.offset, t.byteLength);
+    return new Float32Array(bytes.buffer, 0, bytes.byteLength / 4);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function readBytes(fd: number, offset: number, length: number): Uint8Array {

@@ -1,7 +1,7 @@
 import { mx, type MxArray } from '../mlx.ts';
 // A projection y = x·W (+ b). On CPU MLX multiplies only float32, and its quantized matmul is slower
 // than dequantizing once, so CPU weights are dense f32 stored [in, out] (row-major x·W is the fastest
-// BLAS layout here). On Metal quantized weights stay quantized.
+// BLAS layout here) unless --quantization keep says otherwise. On Metal quantized weights stay quantized.
 
 export type Linear =
   | { kind: 'dense'; weight: MxArray /* [in, out] */; bias?: MxArray }
@@ -44,9 +44,9 @@ export function contiguous(a: MxArray): MxArray {
   return mx.reshape(mx.reshape(a, [-1]), a.shape);
 }
 
-/** Turns a [out, in] float matrix (the checkpoint layout) into a dense Linear stored [in, out]. */
-export function denseFromOutIn(weightOutIn: MxArray, bias?: MxArray): Linear {
-  return { kind: 'dense', weight: contiguous(mx.transpose(weightOutIn.astype(mx.float32))), bias: bias?.astype(mx.float32) };
+/** Turns a [out, in] float matrix (the checkpoint layout) into a dense Linear stored [in, out], in `dtype` (default f32). */
+export function denseFromOutIn(weightOutIn: MxArray, bias?: MxArray, dtype = mx.float32): Linear {
+  return { kind: 'dense', weight: contiguous(mx.transpose(weightOutIn.astype(dtype))), bias: bias?.astype(dtype) };
 }
 
 export function arrayBytes(a: MxArray): number {

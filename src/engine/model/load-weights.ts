@@ -5,15 +5,27 @@ import { basename, join } from 'node:path';
 import type { GgufFile } from '../gguf.ts';
 import { architectureForGguf, architectureForHf } from './architectures/registry.ts';
 import { configFromHf, validateConfig } from './config.ts';
-import { convertGgufTensors } from './gguf-tensors.ts';
+import { convertGgufTensors, ggufF32Tensor } from './gguf-tensors.ts';
 import { writeSafetensors } from './safetensors-writer.ts';
 import { Transformer } from './transformer.ts';
-import { buildWeights, loadSafetensorsDirectory, renameGgufTensors, type LoadOptions } from './weights.ts';
+import { buildWeights, loadSafetensorsDirectory, renameGgufTensors, type LoadOptions, type MxDtype } from './weights.ts';
 
 export interface WeightLoadOptions {
   /** Keep quantized weights quantized (Metal); defaults to true only when MLX runs on the GPU. */
   keepQuantized?: boolean;
+  /** Dtype of float weights (default float32); `checkpoint`: the checkpoint's float16/bfloat16 (Metal). */
+  dtype?: MxDtype | 'checkpoint';
   onProgress?: LoadOptions['onProgress'];
+}
+
+type TensorMap = Parameters<typeof buildWeights>[0];
+
+/** The dtype to hold float weights in: as asked, or the checkpoint's (its embedding's, or its scales' when quantized). */
+function weightDtype(tensors: TensorMap, dtype: WeightLoadOptions['dtype']): MxDtype {
+  if (dtype === undefined) return mx.float32;
+  if (dtype !== 'checkpoint') return dtype;
+  const t = tensors['model.embed_tokens.scales'] ?? tensors['model.embed_tokens.weight'];
+  return t && (t.dtype === mx.float16 || t.dtype === mx.bfloat16) ? t.dtype : mx.float32;
 }
 
 function defaultKeepQuantized(): boolean {
@@ -28,6 +40,7 @@ export function loadHfTransformer(dir: string, opts: WeightLoadOptions = {}): Tr
   const tensors = loadSafetensorsDirectory(dir, architectureForHf(raw).hfTensorName);
   const weights = buildWeights(tensors, config, {
     keepQuantized: opts.keepQuantized ?? defaultKeepQuantized(),
+    dtype: weightDtype(tensors, opts.dtype),
     onProgress: opts.onProgress,
     ggufPermuted: false,
   });
@@ -55,10 +68,11 @@ export function loadGgufTransformer(gguf: GgufFile, vocabSize: number, cacheDir:
   const architecture = architectureForGguf(gguf.metadata);
   const converted = convertedGgufPath(gguf, cacheDir);
   const tensors = renameGgufTensors(mx.load(converted) as unknown as Record<string, MxArray>, architecture.ggufLayerNames);
-  const config = architecture.configFromGguf(gguf.metadata, vocabSize, 'lm_head.weight' in tensors);
+  const config = architecture.configFromGguf(gguf.metadata, vocabSize, 'lm_head.weight' in tensors, (name) => ggufF32Tensor(gguf, name));
   validateConfig(config);
   const weights = buildWeights(tensors, config, {
     keepQuantized: opts.keepQuantized ?? defaultKeepQuantized(),
+    dtype: weightDtype(tensors, opts.dtype),
     onProgress: opts.onProgress,
     ggufPermuted: architecture.ggufPermutesQk,
   });

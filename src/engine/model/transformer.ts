@@ -6,10 +6,10 @@
 // scaling, soft-capping and sliding windows are the AttentionContext's.
 // Where the keys and values live, and which of them a query may see, is the AttentionContext's
 // business; the model only produces q, k, v and consumes the attention output.
-import type { ModelConfig } from './config.ts';
+import { type ModelConfig, rotaryDim } from './config.ts';
 import { applyLinear, linearArrays, linearFromArrays } from './linear.ts';
 import { Rope, rotateHalf, type RopeTables } from './rope.ts';
-import type { ModelWeights } from './weights.ts';
+import { embedTokens, type ModelWeights } from './weights.ts';
 import { mx, type MxArray } from '../mlx.ts';
 
 export interface AttentionContext {
@@ -28,7 +28,21 @@ export interface ForwardPart {
   ctx: AttentionContext;
 }
 
+/**
+ * The MLX path rotates a decode batch's rows with one set of tables and re-rotates joining
+ * sequences with its frequencies, so it runs LongRoPE with the short factors only: its context
+ * stops at the original length, within which transformers uses them too (the native path also
+ * serves longer requests, with the long factors: see usesLongRope in config.ts).
+ */
+function withinShortRope(c: ModelConfig): ModelConfig {
+  const s = c.ropeScaling;
+  return s?.type === 'longrope' && c.contextLength > s.originalMaxPositionEmbeddings
+    ? { ...c, contextLength: s.originalMaxPositionEmbeddings }
+    : c;
+}
+
 export class Transformer {
+  readonly config: ModelConfig;
   readonly rope: Rope;
   private readonly qSize: number;
   private readonly kvSize: number;
@@ -43,11 +57,17 @@ export class Transformer {
    */
   private readonly finishLayer: (...inputs: MxArray[]) => MxArray;
   private readonly embedScale?: MxArray;
+  /**
+   * The activations' dtype: the weights' (--dtype; float16/bfloat16 only on Metal). Attention runs
+   * in f32 (the RoPE tables and KV buffers are f32); its output is cast back before the o projection.
+   */
+  private readonly dtype: MxArray['dtype'];
 
   constructor(
-    readonly config: ModelConfig,
+    config: ModelConfig,
     readonly weights: ModelWeights,
   ) {
+    this.config = withinShortRope(config);
     this.rope = new Rope(config);
     this.qSize = config.numHeads * config.headDim;
     this.kvSize = config.numKvHeads * config.headDim;
@@ -98,7 +118,8 @@ export class Transformer {
       const mlpOut = applyLinear(mx.multiply(activate(gate), up), down);
       return mx.add(x1, postNorms ? mx.fast.rmsNorm(mlpOut, inputs[1], eps) : mlpOut);
     };
-    if (config.embedScale !== undefined && config.embedScale !== 1) this.embedScale = mx.array(config.embedScale, mx.float32);
+    this.dtype = weights.finalNorm.dtype;
+    if (config.embedScale !== undefined && config.embedScale !== 1) this.embedScale = mx.array(config.embedScale, this.dtype);
     const compile = process.env.MLX_BATCH_SERVER_COMPILE !== '0';
     this.projectQkv = compile ? mx.compile(projectQkv as (...a: MxArray[]) => MxArray[]) : (projectQkv as (...a: MxArray[]) => MxArray[]);
     this.finishLayer = compile ? mx.compile(finishLayer as (...a: MxArray[]) => MxArray) : (finishLayer as (...a: MxArray[]) => MxArray);
@@ -144,7 +165,7 @@ export class Transformer {
             parts.map((p) => mx.reshape(p.tokens, [-1])),
             0,
           );
-    const embedded = mx.take(this.weights.embed, flat, 0);
+    const embedded = embedTokens(this.weights.embed, flat);
     let x = pad(this.embedScale ? mx.multiply(embedded, this.embedScale) : embedded);
     for (let i = 0; i < c.numLayers; i++) {
       const w = this.weights.layers[i];
@@ -166,7 +187,8 @@ export class Transformer {
         const o = part.ctx.attend(i, heads(qkv[0]), heads(qkv[1]), heads(qkv[2]));
         return mx.reshape(o.transpose(0, 2, 1, 3), [B * T, this.qSize]);
       });
-      const attn = pad(outputs.length === 1 ? outputs[0] : mx.concatenate(outputs, 0));
+      const joined = outputs.length === 1 ? outputs[0] : mx.concatenate(outputs, 0);
+      const attn = pad(joined.dtype === this.dtype ? joined : joined.astype(this.dtype));
       const postNorms = w.postAttnNorm && w.postMlpNorm ? [w.postAttnNorm, w.postMlpNorm] : [];
       x = this.finishLayer(x, attn, w.mlpNorm, ...postNorms, ...linearArrays(w.o), ...linearArrays(w.gateUp), ...linearArrays(w.down));
     }
@@ -196,7 +218,7 @@ export class Transformer {
       rows += B * T;
     }
     if (padded > rows) {
-      const filler = mx.zeros([padded - rows, 1, this.config.headDim / 2]);
+      const filler = mx.zeros([padded - rows, 1, rotaryDim(this.config) / 2]);
       cos.push(filler);
       sin.push(filler);
     }

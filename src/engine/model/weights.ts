@@ -1,11 +1,14 @@
 // Loads checkpoint tensors (safetensors from a Hugging Face / MLX directory, or a GGUF file) into the
-// layout the forward pass wants: fused q|k|v and gate|up projections, f32 [in, out] matrices on CPU.
+// layout the forward pass wants: fused q|k|v and gate|up projections, dense [in, out] matrices in the
+// compute dtype (f32 on CPU), or quantized blocks kept as they are (--quantization).
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ModelConfig } from './config.ts';
 import { UnsupportedModelError } from './config.ts';
 import { applyLinear, contiguous, denseFromOutIn, linearArrays, type Linear } from './linear.ts';
 import { mx, type MxArray } from '../mlx.ts';
+
+export type MxDtype = typeof mx.float32;
 
 export interface LayerWeights {
   attnNorm: MxArray;
@@ -25,17 +28,34 @@ export interface LayerWeights {
   down: Linear;
 }
 
+/** The token embedding: a dense [vocab, hidden] table, or quantized rows dequantized as they are looked up. */
+export type Embedding =
+  | { kind: 'dense'; table: MxArray }
+  | { kind: 'quantized'; weight: MxArray; scales: MxArray; biases: MxArray; groupSize: number; bits: number };
+
+/** The embedding rows of `ids` (int32 [N]) → [N, hidden]. */
+export function embedTokens(e: Embedding, ids: MxArray): MxArray {
+  if (e.kind === 'dense') return mx.take(e.table, ids, 0);
+  const rows = (a: MxArray) => mx.take(a, ids, 0);
+  return mx.dequantize(rows(e.weight), rows(e.scales), rows(e.biases), e.groupSize, e.bits);
+}
+
+function embeddingArrays(e: Embedding): MxArray[] {
+  return e.kind === 'dense' ? [e.table] : [e.weight, e.scales, e.biases];
+}
+
 export interface ModelWeights {
-  /** [vocab, hidden] f32, indexed by token id. */
-  embed: MxArray;
+  embed: Embedding;
   layers: LayerWeights[];
   finalNorm: MxArray;
   lmHead: Linear;
 }
 
 export interface LoadOptions {
-  /** Keep quantized checkpoints quantized (fast on Metal); on CPU they are dequantized to f32. */
+  /** Keep quantized checkpoints quantized (fast on Metal; --quantization); else they are dequantized to `dtype`. */
   keepQuantized: boolean;
+  /** Dtype of float weights, of dequantized ones and of quantized weights' scales (default float32: MLX's CPU matmul computes nothing else). */
+  dtype?: MxDtype;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -120,6 +140,7 @@ class TensorReader {
   constructor(
     private readonly tensors: TensorMap,
     private readonly keepQuantized: boolean,
+    readonly dtype: MxDtype,
   ) {}
 
   has(name: string): boolean {
@@ -129,7 +150,7 @@ class TensorReader {
   vector(name: string): MxArray {
     const t = this.tensors[`${name}.weight`];
     if (!t) throw new UnsupportedModelError(`checkpoint is missing tensor ${name}.weight`);
-    return t.astype(mx.float32);
+    return t.astype(this.dtype);
   }
 
   raw(name: string): RawMatrix {
@@ -143,38 +164,47 @@ class TensorReader {
     };
   }
 
-  /** A [out, in] float32 matrix, dequantizing if the checkpoint is quantized. */
+  /** A [out, in] matrix in the compute dtype, dequantizing if the checkpoint is quantized. */
   dense(m: RawMatrix, inFeatures: number): MxArray {
-    if (!m.scales) return m.weight.astype(mx.float32);
+    if (!m.scales) return m.weight.astype(this.dtype);
     const { groupSize, bits } = quantParams(m, inFeatures);
     // Dequantize in f32: scales and biases are often f16, and an f16 result would round every weight.
     const scales = m.scales.astype(mx.float32);
     const biases = m.biases ? m.biases.astype(mx.float32) : mx.zerosLike(scales);
-    return mx.dequantize(m.weight, scales, biases, groupSize, bits);
+    return mx.dequantize(m.weight, scales, biases, groupSize, bits).astype(this.dtype);
+  }
+
+  /** Quantized parts kept as they are, scales and biases in the compute dtype (the product's dtype follows them). */
+  quantized(parts: RawMatrix[], inFeatures: number) {
+    const q = parts.map((p) => quantParams(p, inFeatures));
+    if (!q.every((x) => x.bits === q[0].bits && x.groupSize === q[0].groupSize)) return undefined;
+    const cat = (sel: (p: RawMatrix) => MxArray) => (parts.length === 1 ? sel(parts[0]) : mx.concatenate(parts.map(sel), 0));
+    return {
+      weight: cat((p) => p.weight),
+      scales: cat((p) => p.scales as MxArray).astype(this.dtype),
+      biases: cat((p) => p.biases ?? mx.zerosLike(p.scales as MxArray)).astype(this.dtype),
+      groupSize: q[0].groupSize,
+      bits: q[0].bits,
+    };
+  }
+
+  /** The token embedding: quantized rows kept when quantized weights are kept. */
+  embedding(m: RawMatrix, hidden: number): Embedding {
+    const q = this.keepQuantized && m.scales ? this.quantized([m], hidden) : undefined;
+    return q ? { kind: 'quantized', ...q } : { kind: 'dense', table: this.dense(m, hidden) };
   }
 
   /** Fuses several [out_i, in] matrices into one Linear with outputs concatenated in order. */
   linear(parts: RawMatrix[], inFeatures: number): Linear {
     const biases = parts.map((p) => p.bias);
-    const bias = biases.every((b) => b) ? mx.concatenate(biases as MxArray[], 0).astype(mx.float32) : undefined;
+    const bias = biases.every((b) => b) ? mx.concatenate(biases as MxArray[], 0).astype(this.dtype) : undefined;
     if (biases.some((b) => b) && !bias) throw new UnsupportedModelError('only some of the fused projections have a bias');
     if (this.keepQuantized && parts.every((p) => p.scales)) {
-      const q = parts.map((p) => ({ ...quantParams(p, inFeatures), p }));
-      if (q.every((x) => x.bits === q[0].bits && x.groupSize === q[0].groupSize)) {
-        const cat = (sel: (p: RawMatrix) => MxArray) => (parts.length === 1 ? sel(parts[0]) : mx.concatenate(parts.map(sel), 0));
-        return {
-          kind: 'quantized',
-          weight: cat((p) => p.weight),
-          scales: cat((p) => p.scales as MxArray),
-          biases: cat((p) => p.biases ?? mx.zerosLike(p.scales as MxArray)),
-          groupSize: q[0].groupSize,
-          bits: q[0].bits,
-          bias,
-        };
-      }
+      const q = this.quantized(parts, inFeatures);
+      if (q) return { kind: 'quantized', ...q, bias };
     }
     const dense = parts.map((p) => this.dense(p, inFeatures));
-    return denseFromOutIn(dense.length === 1 ? dense[0] : mx.concatenate(dense, 0), bias);
+    return denseFromOutIn(dense.length === 1 ? dense[0] : mx.concatenate(dense, 0), bias, this.dtype);
   }
 }
 
@@ -209,7 +239,7 @@ function checkShape(name: string, a: MxArray, expected: number[]) {
  * built so peak memory stays near one copy of the model.
  */
 export function buildWeights(tensors: TensorMap, c: ModelConfig, opts: LoadOptions & { ggufPermuted: boolean }): ModelWeights {
-  const r = new TensorReader(tensors, opts.keepQuantized);
+  const r = new TensorReader(tensors, opts.keepQuantized, opts.dtype ?? mx.float32);
   const H = c.hiddenSize;
   const qOut = c.numHeads * c.headDim;
   const kvOut = c.numKvHeads * c.headDim;
@@ -217,9 +247,12 @@ export function buildWeights(tensors: TensorMap, c: ModelConfig, opts: LoadOptio
   // Gemma stores w of x·(1 + w).
   const norm = (name: string) => (c.normWeightOffset ? mx.add(r.vector(name), c.normWeightOffset) : r.vector(name));
   const embedRaw = r.raw('model.embed_tokens');
-  const embed = r.dense(embedRaw, H);
-  checkShape('model.embed_tokens', embed, [c.vocabSize, H]);
-  mx.eval(embed);
+  const embed = r.embedding(embedRaw, H);
+  checkShape('model.embed_tokens', embed.kind === 'dense' ? embed.table : embed.scales, [
+    c.vocabSize,
+    embed.kind === 'dense' ? H : H / embed.groupSize,
+  ]);
+  mx.eval(...embeddingArrays(embed));
 
   const layers: LayerWeights[] = [];
   for (let i = 0; i < c.numLayers; i++) {
@@ -248,12 +281,32 @@ export function buildWeights(tensors: TensorMap, c: ModelConfig, opts: LoadOptio
   const lmHead =
     !c.tieWordEmbeddings && r.has('lm_head')
       ? r.linear([r.raw('lm_head')], H)
-      : opts.keepQuantized && embedRaw.scales
-        ? r.linear([embedRaw], H)
-        : denseFromOutIn(embed);
+      : embed.kind === 'quantized'
+        ? { ...embed, kind: 'quantized' as const } // tied: the same arrays serve both
+        : denseFromOutIn(embed.table, undefined, r.dtype);
   mx.eval(finalNorm, ...linearArrays(lmHead));
   opts.onProgress?.(c.numLayers + 1, c.numLayers + 1);
   return { embed, layers, finalNorm, lmHead };
+}
+
+/** Bytes the weights occupy in memory (what --quantization and --dtype change). */
+export function weightBytes(w: ModelWeights): number {
+  const arrays = [
+    ...embeddingArrays(w.embed),
+    w.finalNorm,
+    ...linearArrays(w.lmHead),
+    ...w.layers.flatMap((l) => [
+      l.attnNorm,
+      l.mlpNorm,
+      ...[l.qNorm, l.kNorm, l.postAttnNorm, l.postMlpNorm].filter((a): a is MxArray => a !== undefined),
+      ...linearArrays(l.qkv),
+      ...linearArrays(l.o),
+      ...linearArrays(l.gateUp),
+      ...linearArrays(l.down),
+    ]),
+  ];
+  // A tied LM head may share the embedding's arrays: count each array once.
+  return [...new Set(arrays)].reduce((sum, a) => sum + a.size * a.itemsize, 0);
 }
 
 /** q, k and v of a layer, in order: three projections, or one fused already (Phi-3's qkv_proj). */

@@ -42,9 +42,14 @@ export interface CpuKernelsAddon {
       intermediate: number;
       vocab: number;
       eps: number;
+      /** cos/sin multiplier (LongRoPE's attention factor; 1 otherwise). */
+      ropeScale: number;
       threads: number;
     },
+    /** One RoPE frequency per rotated pair (fewer than headDim / 2 with a partial rotary embedding). */
     invFreq: Float64Array,
+    /** LongRoPE's long-context frequencies, as many; null: the model has none. */
+    invFreqLong: Float64Array | null,
   ): NativeModelHandle;
   /**
    * Gemma's differences from Llama (model.h ModelConfig), before any weight is set: `sliding` has a
@@ -81,6 +86,8 @@ export interface CpuKernelsAddon {
     ctxSlots: Int32Array,
     logitRows: Int32Array,
     logits: Float32Array,
+    /** A flag per token: rotate with the long-context frequencies; null: no token does. */
+    ropeLong: Uint8Array | null,
   ): void;
   /** A KV pool of `slots` tokens, replacing any earlier one (and its contents). */
   reserveKv(model: NativeModelHandle, slots: number): void;

@@ -3,9 +3,12 @@
 // prefix is used where it lies (its slots are shared, locked in the prefix cache) and a finished
 // sequence hands its slots to the cache instead of copying them, so reusing a prefix costs
 // nothing but its lookup. Each step decodes one token for every running sequence and spends what
-// the step budget (step-budget.ts) leaves on prompt chunks, oldest request first.
+// the step budget (step-budget.ts) leaves on prompt chunks, oldest request first. A LongRoPE
+// model's requests that may grow past its original context rotate with the long factors
+// (usesLongRope): their keys differ from everyone else's, so they neither use nor fill the prefix cache.
 import type { BackendHost, BackendStats, EngineBackend } from '../engine-backend.ts';
 import { type EngineOptions, servedContextLength } from '../engine-options.ts';
+import { usesLongRope } from '../model/config.ts';
 import { RadixCache, type RadixNode } from '../radix-cache.ts';
 import type { SampledToken, SamplerRow } from '../sampler/sampler.ts';
 import type { Sequence } from '../sequence.ts';
@@ -36,6 +39,8 @@ interface SequenceKv {
   target?: number[];
   /** Tokens this step computes. */
   stepTokens: number;
+  /** Rotates with LongRoPE's long factors (decided at admission; keeps it off the prefix cache). */
+  longRope: boolean;
 }
 
 export class NativeBackend implements EngineBackend {
@@ -131,7 +136,7 @@ export class NativeBackend implements EngineBackend {
     const owned = k.slots.view();
     // Slots [cachedFrom, computed) go to the cache.
     let cachedFrom = k.computed;
-    if (this.cache && keepInCache && k.computed > 0) {
+    if (this.cache && keepInCache && k.computed > 0 && !k.longRope) {
       this.cache.insert(k.seq.allTokenIds().slice(0, k.computed), (start, end) => {
         // The sequence's shared prefix is locked in the cache, so the cache holds at least that much.
         if (start < k.shared) throw new Error(`the prefix cache lost ${k.shared - start} locked tokens`);
@@ -207,7 +212,7 @@ export class NativeBackend implements EngineBackend {
     const cache = this.cache;
     const s = k.seq;
     const held = s.cacheLock as RadixNode<SlotRun> | undefined;
-    if (!cache?.canFit((k.computed - k.shared) * this.model.kvBytesPerToken, held)) return;
+    if (k.longRope || !cache?.canFit((k.computed - k.shared) * this.model.kvBytesPerToken, held)) return;
     let cachedFrom = k.computed;
     const node = cache.insert(s.allTokenIds().slice(0, k.computed), (start, end) => {
       if (start < k.shared) throw new Error(`the prefix cache lost ${k.shared - start} locked tokens`);
@@ -275,8 +280,9 @@ export class NativeBackend implements EngineBackend {
     if (running.length + this.prefillQueue.length >= opts.batchSize) return undefined;
     const s = waiting[0];
     const tokens = s.allTokenIds();
+    const longRope = usesLongRope(this.model.config, s.maxLength);
     // At least one token is computed: its logits give the next token.
-    const match = this.cache?.matchPrefix(tokens.slice(0, -1));
+    const match = longRope ? undefined : this.cache?.matchPrefix(tokens.slice(0, -1));
     const cached = match?.length ?? 0;
     let owned = 0;
     for (const k of this.kv.values()) owned += (k.target?.length ?? k.slots.length) - k.shared + GROWTH_HEADROOM;
@@ -290,7 +296,7 @@ export class NativeBackend implements EngineBackend {
     }
     const shared = new SlotList([], Math.max(64, tokens.length + 16));
     for (const run of match?.payloads ?? []) for (const slot of run) shared.push(slot);
-    const k: SequenceKv = { seq: s, slots: shared, shared: cached, computed: cached, target: tokens, stepTokens: 0 };
+    const k: SequenceKv = { seq: s, slots: shared, shared: cached, computed: cached, target: tokens, stepTokens: 0, longRope };
     this.kv.set(s, k);
     this.prefillQueue.push(k);
     host.markStarted(s, cached);
@@ -313,11 +319,13 @@ export class NativeBackend implements EngineBackend {
     const positions = new Int32Array(n);
     const ctxOffset = new Int32Array(n);
     const ctxSlots = new Int32Array(ctxLength);
+    const ropeLong = parts.some((k) => k.longRope) ? new Uint8Array(n) : undefined;
     const lastIndex = new Map<SequenceKv, number>();
     let t = 0;
     let c = 0;
     for (const k of parts) {
       ctxSlots.set(k.slots.view(), c);
+      const first = t;
       if (k.target) {
         for (let i = 0; i < k.stepTokens; i++) {
           tokens[t] = k.target[k.computed + i];
@@ -329,13 +337,14 @@ export class NativeBackend implements EngineBackend {
         positions[t] = k.computed;
         ctxOffset[t++] = c;
       }
+      if (ropeLong && k.longRope) ropeLong.fill(1, first, t);
       lastIndex.set(k, t - 1);
       c += k.slots.length;
     }
     const logitRows = Int32Array.from([...decoding, ...completing], (k) => lastIndex.get(k) as number);
     const V = this.model.config.vocabSize;
     if (this.logits.length < logitRows.length * V) this.logits = new Float32Array(logitRows.length * V);
-    this.model.forward({ tokens, positions, ctxOffset, ctxSlots, logitRows }, this.logits);
+    this.model.forward({ tokens, positions, ctxOffset, ctxSlots, logitRows, ropeLong }, this.logits);
   }
 }
 

@@ -14,6 +14,8 @@ export interface NativeForwardBatch {
   ctxSlots: Int32Array;
   /** Tokens whose next-token logits are wanted, in the order they are written. */
   logitRows: Int32Array;
+  /** Per token, 1: its sequence rotates with LongRoPE's long factors (usesLongRope); absent: none does. */
+  ropeLong?: Uint8Array;
 }
 
 export class NativeTransformer {
@@ -37,7 +39,7 @@ export class NativeTransformer {
 
   /** Runs the batch; writes logitRows.length × vocab logits into `logits`. */
   forward(b: NativeForwardBatch, logits: Float32Array): void {
-    this.addon.forward(this.handle, b.tokens, b.positions, b.ctxOffset, b.ctxSlots, b.logitRows, logits);
+    this.addon.forward(this.handle, b.tokens, b.positions, b.ctxOffset, b.ctxSlots, b.logitRows, logits, b.ropeLong ?? null);
   }
 
   /** Returns the memory behind slots [begin, end) to the system. */

@@ -5,7 +5,7 @@
 // has it (Architecture.ggufPermutesQk).
 import type { ModelConfig } from '../model/config.ts';
 import { attentionScale, isSlidingLayer, UnsupportedModelError } from '../model/config.ts';
-import { ropeInverseFrequencies } from '../model/rope.ts';
+import { ropeInverseFrequencies, ropeTableScale } from '../model/rope.ts';
 import type { RawTensor } from '../model/safetensors-reader.ts';
 import type { CpuKernelsAddon, NativeModelHandle, NativeModelInfo, NativeWeightType } from './cpu-kernels.ts';
 
@@ -22,6 +22,8 @@ export interface NativeBuildOptions {
   threads: number;
   /** Undo llama.cpp's q/k row permutation (GGUF files of an architecture with ggufPermutesQk). */
   ggufPermuted: boolean;
+  /** Turn quantized tensors into f32 at load (--quantization dequantize) instead of keeping their blocks. */
+  dequantize?: boolean;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -33,6 +35,7 @@ class NativeTensorReader {
   constructor(
     private readonly addon: CpuKernelsAddon,
     private readonly tensors: Map<string, RawTensor>,
+    private readonly dequantize: boolean,
   ) {}
 
   has(name: string): boolean {
@@ -78,7 +81,8 @@ class NativeTensorReader {
     }
     const biases = this.tensors.get(`${name}.biases`);
     const packed = this.addon.packAffine(w.data, scales.data, biases?.data ?? null, scales.dtype, rows, cols, bits, groupSize);
-    return { type: packed.type, rows, cols, data: packed.data, bias };
+    const m: NativeMatrix = { type: packed.type, rows, cols, data: packed.data, bias };
+    return this.dequantize ? toF32Matrix(this.addon, m) : m;
   }
 }
 
@@ -133,7 +137,7 @@ export function buildNativeModel(
   c: ModelConfig,
   opts: NativeBuildOptions,
 ): { handle: NativeModelHandle; info: NativeModelInfo } {
-  const r = new NativeTensorReader(addon, tensors);
+  const r = new NativeTensorReader(addon, tensors, opts.dequantize === true);
   const H = c.hiddenSize;
   const qOut = c.numHeads * c.headDim;
   const handle = addon.createModel(
@@ -146,9 +150,11 @@ export function buildNativeModel(
       intermediate: c.intermediateSize,
       vocab: c.vocabSize,
       eps: c.rmsNormEps,
+      ropeScale: ropeTableScale(c),
       threads: opts.threads,
     },
     ropeInverseFrequencies(c),
+    c.ropeScaling?.type === 'longrope' ? ropeInverseFrequencies(c, false, true) : null,
   );
   if (c.postNorms || c.embedScale !== undefined || c.slidingLayers || c.attnLogitSoftcap || c.finalLogitSoftcap || c.hiddenAct) {
     const sliding = Uint8Array.from({ length: c.slidingLayers ? c.numLayers : 0 }, (_, l) => (isSlidingLayer(c, l) ? 1 : 0));

@@ -37,7 +37,13 @@ export interface Architecture {
   configFromHf(raw: Record<string, unknown>): ModelConfig;
   /**
    * Reads a GGUF header. `vocabSize` is the tokenizer's (headers often omit `<arch>.vocab_size`);
-   * `hasOutputWeight`: the file has its own LM head rather than reusing the embeddings.
+   * `hasOutputWeight`: the file has its own LM head rather than reusing the embeddings; `tensor`
+   * reads a small F32 tensor that holds hyperparameters (Phi-3's LongRoPE factors), undefined if absent.
    */
-  configFromGguf(meta: Record<string, unknown>, vocabSize: number, hasOutputWeight: boolean): ModelConfig;
+  configFromGguf(
+    meta: Record<string, unknown>,
+    vocabSize: number,
+    hasOutputWeight: boolean,
+    tensor?: (name: string) => Float32Array | undefined,
+  ): ModelConfig;
 }
