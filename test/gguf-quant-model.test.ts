@@ -16,8 +16,7 @@ import { loadModel, type LoadedModel } from '../src/engine/load-model.ts';
 import { mx } from '../src/engine/mlx.ts';
 import { dequantize } from '../src/engine/quant/dequantize.ts';
 import { halfToFloat } from '../src/engine/quant/f16.ts';
-import { BYTE_TO_CHAR } from '../src/text/byte-level.ts';
-import { f32Bytes, GGML, ggufFile, llamaGgufMetadata, randomQuantBlocks, type TensorSpec } from './helpers/gguf-writer.ts';
+import { f32Bytes, GGML, ggufFile, llamaGgufMetadata, randomQuantBlocks, type TensorSpec, tinyGgufTokens } from './helpers/gguf-writer.ts';
 import { CPU_KERNELS } from './helpers/engine-harness.ts';
 
 const PROMPT = [5, 77, 130, 9, 200, 31, 64, 2, 257, 100];
@@ -82,14 +81,7 @@ function writeModels(): { quantized: string; f32: string } {
     quantized.push(spec);
     dense.push(spec);
   }
-  const tokens = [
-    ...BYTE_TO_CHAR,
-    '<|bos|>',
-    '<|eos|>',
-    '<|im_start|>',
-    '<|im_end|>',
-    ...Array.from({ length: 28 }, (_, i) => `<|pad${i}|>`),
-  ];
+  const tokens = tinyGgufTokens();
   const kvs = llamaGgufMetadata({
     contextLength: 256,
     hiddenSize: H,

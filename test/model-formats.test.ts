@@ -12,7 +12,7 @@ import { PrefillBatch } from '../src/engine/kv/prefill-batch.ts';
 import { configFromHf, type ModelConfig } from '../src/engine/model/config.ts';
 import { ropeInverseFrequencies } from '../src/engine/model/rope.ts';
 import { BYTE_TO_CHAR } from '../src/text/byte-level.ts';
-import { ggufFile, llamaGgufMetadata, permuteRowsForGguf, T, type TensorSpec } from './helpers/gguf-writer.ts';
+import { ggufFile, llamaGgufMetadata, permuteRowsForGguf, T, type TensorSpec, tinyGgufTokens } from './helpers/gguf-writer.ts';
 import { referenceLogits } from './helpers/reference-forward.ts';
 import { tinyConfig, tinyWeights, writeTinyModel, writeTinyTokenizer, TINY_VOCAB } from './helpers/tiny-model.ts';
 import { mx, type MxArray } from '../src/engine/mlx.ts';
@@ -179,14 +179,7 @@ for (const kernels of KERNELS)
     }
     norm('output_norm.weight', 'model.norm.weight');
     add('output.weight', 'lm_head.weight', 0, 288, H);
-    const tokens = [
-      ...BYTE_TO_CHAR,
-      '<|bos|>',
-      '<|eos|>',
-      '<|im_start|>',
-      '<|im_end|>',
-      ...Array.from({ length: 28 }, (_, i) => `<|pad${i}|>`),
-    ];
+    const tokens = tinyGgufTokens();
     const kvs = llamaGgufMetadata({
       contextLength: 256,
       hiddenSize: H,

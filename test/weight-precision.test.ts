@@ -21,9 +21,8 @@ import { linearArrays } from '../src/engine/model/linear.ts';
 import type { EngineEvent } from '../src/engine/request.ts';
 import { defaultSamplingParams } from '../src/engine/sampling-params.ts';
 import { dtypeRefusal, metalPossible, resolveWeightPrecision } from '../src/engine/weight-precision.ts';
-import { BYTE_TO_CHAR } from '../src/text/byte-level.ts';
 import { BIN } from './helpers/cli-process.ts';
-import { f32Bytes, GGML, ggufFile, llamaGgufMetadata, randomQuantBlocks, type TensorSpec } from './helpers/gguf-writer.ts';
+import { f32Bytes, GGML, ggufFile, llamaGgufMetadata, randomQuantBlocks, type TensorSpec, tinyGgufTokens } from './helpers/gguf-writer.ts';
 import { TINY_VOCAB, tinyConfig, tinyWeights, writeTinyTokenizer } from './helpers/tiny-model.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'weight-precision-'));
@@ -156,14 +155,7 @@ function writeQuantGguf(): string {
     const norm = Float32Array.from({ length: H }, () => 1 + (random() - 0.5) * 0.2);
     tensors.push({ name: `${name}.weight`, ne: [H], type: GGML.F32, data: f32Bytes(norm) });
   }
-  const tokens = [
-    ...BYTE_TO_CHAR,
-    '<|bos|>',
-    '<|eos|>',
-    '<|im_start|>',
-    '<|im_end|>',
-    ...Array.from({ length: 28 }, (_, i) => `<|pad${i}|>`),
-  ];
+  const tokens = tinyGgufTokens();
   const kvs = llamaGgufMetadata({
     contextLength: 256,
     hiddenSize: H,

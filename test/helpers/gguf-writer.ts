@@ -1,5 +1,7 @@
 // A minimal GGUF writer (format v3, little endian) for tests, independent of the reader under test.
 
+import { BYTE_TO_CHAR } from '../../src/text/byte-level.ts';
+
 export const T = { U8: 0, I8: 1, U16: 2, I16: 3, U32: 4, I32: 5, F32: 6, BOOL: 7, STRING: 8, ARRAY: 9, U64: 10, I64: 11, F64: 12 } as const;
 type ScalarType = Exclude<(typeof T)[keyof typeof T], typeof T.ARRAY>;
 export type Kv =
@@ -219,4 +221,12 @@ export function f32Bytes(values: Float32Array): Buffer {
   const out = Buffer.alloc(values.length * 4);
   for (let i = 0; i < values.length; i++) out.writeFloatLE(values[i], i * 4);
   return out;
+}
+
+/**
+ * The tiny tokenizer's vocabulary as GGUF tokens (one per byte, then the chat specials), padded
+ * with unused tokens to 288 rows: a multiple of 32, as quantized output rows need.
+ */
+export function tinyGgufTokens(): string[] {
+  return [...BYTE_TO_CHAR, '<|bos|>', '<|eos|>', '<|im_start|>', '<|im_end|>', ...Array.from({ length: 28 }, (_, i) => `<|pad${i}|>`)];
 }
