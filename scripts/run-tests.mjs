@@ -37,6 +37,7 @@ const UNIT_TESTS = [
   'detokenizer',
   'generation-config',
   'gguf',
+  'lora-adapter',
   'gguf-dequantize',
   'import-rules',
   'model-architectures',
