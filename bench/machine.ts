@@ -1,12 +1,15 @@
 // A one-line description of the machine a benchmark ran on, for result files.
 import { readFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
 import { mx } from '../src/engine/mlx.ts';
+import { machineDescription as clientMachineDescription } from './client/report.ts';
 
+/**
+ * The machine, not what computed the model: that is the benchmark's to say (the native kernels run
+ * on the CPU whatever MLX's device is). `Metal GPU` when MLX would run on one.
+ */
 export function machineDescription(): string {
-  const cpu = cpus()[0]?.model ?? 'unknown CPU';
-  const device = mx.defaultDevice().type === mx.gpu ? 'MLX Metal' : 'MLX CPU';
-  return `${cpu}, ${cpus().length} cores, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB, ${device}, Node ${process.version}`;
+  const gpu = mx.defaultDevice().type === mx.gpu ? 'Metal GPU' : 'no GPU';
+  return `${clientMachineDescription()}, ${gpu}`;
 }
 
 export function today(): string {

@@ -152,7 +152,7 @@ try {
   const lines = [
     '# Throughput with structured output',
     '',
-    `Date: ${today()}. Machine: ${machineDescription()} (the server runs its native CPU kernels). Command: \`node --import tsx bench/structured-output.ts --rounds ${rounds}\`.`,
+    `Date: ${today()}. Machine: ${machineDescription()}; the server runs its native CPU kernels (the default). Command: \`node --import tsx bench/structured-output.ts --rounds ${rounds}\`.`,
     `Server: \`node bin/mlx-batch-server.js ${server.args.join(' ')}\`, default model.`,
     '',
     `Load: 8 concurrent streaming chat requests (REST), ${perStream} requests per stream per round, max_tokens ${maxTokens},`,
