@@ -214,7 +214,7 @@ async function serve(flags: ServeFlags): Promise<void> {
       port: flags.port,
       grpcHost: flags.grpcHost ?? flags.host,
       grpcPort: flags.grpcPort,
-      apiKey: flags.apiKey ?? flags.apiKeyFile,
+      apiKey: restApiKey(flags),
       logger: log,
       logPrompts: flags.logPrompts,
       toolCallFormat: flags.toolCallParser === 'auto' ? undefined : flags.toolCallParser,
@@ -242,7 +242,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     `mlx-batch-server ${VERSION}\n` +
       `  OpenAI API:  ${server.adapter.url}   (health: ${server.adapter.url.replace(/\/v1$/, '')}/health)\n` +
       `  gRPC:        ${server.grpcTarget}   (mlxserve.v1.GenerationService)\n` +
-      (flags.apiKey || flags.apiKeyFile ? '  API key required (Authorization: Bearer …)\n' : ''),
+      (restApiKey(flags) ? '  API key required (Authorization: Bearer …)\n' : ''),
   );
   try {
     const info = await server.ready;
@@ -268,12 +268,17 @@ async function serve(flags: ServeFlags): Promise<void> {
   }
 }
 
+/** The REST key: given inline (or by its environment variable) or read from --api-key-file. */
+function restApiKey(flags: { apiKey?: string; apiKeyFile?: string }): string | undefined {
+  return flags.apiKey ?? flags.apiKeyFile;
+}
+
 async function adapterOnly(flags: AdapterFlags): Promise<void> {
   const log = createLogger(flags.logLevel);
   const adapter = await startOpenAIAdapter({
     grpcTarget: flags.grpcTarget,
-    grpcApiKey: flags.grpcApiKey ?? flags.grpcApiKeyFile ?? flags.apiKey ?? flags.apiKeyFile,
-    apiKey: flags.apiKey ?? flags.apiKeyFile,
+    grpcApiKey: flags.grpcApiKey ?? flags.grpcApiKeyFile ?? restApiKey(flags),
+    apiKey: restApiKey(flags),
     host: flags.host,
     port: flags.port,
     logger: log,
