@@ -144,16 +144,7 @@ export class EngineCore {
     try {
       this.admit(req);
     } catch (e) {
-      const invalid = e instanceof InvalidArgumentError ? e : undefined;
-      const code: ErrorCode = e instanceof EngineRequestError ? e.code : invalid ? 'invalid_argument' : 'internal';
-      this.emit({
-        type: 'error',
-        requestId: String(req?.id ?? ''),
-        code,
-        message: (e as Error).message,
-        field: invalid?.field,
-        reason: invalid?.reason,
-      });
+      this.emit(refusal(String(req?.id ?? ''), e));
     }
   }
 
@@ -223,15 +214,7 @@ export class EngineCore {
     if (!this.compiling.delete(s)) return;
     this.byId.delete(s.id);
     s.status = 'finished';
-    const invalid = err instanceof InvalidArgumentError ? err : undefined;
-    this.emit({
-      type: 'error',
-      requestId: s.id,
-      code: invalid ? 'invalid_argument' : 'internal',
-      message: err.message,
-      field: invalid?.field,
-      reason: invalid?.reason,
-    });
+    this.emit(refusal(s.id, err));
     this.wake();
   }
 
@@ -361,4 +344,11 @@ class EngineRequestError extends Error {
   ) {
     super(message);
   }
+}
+
+/** The 'error' event refusing a request for what was thrown while admitting it. */
+function refusal(requestId: string, e: unknown): Extract<EngineEvent, { type: 'error' }> {
+  const invalid = e instanceof InvalidArgumentError ? e : undefined;
+  const code: ErrorCode = e instanceof EngineRequestError ? e.code : invalid ? 'invalid_argument' : 'internal';
+  return { type: 'error', requestId, code, message: (e as Error).message, field: invalid?.field, reason: invalid?.reason };
 }
