@@ -16,7 +16,16 @@ import { loadModel, type LoadedModel } from '../src/engine/load-model.ts';
 import { mx } from '../src/engine/mlx.ts';
 import { dequantize } from '../src/engine/quant/dequantize.ts';
 import { halfToFloat } from '../src/engine/quant/f16.ts';
-import { f32Bytes, GGML, ggufFile, llamaGgufMetadata, randomQuantBlocks, type TensorSpec, tinyGgufTokens } from './helpers/gguf-writer.ts';
+import {
+  f32Bytes,
+  GGML,
+  ggufFile,
+  llamaGgufMetadata,
+  randomQuantBlocks,
+  type TensorSpec,
+  tinyGgufTokens,
+  randomNormTensors,
+} from './helpers/gguf-writer.ts';
 import { CPU_KERNELS } from './helpers/engine-harness.ts';
 
 const PROMPT = [5, 77, 130, 9, 200, 31, 64, 2, 257, 100];
@@ -75,12 +84,9 @@ function writeModels(): { quantized: string; f32: string } {
     quantized.push({ name, ne: [cols, rows], type, data });
     dense.push({ name, ne: [cols, rows], type: GGML.F32, data: f32Bytes(values) });
   }
-  for (const name of ['blk.0.attn_norm', 'blk.0.ffn_norm', 'blk.1.attn_norm', 'blk.1.ffn_norm', 'output_norm']) {
-    const norm = Float32Array.from({ length: H }, () => 1 + (random() - 0.5) * 0.2);
-    const spec = { name: `${name}.weight`, ne: [H], type: GGML.F32, data: f32Bytes(norm) };
-    quantized.push(spec);
-    dense.push(spec);
-  }
+  const norms = randomNormTensors(2, H, random);
+  quantized.push(...norms);
+  dense.push(...norms);
   const tokens = tinyGgufTokens();
   const kvs = llamaGgufMetadata({
     contextLength: 256,

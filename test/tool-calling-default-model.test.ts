@@ -9,12 +9,11 @@ import { createClient } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { Ajv } from 'ajv';
 import OpenAI from 'openai';
-import { startServer, type RunningServer } from '../src/cli/serve.ts';
-import { DEFAULT_ENGINE_OPTIONS } from '../src/engine/engine-options.ts';
+import type { RunningServer } from '../src/cli/serve.ts';
 import { FinishReason } from '../src/gen/mlxserve/v1/generation_pb.ts';
 import { GenerationService } from '../src/gen/mlxserve/v1/generation_service_pb.ts';
 import { ToolChoiceMode } from '../src/gen/mlxserve/v1/prompt_pb.ts';
-import { createLogger } from '../src/log/logger.ts';
+import { startDefaultModelServer } from './helpers/full-server.ts';
 
 const WEATHER = {
   type: 'object',
@@ -44,15 +43,7 @@ describe('tool calling on the default model', () => {
   let openai: OpenAI;
   let model: string;
   before(async () => {
-    server = await startServer({
-      host: '127.0.0.1',
-      port: 0,
-      grpcHost: '127.0.0.1',
-      grpcPort: 0,
-      logger: createLogger('error'),
-      progressBar: false,
-      engine: { ...DEFAULT_ENGINE_OPTIONS, batchSize: 8 },
-    });
+    server = await startDefaultModelServer({ batchSize: 8 });
     model = (await server.ready).id;
     openai = new OpenAI({ baseURL: server.adapter.url, apiKey: 'unused' });
   });

@@ -22,7 +22,15 @@ import type { EngineEvent } from '../src/engine/request.ts';
 import { defaultSamplingParams } from '../src/engine/sampling-params.ts';
 import { dtypeRefusal, metalPossible, resolveWeightPrecision } from '../src/engine/weight-precision.ts';
 import { BIN } from './helpers/cli-process.ts';
-import { f32Bytes, GGML, ggufFile, llamaGgufMetadata, randomQuantBlocks, type TensorSpec, tinyGgufTokens } from './helpers/gguf-writer.ts';
+import {
+  GGML,
+  ggufFile,
+  llamaGgufMetadata,
+  randomQuantBlocks,
+  type TensorSpec,
+  tinyGgufTokens,
+  randomNormTensors,
+} from './helpers/gguf-writer.ts';
 import { TINY_VOCAB, tinyConfig, tinyWeights, writeTinyTokenizer } from './helpers/tiny-model.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'weight-precision-'));
@@ -151,10 +159,7 @@ function writeQuantGguf(): string {
   layout.push(['output.weight', GGML.Q4_0, VOCAB, H]);
   for (const [name, type, rows, cols] of layout)
     tensors.push({ name, ne: [cols, rows], type, data: randomQuantBlocks(type, rows * cols, random) });
-  for (const name of ['blk.0.attn_norm', 'blk.0.ffn_norm', 'blk.1.attn_norm', 'blk.1.ffn_norm', 'output_norm']) {
-    const norm = Float32Array.from({ length: H }, () => 1 + (random() - 0.5) * 0.2);
-    tensors.push({ name: `${name}.weight`, ne: [H], type: GGML.F32, data: f32Bytes(norm) });
-  }
+  tensors.push(...randomNormTensors(2, H, random));
   const tokens = tinyGgufTokens();
   const kvs = llamaGgufMetadata({
     contextLength: 256,

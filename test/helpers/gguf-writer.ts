@@ -230,3 +230,12 @@ export function f32Bytes(values: Float32Array): Buffer {
 export function tinyGgufTokens(): string[] {
   return [...BYTE_TO_CHAR, '<|bos|>', '<|eos|>', '<|im_start|>', '<|im_end|>', ...Array.from({ length: 28 }, (_, i) => `<|pad${i}|>`)];
 }
+
+/** A llama GGUF's norm weights (per layer and the output's), F32 near 1 from `random`. */
+export function randomNormTensors(layers: number, hidden: number, random: () => number): TensorSpec[] {
+  const names = [...Array.from({ length: layers }, (_, l) => [`blk.${l}.attn_norm`, `blk.${l}.ffn_norm`]).flat(), 'output_norm'];
+  return names.map((name) => {
+    const norm = Float32Array.from({ length: hidden }, () => 1 + (random() - 0.5) * 0.2);
+    return { name: `${name}.weight`, ne: [hidden], type: GGML.F32, data: f32Bytes(norm) };
+  });
+}
