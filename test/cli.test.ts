@@ -50,6 +50,10 @@ describe('flags', () => {
       '--max-model-len',
       '--chat-template',
       '--generation-config',
+      '--lora',
+      '--lora-modules',
+      '--max-loras',
+      '--max-lora-rank',
     ]) {
       assert.ok(help.includes(flag), `--help does not mention ${flag}`);
     }
@@ -187,6 +191,58 @@ describe('flags', () => {
     }
     assert.match((await parse('--use-prompt-cache', '--disable-prompt-cache')).error, /cannot be used with/);
     assert.match((await parse('adapter')).error, /required option '--grpc-target/);
+  });
+
+  test("--lora (repeatable), vLLM's --lora-modules, --max-loras and --max-lora-rank", async () => {
+    const lora = join(import.meta.dirname, 'fixtures', 'lora');
+    const defaults = engineOptions((await parse()).serve!);
+    assert.deepEqual([defaults.loras, defaults.maxLoras, defaults.maxLoraRank], [[], 4, 64]);
+    const flags = (
+      await parse(
+        '--lora',
+        `a=${join(lora, 'mlx')}`,
+        '--lora',
+        'b=test/fixtures/lora/peft',
+        '--lora-modules',
+        `c=${join(lora, 'peft-rslora')}`,
+        `{"name": "d", "path": "${join(lora, 'mlx')}"}`,
+        '--max-loras',
+        '2',
+        '--max-lora-rank',
+        '16',
+        '--enable-lora',
+      )
+    ).serve!;
+    assert.deepEqual(engineOptions(flags), {
+      ...DEFAULT_ENGINE_OPTIONS,
+      loras: [
+        { name: 'a', path: join(lora, 'mlx') },
+        { name: 'b', path: join(process.cwd(), 'test/fixtures/lora/peft') },
+        { name: 'c', path: join(lora, 'peft-rslora') },
+        { name: 'd', path: join(lora, 'mlx') },
+      ],
+      maxLoras: 2,
+      maxLoraRank: 16,
+    });
+    const refused = async (args: string[], message: RegExp) => {
+      const { serve, error } = await parse(...args);
+      assert.equal(serve, undefined, `${args.join(' ')} was accepted`);
+      assert.match(error, message, error);
+    };
+    const mlx = join(lora, 'mlx');
+    await refused(['--lora', mlx], /--lora.*expected name=path/);
+    await refused(['--lora', `=${mlx}`], /--lora.*name \(before "="\) must not be empty/);
+    await refused(['--lora', 'a='], /--lora.*has no path/);
+    await refused(['--lora', 'a=/no/such/adapter'], /--lora.*\/no\/such\/adapter does not exist/);
+    await refused(['--lora', `a=${join(mlx, 'adapter_config.json')}`], /--lora.*is not a directory/);
+    await refused(['--lora', `a=${mlx}`, '--lora', `a=${mlx}`], /--lora.*"a" is given twice/);
+    await refused(['--lora-modules', '{"name": "a"}'], /--lora-modules.*"name" and "path"/);
+    await refused(['--lora', `a=${mlx}`, '--lora-modules', `a=${mlx}`], /"a" is given twice/);
+    await refused(['--lora', `m=${mlx}`, '--served-model-name', 'x', 'm'], /"m" is a name of the model/);
+    await refused(['--lora', `default=${mlx}`], /"default" is a name of the model/);
+    await refused(['--max-loras', '0'], /--max-loras/);
+    await refused(['--max-lora-rank', '0'], /--max-lora-rank/);
+    await refused(['--max-lora-rank', 'big'], /--max-lora-rank/);
   });
 
   test('--api-key-file reads the key from a file; a missing or empty file is refused', async () => {

@@ -1,10 +1,11 @@
 // The README's client examples run as printed (their files are included in the README verbatim)
-// against a live server on a tiny model: OpenAI SDKs for Python and Node, and our gRPC clients
-// for TypeScript, Python and Go.
+// against a live server on a tiny model: OpenAI SDKs for Python and Node, our gRPC clients for
+// TypeScript, Python and Go, and LoRA adapters loaded at run time (curl and the Node SDK).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 
 let server: ChildProcess;
@@ -31,6 +32,8 @@ function run(cmd: string, args: string[], cwd = '.') {
     MLX_GRPC_TARGET: `127.0.0.1:${ports.grpcPort}`,
     MLX_GRPC_URL: `http://127.0.0.1:${ports.grpcPort}`,
     PYTHONPATH: 'clients/python/src',
+    // The tiny model has the fixture Llama's shapes, so the fixture adapters fit it.
+    LORA_PATH: resolve('test/fixtures/lora/mlx'),
   };
   const r = spawnSync(cmd, args, { cwd, env, encoding: 'utf8', timeout: 120_000 });
   assert.equal(r.status, 0, `${cmd} ${args.join(' ')} failed:\n${r.stdout}\n${r.stderr}`);
@@ -51,6 +54,8 @@ for (const file of [
   'examples/structured-output.sh',
   'examples/structured_output.py',
   'examples/tool_calls.py',
+  'examples/lora.sh',
+  'examples/openai-lora.mjs',
 ]) {
   test(`the README shows ${file} as it is`, () => {
     assert.ok(readme.includes(readFileSync(file, 'utf8').trim()), `${file} is not in the README verbatim`);
@@ -75,6 +80,23 @@ test('structured output with curl', () => {
   const pet = JSON.parse(schemaReply.choices[0].message.content);
   if (schemaReply.choices[0].finish_reason === 'stop') assert.deepEqual(Object.keys(pet), ['name', 'age', 'likes']);
   assert.ok(['yes', 'no'].includes(choiceReply.choices[0].message.content));
+});
+
+test('LoRA adapters with curl: loaded, listed, used by name, unloaded', () => {
+  const [loaded, models, completion, unloaded] = run('bash', ['examples/lora.sh']).trim().split('\n');
+  assert.equal(loaded, "Success: LoRA adapter 'sql' added successfully.");
+  const sql = JSON.parse(models).data.find((m: { id: string }) => m.id === 'sql');
+  assert.equal(sql.root, resolve('test/fixtures/lora/mlx'));
+  assert.equal(JSON.parse(completion).model, 'sql');
+  assert.equal(unloaded, "Success: LoRA adapter 'sql' removed successfully.");
+});
+
+test('a LoRA adapter through the OpenAI Node SDK', () => {
+  const out = run(process.execPath, ['examples/openai-lora.mjs']);
+  assert.match(out, /^Success: LoRA adapter 'sql' added successfully\.$/m);
+  assert.match(out, /^sql \(adapter of .+\)$/m);
+  assert.match(out, /^sql /m);
+  assert.match(out, /^Success: LoRA adapter 'sql' removed successfully\.$/m);
 });
 
 test('structured output through the OpenAI Python SDK', { skip }, () => {

@@ -76,6 +76,7 @@ function model(over: Partial<ModelInfo> = {}): ModelInfo {
     hiddenSize: 8,
     numLayers: 1,
     kvBytesPerToken: 64,
+    adapters: [],
     eosTokenIds: [1],
     hasChatTemplate: true,
     aliases: [],

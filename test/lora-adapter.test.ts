@@ -191,6 +191,8 @@ test('f16 and bf16 adapters read as their f32 values', () => {
 test('missing files and malformed JSON name the file', () => {
   const nowhere = join(scratch, 'nowhere');
   rejects(nowhere, nowhere, undefined, /does not exist/);
+  const file = join(copyOf('peft'), ADAPTER_CONFIG);
+  rejects(file, file, undefined, /is not a directory \(an adapter is the directory holding adapter_config\.json\)/);
   const empty = join(scratch, 'empty');
   mkdirSync(empty);
   rejects(empty, empty, undefined, /neither adapters\.safetensors \(mlx-lm\) nor adapter_model\.safetensors \(PEFT\)/);

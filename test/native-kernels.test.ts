@@ -156,3 +156,35 @@ test('bad arguments are JavaScript errors, not crashes', () => {
   assert.throws(() => a.kernelMatmul('nonesuch', 'Q4', 1, 32, new Uint8Array(20), new Float32Array(32), 1, 1, 1), /cannot run/);
   assert.throws(() => a.dequantBlocks('Q8', 1, 32, new Uint8Array(20)), /wrong size/);
 });
+
+for (const variant of addon?.kernelVariants ?? ['generic']) {
+  test(`lora_expand (${variant}): y += t·Bᵀ over each rank row's columns only, any shape and thread count`, () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 5 }),
+        fc.integer({ min: 1, max: 12 }),
+        fc.integer({ min: 1, max: 90 }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+        (M, rank, out, threads, seed) => {
+          let s = seed;
+          const next = () => {
+            s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+            return s / 2 ** 32 - 0.5;
+          };
+          const t = Float32Array.from({ length: M * rank }, next);
+          const bt = Float32Array.from({ length: rank * out }, next);
+          const begin = Int32Array.from({ length: rank }, () => Math.floor((next() + 0.5) * out));
+          const end = Int32Array.from(begin, (b) => b + Math.floor((next() + 0.5) * (out - b + 1)));
+          const y = Float32Array.from({ length: M * out }, next);
+          const want = Float64Array.from(y);
+          for (let m = 0; m < M; m++)
+            for (let k = 0; k < rank; k++) for (let n = begin[k]; n < end[k]; n++) want[m * out + n] += t[m * rank + k] * bt[k * out + n];
+          addon!.kernelLoraExpand(variant, t, M, rank, bt, out, begin, end, y, threads);
+          y.forEach((v, i) => assert.ok(Math.abs(v - want[i]) <= 1e-5, `y[${i}] = ${v}, expected ${want[i]}`));
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+}

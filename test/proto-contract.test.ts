@@ -74,6 +74,8 @@ test('GenerationService has its methods with the right streaming kinds', () => {
     Detokenize: 'unary',
     ListModels: 'unary',
     GetServerStatus: 'unary',
+    LoadAdapter: 'unary',
+    UnloadAdapter: 'unary',
   });
 });
 

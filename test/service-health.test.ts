@@ -171,7 +171,9 @@ for (const version of ['v1', 'v1alpha'] as const) {
       'GenerateStream',
       'GetServerStatus',
       'ListModels',
+      'LoadAdapter',
       'Tokenize',
+      'UnloadAdapter',
     ]);
     assert.ok(registry.getMessage('mlxserve.v1.SamplingParams')?.fields.some((f) => f.name === 'top_p'));
 

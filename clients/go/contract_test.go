@@ -84,6 +84,8 @@ func TestServiceMethods(t *testing.T) {
 		"Detokenize":      {false, false},
 		"ListModels":      {false, false},
 		"GetServerStatus": {false, false},
+		"LoadAdapter":     {false, false},
+		"UnloadAdapter":   {false, false},
 	}
 	methods := service.Methods()
 	if methods.Len() != len(want) {

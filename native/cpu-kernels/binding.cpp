@@ -172,9 +172,49 @@ napi_value Finish(napi_env env, napi_callback_info info) {
   });
 }
 
-// forward(model, tokens, positions, ctxOffset, ctxSlots, logitRows, logits, ropeLong?) — all
-// Int32Array but logits (Float32Array, logitRows.length × vocab) and ropeLong (Uint8Array, a flag
-// per token: rotate with the long-context frequencies; null or absent: no token does).
+// setLora(model, slot, layer, 'qkv'|'o'|'gateUp'|'down', rank, a: Float32Array [rank, in],
+// b: Float32Array [out, rank]): one projection's update of the adapter resident in `slot`.
+napi_value SetLora(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    Args a(env, info, 7);
+    Model* m = a.model(0);
+    const std::string name = a.string(3, "target");
+    const ck::LoraTarget target = name == "qkv"      ? ck::kLoraQkv
+                                  : name == "o"      ? ck::kLoraO
+                                  : name == "gateUp" ? ck::kLoraGateUp
+                                  : name == "down"   ? ck::kLoraDown
+                                                     : throw Error{"no LoRA target " + name};
+    const int64_t rank = a.integer(4, "rank");
+    size_t na, nb;
+    const float* av = a.typed<float>(5, napi_float32_array, &na, "a");
+    const float* bv = a.typed<float>(6, napi_float32_array, &nb, "b");
+    const ck::ModelConfig& c = m->config();
+    const int64_t q = int64_t(c.heads) * c.head_dim, kv = int64_t(c.kv_heads) * c.head_dim;
+    const int64_t in = target == ck::kLoraO ? q : target == ck::kLoraDown ? c.intermediate : c.hidden;
+    const int64_t out = target == ck::kLoraQkv      ? q + 2 * kv
+                        : target == ck::kLoraGateUp ? 2 * int64_t(c.intermediate)
+                                                    : c.hidden;
+    if (rank <= 0 || int64_t(na) != rank * in || int64_t(nb) != out * rank)
+      throw Error{"LoRA " + name + " matrices do not match rank " + std::to_string(rank) + " and the model"};
+    const std::string e = m->set_lora(int(a.integer(1, "slot")), int(a.integer(2, "layer")), target, rank, av, bv);
+    if (!e.empty()) throw Error{e};
+    return undefined(env);
+  });
+}
+
+// clearLora(model, slot): the slot's adapter is no longer resident.
+napi_value ClearLora(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    Args a(env, info, 2);
+    a.model(0)->clear_lora(int(a.integer(1, "slot")));
+    return undefined(env);
+  });
+}
+
+// forward(model, tokens, positions, ctxOffset, ctxSlots, logitRows, logits, ropeLong?, lora?) —
+// all Int32Array but logits (Float32Array, logitRows.length × vocab) and ropeLong (Uint8Array, a
+// flag per token: rotate with the long-context frequencies; null or absent: no token does); lora
+// has each token's LoRA slot or -1 (null or absent: no token has an adapter).
 napi_value Forward(napi_env env, napi_callback_info info) {
   return guarded(env, [&] {
     Args a(env, info, 7);
@@ -193,6 +233,11 @@ napi_value Forward(napi_env env, napi_callback_info info) {
       size_t flags;
       b.long_rope = a.typed<uint8_t>(7, napi_uint8_array, &flags, "ropeLong");
       if (flags != n) throw Error{"ropeLong must have a flag per token"};
+    }
+    if (a.size() > 8 && !a.is_null(8)) {
+      size_t count;
+      b.lora = a.typed<int32_t>(8, napi_int32_array, &count, "lora");
+      if (count != n) throw Error{"lora must have a slot per token"};
     }
     b.n = int64_t(n);
     b.ctx_slots_len = int64_t(slots);
@@ -370,6 +415,34 @@ napi_value KernelMatmul(napi_env env, napi_callback_info info) {
   });
 }
 
+// kernelLoraExpand(variant, t: Float32Array [M, rank], M, rank, bt: Float32Array [rank, out], out,
+// begin: Int32Array [rank], end: Int32Array [rank], y: Float32Array [M, out], threads): one variant's
+// lora_expand over all outputs, y updated in place (tests).
+napi_value KernelLoraExpand(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    Args a(env, info, 10);
+    const ck::KernelTable* k = ck::kernels_named(a.string(0, "variant").c_str());
+    if (!k) throw Error{"this CPU cannot run kernel variant " + a.string(0, "variant")};
+    size_t nt, nb, nbegin, nend, ny;
+    const float* t = a.typed<float>(1, napi_float32_array, &nt, "t");
+    const int64_t M = a.integer(2, "M"), rank = a.integer(3, "rank");
+    const float* bt = a.typed<float>(4, napi_float32_array, &nb, "bt");
+    const int64_t out = a.integer(5, "out");
+    const int32_t* begin = a.typed<int32_t>(6, napi_int32_array, &nbegin, "begin");
+    const int32_t* end = a.typed<int32_t>(7, napi_int32_array, &nend, "end");
+    float* y = a.typed<float>(8, napi_float32_array, &ny, "y");
+    const int64_t threads = a.integer(9, "threads");
+    if (M <= 0 || rank <= 0 || out <= 0 || nt != size_t(M * rank) || nb != size_t(rank * out) || nbegin != size_t(rank) ||
+        nend != size_t(rank) || ny != size_t(M * out) || threads < 1 || threads > 256)
+      throw Error{"invalid arguments"};
+    for (int64_t r = 0; r < rank; r++)
+      if (begin[r] < 0 || end[r] > out) throw Error{"a column range is outside the outputs"};
+    ck::ThreadPool pool{int(threads)};
+    pool.parallel_for(out, 16, [&](int64_t n0, int64_t n1, int) { k->lora_expand(t, M, rank, rank, bt, out, begin, end, y, out, n0, n1); });
+    return undefined(env);
+  });
+}
+
 // probeMachine(threads) → {readGBs, fmaGflops}: what this machine does at best (benchmarks).
 napi_value ProbeMachine(napi_env env, napi_callback_info info) {
   return guarded(env, [&] {
@@ -392,12 +465,15 @@ napi_value Init(napi_env env, napi_value exports) {
       {"setNorm", nullptr, SetNorm, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"finish", nullptr, Finish, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"forward", nullptr, Forward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"setLora", nullptr, SetLora, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"clearLora", nullptr, ClearLora, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"reserveKv", nullptr, ReserveKv, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"releaseSlots", nullptr, ReleaseSlots, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"packAffine", nullptr, PackAffine, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"toF32", nullptr, ToF32, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"probeMachine", nullptr, ProbeMachine, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"kernelMatmul", nullptr, KernelMatmul, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"kernelLoraExpand", nullptr, KernelLoraExpand, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"dequantBlocks", nullptr, DequantBlocks, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"maxLogsumexp", nullptr, MaxLogsumexp, nullptr, nullptr, nullptr, napi_default, nullptr},
   };

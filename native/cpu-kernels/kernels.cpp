@@ -271,6 +271,22 @@ void rope(float* x, int heads, int stride, int half, const float* cos, const flo
   }
 }
 
+void lora_expand(const float* t, int64_t M, int64_t ldt, int64_t rank, const float* bt, int64_t ldb, const int32_t* begin,
+                 const int32_t* end, float* y, int64_t ldy, int64_t n0, int64_t n1) {
+  for (int64_t m = 0; m < M; m++) {
+    float* yr = y + m * ldy;
+    const float* tr = t + m * ldt;
+    for (int64_t k = 0; k < rank; k++) {
+      const int64_t lo = std::max<int64_t>(n0, begin[k]), hi = std::min<int64_t>(n1, end[k]);
+      const float* b = bt + k * ldb;
+      const vf s = splat(tr[k]);
+      int64_t n = lo;
+      for (; n + kLanes <= hi; n += kLanes) store(yr + n, load(yr + n) + s * load(b + n));
+      for (; n < hi; n++) yr[n] += tr[k] * b[n];
+    }
+  }
+}
+
 void swiglu(const float* gate, const float* up, int64_t n, float* out) {
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
@@ -493,7 +509,7 @@ double fma_peak(int64_t iterations) {
 
 }  // namespace
 
-const KernelTable table = {CK_STR(CK_ISA), matmul, dequant_row, rmsnorm, rope, swiglu, geglu, attend, fma_peak, max_logsumexp};
+const KernelTable table = {CK_STR(CK_ISA), matmul, dequant_row, rmsnorm, rope, swiglu, geglu, attend, fma_peak, lora_expand, max_logsumexp};
 
 }  // namespace CK_ISA
 

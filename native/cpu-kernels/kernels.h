@@ -38,6 +38,12 @@ struct KernelTable {
   // Runs `iterations` rounds of f32 FMAs on registers only; returns the flops done (to measure the
   // core's peak, for benchmarks).
   double (*fma_peak)(int64_t iterations);
+  // The expand half of a LoRA update: y[m][n] += Σ_k t[m][k]·bt[k][n] for m < M and n in [n0, n1)
+  // ∩ [begin[k], end[k]) (where row k of bt may be nonzero). B is stored transposed, [rank][ldb],
+  // so each rank row is one vector multiply-add over the outputs (a dot product of `rank` values
+  // per output would spend more on horizontal sums than on the products).
+  void (*lora_expand)(const float* t, int64_t M, int64_t ldt, int64_t rank, const float* bt, int64_t ldb,
+                      const int32_t* begin, const int32_t* end, float* y, int64_t ldy, int64_t n0, int64_t n1);
   // Largest value and log Σ exp(x - max) over n values.
   void (*max_logsumexp)(const float* x, int64_t n, float* max, float* lse);
 };

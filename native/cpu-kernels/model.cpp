@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 namespace ck {
 
@@ -87,7 +88,101 @@ std::string Model::check(const ForwardBatch& b) const {
     if (b.ctx_slots[s] < 0 || b.ctx_slots[s] >= cap) return "slot " + std::to_string(b.ctx_slots[s]) + " is outside the KV pool";
   for (int64_t r = 0; r < b.logit_count; r++)
     if (b.logit_rows[r] < 0 || b.logit_rows[r] >= b.n) return "a logits row is outside the batch";
+  if (b.lora)
+    for (int64_t i = 0; i < b.n; i++) {
+      const int32_t s = b.lora[i];
+      if (s != -1 && (s < 0 || s >= int32_t(loras_.size()) || !loras_[s].loaded))
+        return "token " + std::to_string(i) + " asks for LoRA slot " + std::to_string(s) + ", which holds no adapter";
+    }
   return "";
+}
+
+std::pair<int64_t, int64_t> Model::lora_shape(LoraTarget target) const {
+  const ModelConfig& c = config_;
+  const int64_t q = int64_t(c.heads) * c.head_dim, kv = int64_t(c.kv_heads) * c.head_dim;
+  switch (target) {
+    case kLoraQkv: return {c.hidden, q + 2 * kv};
+    case kLoraO: return {q, c.hidden};
+    case kLoraGateUp: return {c.hidden, 2 * int64_t(c.intermediate)};
+    default: return {c.intermediate, c.hidden};
+  }
+}
+
+std::string Model::set_lora(int slot, int layer, LoraTarget target, int64_t rank, const float* a, const float* b) {
+  if (slot < 0 || slot > 4096) return "LoRA slot " + std::to_string(slot) + " is out of range";
+  if (layer < 0 || layer >= config_.layers) return "layer " + std::to_string(layer) + " is outside the model";
+  if (target < 0 || target >= kLoraTargets) return "unknown LoRA target";
+  if (rank <= 0) return "a LoRA rank must be positive";
+  if (int(loras_.size()) <= slot) loras_.resize(slot + 1);
+  LoraSlot& s = loras_[slot];
+  if (!s.loaded) {
+    s.updates.clear();
+    s.updates.resize(size_t(config_.layers) * kLoraTargets);
+  }
+  s.loaded = true;
+  const auto [in, out] = lora_shape(target);
+  LoraUpdate& u = s.updates[size_t(layer) * kLoraTargets + target];
+  u.a.type = WeightType::F32;
+  u.a.rows = rank;
+  u.a.cols = in;
+  u.a.data.allocate(size_t(rank * in) * 4);
+  std::memcpy(u.a.data.data(), a, size_t(rank * in) * 4);
+  u.bt.assign(size_t(rank * out), 0.0f);
+  u.begin.assign(rank, int32_t(out));
+  u.end.assign(rank, 0);
+  for (int64_t o = 0; o < out; o++)
+    for (int64_t k = 0; k < rank; k++) {
+      const float v = b[o * rank + k];
+      u.bt[k * out + o] = v;
+      if (v != 0.0f) {
+        u.begin[k] = std::min<int32_t>(u.begin[k], int32_t(o));
+        u.end[k] = int32_t(o + 1);
+      }
+    }
+  return "";
+}
+
+void Model::clear_lora(int slot) {
+  if (slot >= 0 && slot < int(loras_.size())) loras_[slot] = LoraSlot{};
+}
+
+size_t Model::lora_bytes() const {
+  size_t n = 0;
+  for (const LoraSlot& s : loras_)
+    for (const LoraUpdate& u : s.updates) n += u.bytes();
+  return n;
+}
+
+void Model::apply_lora(int layer, LoraTarget target, const float* x, int64_t ldx, float* y, int64_t ldy) {
+  if (lora_runs_.empty()) return;
+  auto update = [&](const LoraRun& r) -> const LoraUpdate& {
+    return loras_[r.slot].updates[size_t(layer) * kLoraTargets + target];
+  };
+  int64_t ranks = 0;
+  for (const LoraRun& r : lora_runs_) ranks = std::max(ranks, update(r).rank());
+  if (ranks == 0) return;
+  const int64_t out = lora_shape(target).second;
+  int64_t n = 0;
+  for (const LoraRun& r : lora_runs_) n = std::max(n, r.first + r.count);
+  if (int64_t(lora_t_.size()) < n * ranks) lora_t_.resize(n * ranks);
+  float* t = lora_t_.data();
+  const KernelTable& k = kernels_;
+  // t = x·Aᵀ for each run (few columns: split over them), then y += t·Bᵀ (split over outputs).
+  pool_.parallel_for(ranks, 4, [&](int64_t n0, int64_t n1, int) {
+    for (const LoraRun& r : lora_runs_) {
+      const Weight& a = update(r).a;
+      const int64_t end = std::min(n1, a.rows);
+      if (n0 < end) k.matmul(a, x + r.first * ldx, r.count, ldx, t + r.first * ranks, ranks, n0, end, false);
+    }
+  });
+  pool_.parallel_for(out, 64, [&](int64_t n0, int64_t n1, int) {
+    for (const LoraRun& r : lora_runs_) {
+      const LoraUpdate& u = update(r);
+      if (u.rank())
+        k.lora_expand(t + r.first * ranks, r.count, ranks, u.rank(), u.bt.data(), out, u.begin.data(), u.end.data(),
+                      y + r.first * ldy, ldy, n0, n1);
+    }
+  });
 }
 
 size_t Model::weight_bytes() const {
@@ -246,13 +341,27 @@ void Model::forward(const ForwardBatch& b) {
       for (int64_t i = i0; i < i1; i++) k.rmsnorm(x_.data() + i * H, w.data(), c.eps, H, h_.data() + i * H);
     });
   };
-  // y = x·Wᵀ added to the residual x_, through a norm first when the layer has one there (Gemma).
-  auto add_residual = [&](const Weight& weight, const float* in, const std::vector<float>& post_norm) {
+  lora_runs_.clear();
+  if (b.lora)
+    for (int64_t i = 0; i < N;) {
+      int64_t j = i + 1;
+      while (j < N && b.lora[j] == b.lora[i]) j++;
+      if (b.lora[i] >= 0) lora_runs_.push_back({i, j - i, b.lora[i]});
+      i = j;
+    }
+  // One adapter's runs one after another: its matrices are read from memory once a step, then from cache.
+  std::stable_sort(lora_runs_.begin(), lora_runs_.end(), [](const LoraRun& x, const LoraRun& y) { return x.slot < y.slot; });
+  // y = x·Wᵀ (and the LoRA update) added to the residual x_, through a norm first when the layer
+  // has one there (Gemma).
+  auto add_residual = [&](int l, LoraTarget target, const Weight& weight, const float* in, int64_t ld_in,
+                          const std::vector<float>& post_norm) {
     if (post_norm.empty()) {
       linear(weight, in, N, x_.data(), true);
+      apply_lora(l, target, in, ld_in, x_.data(), H);
       return;
     }
     linear(weight, in, N, h_.data(), false);
+    apply_lora(l, target, in, ld_in, h_.data(), H);
     pool_.parallel_for(N, 1, [&](int64_t i0, int64_t i1, int) {
       for (int64_t i = i0; i < i1; i++) {
         float* h = h_.data() + i * H;
@@ -267,14 +376,16 @@ void Model::forward(const ForwardBatch& b) {
     const LayerWeights& w = layers[l];
     norm_rows(w.attn_norm);
     linear(w.qkv, h_.data(), N, qkv_.data(), false);
+    apply_lora(l, kLoraQkv, h_.data(), H, qkv_.data(), qkv_cols);
     attention(l, b);
-    add_residual(w.o, attn_.data(), w.post_attn_norm);
+    add_residual(l, kLoraO, w.o, attn_.data(), q_cols, w.post_attn_norm);
     norm_rows(w.mlp_norm);
     linear(w.gate_up, h_.data(), N, gu_.data(), false);
+    apply_lora(l, kLoraGateUp, h_.data(), H, gu_.data(), 2 * I);
     pool_.parallel_for(N, 1, [&](int64_t i0, int64_t i1, int) {
       for (int64_t i = i0; i < i1; i++) glu(gu_.data() + i * 2 * I, gu_.data() + i * 2 * I + I, I, act_.data() + i * I);
     });
-    add_residual(w.down, act_.data(), w.post_mlp_norm);
+    add_residual(l, kLoraDown, w.down, act_.data(), I, w.post_mlp_norm);
   }
   if (b.logit_count == 0) return;
   fit(sel_, b.logit_count * H);

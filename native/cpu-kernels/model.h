@@ -56,6 +56,28 @@ struct LayerWeights {
   Weight qkv, o, gate_up, down;
 };
 
+// The fused projections a LoRA adapter may change (each row of one is (x·Aᵀ)·Bᵀ more).
+enum LoraTarget : int { kLoraQkv = 0, kLoraO = 1, kLoraGateUp = 2, kLoraDown = 3, kLoraTargets = 4 };
+
+// One adapter's low-rank update of one fused projection: y += (x·Aᵀ)·Bᵀ with A [R, in] and
+// B [out, R], the adapter's scale folded into B. R stacks the ranks of the projections it adapts
+// (q, k and v of the qkv projection; B is zero outside each one's block). Empty: not adapted.
+struct LoraUpdate {
+  Weight a;
+  // B transposed, [R][out], and per row the columns [begin, end) outside which it is zero (the
+  // block of the projection that rank belongs to), so the zeros are never read.
+  std::vector<float> bt;
+  std::vector<int32_t> begin, end;
+  int64_t rank() const { return a.rows; }
+  size_t bytes() const { return a.bytes() + bt.size() * 4 + (begin.size() + end.size()) * 4; }
+};
+
+// A resident adapter: its updates per layer, by LoraTarget.
+struct LoraSlot {
+  bool loaded = false;
+  std::vector<LoraUpdate> updates;  // layers × kLoraTargets
+};
+
 // One forward pass: n tokens of one or more sequences.
 struct ForwardBatch {
   int64_t n = 0;
@@ -73,6 +95,8 @@ struct ForwardBatch {
   const int32_t* logit_rows = nullptr;
   int64_t logit_count = 0;
   float* logits = nullptr;
+  // Per token, the LoRA slot its sequence generates with, or -1 for the base model; null: none has one.
+  const int32_t* lora = nullptr;
 };
 
 class Model {
@@ -102,9 +126,20 @@ class Model {
   void forward(const ForwardBatch& b);
   size_t weight_bytes() const;
 
+  // Puts an adapter's update of one projection of one layer in `slot` (marking the slot loaded);
+  // a: [rank, in], b: [out, rank] f32. Returns a message or "".
+  std::string set_lora(int slot, int layer, LoraTarget target, int64_t rank, const float* a, const float* b);
+  // Empties a slot (its adapter is no longer resident).
+  void clear_lora(int slot);
+  size_t lora_bytes() const;
+
  private:
   void linear(const Weight& w, const float* x, int64_t M, float* y, bool accumulate);
   void attention(int layer, const ForwardBatch& b);
+  // Adds the LoRA updates of `target` in `layer` to y for the runs of tokens that have an adapter.
+  void apply_lora(int layer, LoraTarget target, const float* x, int64_t ldx, float* y, int64_t ldy);
+  // In/out sizes of a fused projection.
+  std::pair<int64_t, int64_t> lora_shape(LoraTarget target) const;
 
   ModelConfig config_;
   const KernelTable& kernels_;
@@ -115,6 +150,14 @@ class Model {
   std::vector<std::vector<float>> scratch_;
   std::vector<int32_t> lens_, starts_;
   std::vector<std::pair<int64_t, int>> attention_blocks_;
+  std::vector<LoraSlot> loras_;
+  // This pass's runs of consecutive tokens with the same adapter: (first token, count, slot).
+  struct LoraRun {
+    int64_t first, count;
+    int slot;
+  };
+  std::vector<LoraRun> lora_runs_;
+  std::vector<float> lora_t_;
   // Most tokens of one sequence attended as one block.
   static constexpr int kQueryBlock = 16;
 };

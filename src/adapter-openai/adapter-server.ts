@@ -1,9 +1,10 @@
 // The OpenAI-compatible HTTP server. It is a client of the gRPC service like any other: every
 // request becomes GenerationService calls over one HTTP/2 connection to `grpcTarget` (the
 // service in this process, or a remote one). Routes: POST /v1/chat/completions,
-// POST /v1/completions, GET /v1/models, GET /v1/models/{id}, GET /health, GET /metrics; the /v1
-// prefix is optional, as in vLLM and llama.cpp. A graceful shutdown drains it: new requests get
-// 503 while the ones in progress are answered to the end.
+// POST /v1/completions, GET /v1/models, GET /v1/models/{id}, vLLM's POST /v1/load_lora_adapter and
+// POST /v1/unload_lora_adapter, GET /health, GET /metrics; the /v1 prefix is optional, as in vLLM
+// and llama.cpp. A graceful shutdown drains it: new requests get 503 while the ones in progress
+// are answered to the end.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -21,6 +22,7 @@ import { checkHealth } from './health-endpoint.ts';
 import { DEFAULT_MAX_BODY_BYTES, readJsonBody, sendJson } from './http-io.ts';
 import { HttpMetrics } from './http-metrics.ts';
 import { silentLogger, type Logger } from '../log/logger.ts';
+import { loadLoraAdapter, unloadLoraAdapter } from './lora-endpoints.ts';
 import { listModels, retrieveModel } from './models-endpoint.ts';
 import { OpenAIError, unavailable } from './openai-error.ts';
 import { requestIdOf } from './request-id.ts';
@@ -84,7 +86,7 @@ const CORS_HEADERS: Record<string, string> = {
   'access-control-expose-headers': 'x-request-id, retry-after',
 };
 
-type Route = 'chat' | 'completions' | 'models' | 'model' | 'health' | 'metrics';
+type Route = 'chat' | 'completions' | 'models' | 'model' | 'load_lora' | 'unload_lora' | 'health' | 'metrics';
 
 /** Routes for machines (probes, scrapers): open without the API key, answered while draining, logged at debug. */
 const OPERATIONS_ROUTES: ReadonlySet<Route> = new Set(['health', 'metrics']);
@@ -107,6 +109,8 @@ export function matchRoute(pathname: string): { route: Route; modelId?: string }
   if (rest === '/chat/completions') return { route: 'chat' };
   if (rest === '/completions') return { route: 'completions' };
   if (rest === '/models') return { route: 'models' };
+  if (rest === '/load_lora_adapter') return { route: 'load_lora' };
+  if (rest === '/unload_lora_adapter') return { route: 'unload_lora' };
   // Model ids may contain slashes (e.g. "HuggingFaceTB/SmolLM2-135M-Instruct").
   if (rest.startsWith('/models/')) {
     try {
@@ -128,6 +132,8 @@ const ROUTE_METHODS: Record<Route, string> = {
   completions: 'POST',
   models: 'GET',
   model: 'GET',
+  load_lora: 'POST',
+  unload_lora: 'POST',
   health: 'GET',
   metrics: 'GET',
 };
@@ -189,6 +195,12 @@ export async function startOpenAIAdapter(options: OpenAIAdapterOptions): Promise
         return;
       case 'model':
         sendJson(res, 200, await retrieveModel(client, modelId ?? '', abort.signal));
+        return;
+      case 'load_lora':
+        await loadLoraAdapter(client, await readJsonBody(req, maxBodyBytes), res, { signal: abort.signal, headers });
+        return;
+      case 'unload_lora':
+        await unloadLoraAdapter(client, await readJsonBody(req, maxBodyBytes), res, { signal: abort.signal, headers });
         return;
       case 'chat': {
         const plan = readChatRequest(await readJsonBody(req, maxBodyBytes));

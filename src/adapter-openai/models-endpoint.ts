@@ -1,6 +1,7 @@
 // GET /v1/models and GET /v1/models/{id}: the service's models as OpenAI model objects, with
-// vLLM's max_model_len (the context length the server enforces) as an extra that clients of vLLM
-// read. A model is listed under its id (the first --served-model-name); its aliases find it too.
+// vLLM's extras that clients of vLLM read: max_model_len (the context length the server
+// enforces), and `root` and `parent` (for a LoRA adapter: its directory and its base model's id).
+// A model is listed under its id (the first --served-model-name); its aliases find it too.
 import type { ModelInfo } from '../gen/mlxserve/v1/generation_service_pb.ts';
 import { DEFAULT_MODEL_ALIASES } from './generation-plan.ts';
 import { modelNotFound } from './openai-error.ts';
@@ -11,6 +12,10 @@ export interface OpenAIModel {
   object: 'model';
   created: number;
   owned_by: string;
+  /** The base model's id, or a LoRA adapter's directory. */
+  root: string;
+  /** A LoRA adapter's base model; null for the base model. */
+  parent: string | null;
   max_model_len: number;
 }
 
@@ -20,6 +25,8 @@ export function openAIModel(m: ModelInfo): OpenAIModel {
     object: 'model',
     created: Number(m.created?.seconds ?? 0n),
     owned_by: m.ownedBy || 'mlx-batch-server',
+    root: m.adapter?.path ?? m.id,
+    parent: m.parent ?? null,
     max_model_len: m.contextLength,
   };
 }

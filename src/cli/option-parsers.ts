@@ -1,6 +1,7 @@
 // Parsers for command-line values. A bad value fails with commander's usage error, which names
 // the flag, instead of becoming NaN somewhere deep in the engine.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import { isLogLevel, LOG_LEVELS, type LogLevel } from '../log/logger.ts';
 import { chatTemplateArgument } from '../text/chat-template.ts';
@@ -37,6 +38,53 @@ export function tokenCount(value: string): number {
 export function modelName(value: string, previous: string[] | undefined): string[] {
   if (value.trim() === '') throw new InvalidArgumentError('a model name must not be empty.');
   return [...(previous ?? []), value];
+}
+
+/** A LoRA adapter to serve from the start: its name and its directory. */
+export interface LoraModule {
+  name: string;
+  path: string;
+}
+
+/**
+ * One adapter of --lora or --lora-modules (repeatable and variadic): `name=path`, or vLLM's JSON
+ * form `{"name": ..., "path": ...}`. The directory must exist (the engine reads it at start); its
+ * path is made absolute so the server reports it whatever the working directory.
+ */
+export function loraModule(value: string, previous: LoraModule[] | undefined): LoraModule[] {
+  let name: string;
+  let path: string;
+  if (value.trim().startsWith('{')) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(value);
+    } catch (e) {
+      throw new InvalidArgumentError(`"${value}" is not valid JSON (${(e as Error).message}).`);
+    }
+    const o = parsed as { name?: unknown; path?: unknown };
+    if (typeof o.name !== 'string' || typeof o.path !== 'string') {
+      throw new InvalidArgumentError(`the JSON form needs string "name" and "path" fields, got ${value}.`);
+    }
+    ({ name, path } = { name: o.name, path: o.path });
+  } else {
+    const eq = value.indexOf('=');
+    if (eq < 0) throw new InvalidArgumentError(`expected name=path (e.g. sql=./adapters/sql), got "${value}".`);
+    name = value.slice(0, eq);
+    path = value.slice(eq + 1);
+  }
+  name = name.trim();
+  if (name === '') throw new InvalidArgumentError(`the adapter name (before "=") must not be empty, got "${value}".`);
+  if (path.trim() === '') throw new InvalidArgumentError(`the adapter "${name}" has no path (after "="), got "${value}".`);
+  if ((previous ?? []).some((m) => m.name === name)) throw new InvalidArgumentError(`the adapter name "${name}" is given twice.`);
+  const absolute = resolve(path);
+  let isDirectory = false;
+  try {
+    isDirectory = statSync(absolute).isDirectory();
+  } catch {
+    throw new InvalidArgumentError(`the adapter "${name}": ${path} does not exist.`);
+  }
+  if (!isDirectory) throw new InvalidArgumentError(`the adapter "${name}": ${path} is not a directory (give the adapter's directory).`);
+  return [...(previous ?? []), { name, path: absolute }];
 }
 
 /** A --chat-template value: a readable file, or the template itself; it must parse. */

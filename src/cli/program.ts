@@ -20,6 +20,7 @@ import { DEFAULT_RESTART_POLICY } from '../engine/restart-policy.ts';
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from '../util/http-limits.ts';
 import { DEFAULT_MODEL } from '../model-source/model-source.ts';
 import { DEFAULT_GRPC_MAX_MESSAGE_BYTES, DEFAULT_GRPC_PORT } from '../service/grpc-server.ts';
+import { DEFAULT_MODEL_NAME } from '../service/model-info.ts';
 import { loadProgress } from './load-progress.ts';
 import {
   byteSize,
@@ -28,6 +29,8 @@ import {
   integerIn,
   keyFromFile,
   logLevel,
+  loraModule,
+  type LoraModule,
   modelName,
   port,
   ratioAbove1,
@@ -95,6 +98,16 @@ export interface ServeFlags {
   chatTemplate?: string;
   /** --generation-config: `auto` takes sampling defaults from the model's generation_config.json; `vllm` ignores it. */
   generationConfig: GenerationConfigMode;
+  /** --lora name=path (repeatable): LoRA adapters served from the start. */
+  lora?: LoraModule[];
+  /** --lora-modules name=path ... (vLLM's spelling of --lora). */
+  loraModules?: LoraModule[];
+  /** --enable-lora: vLLM's switch, a no-op here. */
+  enableLora?: boolean;
+  /** --max-loras: adapters resident at once. */
+  maxLoras: number;
+  /** --max-lora-rank: the largest rank an adapter may have. */
+  maxLoraRank: number;
 }
 
 export interface AdapterFlags {
@@ -131,9 +144,33 @@ export function engineOptions(flags: ServeFlags): EngineOptions {
     dtype: flags.dtype,
     quantization: flags.quantization,
     prefillStallRatio: flags.prefillStallRatio,
+    loras: loraModules(flags),
+    maxLoras: flags.maxLoras,
+    maxLoraRank: flags.maxLoraRank,
     // Unset: the model's context (the key stays out so the defaults compare equal).
     ...(flags.maxModelLen === undefined ? {} : { maxModelLen: flags.maxModelLen }),
   };
+}
+
+/** The adapters of --lora and --lora-modules together. */
+function loraModules(flags: Pick<ServeFlags, 'lora' | 'loraModules'>): LoraModule[] {
+  return [...(flags.lora ?? []), ...(flags.loraModules ?? [])];
+}
+
+/**
+ * What is wrong with the adapters' names across flags (each flag checks its own values): a name
+ * given twice, or one that is also a name of the model, which selects the model instead.
+ */
+export function loraFlagsProblem(flags: Pick<ServeFlags, 'lora' | 'loraModules' | 'servedModelName'>): string | undefined {
+  const seen = new Set<string>();
+  for (const { name } of loraModules(flags)) {
+    if (seen.has(name)) return `--lora: the adapter name "${name}" is given twice.`;
+    seen.add(name);
+    if (name === DEFAULT_MODEL_NAME || flags.servedModelName?.includes(name)) {
+      return `--lora: the adapter name "${name}" is a name of the model (--served-model-name or "default"); choose another.`;
+    }
+  }
+  return undefined;
 }
 
 /** Shuts down gracefully on SIGINT/SIGTERM and exits 0; a second signal exits at once. */
@@ -258,6 +295,7 @@ async function serve(flags: ServeFlags): Promise<void> {
         runtime: info.runtime,
         weights: info.precision,
         weightBytes: info.weightBytes,
+        ...(info.adapters.length > 0 ? { loraAdapters: info.adapters.map((a) => a.name) } : {}),
       },
       'ready',
     );
@@ -459,7 +497,30 @@ export function buildProgram(actions: CommandActions = RUN): Command {
         .choices(GENERATION_CONFIG_MODES)
         .default('auto'),
     )
-    .action((flags: ServeFlags) => actions.serve(flags));
+    .option(
+      '--lora <name=path>',
+      "serve a LoRA adapter (mlx-lm's or PEFT's directory) under a name requests give in `model`; repeatable",
+      loraModule,
+    )
+    .option('--lora-modules <name=path...>', "vLLM's spelling of --lora: one or more name=path", loraModule)
+    .option('--enable-lora', "accepted for vLLM's command lines: LoRA adapters are always enabled here")
+    .option(
+      '--max-loras <n>',
+      'LoRA adapters in use at once; requests for others wait until one is idle (least recently used)',
+      integerIn(1, 1024),
+      DEFAULT_ENGINE_OPTIONS.maxLoras,
+    )
+    .option(
+      '--max-lora-rank <n>',
+      'the largest LoRA rank served; adapters of higher rank are refused',
+      integerIn(1, 4096),
+      DEFAULT_ENGINE_OPTIONS.maxLoraRank,
+    )
+    .action((flags: ServeFlags, command: Command) => {
+      const problem = loraFlagsProblem(flags);
+      if (problem) command.error(`error: ${problem}`);
+      return actions.serve(flags);
+    });
   withHttpLimitOptions(program);
 
   const adapter = program

@@ -11,7 +11,7 @@ import type { Logger } from '../log/logger.ts';
 import type { EngineOptions } from '../engine/engine-options.ts';
 import { EngineClient } from '../engine/engine-client.ts';
 import { defaultCacheDir, resolveModel, type ResolvedModel } from '../model-source/model-source.ts';
-import { modelInfo, type ModelInfo, type ServedModel } from '../service/model-info.ts';
+import { DEFAULT_MODEL_NAME, modelInfo, type ModelInfo, type ServedModel } from '../service/model-info.ts';
 import { defaultSamplingParams } from '../engine/sampling-params.ts';
 import { checkChatTemplate } from '../text/chat-template.ts';
 import { type GenerationConfigReading, type GenerationDefaults, readGenerationDefaults } from '../text/generation-config.ts';
@@ -123,6 +123,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   for (const warning of generation.warnings) log.warn(warning);
   log.info(samplingDefaultsLog(generation), 'sampling defaults for the fields a request leaves unset');
   const served: ServedModel = { aliases, samplingDefaults: generation.defaults };
+  for (const { name } of config.engine.loras) {
+    if (name === model.id || name === DEFAULT_MODEL_NAME || aliases.includes(name)) {
+      throw new Error(`--lora: the adapter name "${name}" is a name of the model; requests naming it get the model. Choose another name.`);
+    }
+  }
 
   const engine = new EngineClient({
     model,

@@ -3,6 +3,7 @@
 // requests (queue, output, events); a backend owns KV memory, the prefix cache, the forward pass
 // and sampling, and decides each step which queued requests it can start.
 import type { EngineOptions } from './engine-options.ts';
+import type { LoraUpdate } from './lora/lora-updates.ts';
 import type { FinishReason } from './request.ts';
 import type { SampledToken } from './sampler/sampler.ts';
 import type { Sequence } from './sequence.ts';
@@ -22,6 +23,11 @@ export interface BackendHost {
   finish(s: Sequence, reason: FinishReason): void;
   /** Puts a sequence the backend released back at the front of the queue (recompute preemption). */
   requeue(s: Sequence): void;
+  /**
+   * Before a sequence is admitted: makes its LoRA adapter resident and sets s.loraSlot. False:
+   * every slot holds an adapter in use, so it cannot start now.
+   */
+  admitLora(s: Sequence): boolean;
 }
 
 export interface BackendStats {
@@ -53,4 +59,6 @@ export interface EngineBackend {
   clearCache(): void;
   /** `running`: the decoding sequences (the backend knows its prefilling ones). */
   stats(running: readonly Sequence[]): BackendStats;
+  /** Puts a LoRA adapter's updates in a slot of the model (replacing what was there), or empties it. */
+  setLoraSlot(slot: number, updates: readonly LoraUpdate[] | undefined): void;
 }

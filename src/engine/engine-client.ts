@@ -5,9 +5,9 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { engineEnvironment } from './engine-environment.ts';
-import type { EngineProcessConfig, FromEngine, ToEngine } from './engine-protocol.ts';
+import type { AdapterErrorCode, EngineProcessConfig, FromEngine, ToEngine } from './engine-protocol.ts';
 import type { GrammarVocabulary } from './grammar/grammar-vocabulary.ts';
-import type { EngineEvent, EngineModelInfo, EngineRequest, EngineStats } from './request.ts';
+import type { AdapterInfo, EngineEvent, EngineModelInfo, EngineRequest, EngineStats } from './request.ts';
 import { siblingModule } from '../util/sibling-module.ts';
 import { DEFAULT_RESTART_POLICY, quickFailuresAfter, restartDelay, type RestartPolicy } from './restart-policy.ts';
 
@@ -75,6 +75,10 @@ export class EngineClient extends EventEmitter {
   private startFailure: string | undefined;
   restarts = 0;
   private grammarVocabulary: GrammarVocabulary | undefined;
+  /** The LoRA adapters served (a restarted engine loads the same ones). */
+  private adapterList: AdapterInfo[] = [];
+  private readonly adapterCalls = new Map<number, { resolve: (a: AdapterInfo[]) => void; reject: (e: Error) => void }>();
+  private nextCallId = 1;
 
   constructor(private readonly opts: EngineClientOptions) {
     super();
@@ -109,6 +113,7 @@ export class EngineClient extends EventEmitter {
         const m = raw as FromEngine;
         if (m.type === 'ready') {
           this.info = m.info;
+          this.adapterList = m.info.adapters;
           this.readyAt = performance.now();
           this.everReady = true;
           this.setState('ready');
@@ -131,9 +136,11 @@ export class EngineClient extends EventEmitter {
         this.onExit(why);
       });
     });
+    // After a restart the engine serves the adapters loaded at run time too.
+    const loras = this.everReady ? this.adapterList.map(({ name, path }) => ({ name, path })) : this.opts.engine.loras;
     child.send({
       type: 'init',
-      config: { model: this.opts.model, cacheDir: this.opts.cacheDir, engine: this.opts.engine },
+      config: { model: this.opts.model, cacheDir: this.opts.cacheDir, engine: { ...this.opts.engine, loras } },
     } satisfies ToEngine);
     if (this.grammarVocabulary) child.send({ type: 'grammar-vocabulary', vocabulary: this.grammarVocabulary } satisfies ToEngine);
     return this.ready;
@@ -165,7 +172,51 @@ export class EngineClient extends EventEmitter {
       case 'stats':
         this.latestStats = m.stats;
         break;
+      case 'adapter-result': {
+        const call = this.adapterCalls.get(m.callId);
+        this.adapterCalls.delete(m.callId);
+        this.adapterList = m.adapters;
+        if (this.info) this.info = { ...this.info, adapters: m.adapters };
+        if (m.error) call?.reject(new AdapterError(m.error.code, m.error.message));
+        else call?.resolve(m.adapters);
+        break;
+      }
     }
+  }
+
+  /** The LoRA adapters the engine serves now, in load order. */
+  get adapters(): readonly AdapterInfo[] {
+    return this.adapterList;
+  }
+
+  /**
+   * Reads the adapter in `path` (mlx-lm's or PEFT's format) and serves it as `name`. Rejects with
+   * an AdapterError: invalid_argument (a bad file, naming it and the field), already_exists.
+   */
+  async loadAdapter(name: string, path: string): Promise<AdapterInfo> {
+    const adapters = await this.adapterCall({ type: 'load-adapter', callId: 0, name, path });
+    return adapters.find((a) => a.name === name) as AdapterInfo;
+  }
+
+  /**
+   * Stops serving an adapter: new requests naming it are refused at once (not_found); resolves
+   * once the requests already using it have finished. Rejects with AdapterError not_found.
+   */
+  async unloadAdapter(name: string): Promise<void> {
+    await this.adapterCall({ type: 'unload-adapter', callId: 0, name });
+  }
+
+  private adapterCall(msg: Extract<ToEngine, { type: 'load-adapter' | 'unload-adapter' }>): Promise<AdapterInfo[]> {
+    const callId = this.nextCallId++;
+    return new Promise<AdapterInfo[]>((resolve, reject) => {
+      try {
+        this.send({ ...msg, callId });
+      } catch (e) {
+        reject(e);
+        return;
+      }
+      this.adapterCalls.set(callId, { resolve, reject });
+    });
   }
 
   private onExit(why: string): void {
@@ -176,6 +227,8 @@ export class EngineClient extends EventEmitter {
     const message = `the engine process stopped (${why}); the request was lost and the engine is restarting`;
     for (const [id, s] of this.streams) s.push({ type: 'error', requestId: id, code: 'unavailable', message });
     this.streams.clear();
+    for (const call of this.adapterCalls.values()) call.reject(new EngineUnavailableError(`the engine process stopped (${why})`));
+    this.adapterCalls.clear();
     this.latestStats = undefined;
     if (this.stateValue === 'stopped') return;
     // A model that never loaded is a configuration problem: the caller of start() sees why.
@@ -279,4 +332,15 @@ export class EngineClient extends EventEmitter {
 
 export class EngineUnavailableError extends Error {
   override name = 'EngineUnavailableError';
+}
+
+/** Loading or unloading a LoRA adapter failed; `code` says how (as the engine's error codes). */
+export class AdapterError extends Error {
+  override name = 'AdapterError';
+  constructor(
+    readonly code: AdapterErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
 }

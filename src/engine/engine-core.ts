@@ -7,8 +7,10 @@ import { randomInt } from 'node:crypto';
 import type { BackendHost, EngineBackend } from './engine-backend.ts';
 import { type EngineOptions, servedContextLength } from './engine-options.ts';
 import type { ConstraintProvider, TokenConstraint } from './grammar/grammar-matchers.ts';
+import { layerModulePaths } from './lora/lora-adapter.ts';
+import { LoraRegistry, LoraRegistryError } from './lora/lora-registry.ts';
 import type { ModelConfig } from './model/config.ts';
-import type { EngineEvent, EngineModelInfo, EngineRequest, EngineStats, ErrorCode, FinishReason } from './request.ts';
+import type { AdapterInfo, EngineEvent, EngineModelInfo, EngineRequest, EngineStats, ErrorCode, FinishReason } from './request.ts';
 import type { SampledToken } from './sampler/sampler.ts';
 import { defaultSamplingParams, InvalidArgumentError, validateEngineSamplingParams } from './sampling-params.ts';
 import { Sequence } from './sequence.ts';
@@ -40,6 +42,7 @@ export class EngineCore {
   private readonly contextLength: number;
   private readonly modelId: string;
   private preemptions = 0;
+  private readonly loras: LoraRegistry;
   /** Compiles and runs the grammars of structured-output requests; without it they are refused. */
   constraints: ConstraintProvider | undefined;
   /**
@@ -57,6 +60,12 @@ export class EngineCore {
     this.contextLength = servedContextLength(model.config.contextLength, opts.maxModelLen);
     this.modelId = model.id;
     this.backend = model.createBackend(opts);
+    this.loras = new LoraRegistry(
+      { config: this.config, modules: layerModulePaths(this.config) },
+      { maxLoras: opts.maxLoras, maxRank: opts.maxLoraRank },
+      this.backend,
+    );
+    for (const { name, path } of opts.loras) this.loras.load(name, path);
     this.host = {
       opts,
       waiting: this.waiting,
@@ -71,8 +80,16 @@ export class EngineCore {
       finish: (s, reason) => this.finish(s, reason),
       requeue: (s) => {
         this.preemptions++;
+        this.leaveLoraSlot(s);
         s.status = 'waiting';
         this.waiting.unshift(s);
+      },
+      admitLora: (s) => {
+        if (!s.adapter || s.loraSlot >= 0) return true;
+        const slot = this.loras.admit(s.adapter);
+        if (slot === undefined) return false;
+        s.loraSlot = slot;
+        return true;
       },
     };
   }
@@ -87,7 +104,23 @@ export class EngineCore {
       hiddenSize: c.hiddenSize,
       numLayers: c.numLayers,
       kvBytesPerToken: this.backend.kvBytesPerToken,
+      adapters: this.loras.list(),
     };
+  }
+
+  /** Serves the LoRA adapter in `path` as `name`; throws LoraRegistryError or LoraAdapterError. */
+  loadAdapter(name: string, path: string): AdapterInfo {
+    return this.loras.load(name, path);
+  }
+
+  /** Stops serving an adapter; `drained` is called once the requests using it have ended. */
+  unloadAdapter(name: string, drained: () => void): void {
+    this.loras.unload(name, drained);
+  }
+
+  /** The adapters served, in load order. */
+  adapters(): AdapterInfo[] {
+    return this.loras.list();
   }
 
   stats(): EngineStats {
@@ -188,8 +221,14 @@ export class EngineCore {
       );
     }
     const maxLength = maxTokens === undefined ? context : prompt.length + maxTokens;
+    if (req.adapter !== undefined && typeof req.adapter !== 'string') throw new InvalidArgumentError('adapter', 'adapter must be a string');
     const seed = req.sampling.seed ?? randomInt(0, 2 ** 31);
     const seq = new Sequence(req, [...prompt], maxLength, seed);
+    // Last: from here on the request counts as a user of its adapter until it ends.
+    if (req.adapter !== undefined) {
+      seq.adapter = this.loras.use(req.adapter);
+      seq.cacheKeyOffset = seq.adapter.generation * c.vocabSize;
+    }
     this.byId.set(seq.id, seq);
     if (spec === undefined || !this.constraints) {
       this.waiting.push(seq);
@@ -212,7 +251,7 @@ export class EngineCore {
 
   private constraintFailed(s: Sequence, err: Error): void {
     if (!this.compiling.delete(s)) return;
-    this.byId.delete(s.id);
+    this.forget(s);
     s.status = 'finished';
     this.emit(refusal(s.id, err));
     this.wake();
@@ -265,7 +304,7 @@ export class EngineCore {
       if (this.started.has(s.id) || now - s.arrivalTime < limit) continue;
       this.waiting.splice(i, 1);
       s.status = 'finished';
-      this.byId.delete(s.id);
+      this.forget(s);
       this.emit({
         type: 'error',
         requestId: s.id,
@@ -314,7 +353,8 @@ export class EngineCore {
     s.constraint?.close();
     s.constraint = undefined;
     s.status = 'finished';
-    this.byId.delete(s.id);
+    this.leaveLoraSlot(s);
+    this.forget(s);
     this.started.delete(s.id);
     this.emit({
       type: 'finished',
@@ -324,6 +364,19 @@ export class EngineCore {
       usage: { promptTokens: s.promptTokenIds.length, completionTokens: s.outputTokenIds.length, cachedTokens: s.cachedTokens },
       error,
     });
+  }
+
+  /** A sequence leaves the batch: its adapter's slot may go to another adapter. */
+  private leaveLoraSlot(s: Sequence): void {
+    if (s.adapter && s.loraSlot >= 0) this.loras.leave(s.adapter);
+    s.loraSlot = -1;
+  }
+
+  /** A request has ended: its id is free again and it no longer holds its adapter. */
+  private forget(s: Sequence): void {
+    this.byId.delete(s.id);
+    if (s.adapter) this.loras.end(s.adapter);
+    s.adapter = undefined;
   }
 
   /**
@@ -349,6 +402,7 @@ class EngineRequestError extends Error {
 /** The 'error' event refusing a request for what was thrown while admitting it. */
 function refusal(requestId: string, e: unknown): Extract<EngineEvent, { type: 'error' }> {
   const invalid = e instanceof InvalidArgumentError ? e : undefined;
-  const code: ErrorCode = e instanceof EngineRequestError ? e.code : invalid ? 'invalid_argument' : 'internal';
+  const code: ErrorCode =
+    e instanceof EngineRequestError || e instanceof LoraRegistryError ? e.code : invalid ? 'invalid_argument' : 'internal';
   return { type: 'error', requestId, code, message: (e as Error).message, field: invalid?.field, reason: invalid?.reason };
 }

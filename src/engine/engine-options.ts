@@ -58,6 +58,15 @@ export interface EngineOptions {
    * request, and the unit of KV sizing. At most the model's own; unset: the model's.
    */
   maxModelLen?: number;
+  /** LoRA adapters served from the start (--lora name=path); more can be loaded at run time. */
+  loras: { name: string; path: string }[];
+  /**
+   * LoRA adapters whose weights sit in the model at once (--max-loras): a step's batch mixes at
+   * most this many; the others wait, and an idle resident one makes room (least recently used).
+   */
+  maxLoras: number;
+  /** The largest LoRA rank served (--max-lora-rank). */
+  maxLoraRank: number;
 }
 
 export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
@@ -74,6 +83,9 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   dtype: 'auto',
   quantization: 'auto',
   prefillStallRatio: 2,
+  loras: [],
+  maxLoras: 4,
+  maxLoraRank: 64,
 };
 
 /** The context length the engine serves: the model's, or --max-model-len, which may not exceed it. */

@@ -5,9 +5,11 @@
 // handled, and so that finalizers of released MLX arrays run (which lets MLX update the KV buffers
 // in place instead of copying them).
 import { EngineCore } from './engine-core.ts';
-import type { FromEngine, ToEngine } from './engine-protocol.ts';
+import type { AdapterErrorCode, FromEngine, ToEngine } from './engine-protocol.ts';
 import { GrammarMatchers } from './grammar/grammar-matchers.ts';
 import { loadModel, type LoadedModel } from './load-model.ts';
+import { LoraAdapterError } from './lora/lora-adapter-error.ts';
+import { LoraRegistryError } from './lora/lora-registry.ts';
 import type { EngineEvent, EngineStats } from './request.ts';
 
 const collectGarbage = (globalThis as { gc?: (opts: { type: 'minor' | 'major' }) => void }).gc;
@@ -93,6 +95,30 @@ function handle(msg: ToEngine): void {
       core.cancel(msg.requestId);
       kick();
       break;
+    case 'load-adapter':
+    case 'unload-adapter':
+      changeAdapters(core, msg);
+      break;
+  }
+}
+
+/** Loads or unloads a LoRA adapter and answers with the adapters served after it (or why not). */
+function changeAdapters(c: EngineCore, msg: Extract<ToEngine, { type: 'load-adapter' | 'unload-adapter' }>): void {
+  const answer = (error?: { code: AdapterErrorCode; message: string }) => {
+    // An unload drains inside a step: the events of its last requests go first.
+    flushEvents();
+    send({ type: 'adapter-result', callId: msg.callId, adapters: c.adapters(), error });
+  };
+  try {
+    if (msg.type === 'load-adapter') {
+      c.loadAdapter(msg.name, msg.path);
+      answer();
+    } else {
+      c.unloadAdapter(msg.name, () => answer());
+    }
+  } catch (e) {
+    const code = e instanceof LoraRegistryError ? e.code : e instanceof LoraAdapterError ? 'invalid_argument' : 'internal';
+    answer({ code, message: (e as Error).message });
   }
 }
 

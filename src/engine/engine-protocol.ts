@@ -2,7 +2,7 @@
 // text never crosses this boundary. Dependency-free, so the server can import it without MLX.
 import type { EngineOptions } from './engine-options.ts';
 import type { GrammarVocabulary } from './grammar/grammar-vocabulary.ts';
-import type { EngineEvent, EngineModelInfo, EngineRequest, EngineStats } from './request.ts';
+import type { AdapterInfo, EngineEvent, EngineModelInfo, EngineRequest, EngineStats, ErrorCode } from './request.ts';
 
 /** A model on local disk, as the engine loads it. */
 export interface ModelLocation {
@@ -26,6 +26,10 @@ export type ToEngine =
   | { type: 'cancel'; requestId: string }
   /** The vocabulary for structured output's grammars (the server has the tokenizer); sent once after start. */
   | { type: 'grammar-vocabulary'; vocabulary: GrammarVocabulary }
+  /** Reads a LoRA adapter and serves it under `name`; answered by 'adapter-result' with the same callId. */
+  | { type: 'load-adapter'; callId: number; name: string; path: string }
+  /** Stops serving an adapter; answered once the requests using it have finished. */
+  | { type: 'unload-adapter'; callId: number; name: string }
   | { type: 'shutdown' };
 
 /** Engine → server. */
@@ -36,4 +40,9 @@ export type FromEngine =
   /** A step's events, with the engine's figures after it. */
   | { type: 'events'; events: EngineEvent[]; stats?: EngineStats }
   /** The engine's figures after a step without events, on a new request, and when it goes idle. */
-  | { type: 'stats'; stats: EngineStats };
+  | { type: 'stats'; stats: EngineStats }
+  /** The answer to a load-adapter or unload-adapter: the adapters served after it, or why it failed. */
+  | { type: 'adapter-result'; callId: number; adapters: AdapterInfo[]; error?: { code: AdapterErrorCode; message: string } };
+
+/** Why loading or unloading an adapter failed. */
+export type AdapterErrorCode = Extract<ErrorCode, 'invalid_argument' | 'not_found' | 'already_exists' | 'internal'>;

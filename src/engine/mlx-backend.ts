@@ -13,6 +13,7 @@ import { Sampler, type SampledToken } from './sampler/sampler.ts';
 import { admitCount, type WaitingRequest } from './scheduler.ts';
 import type { Sequence } from './sequence.ts';
 import type { EngineOptions } from './engine-options.ts';
+import type { LoraUpdate } from './lora/lora-updates.ts';
 import { mx, type MxArray } from './mlx.ts';
 
 /** Columns of growth admission leaves room for before preemption would be needed. */
@@ -68,6 +69,10 @@ export class MlxBackend implements EngineBackend {
     };
   }
 
+  setLoraSlot(slot: number, updates: readonly LoraUpdate[] | undefined): void {
+    this.model.setLoraSlot(slot, updates);
+  }
+
   clearCache(): void {
     this.cache?.reset();
     // Serving starts from an empty batch (a lone request then decodes in one row).
@@ -94,12 +99,15 @@ export class MlxBackend implements EngineBackend {
     if (decoding.length > 0) {
       const tokens = new Array<number>(this.batch.rows).fill(0);
       for (const s of decoding) tokens[s.row as number] = s.outputTokenIds[s.outputTokenIds.length - 1];
+      const lora = new Int32Array(this.batch.rows).fill(-1);
+      for (const s of decoding) lora[s.row as number] = s.loraSlot;
       parts.push({
         tokens: mx.array(
           tokens.map((t) => [t]),
           mx.int32,
         ),
         ctx: this.batch,
+        lora,
       });
     }
     const group = this.prefill;
@@ -107,7 +115,8 @@ export class MlxBackend implements EngineBackend {
     if (group) {
       const chunk = group.batch.prepareStep(host.opts.prefillTokens);
       completing = chunk.completing;
-      parts.push({ tokens: chunk.tokens, ctx: group.batch });
+      const lora = Int32Array.from(group.batch.stepSegments(), (j) => group.sequences[j].loraSlot);
+      parts.push({ tokens: chunk.tokens, ctx: group.batch, lora });
     }
     if (parts.length === 0) return;
 
@@ -147,14 +156,14 @@ export class MlxBackend implements EngineBackend {
     const matches = lookahead.map((s) => {
       const tokens = s.allTokenIds();
       // At least one token is computed: its logits give the next token.
-      const match = this.cache?.matchPrefix(tokens.slice(0, -1));
+      const match = this.cache?.matchPrefix(s.cacheKey(tokens.length - 1));
       return { tokens, match };
     });
     const queue: WaitingRequest[] = matches.map((m) => ({
       newTokens: m.tokens.length - (m.match?.length ?? 0),
       promptTokens: m.tokens.length,
     }));
-    const n = admitCount(queue, {
+    let n = admitCount(queue, {
       running: running.length,
       runningLongest: Math.max(0, ...running.map((s) => s.length)),
       growthHeadroom: GROWTH_HEADROOM,
@@ -164,6 +173,10 @@ export class MlxBackend implements EngineBackend {
       kvBudgetBytes: opts.kvBudgetBytes,
       kvBytes: (rows, columns) => rows * columns * this.batch.bytesPerCell(),
     });
+    // Their adapters must be resident: the group stops at the first that finds every slot in use.
+    for (let i = 0; i < n; i++) {
+      if (!host.admitLora(waiting[i])) n = i;
+    }
     if (n === 0) return;
     const sequences = waiting.splice(0, n);
     const segments = sequences.map((s, i) => {
@@ -193,7 +206,7 @@ export class MlxBackend implements EngineBackend {
     // The prefix stays in its cache blocks: copied once into the batch row, not first into one block.
     const parts = group.batch.sequenceParts(segment);
     const length = partsLength(parts);
-    if (this.cache) this.cacheTokens(s, s.allTokenIds().slice(0, length), (start, end) => sliceParts(this.model.rope, parts, start, end));
+    if (this.cache) this.cacheTokens(s, s.cacheKey(length), (start, end) => sliceParts(this.model.rope, parts, start, end));
     if (s.cancelled) {
       host.finish(s, 'cancelled');
       return;
@@ -233,7 +246,7 @@ export class MlxBackend implements EngineBackend {
   /** Caches the tokens of a sequence's batch row (before the row is freed). */
   private cacheRow(s: Sequence, row: number): void {
     const length = this.batch.rowLength(row);
-    this.cacheTokens(s, s.allTokenIds().slice(0, length), (start, end) => {
+    this.cacheTokens(s, s.cacheKey(length), (start, end) => {
       if (end !== length) throw new Error(`the cache asked for tokens [${start}, ${end}) of a row of ${length}`);
       return this.batch.extract(row, start);
     });

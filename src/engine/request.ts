@@ -12,13 +12,38 @@ export interface Usage {
   cachedTokens: number;
 }
 
-export type ErrorCode = 'invalid_argument' | 'resource_exhausted' | 'unavailable' | 'internal' | 'already_exists';
+export type ErrorCode =
+  | 'invalid_argument'
+  | 'resource_exhausted'
+  | 'unavailable'
+  | 'internal'
+  | 'already_exists'
+  /** The request names a LoRA adapter the engine does not serve. */
+  | 'not_found';
 
 export interface EngineRequest {
   /** Unique among the requests currently in the engine. */
   id: string;
   promptTokenIds: number[];
   sampling: EngineSamplingParams;
+  /** The LoRA adapter to generate with (its name); absent: the base model. */
+  adapter?: string;
+}
+
+/** A LoRA adapter the engine serves (--lora, or loaded at run time). */
+export interface AdapterInfo {
+  name: string;
+  /** The directory it was read from. */
+  path: string;
+  format: 'mlx-lm' | 'peft';
+  rank: number;
+  /** The multiplier of B·A (alpha / rank for PEFT, rsLoRA's alpha / √rank, mlx-lm's scale). */
+  scale: number;
+  /** The projections it adapts (q_proj, …, down_proj) and over how many layers. */
+  modules: string[];
+  layers: number;
+  /** Unix seconds when it was loaded. */
+  loadedAt: number;
 }
 
 /** A sampled token's log probability (of the raw logits) and the most likely alternatives. */
@@ -80,6 +105,8 @@ export interface EngineModelInfo {
   precision?: string;
   /** Why that choice is slow on this device. */
   precisionWarning?: string;
+  /** LoRA adapters served, in load order. */
+  adapters: AdapterInfo[];
 }
 
 export interface EngineStats {

@@ -1,6 +1,7 @@
 // One request's state inside the engine, from submission to its last event. The single record the
 // scheduler, the step loop and the backends share (nano-vllm's Sequence).
 import type { TokenConstraint } from './grammar/grammar-matchers.ts';
+import type { ServedAdapter } from './lora/lora-registry.ts';
 import type { EngineRequest } from './request.ts';
 import type { SamplerRow } from './sampler/sampler.ts';
 import type { EngineSamplingParams } from './sampling-params.ts';
@@ -22,6 +23,15 @@ export class Sequence {
   firstTokenTime: number | undefined;
   /** Structured output: the grammar state that decides which tokens may come next. */
   constraint: TokenConstraint | undefined;
+  /** The LoRA adapter it generates with (undefined: the base model). */
+  adapter: ServedAdapter | undefined;
+  /** The model's LoRA slot holding that adapter while the sequence is in the batch; -1: none. */
+  loraSlot = -1;
+  /**
+   * Added to every token id of the prefix cache's keys: 0 for the base model, a multiple of the
+   * vocabulary size per adapter load, so KV computed under one adapter is never found under another.
+   */
+  cacheKeyOffset = 0;
 
   /** Tokens that end generation when sampled. */
   readonly stopTokenIds: ReadonlySet<number>;
@@ -59,5 +69,11 @@ export class Sequence {
   /** Every token so far: prompt then output. */
   allTokenIds(): number[] {
     return [...this.promptTokenIds, ...this.outputTokenIds];
+  }
+  /** The prefix cache's key for this sequence's first `length` tokens (see cacheKeyOffset). */
+  cacheKey(length: number): number[] {
+    const tokens = this.allTokenIds().slice(0, length);
+    const offset = this.cacheKeyOffset;
+    return offset === 0 ? tokens : tokens.map((t) => t + offset);
   }
 }

@@ -1,7 +1,8 @@
 // Engine events and facts → gRPC response messages (as init shapes, which connect serializes).
-import type { MessageInitShape } from '@bufbuild/protobuf';
+import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import type { FinishReason as EngineFinishReason, GenerationEvent, TokenLogprob, Usage } from '../text/generation.ts';
+import type { AdapterInfo } from '../engine/request.ts';
 import type { ModelInfo } from './model-info.ts';
 import {
   ErrorCode,
@@ -12,7 +13,7 @@ import {
   type TokenLogprobSchema,
   type UsageSchema,
 } from '../gen/mlxserve/v1/generation_pb.ts';
-import type { ModelInfoSchema } from '../gen/mlxserve/v1/generation_service_pb.ts';
+import { LoraAdapterInfoSchema, type ModelInfoSchema } from '../gen/mlxserve/v1/generation_service_pb.ts';
 import type { RequestError } from './request-error.ts';
 
 export type StartedEvent = Extract<GenerationEvent, { type: 'started' }>;
@@ -88,5 +89,23 @@ export function toModelInfo(
     kvBytesPerToken: BigInt(info.kvBytesPerToken),
     isDefault: extra.isDefault,
     aliases: [...info.aliases],
+  };
+}
+
+/** A LoRA adapter as a model of its own: its base model's facts, its name, its parent and its details. */
+export function toAdapterModelInfo(base: ModelInfo, adapter: AdapterInfo, ownedBy: string): MessageInitShape<typeof ModelInfoSchema> {
+  return {
+    ...toModelInfo(base, { ownedBy, loadedAt: new Date(adapter.loadedAt * 1000), isDefault: false }),
+    id: adapter.name,
+    aliases: [],
+    parent: base.id,
+    adapter: create(LoraAdapterInfoSchema, {
+      path: adapter.path,
+      format: adapter.format,
+      rank: adapter.rank,
+      scale: adapter.scale,
+      modules: [...adapter.modules],
+      layers: adapter.layers,
+    }),
   };
 }

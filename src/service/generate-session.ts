@@ -122,7 +122,7 @@ export class GenerateSession {
           started = true;
           usage.promptTokens = e.promptTokens;
           usage.cachedTokens = e.cachedTokens;
-          this.send(id, { case: 'started', value: toStarted(e, generation.model.id) });
+          this.send(id, { case: 'started', value: toStarted(e, generation.id) });
         } else if (e.type === 'delta') {
           usage.completionTokens += e.tokenIds.length;
           this.send(id, { case: 'delta', value: toDelta(e) });

@@ -19,6 +19,8 @@ export type { GenerationEvent } from '../text/generation.ts';
 
 export interface Generation {
   model: ModelInfo;
+  /** The id responses report: the LoRA adapter's name when one is used, else the model's id. */
+  id: string;
   /** started, zero or more delta, then finished. Throws RequestError if the request is refused or lost. */
   events: AsyncGenerator<Exclude<GenerationEvent, { type: 'error' }>>;
 }
@@ -31,12 +33,12 @@ export interface Generation {
 export function startGeneration(state: ServingState, input: GenerationInput, signal: AbortSignal, call: CallInfo): Generation {
   const telemetry = state.telemetry(call);
   try {
-    const model = state.model(input.model);
+    const { model, adapter, id } = state.select(input.model, input.adapter);
     state.admitGeneration();
-    const request = toGenerateRequest(state.newEngineRequestId(), input, model);
+    const request = toGenerateRequest(state.newEngineRequestId(), input, model, adapter?.name);
     if (signal.aborted) throw new RequestError(ErrorCode.CANCELLED, 'the request was cancelled before it started');
-    telemetry.admitted(request.id, model, input.prompt);
-    return { model, events: generationEvents(state, request, model, signal, telemetry) };
+    telemetry.admitted(request.id, model, input.prompt, adapter?.name);
+    return { model, id, events: generationEvents(state, request, model, signal, telemetry) };
   } catch (e) {
     telemetry.failed(toRequestError(e));
     throw e;

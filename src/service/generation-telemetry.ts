@@ -88,9 +88,9 @@ export class GenerationTelemetry {
   }
 
   /** The request passed admission and goes to the engine under `engineId`. */
-  admitted(engineId: string, model: ModelInfo, prompt: Prompt | undefined): void {
+  admitted(engineId: string, model: ModelInfo, prompt: Prompt | undefined, adapter?: string): void {
     this.model = model.id;
-    this.log = this.log.child({ engineId });
+    this.log = this.log.child(adapter === undefined ? { engineId } : { engineId, adapter });
     const fields = describePrompt(prompt, this.logPrompts);
     if (this.logPrompts) this.log.info(fields, 'request received');
     else this.log.debug(fields, 'request received');

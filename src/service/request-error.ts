@@ -59,6 +59,7 @@ const ENGINE_CODES: Record<EngineErrorCode, ErrorCode> = {
   unavailable: ErrorCode.UNAVAILABLE,
   internal: ErrorCode.INTERNAL,
   already_exists: ErrorCode.ALREADY_EXISTS,
+  not_found: ErrorCode.NOT_FOUND,
 };
 
 /** The engine validates sampling parameters under their own names. */

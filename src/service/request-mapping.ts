@@ -15,6 +15,8 @@ import { fromInvalidArgument, invalidArgument, invalidField, RequestError } from
 /** The fields every generation RPC shares (StartGeneration, GenerateStreamRequest, CompleteRequest). */
 export interface GenerationInput {
   model?: string;
+  /** A LoRA adapter's name (the model may name it too). */
+  adapter?: string;
   prompt?: Prompt;
   sampling?: ProtoSamplingParams;
 }
@@ -176,7 +178,7 @@ function toStructuredOutput(so: ProtoSamplingParams['structuredOutput'] | undefi
 }
 
 /** A validated request for one generation, under a server-unique id (its engine request's too). */
-export function toGenerateRequest(engineId: string, input: GenerationInput, model: ModelInfo): GenerateRequest {
+export function toGenerateRequest(engineId: string, input: GenerationInput, model: ModelInfo, adapter?: string): GenerateRequest {
   const prompt = toPromptInput(input.prompt, model);
   // Refused here rather than after shipping megabytes of ids to the engine process.
   if (prompt.kind === 'tokens' && prompt.tokenIds.length >= model.contextLength) {
@@ -185,7 +187,8 @@ export function toGenerateRequest(engineId: string, input: GenerationInput, mode
       `this model's maximum context length is ${model.contextLength} tokens, but the prompt has ${prompt.tokenIds.length} tokens (at least one token must be left for the output)`,
     );
   }
-  return { id: engineId, input: prompt, sampling: toSamplingParams(input.sampling, model) };
+  const request: GenerateRequest = { id: engineId, input: prompt, sampling: toSamplingParams(input.sampling, model) };
+  return adapter === undefined ? request : { ...request, adapter };
 }
 
 /**

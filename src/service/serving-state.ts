@@ -7,7 +7,8 @@ import { EventEmitter } from 'node:events';
 import type { EngineClient } from '../engine/engine-client.ts';
 import type { EngineStats } from '../engine/request.ts';
 import type { TokenizerPool } from '../text/tokenizer-pool.ts';
-import { modelInfo, namesModel, type ModelInfo, type ServedModel } from './model-info.ts';
+import { selectModel, type ModelSelection } from './adapter-selection.ts';
+import { modelInfo, type ModelInfo, type ServedModel } from './model-info.ts';
 import { ErrorCode } from '../gen/mlxserve/v1/generation_pb.ts';
 import { EngineState } from '../gen/mlxserve/v1/generation_service_pb.ts';
 import type { Logger } from '../log/logger.ts';
@@ -107,16 +108,24 @@ export class ServingState extends EventEmitter {
     }
   }
 
-  /** The model a request names (its id, an alias, or "default"; '' or unset: the default). Throws NOT_FOUND or UNAVAILABLE. */
+  /**
+   * The model a request names (its id, an alias, or "default"; '' or unset: the default; a LoRA
+   * adapter's name: the base model it runs on). Throws NOT_FOUND or UNAVAILABLE.
+   */
   model(name: string | undefined): ModelInfo {
+    return this.select(name, undefined).model;
+  }
+
+  /** The base model, as the engine loaded it and the server serves it. Throws UNAVAILABLE before it is loaded. */
+  baseModel(): ModelInfo {
     const engine = this.engine.modelInfo;
     if (!engine) throw new RequestError(ErrorCode.UNAVAILABLE, `the model is not loaded yet (the engine is ${this.engine.state})`);
-    const info = modelInfo(engine, this.tokenizer().tokenizer, this.options.served);
-    if (name && !namesModel(info, name)) {
-      const shown = name.length > 100 ? `${name.slice(0, 100)}…` : name;
-      throw new RequestError(ErrorCode.NOT_FOUND, `model "${shown}" not found; this server serves "${info.id}"`);
-    }
-    return info;
+    return modelInfo(engine, this.tokenizer().tokenizer, this.options.served);
+  }
+
+  /** The model and LoRA adapter a request's `model` and `adapter` select. Throws NOT_FOUND, INVALID_ARGUMENT or UNAVAILABLE. */
+  select(model: string | undefined, adapter: string | undefined): ModelSelection {
+    return selectModel(this.baseModel(), this.engine.adapters, model, adapter);
   }
 
   /** Checks that a new generation may start now. Throws UNAVAILABLE while starting, restarting or draining. */

@@ -39,7 +39,7 @@ export function generateStreamHandler(state: ServingState) {
       const generation = startGeneration(state, req, ctx.signal, { rpc: 'GenerateStream', requestId: callRequestId(ctx.requestHeader) });
       for await (const e of generation.events) {
         failIfErrored(e, ctx.signal);
-        if (e.type === 'started') yield { event: { case: 'started', value: toStarted(e, generation.model.id) } };
+        if (e.type === 'started') yield { event: { case: 'started', value: toStarted(e, generation.id) } };
         else if (e.type === 'delta') yield { event: { case: 'delta', value: toDelta(e) } };
         else yield { event: { case: 'finished', value: toFinished(e) } };
       }
@@ -69,7 +69,7 @@ export function completeHandler(state: ServingState) {
       }
       if (!finished) throw new RequestError(ErrorCode.INTERNAL, 'the engine ended the request without finishing it');
       return {
-        model: generation.model.id,
+        model: generation.id,
         text,
         tokenIds,
         logprobs: logprobs.map(toTokenLogprob),

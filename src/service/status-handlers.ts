@@ -4,7 +4,7 @@ import { durationFromMs } from '@bufbuild/protobuf/wkt';
 import { readFileSync } from 'node:fs';
 import type { EngineStats } from '../engine/request.ts';
 import type { GetServerStatusResponseSchema, ListModelsResponseSchema } from '../gen/mlxserve/v1/generation_service_pb.ts';
-import { toModelInfo } from './event-mapping.ts';
+import { toAdapterModelInfo, toModelInfo } from './event-mapping.ts';
 import { toConnectError } from './request-error.ts';
 import type { ServingState } from './serving-state.ts';
 
@@ -13,8 +13,14 @@ const SERVER_VERSION: string = JSON.parse(readFileSync(new URL('../../package.js
 export function listModelsHandler(state: ServingState) {
   return function listModels(): MessageInitShape<typeof ListModelsResponseSchema> {
     try {
-      const info = state.model(undefined);
-      return { models: [toModelInfo(info, { ownedBy: state.options.ownedBy, loadedAt: state.loadedAt, isDefault: true })] };
+      const info = state.baseModel();
+      const ownedBy = state.options.ownedBy;
+      return {
+        models: [
+          toModelInfo(info, { ownedBy, loadedAt: state.loadedAt, isDefault: true }),
+          ...state.engine.adapters.map((a) => toAdapterModelInfo(info, a, ownedBy)),
+        ],
+      };
     } catch (e) {
       throw toConnectError(e);
     }

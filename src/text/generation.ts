@@ -34,6 +34,8 @@ export interface GenerateRequest {
   id: string;
   input: PromptInput;
   sampling: SamplingParams;
+  /** The LoRA adapter to generate with (its name); absent: the base model. */
+  adapter?: string;
 }
 
 export interface TopLogprob {

@@ -66,6 +66,7 @@ export class TextRequest {
       id: engineId,
       promptTokenIds: this.promptTokenIds,
       sampling: { ...sampling, structuredOutput, stopTokenIds: [...this.stopIds] },
+      ...(this.request.adapter === undefined ? {} : { adapter: this.request.adapter }),
     };
   }
 

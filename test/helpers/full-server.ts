@@ -11,6 +11,8 @@ import { writeTinyModel, type TinyModelSpec } from './tiny-model.ts';
 
 export interface FullServerOptions extends Partial<Omit<ServerConfig, 'engine' | 'model'>> {
   model?: TinyModelSpec;
+  /** A model directory to serve instead of a tiny model written for the occasion (close() leaves it). */
+  modelDir?: string;
   engine?: Partial<EngineOptions>;
 }
 
@@ -18,7 +20,7 @@ export interface FullServer {
   server: RunningServer;
   /** The served model's id. */
   model: string;
-  /** The tiny model's directory (removed by close()). */
+  /** The model's directory (a tiny model's is removed by close()). */
   modelDir: string;
   /** http://127.0.0.1:PORT of the REST API (without /v1): /health, /metrics. */
   restBase: string;
@@ -28,8 +30,9 @@ export interface FullServer {
 }
 
 export async function startFullServer(options: FullServerOptions = {}): Promise<FullServer> {
-  const { model: spec, engine, ...config } = options;
-  const dir = writeTinyModel({ ...TEST_MODEL_SPEC, ...spec });
+  const { model: spec, modelDir, engine, ...config } = options;
+  const dir = modelDir ?? writeTinyModel({ ...TEST_MODEL_SPEC, ...spec });
+  const removeDir = () => (modelDir === undefined ? rm(dir, { recursive: true, force: true }) : Promise.resolve());
   const starting = startServer({
     host: '127.0.0.1',
     port: 0,
@@ -43,7 +46,7 @@ export async function startFullServer(options: FullServerOptions = {}): Promise<
   });
   // A configuration refused before anything listens leaves no server to close.
   const server = await starting.catch(async (err) => {
-    await rm(dir, { recursive: true, force: true });
+    await removeDir();
     throw err;
   });
   try {
@@ -56,12 +59,12 @@ export async function startFullServer(options: FullServerOptions = {}): Promise<
       grpcBase: `http://${server.grpcTarget}`,
       async close() {
         await server.close();
-        await rm(dir, { recursive: true, force: true });
+        await removeDir();
       },
     };
   } catch (err) {
     await server.close();
-    await rm(dir, { recursive: true, force: true });
+    await removeDir();
     throw err;
   }
 }

@@ -1,10 +1,11 @@
 """The OpenAI-compatible API through the official OpenAI Python SDK: answers and streams in
 OpenAI's shapes, n, stop, logprobs, usage with cached tokens, structured output parsed into a
-pydantic model, a tool-call round trip (streamed and not), errors, and a stream closed early freeing
-its engine slot."""
+pydantic model, a tool-call round trip (streamed and not), errors, a stream closed early freeing
+its engine slot, and a LoRA adapter loaded at run time and named as the model."""
 
 import json
 import time
+from pathlib import Path
 from typing import Annotated, Literal
 
 import openai
@@ -214,3 +215,26 @@ def test_closing_a_stream_frees_its_slot(client, model, health):
 
 def test_health(health):
     assert health()["status"] == "ready"
+
+
+def test_lora_adapter_selected_by_model_name(client, model):
+    """vLLM's runtime LoRA routes through the SDK's own post(), then the adapter's name as `model`."""
+    path = str(Path(__file__).resolve().parents[2] / "test/fixtures/lora/peft")
+    loaded = client.post("/load_lora_adapter", body={"lora_name": "sdk-lora", "lora_path": path}, cast_to=str)
+    assert loaded == "Success: LoRA adapter 'sdk-lora' added successfully."
+    try:
+        listed = {m.id: m for m in client.models.list().data}
+        assert listed["sdk-lora"].parent == model
+        assert listed["sdk-lora"].root == path
+        args = dict(messages=USER, max_tokens=6, temperature=0, extra_body={"ignore_eos": True})
+        answer = client.chat.completions.create(model="sdk-lora", **args)
+        assert answer.model == "sdk-lora"
+        assert client.chat.completions.create(model="sdk-lora", **args).choices[0].message.content == answer.choices[0].message.content
+        chunks = list(client.chat.completions.create(model="sdk-lora", stream=True, **args))
+        assert {c.model for c in chunks} == {"sdk-lora"}
+    finally:
+        removed = client.post("/unload_lora_adapter", body={"lora_name": "sdk-lora"}, cast_to=str)
+    assert removed == "Success: LoRA adapter 'sdk-lora' removed successfully."
+    with pytest.raises(openai.NotFoundError) as e:
+        client.chat.completions.create(model="sdk-lora", messages=USER)
+    assert e.value.body["code"] == "model_not_found"

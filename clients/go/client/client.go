@@ -47,7 +47,13 @@ func (c *Client) Close() error {
 // completion, with the model's tool calls (Started is nil: the RPC sends no events). sampling may
 // be nil (all defaults).
 func (c *Client) Complete(ctx context.Context, prompt *mlxservev1.Prompt, sampling *mlxservev1.SamplingParams) (*Completion, error) {
-	response, err := c.RPC.Complete(ctx, &mlxservev1.CompleteRequest{Prompt: prompt, Sampling: sampling})
+	return c.CompleteRequest(ctx, &mlxservev1.CompleteRequest{Prompt: prompt, Sampling: sampling})
+}
+
+// CompleteRequest is Complete for a request given whole: on another model, or with a LoRA adapter
+// (its name in Model or Adapter).
+func (c *Client) CompleteRequest(ctx context.Context, request *mlxservev1.CompleteRequest) (*Completion, error) {
+	response, err := c.RPC.Complete(ctx, request)
 	if err != nil {
 		return nil, fromCallError(err)
 	}
@@ -80,7 +86,26 @@ func (c *Client) Detokenize(ctx context.Context, tokenIDs []int32, skipSpecialTo
 	return response.GetText(), nil
 }
 
-// Models lists the models the server serves, the default model first.
+// LoadAdapter reads a LoRA adapter (mlx-lm's or PEFT's directory, on the server's disk) and serves
+// it as name; it returns the adapter as Models lists it (with Parent and Adapter set). Errors:
+// InvalidArgument for a bad name or adapter files, AlreadyExists for a name already served.
+func (c *Client) LoadAdapter(ctx context.Context, name, path string) (*mlxservev1.ModelInfo, error) {
+	response, err := c.RPC.LoadAdapter(ctx, &mlxservev1.LoadAdapterRequest{Name: name, Path: path})
+	if err != nil {
+		return nil, fromCallError(err)
+	}
+	return response.GetModel(), nil
+}
+
+// UnloadAdapter stops serving a LoRA adapter; it returns once the requests using it have
+// finished. Errors: NotFound for a name not served.
+func (c *Client) UnloadAdapter(ctx context.Context, name string) error {
+	_, err := c.RPC.UnloadAdapter(ctx, &mlxservev1.UnloadAdapterRequest{Name: name})
+	return fromCallError(err)
+}
+
+// Models lists the models the server serves: the default model first, then the LoRA adapters
+// (whose Parent is the base model's id).
 func (c *Client) Models(ctx context.Context) ([]*mlxservev1.ModelInfo, error) {
 	response, err := c.RPC.ListModels(ctx, &mlxservev1.ListModelsRequest{})
 	if err != nil {

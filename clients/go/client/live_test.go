@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -527,5 +528,54 @@ func TestInvalidJSONSchemaNamesTheField(t *testing.T) {
 	}
 	if _, err := client.JSONSchema(map[string]any{"bad": func() {}}); err == nil {
 		t.Error("a schema json.Marshal cannot encode must be an error")
+	}
+}
+
+func TestLoraAdapterLoadSelectUnload(t *testing.T) {
+	c, ctx := connect(t)
+	root, err := filepath.Abs(filepath.Join("..", "..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(root, "test", "fixtures", "lora", "peft-rslora")
+	info, err := c.LoadAdapter(ctx, "go-lora", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.GetId() != "go-lora" || info.GetParent() != server.Model || info.GetAdapter().GetRank() != 8 {
+		t.Errorf("loaded %v, want go-lora of %q with rank 8", info, server.Model)
+	}
+	models, err := c.Models(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(models) != 2 || models[1].GetId() != "go-lora" || models[1].GetParent() != server.Model {
+		t.Errorf("models %v, want the base model then go-lora", models)
+	}
+	prompt := &mlxservev1.Prompt{Input: &mlxservev1.Prompt_Text{Text: "abc"}}
+	byModel, err := c.CompleteRequest(ctx, &mlxservev1.CompleteRequest{Model: proto.String("go-lora"), Prompt: prompt, Sampling: fixedLength(6)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byField, err := c.CompleteRequest(ctx, &mlxservev1.CompleteRequest{Adapter: proto.String("go-lora"), Prompt: prompt, Sampling: fixedLength(6)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if byModel.Model != "go-lora" || byField.Model != "go-lora" || !slices.Equal(byModel.TokenIds, byField.TokenIds) {
+		t.Errorf("by model %q %v, by adapter %q %v: want go-lora and the same tokens", byModel.Model, byModel.TokenIds, byField.Model, byField.TokenIds)
+	}
+	_, err = c.LoadAdapter(ctx, "go-lora", path)
+	if status.Code(err) != codes.AlreadyExists {
+		t.Errorf("loading go-lora twice: %v, want AlreadyExists", err)
+	}
+	if err := c.UnloadAdapter(ctx, "go-lora"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.CompleteRequest(ctx, &mlxservev1.CompleteRequest{Model: proto.String("go-lora"), Prompt: prompt})
+	if status.Code(err) != codes.NotFound {
+		t.Errorf("after unloading: %v, want NotFound", err)
+	}
+	if err := c.UnloadAdapter(ctx, "go-lora"); status.Code(err) != codes.NotFound {
+		t.Errorf("unloading twice: %v, want NotFound", err)
 	}
 }

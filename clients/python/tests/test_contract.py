@@ -57,5 +57,7 @@ def test_service_methods() -> None:
         "Detokenize": (False, False),
         "ListModels": (False, False),
         "GetServerStatus": (False, False),
+        "LoadAdapter": (False, False),
+        "UnloadAdapter": (False, False),
     }
     assert hasattr(generation_service_pb2_grpc, "GenerationServiceStub")

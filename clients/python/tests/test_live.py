@@ -14,7 +14,7 @@ import pytest
 from mlxserve import Client, Event, Generation, RequestError, Sampling, build_prompt, parse_arguments, tool_message
 from mlxserve.v1 import generation_pb2, generation_service_pb2, prompt_pb2
 
-from conftest import LiveServer
+from conftest import REPO_ROOT, LiveServer
 
 LENGTH = generation_pb2.FINISH_REASON_LENGTH
 CANCELLED = generation_pb2.FINISH_REASON_CANCELLED
@@ -268,3 +268,30 @@ def test_invalid_json_schema_names_the_field(client: Client) -> None:
         client.complete("Hi", regex="a+", choice=["a"])
     with pytest.raises(ValueError, match="tool_choice"):
         client.complete(WEATHER_QUESTION, tools=[WEATHER], tool_choice="sometimes")
+
+
+def test_lora_adapter_load_select_unload(client: Client, server: LiveServer) -> None:
+    path = str(REPO_ROOT / "test" / "fixtures" / "lora" / "mlx")
+    info = client.load_adapter("py-lora", path)
+    assert (info.id, info.parent, info.adapter.format, info.adapter.rank) == ("py-lora", server.model, "mlx-lm", 4)
+    assert [(m.id, m.parent) for m in client.models()] == [(server.model, ""), ("py-lora", server.model)]
+    by_model = client.complete("abc", model="py-lora", **fixed_length(6))
+    by_field = client.complete("abc", adapter="py-lora", **fixed_length(6))
+    assert by_model.model == by_field.model == "py-lora"
+    assert by_model.token_ids == by_field.token_ids
+    streamed = [e for e in client.generate("abc", adapter="py-lora", **fixed_length(6))]
+    assert delta_token_ids(streamed) == by_model.token_ids
+    with pytest.raises(RequestError) as already:
+        client.load_adapter("py-lora", path)
+    assert already.value.code == grpc.StatusCode.ALREADY_EXISTS
+    with pytest.raises(RequestError) as clash:
+        client.load_adapter(server.model, path)
+    assert clash.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert clash.value.field == "name"
+    client.unload_adapter("py-lora")
+    with pytest.raises(RequestError) as gone:
+        client.complete("abc", model="py-lora", max_tokens=2)
+    assert gone.value.code == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(RequestError) as unknown:
+        client.unload_adapter("py-lora")
+    assert unknown.value.code == grpc.StatusCode.NOT_FOUND

@@ -112,7 +112,30 @@ export class GenerationClient {
     }
   }
 
-  /** The served models, the default first. */
+  /**
+   * Reads a LoRA adapter (mlx-lm's or PEFT's directory, on the server's disk) and serves it as
+   * `name`; returns it as listModels() lists it (with `parent` and `adapter` set).
+   */
+  async loadAdapter(name: string, path: string, options: CallOptions = {}): Promise<ModelInfo> {
+    try {
+      const { model } = await this.raw.loadAdapter({ name, path }, options);
+      if (!model) throw new Error('the server sent no model');
+      return model;
+    } catch (e) {
+      throw GenerationServiceError.from(e);
+    }
+  }
+
+  /** Stops serving a LoRA adapter; resolves once the requests using it have finished. */
+  async unloadAdapter(name: string, options: CallOptions = {}): Promise<void> {
+    try {
+      await this.raw.unloadAdapter({ name }, options);
+    } catch (e) {
+      throw GenerationServiceError.from(e);
+    }
+  }
+
+  /** The served models, the default first, then the LoRA adapters. */
   async listModels(options: CallOptions = {}): Promise<ModelInfo[]> {
     try {
       return (await this.raw.listModels({}, options)).models;

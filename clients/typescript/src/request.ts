@@ -83,8 +83,10 @@ export interface SamplingOptions {
 export interface GenerationRequest {
   prompt: PromptInput;
   sampling?: SamplingOptions;
-  /** A model id from listModels(); default: the server's default model. */
+  /** A model id from listModels() (a LoRA adapter's name selects it); default: the server's default model. */
   model?: string;
+  /** A LoRA adapter to generate with (its name), instead of naming it in `model`. */
+  adapter?: string;
 }
 
 export function toProtoPrompt(prompt: PromptInput): MessageInitShape<typeof PromptSchema> {
@@ -137,5 +139,5 @@ export function toProtoSampling(s: SamplingOptions | undefined): SamplingInit | 
 
 /** The fields StartGeneration, GenerateStreamRequest and CompleteRequest share. */
 export function toProtoGeneration(r: GenerationRequest) {
-  return { model: r.model, prompt: toProtoPrompt(r.prompt), sampling: toProtoSampling(r.sampling) };
+  return { model: r.model, adapter: r.adapter, prompt: toProtoPrompt(r.prompt), sampling: toProtoSampling(r.sampling) };
 }

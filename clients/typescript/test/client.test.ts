@@ -132,6 +132,29 @@ test('streaming one request, listing models, status and health', async () => {
   assert.equal((await client.status()).runningRequests, 0);
 });
 
+test('a LoRA adapter is loaded, listed with its parent, selected by `model` or `adapter`, and unloaded', async () => {
+  const info = await client.loadAdapter('ts-lora', `${repoRoot}test/fixtures/lora/peft`);
+  assert.deepEqual([info.id, info.parent, info.adapter?.format, info.adapter?.rank], ['ts-lora', modelId, 'peft', 4]);
+  assert.deepEqual(
+    (await client.listModels()).map((m) => [m.id, m.parent]),
+    [
+      [modelId, undefined],
+      ['ts-lora', modelId],
+    ],
+  );
+  const byModel = await client.complete({ model: 'ts-lora', prompt: 'abc', sampling: greedy(6) });
+  const byField = await client.complete({ adapter: 'ts-lora', prompt: 'abc', sampling: greedy(6) });
+  assert.equal(byModel.model, 'ts-lora');
+  assert.equal(byField.model, 'ts-lora');
+  assert.deepEqual(byField.tokenIds, byModel.tokenIds);
+  await assert.rejects(client.loadAdapter('ts-lora', `${repoRoot}test/fixtures/lora/mlx`), (e: GenerationServiceError) => {
+    return e.code === Code.AlreadyExists;
+  });
+  await client.unloadAdapter('ts-lora');
+  await assert.rejects(client.complete({ model: 'ts-lora', prompt: 'abc' }), (e: GenerationServiceError) => e.code === Code.NotFound);
+  await assert.rejects(client.unloadAdapter('ts-lora'), (e: GenerationServiceError) => e.code === Code.NotFound);
+});
+
 test('failures are GenerationServiceErrors with the status code and the offending field', async () => {
   const isBadTopP = (e: unknown) =>
     e instanceof GenerationServiceError &&

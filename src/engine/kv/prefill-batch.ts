@@ -186,6 +186,13 @@ export class PrefillBatch implements AttentionContext {
     return { tokens: mx.array([packed], mx.int32), completing };
   }
 
+  /** The segment of each packed token of the step prepareStep chose. */
+  stepSegments(): Int32Array {
+    const out = new Int32Array(this.segments.reduce((n, s) => n + s.stepTokens, 0));
+    this.segments.forEach((s, j) => out.fill(j, s.packedAt, s.packedAt + s.stepTokens));
+    return out;
+  }
+
   attend(layer: number, q: MxArray, k: MxArray, v: MxArray): MxArray {
     if (!this.mask) throw new Error('prepareStep() first');
     const all = mx.Slice();

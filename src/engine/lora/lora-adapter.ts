@@ -12,7 +12,7 @@
 //     base_model.model.model.layers.N.self_attn.q_proj.lora_A.weight [r, in] and lora_B.weight [out, r].
 //     fan_in_fan_out only says how PEFT adds the delta to a transposed (GPT-2 Conv1D) base weight;
 //     A and B are [r, in] and [out, r] either way, and every family here has [out, in] weights.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ModelConfig } from '../model/config.ts';
 import { type RawTensor, readSafetensors } from '../model/safetensors-reader.ts';
@@ -86,6 +86,8 @@ export const ADAPTER_CONFIG = 'adapter_config.json';
 /** Reads and checks the adapter in `dir` (mlx-lm's or PEFT's, told apart by the weights file's name). */
 export function readLoraAdapter(dir: string, model: LoraBaseModel, limits: LoraLimits): LoraAdapter {
   if (!existsSync(dir)) throw new LoraAdapterError('adapter directory does not exist', dir);
+  if (!statSync(dir).isDirectory())
+    throw new LoraAdapterError(`is not a directory (an adapter is the directory holding ${ADAPTER_CONFIG})`, dir);
   const format = existsSync(join(dir, MLX_WEIGHTS)) ? 'mlx-lm' : existsSync(join(dir, PEFT_WEIGHTS)) ? 'peft' : undefined;
   if (!format) throw new LoraAdapterError(`has neither ${MLX_WEIGHTS} (mlx-lm) nor ${PEFT_WEIGHTS} (PEFT)`, dir);
   const configFile = join(dir, ADAPTER_CONFIG);

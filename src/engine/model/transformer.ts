@@ -6,8 +6,9 @@
 // scaling, soft-capping and sliding windows are the AttentionContext's.
 // Where the keys and values live, and which of them a query may see, is the AttentionContext's
 // business; the model only produces q, k, v and consumes the attention output.
+import type { LoraTarget, LoraUpdate } from '../lora/lora-updates.ts';
 import { type ModelConfig, rotaryDim } from './config.ts';
-import { applyLinear, linearArrays, linearFromArrays } from './linear.ts';
+import { applyLinear, contiguous, linearArrays, linearFromArrays } from './linear.ts';
 import { Rope, rotateHalf, type RopeTables } from './rope.ts';
 import { embedTokens, type ModelWeights } from './weights.ts';
 import { mx, type MxArray } from '../mlx.ts';
@@ -26,7 +27,18 @@ export interface AttentionContext {
 export interface ForwardPart {
   tokens: MxArray;
   ctx: AttentionContext;
+  /** The LoRA slot of each token (row b*T + t), -1 for the base model; absent: none has an adapter. */
+  lora?: Int32Array;
 }
+
+/** A LoRA update of one fused projection, ready to multiply: x·aT·bT ([in, R] and [R, out], scale in bT). */
+interface LoraArrays {
+  aT: MxArray;
+  bT: MxArray;
+}
+
+/** The LoRA updates of one layer for a step's rows: the sum over the adapters present, each on its own rows. */
+type LayerLora = (target: LoraTarget, x: MxArray) => MxArray | undefined;
 
 /**
  * The MLX path rotates a decode batch's rows with one set of tables and re-rotates joining
@@ -62,6 +74,11 @@ export class Transformer {
    * in f32 (the RoPE tables and KV buffers are f32); its output is cast back before the o projection.
    */
   private readonly dtype: MxArray['dtype'];
+  /** Uncompiled projectQkv and finishLayer taking a step's LoRA updates first (rows with adapters are rare enough not to trace per mix). */
+  private readonly projectQkvLora: (lora: LayerLora, ...inputs: MxArray[]) => MxArray[];
+  private readonly finishLayerLora: (lora: LayerLora, ...inputs: MxArray[]) => MxArray;
+  /** Resident LoRA adapters by slot: their updates by `${layer}:${target}`. */
+  private readonly loraSlots: (Map<string, LoraArrays> | undefined)[] = [];
 
   constructor(
     config: ModelConfig,
@@ -82,10 +99,14 @@ export class Transformer {
     const { numHeads, numKvHeads, headDim } = config;
     const qkNorm = config.qkNorm === true;
     // Inputs: x, norm, cos, sin, then (with qkNorm) the q and k norms, then the q|k|v arrays.
-    const projectQkv = (x: MxArray, norm: MxArray, cos: MxArray, sin: MxArray, ...rest: MxArray[]) => {
+    const withLora = (lora: LayerLora | undefined, target: LoraTarget, x: MxArray, y: MxArray) => {
+      const delta = lora?.(target, x);
+      return delta ? mx.add(y, delta) : y;
+    };
+    const projectQkv = (lora: LayerLora | undefined, x: MxArray, norm: MxArray, cos: MxArray, sin: MxArray, ...rest: MxArray[]) => {
       const h = mx.fast.rmsNorm(x, norm, eps);
       const qkv = qkNorm ? rest.slice(2) : rest;
-      const [q, k, v] = mx.split(applyLinear(h, linearFromArrays(first.qkv, qkv)), split, -1);
+      const [q, k, v] = mx.split(withLora(lora, 'qkv', h, applyLinear(h, linearFromArrays(first.qkv, qkv))), split, -1);
       const rows = x.shape[0];
       let qh = mx.reshape(q, [rows, numHeads, headDim]);
       let kh = mx.reshape(k, [rows, numKvHeads, headDim]);
@@ -106,23 +127,28 @@ export class Transformer {
           )
         : mx.multiply(g, mx.sigmoid(g));
     // Inputs: x, attn, the MLP's input norm, then (with postNorms) the attention and MLP output norms, then the projections.
-    const finishLayer = (x: MxArray, attn: MxArray, norm: MxArray, ...inputs: MxArray[]) => {
+    const finishLayer = (lora: LayerLora | undefined, x: MxArray, attn: MxArray, norm: MxArray, ...inputs: MxArray[]) => {
       const rest = postNorms ? inputs.slice(2) : inputs;
       const o = linearFromArrays(first.o, rest.slice(0, oCount));
       const gateUp = linearFromArrays(first.gateUp, rest.slice(oCount, oCount + gateUpCount));
       const down = linearFromArrays(first.down, rest.slice(oCount + gateUpCount));
-      const attnOut = applyLinear(attn, o);
+      const attnOut = withLora(lora, 'o', attn, applyLinear(attn, o));
       const x1 = mx.add(x, postNorms ? mx.fast.rmsNorm(attnOut, inputs[0], eps) : attnOut);
       const h = mx.fast.rmsNorm(x1, norm, eps);
-      const [gate, up] = mx.split(applyLinear(h, gateUp), 2, -1);
-      const mlpOut = applyLinear(mx.multiply(activate(gate), up), down);
+      const [gate, up] = mx.split(withLora(lora, 'gateUp', h, applyLinear(h, gateUp)), 2, -1);
+      const act = mx.multiply(activate(gate), up);
+      const mlpOut = withLora(lora, 'down', act, applyLinear(act, down));
       return mx.add(x1, postNorms ? mx.fast.rmsNorm(mlpOut, inputs[1], eps) : mlpOut);
     };
     this.dtype = weights.finalNorm.dtype;
     if (config.embedScale !== undefined && config.embedScale !== 1) this.embedScale = mx.array(config.embedScale, this.dtype);
     const compile = process.env.MLX_BATCH_SERVER_COMPILE !== '0';
-    this.projectQkv = compile ? mx.compile(projectQkv as (...a: MxArray[]) => MxArray[]) : (projectQkv as (...a: MxArray[]) => MxArray[]);
-    this.finishLayer = compile ? mx.compile(finishLayer as (...a: MxArray[]) => MxArray) : (finishLayer as (...a: MxArray[]) => MxArray);
+    const plainQkv = (...a: MxArray[]) => (projectQkv as (l: undefined, ...a: MxArray[]) => MxArray[])(undefined, ...a);
+    const plainFinish = (...a: MxArray[]) => (finishLayer as (l: undefined, ...a: MxArray[]) => MxArray)(undefined, ...a);
+    this.projectQkv = compile ? mx.compile(plainQkv) : plainQkv;
+    this.finishLayer = compile ? mx.compile(plainFinish) : plainFinish;
+    this.projectQkvLora = projectQkv as (lora: LayerLora, ...inputs: MxArray[]) => MxArray[];
+    this.finishLayerLora = finishLayer as (lora: LayerLora, ...inputs: MxArray[]) => MxArray;
   }
 
   /**
@@ -131,6 +157,66 @@ export class Transformer {
    */
   forward(tokens: MxArray, ctx: AttentionContext): MxArray {
     return this.forwardParts([{ tokens, ctx }]);
+  }
+
+  /** Puts an adapter's updates in a LoRA slot (dropping what was there), or empties it. */
+  setLoraSlot(slot: number, updates: readonly LoraUpdate[] | undefined): void {
+    if (!updates) {
+      this.loraSlots[slot] = undefined;
+      return;
+    }
+    const arrays = new Map<string, LoraArrays>();
+    for (const u of updates) {
+      // Stored transposed ([in, R] and [R, out]) so both products are row-major x·W, as the dense weights.
+      const a = mx.array(Array.from(u.a), mx.float32).reshape([u.rank, u.inFeatures]);
+      const b = mx.array(Array.from(u.b), mx.float32).reshape([u.outFeatures, u.rank]);
+      arrays.set(`${u.layer}:${u.target}`, {
+        aT: contiguous(mx.transpose(a).astype(this.dtype)),
+        bT: contiguous(mx.transpose(b).astype(this.dtype)),
+      });
+    }
+    mx.eval(...[...arrays.values()].flatMap((x) => [x.aT, x.bT]));
+    this.loraSlots[slot] = arrays;
+  }
+
+  /**
+   * The LoRA updates of a step whose (padded) rows have these slots: for every adapter present,
+   * x·Aᵀ masked to its rows, then ·Bᵀ; undefined when no row has an adapter.
+   */
+  private stepLora(parts: ForwardPart[], rows: number, padded: number): ((layer: number) => LayerLora) | undefined {
+    if (!parts.some((p) => p.lora?.some((s) => s >= 0))) return undefined;
+    const slots = new Int32Array(padded).fill(-1);
+    let at = 0;
+    for (const p of parts) {
+      const n = p.tokens.shape[0] * p.tokens.shape[1];
+      if (p.lora) slots.set(p.lora, at);
+      at += n;
+    }
+    if (at !== rows) throw new Error(`LoRA slots cover ${at} rows, the step has ${rows}`);
+    const present = [...new Set(slots)].filter((s) => s >= 0);
+    const masks = present.map((s) => {
+      const arrays = this.loraSlots[s];
+      if (!arrays) throw new Error(`LoRA slot ${s} holds no adapter`);
+      return {
+        arrays,
+        mask: mx
+          .array(
+            Array.from(slots, (x) => (x === s ? 1 : 0)),
+            this.dtype,
+          )
+          .reshape([padded, 1]),
+      };
+    });
+    return (layer) => (target, x) => {
+      let sum: MxArray | undefined;
+      for (const { arrays, mask } of masks) {
+        const u = arrays.get(`${layer}:${target}`);
+        if (!u) continue;
+        const d = mx.matmul(mx.multiply(mx.matmul(x, u.aT), mask), u.bT);
+        sum = sum ? mx.add(sum, d) : d;
+      }
+      return sum;
+    };
   }
 
   /**
@@ -165,13 +251,15 @@ export class Transformer {
             parts.map((p) => mx.reshape(p.tokens, [-1])),
             0,
           );
+    const lora = this.stepLora(parts, rows, padded);
     const embedded = embedTokens(this.weights.embed, flat);
     let x = pad(this.embedScale ? mx.multiply(embedded, this.embedScale) : embedded);
     for (let i = 0; i < c.numLayers; i++) {
       const w = this.weights.layers[i];
       const qkNorms = w.qNorm && w.kNorm ? [w.qNorm, w.kNorm] : [];
       const tables = this.rope.isLocal(i) ? localRope : rope;
-      const qkv = this.projectQkv(x, w.attnNorm, tables.cos, tables.sin, ...qkNorms, ...linearArrays(w.qkv));
+      const qkvInputs = [x, w.attnNorm, tables.cos, tables.sin, ...qkNorms, ...linearArrays(w.qkv)];
+      const qkv = lora ? this.projectQkvLora(lora(i), ...qkvInputs) : this.projectQkv(...qkvInputs);
       const outputs = parts.map((part, j) => {
         const { B, T } = shapes[j];
         // [rows, heads, D] → this part's [B, heads, T, D]
@@ -190,7 +278,8 @@ export class Transformer {
       const joined = outputs.length === 1 ? outputs[0] : mx.concatenate(outputs, 0);
       const attn = pad(joined.dtype === this.dtype ? joined : joined.astype(this.dtype));
       const postNorms = w.postAttnNorm && w.postMlpNorm ? [w.postAttnNorm, w.postMlpNorm] : [];
-      x = this.finishLayer(x, attn, w.mlpNorm, ...postNorms, ...linearArrays(w.o), ...linearArrays(w.gateUp), ...linearArrays(w.down));
+      const finishInputs = [x, attn, w.mlpNorm, ...postNorms, ...linearArrays(w.o), ...linearArrays(w.gateUp), ...linearArrays(w.down)];
+      x = lora ? this.finishLayerLora(lora(i), ...finishInputs) : this.finishLayer(...finishInputs);
     }
     return mx.fast.rmsNorm(real(x), this.weights.finalNorm, c.rmsNormEps);
   }

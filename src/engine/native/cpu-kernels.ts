@@ -32,6 +32,22 @@ export interface CpuKernelsAddon {
     threads: number,
     iterations: number,
   ): { y: Float32Array; ms: number };
+  /**
+   * One variant's LoRA expand, y[m][n] += Σ_k t[m][k]·bt[k][n] for n in [begin[k], end[k]), over
+   * all outputs with `threads` threads; y is updated in place (tests).
+   */
+  kernelLoraExpand(
+    variant: string,
+    t: Float32Array,
+    M: number,
+    rank: number,
+    bt: Float32Array,
+    out: number,
+    begin: Int32Array,
+    end: Int32Array,
+    y: Float32Array,
+    threads: number,
+  ): void;
   createModel(
     config: {
       hidden: number;
@@ -88,7 +104,21 @@ export interface CpuKernelsAddon {
     logits: Float32Array,
     /** A flag per token: rotate with the long-context frequencies; null: no token does. */
     ropeLong: Uint8Array | null,
+    /** Each token's LoRA slot, or -1 for the base model; null: no token has an adapter. */
+    lora: Int32Array | null,
   ): void;
+  /** One fused projection's LoRA update of the adapter in `slot`: y += (x·Aᵀ)·Bᵀ, a [rank, in], b [out, rank]. */
+  setLora(
+    model: NativeModelHandle,
+    slot: number,
+    layer: number,
+    target: 'qkv' | 'o' | 'gateUp' | 'down',
+    rank: number,
+    a: Float32Array,
+    b: Float32Array,
+  ): void;
+  /** Empties a LoRA slot. */
+  clearLora(model: NativeModelHandle, slot: number): void;
   /** A KV pool of `slots` tokens, replacing any earlier one (and its contents). */
   reserveKv(model: NativeModelHandle, slots: number): void;
   /** Returns the memory of slots [begin, end) to the system. */

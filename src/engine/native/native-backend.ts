@@ -8,6 +8,7 @@
 // (usesLongRope): their keys differ from everyone else's, so they neither use nor fill the prefix cache.
 import type { BackendHost, BackendStats, EngineBackend } from '../engine-backend.ts';
 import { type EngineOptions, servedContextLength } from '../engine-options.ts';
+import type { LoraUpdate } from '../lora/lora-updates.ts';
 import { usesLongRope } from '../model/config.ts';
 import { RadixCache, type RadixNode } from '../radix-cache.ts';
 import type { SampledToken, SamplerRow } from '../sampler/sampler.ts';
@@ -102,6 +103,10 @@ export class NativeBackend implements EngineBackend {
     };
   }
 
+  setLoraSlot(slot: number, updates: readonly LoraUpdate[] | undefined): void {
+    this.model.setLoraSlot(slot, updates);
+  }
+
   clearCache(): void {
     if (!this.cache) return;
     // Evicting hands every entry's slots back (reset alone would drop them with the entries).
@@ -137,7 +142,7 @@ export class NativeBackend implements EngineBackend {
     // Slots [cachedFrom, computed) go to the cache.
     let cachedFrom = k.computed;
     if (this.cache && keepInCache && k.computed > 0 && !k.longRope) {
-      this.cache.insert(k.seq.allTokenIds().slice(0, k.computed), (start, end) => {
+      this.cache.insert(k.seq.cacheKey(k.computed), (start, end) => {
         // The sequence's shared prefix is locked in the cache, so the cache holds at least that much.
         if (start < k.shared) throw new Error(`the prefix cache lost ${k.shared - start} locked tokens`);
         cachedFrom = start;
@@ -214,7 +219,7 @@ export class NativeBackend implements EngineBackend {
     const held = s.cacheLock as RadixNode<SlotRun> | undefined;
     if (k.longRope || !cache?.canFit((k.computed - k.shared) * this.model.kvBytesPerToken, held)) return;
     let cachedFrom = k.computed;
-    const node = cache.insert(s.allTokenIds().slice(0, k.computed), (start, end) => {
+    const node = cache.insert(s.cacheKey(k.computed), (start, end) => {
       if (start < k.shared) throw new Error(`the prefix cache lost ${k.shared - start} locked tokens`);
       cachedFrom = start;
       return k.slots.slice(start, end);
@@ -282,12 +287,13 @@ export class NativeBackend implements EngineBackend {
     const tokens = s.allTokenIds();
     const longRope = usesLongRope(this.model.config, s.maxLength);
     // At least one token is computed: its logits give the next token.
-    const match = longRope ? undefined : this.cache?.matchPrefix(tokens.slice(0, -1));
+    const match = longRope ? undefined : this.cache?.matchPrefix(s.cacheKey(tokens.length - 1));
     const cached = match?.length ?? 0;
     let owned = 0;
     for (const k of this.kv.values()) owned += (k.target?.length ?? k.slots.length) - k.shared + GROWTH_HEADROOM;
     const alone = this.kv.size === 0;
     if (!alone && owned + tokens.length - cached + GROWTH_HEADROOM > this.budgetSlots) return undefined;
+    if (!host.admitLora(s)) return undefined;
     waiting.shift();
     s.status = 'prefilling';
     if (match && cached > 0) {
@@ -320,6 +326,7 @@ export class NativeBackend implements EngineBackend {
     const ctxOffset = new Int32Array(n);
     const ctxSlots = new Int32Array(ctxLength);
     const ropeLong = parts.some((k) => k.longRope) ? new Uint8Array(n) : undefined;
+    const lora = parts.some((k) => k.seq.loraSlot >= 0) ? new Int32Array(n) : undefined;
     const lastIndex = new Map<SequenceKv, number>();
     let t = 0;
     let c = 0;
@@ -338,13 +345,14 @@ export class NativeBackend implements EngineBackend {
         ctxOffset[t++] = c;
       }
       if (ropeLong && k.longRope) ropeLong.fill(1, first, t);
+      lora?.fill(k.seq.loraSlot, first, t);
       lastIndex.set(k, t - 1);
       c += k.slots.length;
     }
     const logitRows = Int32Array.from([...decoding, ...completing], (k) => lastIndex.get(k) as number);
     const V = this.model.config.vocabSize;
     if (this.logits.length < logitRows.length * V) this.logits = new Float32Array(logitRows.length * V);
-    this.model.forward({ tokens, positions, ctxOffset, ctxSlots, logitRows, ropeLong }, this.logits);
+    this.model.forward({ tokens, positions, ctxOffset, ctxSlots, logitRows, ropeLong, lora }, this.logits);
   }
 }
 

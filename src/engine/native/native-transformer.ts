@@ -1,5 +1,6 @@
 // The native CPU model: weights and KV pool inside the addon, a forward pass over any mix of
 // prompt chunks and decode tokens, each token at its own position, logits into a caller's buffer.
+import type { LoraUpdate } from '../lora/lora-updates.ts';
 import type { ModelConfig } from '../model/config.ts';
 import type { CpuKernelsAddon, NativeModelHandle, NativeModelInfo } from './cpu-kernels.ts';
 
@@ -16,6 +17,8 @@ export interface NativeForwardBatch {
   logitRows: Int32Array;
   /** Per token, 1: its sequence rotates with LongRoPE's long factors (usesLongRope); absent: none does. */
   ropeLong?: Uint8Array;
+  /** Per token, the LoRA slot of its sequence's adapter or -1; absent: no token has one. */
+  lora?: Int32Array;
 }
 
 export class NativeTransformer {
@@ -39,7 +42,23 @@ export class NativeTransformer {
 
   /** Runs the batch; writes logitRows.length × vocab logits into `logits`. */
   forward(b: NativeForwardBatch, logits: Float32Array): void {
-    this.addon.forward(this.handle, b.tokens, b.positions, b.ctxOffset, b.ctxSlots, b.logitRows, logits, b.ropeLong ?? null);
+    this.addon.forward(
+      this.handle,
+      b.tokens,
+      b.positions,
+      b.ctxOffset,
+      b.ctxSlots,
+      b.logitRows,
+      logits,
+      b.ropeLong ?? null,
+      b.lora ?? null,
+    );
+  }
+
+  /** Puts an adapter's updates in a LoRA slot (dropping what was there), or empties it. */
+  setLoraSlot(slot: number, updates: readonly LoraUpdate[] | undefined): void {
+    this.addon.clearLora(this.handle, slot);
+    for (const u of updates ?? []) this.addon.setLora(this.handle, slot, u.layer, u.target, u.rank, u.a, u.b);
   }
 
   /** Returns the memory behind slots [begin, end) to the system. */

@@ -102,7 +102,7 @@ const (
 	ErrorCode_ERROR_CODE_INVALID_ARGUMENT ErrorCode = 3
 	// The deadline expired before the operation could complete.
 	ErrorCode_ERROR_CODE_DEADLINE_EXCEEDED ErrorCode = 4
-	// The named model does not exist.
+	// The named model or LoRA adapter does not exist.
 	ErrorCode_ERROR_CODE_NOT_FOUND ErrorCode = 5
 	// A request with this request_id is already running on this stream.
 	ErrorCode_ERROR_CODE_ALREADY_EXISTS ErrorCode = 6
@@ -207,7 +207,8 @@ type GenerationStarted struct {
 	// Prompt tokens whose KV came from the prefix cache instead of being computed. At most
 	// prompt_tokens.
 	CachedTokens uint32 `protobuf:"varint,2,opt,name=cached_tokens,json=cachedTokens,proto3" json:"cached_tokens,omitempty"`
-	// The model that serves the request (its ModelInfo.id).
+	// The model that serves the request (its ModelInfo.id: a LoRA adapter's name when one is
+	// used).
 	Model         string `protobuf:"bytes,3,opt,name=model,proto3" json:"model,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

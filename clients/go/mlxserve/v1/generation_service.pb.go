@@ -185,13 +185,18 @@ type StartGeneration struct {
 	// unique among this stream's unfinished requests (a duplicate gets an `error` event with
 	// ALREADY_EXISTS). Ids are scoped to the stream: other streams may use the same ids.
 	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	// The model to run: an id from ListModels or one of its aliases. Unset or "default": the
-	// server's default model. An unknown name gets an `error` event with NOT_FOUND.
+	// The model to run: an id from ListModels (a LoRA adapter's name selects it) or one of its
+	// aliases. Unset or "default": the server's default model. An unknown name gets an `error`
+	// event with NOT_FOUND.
 	Model *string `protobuf:"bytes,2,opt,name=model,proto3,oneof" json:"model,omitempty"`
 	// The input. Required.
 	Prompt *Prompt `protobuf:"bytes,3,opt,name=prompt,proto3" json:"prompt,omitempty"`
 	// How to sample; unset fields (or an unset message) take the defaults in SamplingParams.
-	Sampling      *SamplingParams `protobuf:"bytes,4,opt,name=sampling,proto3" json:"sampling,omitempty"`
+	Sampling *SamplingParams `protobuf:"bytes,4,opt,name=sampling,proto3" json:"sampling,omitempty"`
+	// The LoRA adapter to generate with (its name), as an alternative to naming it in `model`;
+	// `model` may then be unset, the base model or the same adapter (else INVALID_ARGUMENT). An
+	// adapter the server does not serve gets an `error` event with NOT_FOUND.
+	Adapter       *string `protobuf:"bytes,5,opt,name=adapter,proto3,oneof" json:"adapter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -252,6 +257,13 @@ func (x *StartGeneration) GetSampling() *SamplingParams {
 		return x.Sampling
 	}
 	return nil
+}
+
+func (x *StartGeneration) GetAdapter() string {
+	if x != nil && x.Adapter != nil {
+		return *x.Adapter
+	}
+	return ""
 }
 
 // Cancels one request of this stream. Its events end with `finished` and
@@ -437,13 +449,17 @@ func (*GenerateResponse_Error) isGenerateResponse_Event() {}
 // One request for GenerateStream: StartGeneration without the multiplexing.
 type GenerateStreamRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The model to run: an id from ListModels or one of its aliases. Unset or "default": the
-	// server's default model.
+	// The model to run: an id from ListModels (a LoRA adapter's name selects it) or one of its
+	// aliases. Unset or "default": the server's default model. An unknown name gets NOT_FOUND.
 	Model *string `protobuf:"bytes,1,opt,name=model,proto3,oneof" json:"model,omitempty"`
 	// The input. Required.
 	Prompt *Prompt `protobuf:"bytes,2,opt,name=prompt,proto3" json:"prompt,omitempty"`
 	// How to sample; unset fields take the defaults in SamplingParams.
-	Sampling      *SamplingParams `protobuf:"bytes,3,opt,name=sampling,proto3" json:"sampling,omitempty"`
+	Sampling *SamplingParams `protobuf:"bytes,3,opt,name=sampling,proto3" json:"sampling,omitempty"`
+	// The LoRA adapter to generate with (its name), as an alternative to naming it in `model`;
+	// `model` may then be unset, the base model or the same adapter (else INVALID_ARGUMENT). An
+	// adapter the server does not serve gets NOT_FOUND.
+	Adapter       *string `protobuf:"bytes,4,opt,name=adapter,proto3,oneof" json:"adapter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -497,6 +513,13 @@ func (x *GenerateStreamRequest) GetSampling() *SamplingParams {
 		return x.Sampling
 	}
 	return nil
+}
+
+func (x *GenerateStreamRequest) GetAdapter() string {
+	if x != nil && x.Adapter != nil {
+		return *x.Adapter
+	}
+	return ""
 }
 
 // One event of a GenerateStream call.
@@ -606,13 +629,17 @@ func (*GenerateStreamResponse_Finished) isGenerateStreamResponse_Event() {}
 // One request for Complete.
 type CompleteRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The model to run: an id from ListModels or one of its aliases. Unset or "default": the
-	// server's default model.
+	// The model to run: an id from ListModels (a LoRA adapter's name selects it) or one of its
+	// aliases. Unset or "default": the server's default model. An unknown name gets NOT_FOUND.
 	Model *string `protobuf:"bytes,1,opt,name=model,proto3,oneof" json:"model,omitempty"`
 	// The input. Required.
 	Prompt *Prompt `protobuf:"bytes,2,opt,name=prompt,proto3" json:"prompt,omitempty"`
 	// How to sample; unset fields take the defaults in SamplingParams.
-	Sampling      *SamplingParams `protobuf:"bytes,3,opt,name=sampling,proto3" json:"sampling,omitempty"`
+	Sampling *SamplingParams `protobuf:"bytes,3,opt,name=sampling,proto3" json:"sampling,omitempty"`
+	// The LoRA adapter to generate with (its name), as an alternative to naming it in `model`;
+	// `model` may then be unset, the base model or the same adapter (else INVALID_ARGUMENT). An
+	// adapter the server does not serve gets NOT_FOUND.
+	Adapter       *string `protobuf:"bytes,4,opt,name=adapter,proto3,oneof" json:"adapter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -668,10 +695,18 @@ func (x *CompleteRequest) GetSampling() *SamplingParams {
 	return nil
 }
 
+func (x *CompleteRequest) GetAdapter() string {
+	if x != nil && x.Adapter != nil {
+		return *x.Adapter
+	}
+	return ""
+}
+
 // The whole completion of a Complete call.
 type CompleteResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The model that served the request.
+	// The model that served the request (its ModelInfo.id: a LoRA adapter's name when one was
+	// used).
 	Model string `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
 	// The generated text (without a matched stop string).
 	Text string `protobuf:"bytes,2,opt,name=text,proto3" json:"text,omitempty"`
@@ -763,8 +798,8 @@ func (x *CompleteResponse) GetToolCalls() []*ToolCall {
 // Text or chat messages to tokenize.
 type TokenizeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The model whose tokenizer to use (an id or alias). Unset or "default": the server's default
-	// model.
+	// The model whose tokenizer to use (an id or alias; a LoRA adapter's name gives its base
+	// model's). Unset or "default": the server's default model.
 	Model *string `protobuf:"bytes,1,opt,name=model,proto3,oneof" json:"model,omitempty"`
 	// The input, as Generate would take it. Token input is returned as is (after checking the
 	// ids against the vocabulary).
@@ -885,8 +920,8 @@ func (x *TokenizeResponse) GetTokenStrings() []string {
 // Token ids to decode.
 type DetokenizeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The model whose tokenizer to use (an id or alias). Unset or "default": the server's default
-	// model.
+	// The model whose tokenizer to use (an id or alias; a LoRA adapter's name gives its base
+	// model's). Unset or "default": the server's default model.
 	Model *string `protobuf:"bytes,1,opt,name=model,proto3,oneof" json:"model,omitempty"`
 	// The token ids, each in [0, vocabulary size).
 	TokenIds []int32 `protobuf:"varint,2,rep,packed,name=token_ids,json=tokenIds,proto3" json:"token_ids,omitempty"`
@@ -1033,7 +1068,8 @@ func (*ListModelsRequest) Descriptor() ([]byte, []int) {
 // The models this server serves.
 type ListModelsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// One entry per model, the default model first.
+	// One entry per model: the default model first, then each LoRA adapter (with `parent` set), in
+	// the order they were loaded.
 	Models        []*ModelInfo `protobuf:"bytes,1,rep,name=models,proto3" json:"models,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1108,7 +1144,12 @@ type ModelInfo struct {
 	IsDefault bool `protobuf:"varint,13,opt,name=is_default,json=isDefault,proto3" json:"is_default,omitempty"`
 	// Other names requests may give in `model` for this model (the server's --served-model-name
 	// after the first, which is `id`). Empty when it has none.
-	Aliases       []string `protobuf:"bytes,14,rep,name=aliases,proto3" json:"aliases,omitempty"`
+	Aliases []string `protobuf:"bytes,14,rep,name=aliases,proto3" json:"aliases,omitempty"`
+	// For a LoRA adapter: the id of the base model it adapts (vLLM's `parent`); unset for the base
+	// model. An adapter's other fields (context length, vocabulary, ...) are its base model's.
+	Parent *string `protobuf:"bytes,15,opt,name=parent,proto3,oneof" json:"parent,omitempty"`
+	// For a LoRA adapter: what it is and where it came from; unset for the base model.
+	Adapter       *LoraAdapterInfo `protobuf:"bytes,16,opt,name=adapter,proto3" json:"adapter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1241,6 +1282,299 @@ func (x *ModelInfo) GetAliases() []string {
 	return nil
 }
 
+func (x *ModelInfo) GetParent() string {
+	if x != nil && x.Parent != nil {
+		return *x.Parent
+	}
+	return ""
+}
+
+func (x *ModelInfo) GetAdapter() *LoraAdapterInfo {
+	if x != nil {
+		return x.Adapter
+	}
+	return nil
+}
+
+// A LoRA adapter the server serves.
+type LoraAdapterInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The directory it was read from, on the server.
+	Path string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	// Its file layout: "mlx-lm" (adapters.safetensors) or "peft" (adapter_model.safetensors).
+	Format string `protobuf:"bytes,2,opt,name=format,proto3" json:"format,omitempty"`
+	// Its rank (the inner dimension of B·A).
+	Rank uint32 `protobuf:"varint,3,opt,name=rank,proto3" json:"rank,omitempty"`
+	// The multiplier of B·A: lora_alpha / r for PEFT, lora_alpha / sqrt(r) for rsLoRA, mlx-lm's
+	// scale.
+	Scale float64 `protobuf:"fixed64,4,opt,name=scale,proto3" json:"scale,omitempty"`
+	// The projections it adapts, e.g. "q_proj", "v_proj".
+	Modules []string `protobuf:"bytes,5,rep,name=modules,proto3" json:"modules,omitempty"`
+	// The number of transformer layers it adapts.
+	Layers        uint32 `protobuf:"varint,6,opt,name=layers,proto3" json:"layers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoraAdapterInfo) Reset() {
+	*x = LoraAdapterInfo{}
+	mi := &file_mlxserve_v1_generation_service_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoraAdapterInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoraAdapterInfo) ProtoMessage() {}
+
+func (x *LoraAdapterInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_mlxserve_v1_generation_service_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoraAdapterInfo.ProtoReflect.Descriptor instead.
+func (*LoraAdapterInfo) Descriptor() ([]byte, []int) {
+	return file_mlxserve_v1_generation_service_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *LoraAdapterInfo) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *LoraAdapterInfo) GetFormat() string {
+	if x != nil {
+		return x.Format
+	}
+	return ""
+}
+
+func (x *LoraAdapterInfo) GetRank() uint32 {
+	if x != nil {
+		return x.Rank
+	}
+	return 0
+}
+
+func (x *LoraAdapterInfo) GetScale() float64 {
+	if x != nil {
+		return x.Scale
+	}
+	return 0
+}
+
+func (x *LoraAdapterInfo) GetModules() []string {
+	if x != nil {
+		return x.Modules
+	}
+	return nil
+}
+
+func (x *LoraAdapterInfo) GetLayers() uint32 {
+	if x != nil {
+		return x.Layers
+	}
+	return 0
+}
+
+// Asks the server to read a LoRA adapter and serve it.
+type LoadAdapterRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The name requests will select it by: non-empty, at most 256 bytes, not the base model's id,
+	// one of its aliases or "default", and not already served.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The adapter's directory on the server (relative paths are resolved against the server's
+	// working directory): adapter_config.json with adapters.safetensors (mlx-lm) or
+	// adapter_model.safetensors (PEFT).
+	Path          string `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoadAdapterRequest) Reset() {
+	*x = LoadAdapterRequest{}
+	mi := &file_mlxserve_v1_generation_service_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoadAdapterRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoadAdapterRequest) ProtoMessage() {}
+
+func (x *LoadAdapterRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mlxserve_v1_generation_service_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoadAdapterRequest.ProtoReflect.Descriptor instead.
+func (*LoadAdapterRequest) Descriptor() ([]byte, []int) {
+	return file_mlxserve_v1_generation_service_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *LoadAdapterRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *LoadAdapterRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+// The adapter LoadAdapter loaded.
+type LoadAdapterResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The adapter as ListModels now lists it.
+	Model         *ModelInfo `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoadAdapterResponse) Reset() {
+	*x = LoadAdapterResponse{}
+	mi := &file_mlxserve_v1_generation_service_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoadAdapterResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoadAdapterResponse) ProtoMessage() {}
+
+func (x *LoadAdapterResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mlxserve_v1_generation_service_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoadAdapterResponse.ProtoReflect.Descriptor instead.
+func (*LoadAdapterResponse) Descriptor() ([]byte, []int) {
+	return file_mlxserve_v1_generation_service_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *LoadAdapterResponse) GetModel() *ModelInfo {
+	if x != nil {
+		return x.Model
+	}
+	return nil
+}
+
+// Asks the server to stop serving a LoRA adapter.
+type UnloadAdapterRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The adapter's name.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnloadAdapterRequest) Reset() {
+	*x = UnloadAdapterRequest{}
+	mi := &file_mlxserve_v1_generation_service_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnloadAdapterRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnloadAdapterRequest) ProtoMessage() {}
+
+func (x *UnloadAdapterRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mlxserve_v1_generation_service_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnloadAdapterRequest.ProtoReflect.Descriptor instead.
+func (*UnloadAdapterRequest) Descriptor() ([]byte, []int) {
+	return file_mlxserve_v1_generation_service_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *UnloadAdapterRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// The adapter is no longer served and no request uses it; carries nothing else.
+type UnloadAdapterResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnloadAdapterResponse) Reset() {
+	*x = UnloadAdapterResponse{}
+	mi := &file_mlxserve_v1_generation_service_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnloadAdapterResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnloadAdapterResponse) ProtoMessage() {}
+
+func (x *UnloadAdapterResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mlxserve_v1_generation_service_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnloadAdapterResponse.ProtoReflect.Descriptor instead.
+func (*UnloadAdapterResponse) Descriptor() ([]byte, []int) {
+	return file_mlxserve_v1_generation_service_proto_rawDescGZIP(), []int{19}
+}
+
 // Asks for the server's state; takes no parameters.
 type GetServerStatusRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1250,7 +1584,7 @@ type GetServerStatusRequest struct {
 
 func (x *GetServerStatusRequest) Reset() {
 	*x = GetServerStatusRequest{}
-	mi := &file_mlxserve_v1_generation_service_proto_msgTypes[15]
+	mi := &file_mlxserve_v1_generation_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1262,7 +1596,7 @@ func (x *GetServerStatusRequest) String() string {
 func (*GetServerStatusRequest) ProtoMessage() {}
 
 func (x *GetServerStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mlxserve_v1_generation_service_proto_msgTypes[15]
+	mi := &file_mlxserve_v1_generation_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1275,7 +1609,7 @@ func (x *GetServerStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServerStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetServerStatusRequest) Descriptor() ([]byte, []int) {
-	return file_mlxserve_v1_generation_service_proto_rawDescGZIP(), []int{15}
+	return file_mlxserve_v1_generation_service_proto_rawDescGZIP(), []int{20}
 }
 
 // The server's state and load at the time of the call.
@@ -1326,7 +1660,7 @@ type GetServerStatusResponse struct {
 
 func (x *GetServerStatusResponse) Reset() {
 	*x = GetServerStatusResponse{}
-	mi := &file_mlxserve_v1_generation_service_proto_msgTypes[16]
+	mi := &file_mlxserve_v1_generation_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1338,7 +1672,7 @@ func (x *GetServerStatusResponse) String() string {
 func (*GetServerStatusResponse) ProtoMessage() {}
 
 func (x *GetServerStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mlxserve_v1_generation_service_proto_msgTypes[16]
+	mi := &file_mlxserve_v1_generation_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1351,7 +1685,7 @@ func (x *GetServerStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServerStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetServerStatusResponse) Descriptor() ([]byte, []int) {
-	return file_mlxserve_v1_generation_service_proto_rawDescGZIP(), []int{16}
+	return file_mlxserve_v1_generation_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetServerStatusResponse) GetEngineState() EngineState {
@@ -1474,14 +1808,17 @@ const file_mlxserve_v1_generation_service_proto_rawDesc = "" +
 	"\x0fGenerateRequest\x124\n" +
 	"\x05start\x18\x01 \x01(\v2\x1c.mlxserve.v1.StartGenerationH\x00R\x05start\x127\n" +
 	"\x06cancel\x18\x02 \x01(\v2\x1d.mlxserve.v1.CancelGenerationH\x00R\x06cancelB\b\n" +
-	"\x06action\"\xbb\x01\n" +
+	"\x06action\"\xe6\x01\n" +
 	"\x0fStartGeneration\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x19\n" +
 	"\x05model\x18\x02 \x01(\tH\x00R\x05model\x88\x01\x01\x12+\n" +
 	"\x06prompt\x18\x03 \x01(\v2\x13.mlxserve.v1.PromptR\x06prompt\x127\n" +
-	"\bsampling\x18\x04 \x01(\v2\x1b.mlxserve.v1.SamplingParamsR\bsamplingB\b\n" +
-	"\x06_model\"1\n" +
+	"\bsampling\x18\x04 \x01(\v2\x1b.mlxserve.v1.SamplingParamsR\bsampling\x12\x1d\n" +
+	"\aadapter\x18\x05 \x01(\tH\x01R\aadapter\x88\x01\x01B\b\n" +
+	"\x06_modelB\n" +
+	"\n" +
+	"\b_adapter\"1\n" +
 	"\x10CancelGeneration\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\"\xa1\x02\n" +
@@ -1492,22 +1829,28 @@ const file_mlxserve_v1_generation_service_proto_rawDesc = "" +
 	"\x05delta\x18\x03 \x01(\v2\x1c.mlxserve.v1.GenerationDeltaH\x00R\x05delta\x12=\n" +
 	"\bfinished\x18\x04 \x01(\v2\x1f.mlxserve.v1.GenerationFinishedH\x00R\bfinished\x124\n" +
 	"\x05error\x18\x05 \x01(\v2\x1c.mlxserve.v1.GenerationErrorH\x00R\x05errorB\a\n" +
-	"\x05event\"\xa2\x01\n" +
+	"\x05event\"\xcd\x01\n" +
 	"\x15GenerateStreamRequest\x12\x19\n" +
 	"\x05model\x18\x01 \x01(\tH\x00R\x05model\x88\x01\x01\x12+\n" +
 	"\x06prompt\x18\x02 \x01(\v2\x13.mlxserve.v1.PromptR\x06prompt\x127\n" +
-	"\bsampling\x18\x03 \x01(\v2\x1b.mlxserve.v1.SamplingParamsR\bsamplingB\b\n" +
-	"\x06_model\"\xd2\x01\n" +
+	"\bsampling\x18\x03 \x01(\v2\x1b.mlxserve.v1.SamplingParamsR\bsampling\x12\x1d\n" +
+	"\aadapter\x18\x04 \x01(\tH\x01R\aadapter\x88\x01\x01B\b\n" +
+	"\x06_modelB\n" +
+	"\n" +
+	"\b_adapter\"\xd2\x01\n" +
 	"\x16GenerateStreamResponse\x12:\n" +
 	"\astarted\x18\x01 \x01(\v2\x1e.mlxserve.v1.GenerationStartedH\x00R\astarted\x124\n" +
 	"\x05delta\x18\x02 \x01(\v2\x1c.mlxserve.v1.GenerationDeltaH\x00R\x05delta\x12=\n" +
 	"\bfinished\x18\x03 \x01(\v2\x1f.mlxserve.v1.GenerationFinishedH\x00R\bfinishedB\a\n" +
-	"\x05event\"\x9c\x01\n" +
+	"\x05event\"\xc7\x01\n" +
 	"\x0fCompleteRequest\x12\x19\n" +
 	"\x05model\x18\x01 \x01(\tH\x00R\x05model\x88\x01\x01\x12+\n" +
 	"\x06prompt\x18\x02 \x01(\v2\x13.mlxserve.v1.PromptR\x06prompt\x127\n" +
-	"\bsampling\x18\x03 \x01(\v2\x1b.mlxserve.v1.SamplingParamsR\bsamplingB\b\n" +
-	"\x06_model\"\x83\x02\n" +
+	"\bsampling\x18\x03 \x01(\v2\x1b.mlxserve.v1.SamplingParamsR\bsampling\x12\x1d\n" +
+	"\aadapter\x18\x04 \x01(\tH\x01R\aadapter\x88\x01\x01B\b\n" +
+	"\x06_modelB\n" +
+	"\n" +
+	"\b_adapter\"\x83\x02\n" +
 	"\x10CompleteResponse\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\x12\x12\n" +
 	"\x04text\x18\x02 \x01(\tR\x04text\x12\x1b\n" +
@@ -1533,7 +1876,7 @@ const file_mlxserve_v1_generation_service_proto_rawDesc = "" +
 	"\x04text\x18\x01 \x01(\tR\x04text\"\x13\n" +
 	"\x11ListModelsRequest\"D\n" +
 	"\x12ListModelsResponse\x12.\n" +
-	"\x06models\x18\x01 \x03(\v2\x16.mlxserve.v1.ModelInfoR\x06models\"\x84\x04\n" +
+	"\x06models\x18\x01 \x03(\v2\x16.mlxserve.v1.ModelInfoR\x06models\"\xe4\x04\n" +
 	"\tModelInfo\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x19\n" +
 	"\bowned_by\x18\x02 \x01(\tR\aownedBy\x124\n" +
@@ -1554,8 +1897,26 @@ const file_mlxserve_v1_generation_service_proto_rawDesc = "" +
 	"\x12kv_bytes_per_token\x18\f \x01(\x04R\x0fkvBytesPerToken\x12\x1d\n" +
 	"\n" +
 	"is_default\x18\r \x01(\bR\tisDefault\x12\x18\n" +
-	"\aaliases\x18\x0e \x03(\tR\aaliasesB\x0f\n" +
-	"\r_bos_token_id\"\x18\n" +
+	"\aaliases\x18\x0e \x03(\tR\aaliases\x12\x1b\n" +
+	"\x06parent\x18\x0f \x01(\tH\x01R\x06parent\x88\x01\x01\x126\n" +
+	"\aadapter\x18\x10 \x01(\v2\x1c.mlxserve.v1.LoraAdapterInfoR\aadapterB\x0f\n" +
+	"\r_bos_token_idB\t\n" +
+	"\a_parent\"\x99\x01\n" +
+	"\x0fLoraAdapterInfo\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x16\n" +
+	"\x06format\x18\x02 \x01(\tR\x06format\x12\x12\n" +
+	"\x04rank\x18\x03 \x01(\rR\x04rank\x12\x14\n" +
+	"\x05scale\x18\x04 \x01(\x01R\x05scale\x12\x18\n" +
+	"\amodules\x18\x05 \x03(\tR\amodules\x12\x16\n" +
+	"\x06layers\x18\x06 \x01(\rR\x06layers\"<\n" +
+	"\x12LoadAdapterRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\"C\n" +
+	"\x13LoadAdapterResponse\x12,\n" +
+	"\x05model\x18\x01 \x01(\v2\x16.mlxserve.v1.ModelInfoR\x05model\"*\n" +
+	"\x14UnloadAdapterRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\x17\n" +
+	"\x15UnloadAdapterResponse\"\x18\n" +
 	"\x16GetServerStatusRequest\"\xbe\x06\n" +
 	"\x17GetServerStatusResponse\x12;\n" +
 	"\fengine_state\x18\x01 \x01(\x0e2\x18.mlxserve.v1.EngineStateR\vengineState\x12)\n" +
@@ -1581,7 +1942,7 @@ const file_mlxserve_v1_generation_service_proto_rawDesc = "" +
 	"\x12ENGINE_STATE_READY\x10\x02\x12\x1b\n" +
 	"\x17ENGINE_STATE_RESTARTING\x10\x03\x12\x19\n" +
 	"\x15ENGINE_STATE_DRAINING\x10\x04\x12\x17\n" +
-	"\x13ENGINE_STATE_FAILED\x10\x052\xdf\x04\n" +
+	"\x13ENGINE_STATE_FAILED\x10\x052\x89\x06\n" +
 	"\x11GenerationService\x12K\n" +
 	"\bGenerate\x12\x1c.mlxserve.v1.GenerateRequest\x1a\x1d.mlxserve.v1.GenerateResponse(\x010\x01\x12[\n" +
 	"\x0eGenerateStream\x12\".mlxserve.v1.GenerateStreamRequest\x1a#.mlxserve.v1.GenerateStreamResponse0\x01\x12G\n" +
@@ -1591,7 +1952,9 @@ const file_mlxserve_v1_generation_service_proto_rawDesc = "" +
 	"Detokenize\x12\x1e.mlxserve.v1.DetokenizeRequest\x1a\x1f.mlxserve.v1.DetokenizeResponse\"\x03\x90\x02\x01\x12R\n" +
 	"\n" +
 	"ListModels\x12\x1e.mlxserve.v1.ListModelsRequest\x1a\x1f.mlxserve.v1.ListModelsResponse\"\x03\x90\x02\x01\x12a\n" +
-	"\x0fGetServerStatus\x12#.mlxserve.v1.GetServerStatusRequest\x1a$.mlxserve.v1.GetServerStatusResponse\"\x03\x90\x02\x01B4Z2mlx-batch-server/clients/go/mlxserve/v1;mlxservev1b\x06proto3"
+	"\x0fGetServerStatus\x12#.mlxserve.v1.GetServerStatusRequest\x1a$.mlxserve.v1.GetServerStatusResponse\"\x03\x90\x02\x01\x12P\n" +
+	"\vLoadAdapter\x12\x1f.mlxserve.v1.LoadAdapterRequest\x1a .mlxserve.v1.LoadAdapterResponse\x12V\n" +
+	"\rUnloadAdapter\x12!.mlxserve.v1.UnloadAdapterRequest\x1a\".mlxserve.v1.UnloadAdapterResponseB4Z2mlx-batch-server/clients/go/mlxserve/v1;mlxservev1b\x06proto3"
 
 var (
 	file_mlxserve_v1_generation_service_proto_rawDescOnce sync.Once
@@ -1606,7 +1969,7 @@ func file_mlxserve_v1_generation_service_proto_rawDescGZIP() []byte {
 }
 
 var file_mlxserve_v1_generation_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_mlxserve_v1_generation_service_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_mlxserve_v1_generation_service_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_mlxserve_v1_generation_service_proto_goTypes = []any{
 	(EngineState)(0),                // 0: mlxserve.v1.EngineState
 	(*GenerateRequest)(nil),         // 1: mlxserve.v1.GenerateRequest
@@ -1624,62 +1987,73 @@ var file_mlxserve_v1_generation_service_proto_goTypes = []any{
 	(*ListModelsRequest)(nil),       // 13: mlxserve.v1.ListModelsRequest
 	(*ListModelsResponse)(nil),      // 14: mlxserve.v1.ListModelsResponse
 	(*ModelInfo)(nil),               // 15: mlxserve.v1.ModelInfo
-	(*GetServerStatusRequest)(nil),  // 16: mlxserve.v1.GetServerStatusRequest
-	(*GetServerStatusResponse)(nil), // 17: mlxserve.v1.GetServerStatusResponse
-	(*Prompt)(nil),                  // 18: mlxserve.v1.Prompt
-	(*SamplingParams)(nil),          // 19: mlxserve.v1.SamplingParams
-	(*GenerationStarted)(nil),       // 20: mlxserve.v1.GenerationStarted
-	(*GenerationDelta)(nil),         // 21: mlxserve.v1.GenerationDelta
-	(*GenerationFinished)(nil),      // 22: mlxserve.v1.GenerationFinished
-	(*GenerationError)(nil),         // 23: mlxserve.v1.GenerationError
-	(*TokenLogprob)(nil),            // 24: mlxserve.v1.TokenLogprob
-	(*ToolCall)(nil),                // 25: mlxserve.v1.ToolCall
-	(*timestamppb.Timestamp)(nil),   // 26: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),     // 27: google.protobuf.Duration
+	(*LoraAdapterInfo)(nil),         // 16: mlxserve.v1.LoraAdapterInfo
+	(*LoadAdapterRequest)(nil),      // 17: mlxserve.v1.LoadAdapterRequest
+	(*LoadAdapterResponse)(nil),     // 18: mlxserve.v1.LoadAdapterResponse
+	(*UnloadAdapterRequest)(nil),    // 19: mlxserve.v1.UnloadAdapterRequest
+	(*UnloadAdapterResponse)(nil),   // 20: mlxserve.v1.UnloadAdapterResponse
+	(*GetServerStatusRequest)(nil),  // 21: mlxserve.v1.GetServerStatusRequest
+	(*GetServerStatusResponse)(nil), // 22: mlxserve.v1.GetServerStatusResponse
+	(*Prompt)(nil),                  // 23: mlxserve.v1.Prompt
+	(*SamplingParams)(nil),          // 24: mlxserve.v1.SamplingParams
+	(*GenerationStarted)(nil),       // 25: mlxserve.v1.GenerationStarted
+	(*GenerationDelta)(nil),         // 26: mlxserve.v1.GenerationDelta
+	(*GenerationFinished)(nil),      // 27: mlxserve.v1.GenerationFinished
+	(*GenerationError)(nil),         // 28: mlxserve.v1.GenerationError
+	(*TokenLogprob)(nil),            // 29: mlxserve.v1.TokenLogprob
+	(*ToolCall)(nil),                // 30: mlxserve.v1.ToolCall
+	(*timestamppb.Timestamp)(nil),   // 31: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),     // 32: google.protobuf.Duration
 }
 var file_mlxserve_v1_generation_service_proto_depIdxs = []int32{
 	2,  // 0: mlxserve.v1.GenerateRequest.start:type_name -> mlxserve.v1.StartGeneration
 	3,  // 1: mlxserve.v1.GenerateRequest.cancel:type_name -> mlxserve.v1.CancelGeneration
-	18, // 2: mlxserve.v1.StartGeneration.prompt:type_name -> mlxserve.v1.Prompt
-	19, // 3: mlxserve.v1.StartGeneration.sampling:type_name -> mlxserve.v1.SamplingParams
-	20, // 4: mlxserve.v1.GenerateResponse.started:type_name -> mlxserve.v1.GenerationStarted
-	21, // 5: mlxserve.v1.GenerateResponse.delta:type_name -> mlxserve.v1.GenerationDelta
-	22, // 6: mlxserve.v1.GenerateResponse.finished:type_name -> mlxserve.v1.GenerationFinished
-	23, // 7: mlxserve.v1.GenerateResponse.error:type_name -> mlxserve.v1.GenerationError
-	18, // 8: mlxserve.v1.GenerateStreamRequest.prompt:type_name -> mlxserve.v1.Prompt
-	19, // 9: mlxserve.v1.GenerateStreamRequest.sampling:type_name -> mlxserve.v1.SamplingParams
-	20, // 10: mlxserve.v1.GenerateStreamResponse.started:type_name -> mlxserve.v1.GenerationStarted
-	21, // 11: mlxserve.v1.GenerateStreamResponse.delta:type_name -> mlxserve.v1.GenerationDelta
-	22, // 12: mlxserve.v1.GenerateStreamResponse.finished:type_name -> mlxserve.v1.GenerationFinished
-	18, // 13: mlxserve.v1.CompleteRequest.prompt:type_name -> mlxserve.v1.Prompt
-	19, // 14: mlxserve.v1.CompleteRequest.sampling:type_name -> mlxserve.v1.SamplingParams
-	24, // 15: mlxserve.v1.CompleteResponse.logprobs:type_name -> mlxserve.v1.TokenLogprob
-	22, // 16: mlxserve.v1.CompleteResponse.finished:type_name -> mlxserve.v1.GenerationFinished
-	25, // 17: mlxserve.v1.CompleteResponse.tool_calls:type_name -> mlxserve.v1.ToolCall
-	18, // 18: mlxserve.v1.TokenizeRequest.prompt:type_name -> mlxserve.v1.Prompt
+	23, // 2: mlxserve.v1.StartGeneration.prompt:type_name -> mlxserve.v1.Prompt
+	24, // 3: mlxserve.v1.StartGeneration.sampling:type_name -> mlxserve.v1.SamplingParams
+	25, // 4: mlxserve.v1.GenerateResponse.started:type_name -> mlxserve.v1.GenerationStarted
+	26, // 5: mlxserve.v1.GenerateResponse.delta:type_name -> mlxserve.v1.GenerationDelta
+	27, // 6: mlxserve.v1.GenerateResponse.finished:type_name -> mlxserve.v1.GenerationFinished
+	28, // 7: mlxserve.v1.GenerateResponse.error:type_name -> mlxserve.v1.GenerationError
+	23, // 8: mlxserve.v1.GenerateStreamRequest.prompt:type_name -> mlxserve.v1.Prompt
+	24, // 9: mlxserve.v1.GenerateStreamRequest.sampling:type_name -> mlxserve.v1.SamplingParams
+	25, // 10: mlxserve.v1.GenerateStreamResponse.started:type_name -> mlxserve.v1.GenerationStarted
+	26, // 11: mlxserve.v1.GenerateStreamResponse.delta:type_name -> mlxserve.v1.GenerationDelta
+	27, // 12: mlxserve.v1.GenerateStreamResponse.finished:type_name -> mlxserve.v1.GenerationFinished
+	23, // 13: mlxserve.v1.CompleteRequest.prompt:type_name -> mlxserve.v1.Prompt
+	24, // 14: mlxserve.v1.CompleteRequest.sampling:type_name -> mlxserve.v1.SamplingParams
+	29, // 15: mlxserve.v1.CompleteResponse.logprobs:type_name -> mlxserve.v1.TokenLogprob
+	27, // 16: mlxserve.v1.CompleteResponse.finished:type_name -> mlxserve.v1.GenerationFinished
+	30, // 17: mlxserve.v1.CompleteResponse.tool_calls:type_name -> mlxserve.v1.ToolCall
+	23, // 18: mlxserve.v1.TokenizeRequest.prompt:type_name -> mlxserve.v1.Prompt
 	15, // 19: mlxserve.v1.ListModelsResponse.models:type_name -> mlxserve.v1.ModelInfo
-	26, // 20: mlxserve.v1.ModelInfo.created:type_name -> google.protobuf.Timestamp
-	0,  // 21: mlxserve.v1.GetServerStatusResponse.engine_state:type_name -> mlxserve.v1.EngineState
-	27, // 22: mlxserve.v1.GetServerStatusResponse.uptime:type_name -> google.protobuf.Duration
-	1,  // 23: mlxserve.v1.GenerationService.Generate:input_type -> mlxserve.v1.GenerateRequest
-	5,  // 24: mlxserve.v1.GenerationService.GenerateStream:input_type -> mlxserve.v1.GenerateStreamRequest
-	7,  // 25: mlxserve.v1.GenerationService.Complete:input_type -> mlxserve.v1.CompleteRequest
-	9,  // 26: mlxserve.v1.GenerationService.Tokenize:input_type -> mlxserve.v1.TokenizeRequest
-	11, // 27: mlxserve.v1.GenerationService.Detokenize:input_type -> mlxserve.v1.DetokenizeRequest
-	13, // 28: mlxserve.v1.GenerationService.ListModels:input_type -> mlxserve.v1.ListModelsRequest
-	16, // 29: mlxserve.v1.GenerationService.GetServerStatus:input_type -> mlxserve.v1.GetServerStatusRequest
-	4,  // 30: mlxserve.v1.GenerationService.Generate:output_type -> mlxserve.v1.GenerateResponse
-	6,  // 31: mlxserve.v1.GenerationService.GenerateStream:output_type -> mlxserve.v1.GenerateStreamResponse
-	8,  // 32: mlxserve.v1.GenerationService.Complete:output_type -> mlxserve.v1.CompleteResponse
-	10, // 33: mlxserve.v1.GenerationService.Tokenize:output_type -> mlxserve.v1.TokenizeResponse
-	12, // 34: mlxserve.v1.GenerationService.Detokenize:output_type -> mlxserve.v1.DetokenizeResponse
-	14, // 35: mlxserve.v1.GenerationService.ListModels:output_type -> mlxserve.v1.ListModelsResponse
-	17, // 36: mlxserve.v1.GenerationService.GetServerStatus:output_type -> mlxserve.v1.GetServerStatusResponse
-	30, // [30:37] is the sub-list for method output_type
-	23, // [23:30] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	31, // 20: mlxserve.v1.ModelInfo.created:type_name -> google.protobuf.Timestamp
+	16, // 21: mlxserve.v1.ModelInfo.adapter:type_name -> mlxserve.v1.LoraAdapterInfo
+	15, // 22: mlxserve.v1.LoadAdapterResponse.model:type_name -> mlxserve.v1.ModelInfo
+	0,  // 23: mlxserve.v1.GetServerStatusResponse.engine_state:type_name -> mlxserve.v1.EngineState
+	32, // 24: mlxserve.v1.GetServerStatusResponse.uptime:type_name -> google.protobuf.Duration
+	1,  // 25: mlxserve.v1.GenerationService.Generate:input_type -> mlxserve.v1.GenerateRequest
+	5,  // 26: mlxserve.v1.GenerationService.GenerateStream:input_type -> mlxserve.v1.GenerateStreamRequest
+	7,  // 27: mlxserve.v1.GenerationService.Complete:input_type -> mlxserve.v1.CompleteRequest
+	9,  // 28: mlxserve.v1.GenerationService.Tokenize:input_type -> mlxserve.v1.TokenizeRequest
+	11, // 29: mlxserve.v1.GenerationService.Detokenize:input_type -> mlxserve.v1.DetokenizeRequest
+	13, // 30: mlxserve.v1.GenerationService.ListModels:input_type -> mlxserve.v1.ListModelsRequest
+	21, // 31: mlxserve.v1.GenerationService.GetServerStatus:input_type -> mlxserve.v1.GetServerStatusRequest
+	17, // 32: mlxserve.v1.GenerationService.LoadAdapter:input_type -> mlxserve.v1.LoadAdapterRequest
+	19, // 33: mlxserve.v1.GenerationService.UnloadAdapter:input_type -> mlxserve.v1.UnloadAdapterRequest
+	4,  // 34: mlxserve.v1.GenerationService.Generate:output_type -> mlxserve.v1.GenerateResponse
+	6,  // 35: mlxserve.v1.GenerationService.GenerateStream:output_type -> mlxserve.v1.GenerateStreamResponse
+	8,  // 36: mlxserve.v1.GenerationService.Complete:output_type -> mlxserve.v1.CompleteResponse
+	10, // 37: mlxserve.v1.GenerationService.Tokenize:output_type -> mlxserve.v1.TokenizeResponse
+	12, // 38: mlxserve.v1.GenerationService.Detokenize:output_type -> mlxserve.v1.DetokenizeResponse
+	14, // 39: mlxserve.v1.GenerationService.ListModels:output_type -> mlxserve.v1.ListModelsResponse
+	22, // 40: mlxserve.v1.GenerationService.GetServerStatus:output_type -> mlxserve.v1.GetServerStatusResponse
+	18, // 41: mlxserve.v1.GenerationService.LoadAdapter:output_type -> mlxserve.v1.LoadAdapterResponse
+	20, // 42: mlxserve.v1.GenerationService.UnloadAdapter:output_type -> mlxserve.v1.UnloadAdapterResponse
+	34, // [34:43] is the sub-list for method output_type
+	25, // [25:34] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_mlxserve_v1_generation_service_proto_init() }
@@ -1717,7 +2091,7 @@ func file_mlxserve_v1_generation_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mlxserve_v1_generation_service_proto_rawDesc), len(file_mlxserve_v1_generation_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   17,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

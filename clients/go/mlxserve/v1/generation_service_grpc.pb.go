@@ -26,6 +26,8 @@ const (
 	GenerationService_Detokenize_FullMethodName      = "/mlxserve.v1.GenerationService/Detokenize"
 	GenerationService_ListModels_FullMethodName      = "/mlxserve.v1.GenerationService/ListModels"
 	GenerationService_GetServerStatus_FullMethodName = "/mlxserve.v1.GenerationService/GetServerStatus"
+	GenerationService_LoadAdapter_FullMethodName     = "/mlxserve.v1.GenerationService/LoadAdapter"
+	GenerationService_UnloadAdapter_FullMethodName   = "/mlxserve.v1.GenerationService/UnloadAdapter"
 )
 
 // GenerationServiceClient is the client API for GenerationService service.
@@ -69,6 +71,14 @@ type GenerationServiceClient interface {
 	ListModels(ctx context.Context, in *ListModelsRequest, opts ...grpc.CallOption) (*ListModelsResponse, error)
 	// The engine's state and load, for dashboards and load balancers.
 	GetServerStatus(ctx context.Context, in *GetServerStatusRequest, opts ...grpc.CallOption) (*GetServerStatusResponse, error)
+	// Reads a LoRA adapter from the server's disk and serves it under a name: requests select it
+	// by that name in `model` (or `adapter`), and ListModels lists it. Errors: INVALID_ARGUMENT
+	// for a bad name or adapter files (the message names the file and the field), ALREADY_EXISTS
+	// for a name already served, UNAVAILABLE while the engine is not running.
+	LoadAdapter(ctx context.Context, in *LoadAdapterRequest, opts ...grpc.CallOption) (*LoadAdapterResponse, error)
+	// Stops serving a LoRA adapter: new requests naming it get NOT_FOUND at once; the call returns
+	// once the requests already using it have finished. NOT_FOUND for a name not served.
+	UnloadAdapter(ctx context.Context, in *UnloadAdapterRequest, opts ...grpc.CallOption) (*UnloadAdapterResponse, error)
 }
 
 type generationServiceClient struct {
@@ -161,6 +171,26 @@ func (c *generationServiceClient) GetServerStatus(ctx context.Context, in *GetSe
 	return out, nil
 }
 
+func (c *generationServiceClient) LoadAdapter(ctx context.Context, in *LoadAdapterRequest, opts ...grpc.CallOption) (*LoadAdapterResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LoadAdapterResponse)
+	err := c.cc.Invoke(ctx, GenerationService_LoadAdapter_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *generationServiceClient) UnloadAdapter(ctx context.Context, in *UnloadAdapterRequest, opts ...grpc.CallOption) (*UnloadAdapterResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UnloadAdapterResponse)
+	err := c.cc.Invoke(ctx, GenerationService_UnloadAdapter_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // GenerationServiceServer is the server API for GenerationService service.
 // All implementations must embed UnimplementedGenerationServiceServer
 // for forward compatibility.
@@ -202,6 +232,14 @@ type GenerationServiceServer interface {
 	ListModels(context.Context, *ListModelsRequest) (*ListModelsResponse, error)
 	// The engine's state and load, for dashboards and load balancers.
 	GetServerStatus(context.Context, *GetServerStatusRequest) (*GetServerStatusResponse, error)
+	// Reads a LoRA adapter from the server's disk and serves it under a name: requests select it
+	// by that name in `model` (or `adapter`), and ListModels lists it. Errors: INVALID_ARGUMENT
+	// for a bad name or adapter files (the message names the file and the field), ALREADY_EXISTS
+	// for a name already served, UNAVAILABLE while the engine is not running.
+	LoadAdapter(context.Context, *LoadAdapterRequest) (*LoadAdapterResponse, error)
+	// Stops serving a LoRA adapter: new requests naming it get NOT_FOUND at once; the call returns
+	// once the requests already using it have finished. NOT_FOUND for a name not served.
+	UnloadAdapter(context.Context, *UnloadAdapterRequest) (*UnloadAdapterResponse, error)
 	mustEmbedUnimplementedGenerationServiceServer()
 }
 
@@ -232,6 +270,12 @@ func (UnimplementedGenerationServiceServer) ListModels(context.Context, *ListMod
 }
 func (UnimplementedGenerationServiceServer) GetServerStatus(context.Context, *GetServerStatusRequest) (*GetServerStatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetServerStatus not implemented")
+}
+func (UnimplementedGenerationServiceServer) LoadAdapter(context.Context, *LoadAdapterRequest) (*LoadAdapterResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method LoadAdapter not implemented")
+}
+func (UnimplementedGenerationServiceServer) UnloadAdapter(context.Context, *UnloadAdapterRequest) (*UnloadAdapterResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UnloadAdapter not implemented")
 }
 func (UnimplementedGenerationServiceServer) mustEmbedUnimplementedGenerationServiceServer() {}
 func (UnimplementedGenerationServiceServer) testEmbeddedByValue()                           {}
@@ -362,6 +406,42 @@ func _GenerationService_GetServerStatus_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _GenerationService_LoadAdapter_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LoadAdapterRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GenerationServiceServer).LoadAdapter(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GenerationService_LoadAdapter_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GenerationServiceServer).LoadAdapter(ctx, req.(*LoadAdapterRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _GenerationService_UnloadAdapter_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnloadAdapterRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GenerationServiceServer).UnloadAdapter(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GenerationService_UnloadAdapter_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GenerationServiceServer).UnloadAdapter(ctx, req.(*UnloadAdapterRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // GenerationService_ServiceDesc is the grpc.ServiceDesc for GenerationService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -388,6 +468,14 @@ var GenerationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetServerStatus",
 			Handler:    _GenerationService_GetServerStatus_Handler,
+		},
+		{
+			MethodName: "LoadAdapter",
+			Handler:    _GenerationService_LoadAdapter_Handler,
+		},
+		{
+			MethodName: "UnloadAdapter",
+			Handler:    _GenerationService_UnloadAdapter_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

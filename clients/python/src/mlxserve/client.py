@@ -67,6 +67,7 @@ class Client:
         prompt: PromptLike,
         *,
         model: str | None = None,
+        adapter: str | None = None,
         tools: Sequence[ToolLike] | None = None,
         tool_choice: ToolChoiceLike | None = None,
         parallel_tool_calls: bool | None = None,
@@ -78,7 +79,9 @@ class Client:
 
         Args:
             prompt: Text, token ids, chat messages or a Prompt message (see build_prompt).
-            model: A model id from models(); default the server's default model.
+            model: A model id from models() (a LoRA adapter's name selects it); default the
+                server's default model.
+            adapter: A LoRA adapter to generate with (its name), instead of naming it in model.
             tools: For chat: functions the model may call (see ToolLike); its calls come on the
                 deltas' tool_calls and the request finishes with FINISH_REASON_TOOL_CALLS.
             tool_choice: For chat: "auto" (default with tools), "none", "required" or
@@ -99,6 +102,8 @@ class Client:
         )
         if model is not None:
             request.model = model
+        if adapter is not None:
+            request.adapter = adapter
         return self._stream_events(request)
 
     def generate_text(
@@ -106,6 +111,7 @@ class Client:
         prompt: PromptLike,
         *,
         model: str | None = None,
+        adapter: str | None = None,
         tools: Sequence[ToolLike] | None = None,
         tool_choice: ToolChoiceLike | None = None,
         parallel_tool_calls: bool | None = None,
@@ -117,7 +123,13 @@ class Client:
             RequestError: As generate(), and when the request finishes with FINISH_REASON_ERROR.
         """
         events = self.generate(
-            prompt, model=model, tools=tools, tool_choice=tool_choice, parallel_tool_calls=parallel_tool_calls, **sampling
+            prompt,
+            model=model,
+            adapter=adapter,
+            tools=tools,
+            tool_choice=tool_choice,
+            parallel_tool_calls=parallel_tool_calls,
+            **sampling,
         )
         for event in events:
             if isinstance(event, generation_pb2.GenerationDelta) and event.text:
@@ -130,6 +142,7 @@ class Client:
         prompt: PromptLike,
         *,
         model: str | None = None,
+        adapter: str | None = None,
         tools: Sequence[ToolLike] | None = None,
         tool_choice: ToolChoiceLike | None = None,
         parallel_tool_calls: bool | None = None,
@@ -146,6 +159,8 @@ class Client:
         request = generation_service_pb2.CompleteRequest(prompt=built, sampling=build_sampling(sampling))
         if model is not None:
             request.model = model
+        if adapter is not None:
+            request.adapter = adapter
         response: generation_service_pb2.CompleteResponse = self._unary(self.stub.Complete, request)
         return Completion(
             text=response.text,
@@ -191,8 +206,30 @@ class Client:
         response: generation_service_pb2.DetokenizeResponse = self._unary(self.stub.Detokenize, request)
         return response.text
 
+    def load_adapter(self, name: str, path: str) -> generation_service_pb2.ModelInfo:
+        """Reads a LoRA adapter (mlx-lm's or PEFT's directory, on the server's disk) and serves it
+        as `name`; returns it as models() lists it (with parent and adapter set).
+
+        Raises:
+            RequestError: INVALID_ARGUMENT for a bad name or adapter files (naming the file and
+                field), ALREADY_EXISTS for a name already served.
+        """
+        response: generation_service_pb2.LoadAdapterResponse = self._unary(
+            self.stub.LoadAdapter, generation_service_pb2.LoadAdapterRequest(name=name, path=path)
+        )
+        return response.model
+
+    def unload_adapter(self, name: str) -> None:
+        """Stops serving a LoRA adapter; returns once the requests using it have finished.
+
+        Raises:
+            RequestError: NOT_FOUND for a name not served.
+        """
+        self._unary(self.stub.UnloadAdapter, generation_service_pb2.UnloadAdapterRequest(name=name))
+
     def models(self) -> list[generation_service_pb2.ModelInfo]:
-        """The models the server serves, the default model first."""
+        """The models the server serves: the default model first, then the LoRA adapters (their
+        parent is the base model's id)."""
         response: generation_service_pb2.ListModelsResponse = self._unary(
             self.stub.ListModels, generation_service_pb2.ListModelsRequest()
         )

@@ -185,6 +185,7 @@ class Session:
         *,
         request_id: str | None = None,
         model: str | None = None,
+        adapter: str | None = None,
         tools: Sequence[ToolLike] | None = None,
         tool_choice: ToolChoiceLike | None = None,
         parallel_tool_calls: bool | None = None,
@@ -196,7 +197,9 @@ class Session:
             prompt: Text, token ids, chat messages or a Prompt message (see build_prompt).
             request_id: The id that tags the request's events; default a fresh "r<N>". Must not be
                 the id of an unfinished request of this session.
-            model: A model id from Client.models(); default the server's default model.
+            model: A model id from Client.models() (a LoRA adapter's name selects it); default the
+                server's default model.
+            adapter: A LoRA adapter to generate with (its name), instead of naming it in model.
             tools, tool_choice, parallel_tool_calls: For chat: the tools the model may call (see
                 build_prompt); its calls come on the deltas' tool_calls.
             **sampling: Sampling parameters (temperature, top_p, max_tokens, stop, json_schema, ...).
@@ -213,6 +216,8 @@ class Session:
         )
         if model is not None:
             start.model = model
+        if adapter is not None:
+            start.adapter = adapter
         inbox: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         with self._lock:
             self._check_open()

@@ -36,7 +36,8 @@ export type GenerationStarted = Message<"mlxserve.v1.GenerationStarted"> & {
   cachedTokens: number;
 
   /**
-   * The model that serves the request (its ModelInfo.id).
+   * The model that serves the request (its ModelInfo.id: a LoRA adapter's name when one is
+   * used).
    *
    * @generated from field: string model = 3;
    */
@@ -430,7 +431,7 @@ export enum ErrorCode {
   DEADLINE_EXCEEDED = 4,
 
   /**
-   * The named model does not exist.
+   * The named model or LoRA adapter does not exist.
    *
    * @generated from enum value: ERROR_CODE_NOT_FOUND = 5;
    */

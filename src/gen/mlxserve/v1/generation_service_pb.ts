@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mlxserve/v1/generation_service.proto.
  */
 export const file_mlxserve_v1_generation_service: GenFile = /*@__PURE__*/
-  fileDesc("CiRtbHhzZXJ2ZS92MS9nZW5lcmF0aW9uX3NlcnZpY2UucHJvdG8SC21seHNlcnZlLnYxInsKD0dlbmVyYXRlUmVxdWVzdBItCgVzdGFydBgBIAEoCzIcLm1seHNlcnZlLnYxLlN0YXJ0R2VuZXJhdGlvbkgAEi8KBmNhbmNlbBgCIAEoCzIdLm1seHNlcnZlLnYxLkNhbmNlbEdlbmVyYXRpb25IAEIICgZhY3Rpb24ilwEKD1N0YXJ0R2VuZXJhdGlvbhISCgpyZXF1ZXN0X2lkGAEgASgJEhIKBW1vZGVsGAIgASgJSACIAQESIwoGcHJvbXB0GAMgASgLMhMubWx4c2VydmUudjEuUHJvbXB0Ei0KCHNhbXBsaW5nGAQgASgLMhsubWx4c2VydmUudjEuU2FtcGxpbmdQYXJhbXNCCAoGX21vZGVsIiYKEENhbmNlbEdlbmVyYXRpb24SEgoKcmVxdWVzdF9pZBgBIAEoCSL1AQoQR2VuZXJhdGVSZXNwb25zZRISCgpyZXF1ZXN0X2lkGAEgASgJEjEKB3N0YXJ0ZWQYAiABKAsyHi5tbHhzZXJ2ZS52MS5HZW5lcmF0aW9uU3RhcnRlZEgAEi0KBWRlbHRhGAMgASgLMhwubWx4c2VydmUudjEuR2VuZXJhdGlvbkRlbHRhSAASMwoIZmluaXNoZWQYBCABKAsyHy5tbHhzZXJ2ZS52MS5HZW5lcmF0aW9uRmluaXNoZWRIABItCgVlcnJvchgFIAEoCzIcLm1seHNlcnZlLnYxLkdlbmVyYXRpb25FcnJvckgAQgcKBWV2ZW50IokBChVHZW5lcmF0ZVN0cmVhbVJlcXVlc3QSEgoFbW9kZWwYASABKAlIAIgBARIjCgZwcm9tcHQYAiABKAsyEy5tbHhzZXJ2ZS52MS5Qcm9tcHQSLQoIc2FtcGxpbmcYAyABKAsyGy5tbHhzZXJ2ZS52MS5TYW1wbGluZ1BhcmFtc0IICgZfbW9kZWwiuAEKFkdlbmVyYXRlU3RyZWFtUmVzcG9uc2USMQoHc3RhcnRlZBgBIAEoCzIeLm1seHNlcnZlLnYxLkdlbmVyYXRpb25TdGFydGVkSAASLQoFZGVsdGEYAiABKAsyHC5tbHhzZXJ2ZS52MS5HZW5lcmF0aW9uRGVsdGFIABIzCghmaW5pc2hlZBgDIAEoCzIfLm1seHNlcnZlLnYxLkdlbmVyYXRpb25GaW5pc2hlZEgAQgcKBWV2ZW50IoMBCg9Db21wbGV0ZVJlcXVlc3QSEgoFbW9kZWwYASABKAlIAIgBARIjCgZwcm9tcHQYAiABKAsyEy5tbHhzZXJ2ZS52MS5Qcm9tcHQSLQoIc2FtcGxpbmcYAyABKAsyGy5tbHhzZXJ2ZS52MS5TYW1wbGluZ1BhcmFtc0IICgZfbW9kZWwizQEKEENvbXBsZXRlUmVzcG9uc2USDQoFbW9kZWwYASABKAkSDAoEdGV4dBgCIAEoCRIRCgl0b2tlbl9pZHMYAyADKAUSKwoIbG9ncHJvYnMYBCADKAsyGS5tbHhzZXJ2ZS52MS5Ub2tlbkxvZ3Byb2ISMQoIZmluaXNoZWQYBSABKAsyHy5tbHhzZXJ2ZS52MS5HZW5lcmF0aW9uRmluaXNoZWQSKQoKdG9vbF9jYWxscxgGIAMoCzIVLm1seHNlcnZlLnYxLlRvb2xDYWxsInIKD1Rva2VuaXplUmVxdWVzdBISCgVtb2RlbBgBIAEoCUgAiAEBEiMKBnByb21wdBgCIAEoCzITLm1seHNlcnZlLnYxLlByb21wdBIcChRyZXR1cm5fdG9rZW5fc3RyaW5ncxgDIAEoCEIICgZfbW9kZWwiPAoQVG9rZW5pemVSZXNwb25zZRIRCgl0b2tlbl9pZHMYASADKAUSFQoNdG9rZW5fc3RyaW5ncxgCIAMoCSJhChFEZXRva2VuaXplUmVxdWVzdBISCgVtb2RlbBgBIAEoCUgAiAEBEhEKCXRva2VuX2lkcxgCIAMoBRIbChNza2lwX3NwZWNpYWxfdG9rZW5zGAMgASgIQggKBl9tb2RlbCIiChJEZXRva2VuaXplUmVzcG9uc2USDAoEdGV4dBgBIAEoCSITChFMaXN0TW9kZWxzUmVxdWVzdCI8ChJMaXN0TW9kZWxzUmVzcG9uc2USJgoGbW9kZWxzGAEgAygLMhYubWx4c2VydmUudjEuTW9kZWxJbmZvIuACCglNb2RlbEluZm8SCgoCaWQYASABKAkSEAoIb3duZWRfYnkYAiABKAkSKwoHY3JlYXRlZBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMYXJjaGl0ZWN0dXJlGAQgASgJEhYKDmNvbnRleHRfbGVuZ3RoGAUgASgNEhIKCnZvY2FiX3NpemUYBiABKA0SGQoRaGFzX2NoYXRfdGVtcGxhdGUYByABKAgSFQoNZW9zX3Rva2VuX2lkcxgIIAMoBRIZCgxib3NfdG9rZW5faWQYCSABKAVIAIgBARITCgtoaWRkZW5fc2l6ZRgKIAEoDRISCgpudW1fbGF5ZXJzGAsgASgNEhoKEmt2X2J5dGVzX3Blcl90b2tlbhgMIAEoBBISCgppc19kZWZhdWx0GA0gASgIEg8KB2FsaWFzZXMYDiADKAlCDwoNX2Jvc190b2tlbl9pZCIYChZHZXRTZXJ2ZXJTdGF0dXNSZXF1ZXN0IpYEChdHZXRTZXJ2ZXJTdGF0dXNSZXNwb25zZRIuCgxlbmdpbmVfc3RhdGUYASABKA4yGC5tbHhzZXJ2ZS52MS5FbmdpbmVTdGF0ZRIYChBydW5uaW5nX3JlcXVlc3RzGAIgASgNEhgKEHdhaXRpbmdfcmVxdWVzdHMYAyABKA0SGwoTa3ZfY2FjaGVfYnl0ZXNfdXNlZBgEIAEoBBIfChdrdl9jYWNoZV9ieXRlc19jYXBhY2l0eRgFIAEoBBIaChJwcmVmaXhfY2FjaGVfYnl0ZXMYBiABKAQSHwoXcHJlZml4X2NhY2hlX2hpdF90b2tlbnMYByABKAQSIQoZcHJlZml4X2NhY2hlX3F1ZXJ5X3Rva2VucxgIIAEoBBIdChVwcmVmaXhfY2FjaGVfaGl0X3JhdGUYCSABKAESKQoGdXB0aW1lGAogASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhYKDnNlcnZlcl92ZXJzaW9uGAsgASgJEiEKGXByZWZpeF9jYWNoZV9sb2NrZWRfYnl0ZXMYDCABKAQSHQoVZW5naW5lX3Jlc2lkZW50X2J5dGVzGA0gASgEEhcKD2VuZ2luZV9yZXN0YXJ0cxgOIAEoDRIaChJpbl9mbGlnaHRfcmVxdWVzdHMYDyABKA0SIAoYa3ZfY2FjaGVfYnl0ZXNfYWxsb2NhdGVkGBAgASgEKq8BCgtFbmdpbmVTdGF0ZRIcChhFTkdJTkVfU1RBVEVfVU5TUEVDSUZJRUQQABIZChVFTkdJTkVfU1RBVEVfU1RBUlRJTkcQARIWChJFTkdJTkVfU1RBVEVfUkVBRFkQAhIbChdFTkdJTkVfU1RBVEVfUkVTVEFSVElORxADEhkKFUVOR0lORV9TVEFURV9EUkFJTklORxAEEhcKE0VOR0lORV9TVEFURV9GQUlMRUQQBTLfBAoRR2VuZXJhdGlvblNlcnZpY2USSwoIR2VuZXJhdGUSHC5tbHhzZXJ2ZS52MS5HZW5lcmF0ZVJlcXVlc3QaHS5tbHhzZXJ2ZS52MS5HZW5lcmF0ZVJlc3BvbnNlKAEwARJbCg5HZW5lcmF0ZVN0cmVhbRIiLm1seHNlcnZlLnYxLkdlbmVyYXRlU3RyZWFtUmVxdWVzdBojLm1seHNlcnZlLnYxLkdlbmVyYXRlU3RyZWFtUmVzcG9uc2UwARJHCghDb21wbGV0ZRIcLm1seHNlcnZlLnYxLkNvbXBsZXRlUmVxdWVzdBodLm1seHNlcnZlLnYxLkNvbXBsZXRlUmVzcG9uc2USTAoIVG9rZW5pemUSHC5tbHhzZXJ2ZS52MS5Ub2tlbml6ZVJlcXVlc3QaHS5tbHhzZXJ2ZS52MS5Ub2tlbml6ZVJlc3BvbnNlIgOQAgESUgoKRGV0b2tlbml6ZRIeLm1seHNlcnZlLnYxLkRldG9rZW5pemVSZXF1ZXN0Gh8ubWx4c2VydmUudjEuRGV0b2tlbml6ZVJlc3BvbnNlIgOQAgESUgoKTGlzdE1vZGVscxIeLm1seHNlcnZlLnYxLkxpc3RNb2RlbHNSZXF1ZXN0Gh8ubWx4c2VydmUudjEuTGlzdE1vZGVsc1Jlc3BvbnNlIgOQAgESYQoPR2V0U2VydmVyU3RhdHVzEiMubWx4c2VydmUudjEuR2V0U2VydmVyU3RhdHVzUmVxdWVzdBokLm1seHNlcnZlLnYxLkdldFNlcnZlclN0YXR1c1Jlc3BvbnNlIgOQAgFCNFoybWx4LWJhdGNoLXNlcnZlci9jbGllbnRzL2dvL21seHNlcnZlL3YxO21seHNlcnZldjFiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_mlxserve_v1_generation, file_mlxserve_v1_prompt, file_mlxserve_v1_sampling]);
+  fileDesc("CiRtbHhzZXJ2ZS92MS9nZW5lcmF0aW9uX3NlcnZpY2UucHJvdG8SC21seHNlcnZlLnYxInsKD0dlbmVyYXRlUmVxdWVzdBItCgVzdGFydBgBIAEoCzIcLm1seHNlcnZlLnYxLlN0YXJ0R2VuZXJhdGlvbkgAEi8KBmNhbmNlbBgCIAEoCzIdLm1seHNlcnZlLnYxLkNhbmNlbEdlbmVyYXRpb25IAEIICgZhY3Rpb24iuQEKD1N0YXJ0R2VuZXJhdGlvbhISCgpyZXF1ZXN0X2lkGAEgASgJEhIKBW1vZGVsGAIgASgJSACIAQESIwoGcHJvbXB0GAMgASgLMhMubWx4c2VydmUudjEuUHJvbXB0Ei0KCHNhbXBsaW5nGAQgASgLMhsubWx4c2VydmUudjEuU2FtcGxpbmdQYXJhbXMSFAoHYWRhcHRlchgFIAEoCUgBiAEBQggKBl9tb2RlbEIKCghfYWRhcHRlciImChBDYW5jZWxHZW5lcmF0aW9uEhIKCnJlcXVlc3RfaWQYASABKAki9QEKEEdlbmVyYXRlUmVzcG9uc2USEgoKcmVxdWVzdF9pZBgBIAEoCRIxCgdzdGFydGVkGAIgASgLMh4ubWx4c2VydmUudjEuR2VuZXJhdGlvblN0YXJ0ZWRIABItCgVkZWx0YRgDIAEoCzIcLm1seHNlcnZlLnYxLkdlbmVyYXRpb25EZWx0YUgAEjMKCGZpbmlzaGVkGAQgASgLMh8ubWx4c2VydmUudjEuR2VuZXJhdGlvbkZpbmlzaGVkSAASLQoFZXJyb3IYBSABKAsyHC5tbHhzZXJ2ZS52MS5HZW5lcmF0aW9uRXJyb3JIAEIHCgVldmVudCKrAQoVR2VuZXJhdGVTdHJlYW1SZXF1ZXN0EhIKBW1vZGVsGAEgASgJSACIAQESIwoGcHJvbXB0GAIgASgLMhMubWx4c2VydmUudjEuUHJvbXB0Ei0KCHNhbXBsaW5nGAMgASgLMhsubWx4c2VydmUudjEuU2FtcGxpbmdQYXJhbXMSFAoHYWRhcHRlchgEIAEoCUgBiAEBQggKBl9tb2RlbEIKCghfYWRhcHRlciK4AQoWR2VuZXJhdGVTdHJlYW1SZXNwb25zZRIxCgdzdGFydGVkGAEgASgLMh4ubWx4c2VydmUudjEuR2VuZXJhdGlvblN0YXJ0ZWRIABItCgVkZWx0YRgCIAEoCzIcLm1seHNlcnZlLnYxLkdlbmVyYXRpb25EZWx0YUgAEjMKCGZpbmlzaGVkGAMgASgLMh8ubWx4c2VydmUudjEuR2VuZXJhdGlvbkZpbmlzaGVkSABCBwoFZXZlbnQipQEKD0NvbXBsZXRlUmVxdWVzdBISCgVtb2RlbBgBIAEoCUgAiAEBEiMKBnByb21wdBgCIAEoCzITLm1seHNlcnZlLnYxLlByb21wdBItCghzYW1wbGluZxgDIAEoCzIbLm1seHNlcnZlLnYxLlNhbXBsaW5nUGFyYW1zEhQKB2FkYXB0ZXIYBCABKAlIAYgBAUIICgZfbW9kZWxCCgoIX2FkYXB0ZXIizQEKEENvbXBsZXRlUmVzcG9uc2USDQoFbW9kZWwYASABKAkSDAoEdGV4dBgCIAEoCRIRCgl0b2tlbl9pZHMYAyADKAUSKwoIbG9ncHJvYnMYBCADKAsyGS5tbHhzZXJ2ZS52MS5Ub2tlbkxvZ3Byb2ISMQoIZmluaXNoZWQYBSABKAsyHy5tbHhzZXJ2ZS52MS5HZW5lcmF0aW9uRmluaXNoZWQSKQoKdG9vbF9jYWxscxgGIAMoCzIVLm1seHNlcnZlLnYxLlRvb2xDYWxsInIKD1Rva2VuaXplUmVxdWVzdBISCgVtb2RlbBgBIAEoCUgAiAEBEiMKBnByb21wdBgCIAEoCzITLm1seHNlcnZlLnYxLlByb21wdBIcChRyZXR1cm5fdG9rZW5fc3RyaW5ncxgDIAEoCEIICgZfbW9kZWwiPAoQVG9rZW5pemVSZXNwb25zZRIRCgl0b2tlbl9pZHMYASADKAUSFQoNdG9rZW5fc3RyaW5ncxgCIAMoCSJhChFEZXRva2VuaXplUmVxdWVzdBISCgVtb2RlbBgBIAEoCUgAiAEBEhEKCXRva2VuX2lkcxgCIAMoBRIbChNza2lwX3NwZWNpYWxfdG9rZW5zGAMgASgIQggKBl9tb2RlbCIiChJEZXRva2VuaXplUmVzcG9uc2USDAoEdGV4dBgBIAEoCSITChFMaXN0TW9kZWxzUmVxdWVzdCI8ChJMaXN0TW9kZWxzUmVzcG9uc2USJgoGbW9kZWxzGAEgAygLMhYubWx4c2VydmUudjEuTW9kZWxJbmZvIq8DCglNb2RlbEluZm8SCgoCaWQYASABKAkSEAoIb3duZWRfYnkYAiABKAkSKwoHY3JlYXRlZBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMYXJjaGl0ZWN0dXJlGAQgASgJEhYKDmNvbnRleHRfbGVuZ3RoGAUgASgNEhIKCnZvY2FiX3NpemUYBiABKA0SGQoRaGFzX2NoYXRfdGVtcGxhdGUYByABKAgSFQoNZW9zX3Rva2VuX2lkcxgIIAMoBRIZCgxib3NfdG9rZW5faWQYCSABKAVIAIgBARITCgtoaWRkZW5fc2l6ZRgKIAEoDRISCgpudW1fbGF5ZXJzGAsgASgNEhoKEmt2X2J5dGVzX3Blcl90b2tlbhgMIAEoBBISCgppc19kZWZhdWx0GA0gASgIEg8KB2FsaWFzZXMYDiADKAkSEwoGcGFyZW50GA8gASgJSAGIAQESLQoHYWRhcHRlchgQIAEoCzIcLm1seHNlcnZlLnYxLkxvcmFBZGFwdGVySW5mb0IPCg1fYm9zX3Rva2VuX2lkQgkKB19wYXJlbnQibQoPTG9yYUFkYXB0ZXJJbmZvEgwKBHBhdGgYASABKAkSDgoGZm9ybWF0GAIgASgJEgwKBHJhbmsYAyABKA0SDQoFc2NhbGUYBCABKAESDwoHbW9kdWxlcxgFIAMoCRIOCgZsYXllcnMYBiABKA0iMAoSTG9hZEFkYXB0ZXJSZXF1ZXN0EgwKBG5hbWUYASABKAkSDAoEcGF0aBgCIAEoCSI8ChNMb2FkQWRhcHRlclJlc3BvbnNlEiUKBW1vZGVsGAEgASgLMhYubWx4c2VydmUudjEuTW9kZWxJbmZvIiQKFFVubG9hZEFkYXB0ZXJSZXF1ZXN0EgwKBG5hbWUYASABKAkiFwoVVW5sb2FkQWRhcHRlclJlc3BvbnNlIhgKFkdldFNlcnZlclN0YXR1c1JlcXVlc3QilgQKF0dldFNlcnZlclN0YXR1c1Jlc3BvbnNlEi4KDGVuZ2luZV9zdGF0ZRgBIAEoDjIYLm1seHNlcnZlLnYxLkVuZ2luZVN0YXRlEhgKEHJ1bm5pbmdfcmVxdWVzdHMYAiABKA0SGAoQd2FpdGluZ19yZXF1ZXN0cxgDIAEoDRIbChNrdl9jYWNoZV9ieXRlc191c2VkGAQgASgEEh8KF2t2X2NhY2hlX2J5dGVzX2NhcGFjaXR5GAUgASgEEhoKEnByZWZpeF9jYWNoZV9ieXRlcxgGIAEoBBIfChdwcmVmaXhfY2FjaGVfaGl0X3Rva2VucxgHIAEoBBIhChlwcmVmaXhfY2FjaGVfcXVlcnlfdG9rZW5zGAggASgEEh0KFXByZWZpeF9jYWNoZV9oaXRfcmF0ZRgJIAEoARIpCgZ1cHRpbWUYCiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFgoOc2VydmVyX3ZlcnNpb24YCyABKAkSIQoZcHJlZml4X2NhY2hlX2xvY2tlZF9ieXRlcxgMIAEoBBIdChVlbmdpbmVfcmVzaWRlbnRfYnl0ZXMYDSABKAQSFwoPZW5naW5lX3Jlc3RhcnRzGA4gASgNEhoKEmluX2ZsaWdodF9yZXF1ZXN0cxgPIAEoDRIgChhrdl9jYWNoZV9ieXRlc19hbGxvY2F0ZWQYECABKAQqrwEKC0VuZ2luZVN0YXRlEhwKGEVOR0lORV9TVEFURV9VTlNQRUNJRklFRBAAEhkKFUVOR0lORV9TVEFURV9TVEFSVElORxABEhYKEkVOR0lORV9TVEFURV9SRUFEWRACEhsKF0VOR0lORV9TVEFURV9SRVNUQVJUSU5HEAMSGQoVRU5HSU5FX1NUQVRFX0RSQUlOSU5HEAQSFwoTRU5HSU5FX1NUQVRFX0ZBSUxFRBAFMokGChFHZW5lcmF0aW9uU2VydmljZRJLCghHZW5lcmF0ZRIcLm1seHNlcnZlLnYxLkdlbmVyYXRlUmVxdWVzdBodLm1seHNlcnZlLnYxLkdlbmVyYXRlUmVzcG9uc2UoATABElsKDkdlbmVyYXRlU3RyZWFtEiIubWx4c2VydmUudjEuR2VuZXJhdGVTdHJlYW1SZXF1ZXN0GiMubWx4c2VydmUudjEuR2VuZXJhdGVTdHJlYW1SZXNwb25zZTABEkcKCENvbXBsZXRlEhwubWx4c2VydmUudjEuQ29tcGxldGVSZXF1ZXN0Gh0ubWx4c2VydmUudjEuQ29tcGxldGVSZXNwb25zZRJMCghUb2tlbml6ZRIcLm1seHNlcnZlLnYxLlRva2VuaXplUmVxdWVzdBodLm1seHNlcnZlLnYxLlRva2VuaXplUmVzcG9uc2UiA5ACARJSCgpEZXRva2VuaXplEh4ubWx4c2VydmUudjEuRGV0b2tlbml6ZVJlcXVlc3QaHy5tbHhzZXJ2ZS52MS5EZXRva2VuaXplUmVzcG9uc2UiA5ACARJSCgpMaXN0TW9kZWxzEh4ubWx4c2VydmUudjEuTGlzdE1vZGVsc1JlcXVlc3QaHy5tbHhzZXJ2ZS52MS5MaXN0TW9kZWxzUmVzcG9uc2UiA5ACARJhCg9HZXRTZXJ2ZXJTdGF0dXMSIy5tbHhzZXJ2ZS52MS5HZXRTZXJ2ZXJTdGF0dXNSZXF1ZXN0GiQubWx4c2VydmUudjEuR2V0U2VydmVyU3RhdHVzUmVzcG9uc2UiA5ACARJQCgtMb2FkQWRhcHRlchIfLm1seHNlcnZlLnYxLkxvYWRBZGFwdGVyUmVxdWVzdBogLm1seHNlcnZlLnYxLkxvYWRBZGFwdGVyUmVzcG9uc2USVgoNVW5sb2FkQWRhcHRlchIhLm1seHNlcnZlLnYxLlVubG9hZEFkYXB0ZXJSZXF1ZXN0GiIubWx4c2VydmUudjEuVW5sb2FkQWRhcHRlclJlc3BvbnNlQjRaMm1seC1iYXRjaC1zZXJ2ZXIvY2xpZW50cy9nby9tbHhzZXJ2ZS92MTttbHhzZXJ2ZXYxYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_mlxserve_v1_generation, file_mlxserve_v1_prompt, file_mlxserve_v1_sampling]);
 
 /**
  * A client message of the Generate stream: starts or cancels one request.
@@ -74,8 +74,9 @@ export type StartGeneration = Message<"mlxserve.v1.StartGeneration"> & {
   requestId: string;
 
   /**
-   * The model to run: an id from ListModels or one of its aliases. Unset or "default": the
-   * server's default model. An unknown name gets an `error` event with NOT_FOUND.
+   * The model to run: an id from ListModels (a LoRA adapter's name selects it) or one of its
+   * aliases. Unset or "default": the server's default model. An unknown name gets an `error`
+   * event with NOT_FOUND.
    *
    * @generated from field: optional string model = 2;
    */
@@ -94,6 +95,15 @@ export type StartGeneration = Message<"mlxserve.v1.StartGeneration"> & {
    * @generated from field: mlxserve.v1.SamplingParams sampling = 4;
    */
   sampling?: SamplingParams | undefined;
+
+  /**
+   * The LoRA adapter to generate with (its name), as an alternative to naming it in `model`;
+   * `model` may then be unset, the base model or the same adapter (else INVALID_ARGUMENT). An
+   * adapter the server does not serve gets an `error` event with NOT_FOUND.
+   *
+   * @generated from field: optional string adapter = 5;
+   */
+  adapter?: string | undefined;
 };
 
 /**
@@ -195,8 +205,8 @@ export const GenerateResponseSchema: GenMessage<GenerateResponse> = /*@__PURE__*
  */
 export type GenerateStreamRequest = Message<"mlxserve.v1.GenerateStreamRequest"> & {
   /**
-   * The model to run: an id from ListModels or one of its aliases. Unset or "default": the
-   * server's default model.
+   * The model to run: an id from ListModels (a LoRA adapter's name selects it) or one of its
+   * aliases. Unset or "default": the server's default model. An unknown name gets NOT_FOUND.
    *
    * @generated from field: optional string model = 1;
    */
@@ -215,6 +225,15 @@ export type GenerateStreamRequest = Message<"mlxserve.v1.GenerateStreamRequest">
    * @generated from field: mlxserve.v1.SamplingParams sampling = 3;
    */
   sampling?: SamplingParams | undefined;
+
+  /**
+   * The LoRA adapter to generate with (its name), as an alternative to naming it in `model`;
+   * `model` may then be unset, the base model or the same adapter (else INVALID_ARGUMENT). An
+   * adapter the server does not serve gets NOT_FOUND.
+   *
+   * @generated from field: optional string adapter = 4;
+   */
+  adapter?: string | undefined;
 };
 
 /**
@@ -276,8 +295,8 @@ export const GenerateStreamResponseSchema: GenMessage<GenerateStreamResponse> = 
  */
 export type CompleteRequest = Message<"mlxserve.v1.CompleteRequest"> & {
   /**
-   * The model to run: an id from ListModels or one of its aliases. Unset or "default": the
-   * server's default model.
+   * The model to run: an id from ListModels (a LoRA adapter's name selects it) or one of its
+   * aliases. Unset or "default": the server's default model. An unknown name gets NOT_FOUND.
    *
    * @generated from field: optional string model = 1;
    */
@@ -296,6 +315,15 @@ export type CompleteRequest = Message<"mlxserve.v1.CompleteRequest"> & {
    * @generated from field: mlxserve.v1.SamplingParams sampling = 3;
    */
   sampling?: SamplingParams | undefined;
+
+  /**
+   * The LoRA adapter to generate with (its name), as an alternative to naming it in `model`;
+   * `model` may then be unset, the base model or the same adapter (else INVALID_ARGUMENT). An
+   * adapter the server does not serve gets NOT_FOUND.
+   *
+   * @generated from field: optional string adapter = 4;
+   */
+  adapter?: string | undefined;
 };
 
 /**
@@ -312,7 +340,8 @@ export const CompleteRequestSchema: GenMessage<CompleteRequest> = /*@__PURE__*/
  */
 export type CompleteResponse = Message<"mlxserve.v1.CompleteResponse"> & {
   /**
-   * The model that served the request.
+   * The model that served the request (its ModelInfo.id: a LoRA adapter's name when one was
+   * used).
    *
    * @generated from field: string model = 1;
    */
@@ -369,8 +398,8 @@ export const CompleteResponseSchema: GenMessage<CompleteResponse> = /*@__PURE__*
  */
 export type TokenizeRequest = Message<"mlxserve.v1.TokenizeRequest"> & {
   /**
-   * The model whose tokenizer to use (an id or alias). Unset or "default": the server's default
-   * model.
+   * The model whose tokenizer to use (an id or alias; a LoRA adapter's name gives its base
+   * model's). Unset or "default": the server's default model.
    *
    * @generated from field: optional string model = 1;
    */
@@ -435,8 +464,8 @@ export const TokenizeResponseSchema: GenMessage<TokenizeResponse> = /*@__PURE__*
  */
 export type DetokenizeRequest = Message<"mlxserve.v1.DetokenizeRequest"> & {
   /**
-   * The model whose tokenizer to use (an id or alias). Unset or "default": the server's default
-   * model.
+   * The model whose tokenizer to use (an id or alias; a LoRA adapter's name gives its base
+   * model's). Unset or "default": the server's default model.
    *
    * @generated from field: optional string model = 1;
    */
@@ -507,7 +536,8 @@ export const ListModelsRequestSchema: GenMessage<ListModelsRequest> = /*@__PURE_
  */
 export type ListModelsResponse = Message<"mlxserve.v1.ListModelsResponse"> & {
   /**
-   * One entry per model, the default model first.
+   * One entry per model: the default model first, then each LoRA adapter (with `parent` set), in
+   * the order they were loaded.
    *
    * @generated from field: repeated mlxserve.v1.ModelInfo models = 1;
    */
@@ -626,6 +656,21 @@ export type ModelInfo = Message<"mlxserve.v1.ModelInfo"> & {
    * @generated from field: repeated string aliases = 14;
    */
   aliases: string[];
+
+  /**
+   * For a LoRA adapter: the id of the base model it adapts (vLLM's `parent`); unset for the base
+   * model. An adapter's other fields (context length, vocabulary, ...) are its base model's.
+   *
+   * @generated from field: optional string parent = 15;
+   */
+  parent?: string | undefined;
+
+  /**
+   * For a LoRA adapter: what it is and where it came from; unset for the base model.
+   *
+   * @generated from field: mlxserve.v1.LoraAdapterInfo adapter = 16;
+   */
+  adapter?: LoraAdapterInfo | undefined;
 };
 
 /**
@@ -634,6 +679,151 @@ export type ModelInfo = Message<"mlxserve.v1.ModelInfo"> & {
  */
 export const ModelInfoSchema: GenMessage<ModelInfo> = /*@__PURE__*/
   messageDesc(file_mlxserve_v1_generation_service, 14);
+
+/**
+ * A LoRA adapter the server serves.
+ *
+ * @generated from message mlxserve.v1.LoraAdapterInfo
+ */
+export type LoraAdapterInfo = Message<"mlxserve.v1.LoraAdapterInfo"> & {
+  /**
+   * The directory it was read from, on the server.
+   *
+   * @generated from field: string path = 1;
+   */
+  path: string;
+
+  /**
+   * Its file layout: "mlx-lm" (adapters.safetensors) or "peft" (adapter_model.safetensors).
+   *
+   * @generated from field: string format = 2;
+   */
+  format: string;
+
+  /**
+   * Its rank (the inner dimension of B·A).
+   *
+   * @generated from field: uint32 rank = 3;
+   */
+  rank: number;
+
+  /**
+   * The multiplier of B·A: lora_alpha / r for PEFT, lora_alpha / sqrt(r) for rsLoRA, mlx-lm's
+   * scale.
+   *
+   * @generated from field: double scale = 4;
+   */
+  scale: number;
+
+  /**
+   * The projections it adapts, e.g. "q_proj", "v_proj".
+   *
+   * @generated from field: repeated string modules = 5;
+   */
+  modules: string[];
+
+  /**
+   * The number of transformer layers it adapts.
+   *
+   * @generated from field: uint32 layers = 6;
+   */
+  layers: number;
+};
+
+/**
+ * Describes the message mlxserve.v1.LoraAdapterInfo.
+ * Use `create(LoraAdapterInfoSchema)` to create a new message.
+ */
+export const LoraAdapterInfoSchema: GenMessage<LoraAdapterInfo> = /*@__PURE__*/
+  messageDesc(file_mlxserve_v1_generation_service, 15);
+
+/**
+ * Asks the server to read a LoRA adapter and serve it.
+ *
+ * @generated from message mlxserve.v1.LoadAdapterRequest
+ */
+export type LoadAdapterRequest = Message<"mlxserve.v1.LoadAdapterRequest"> & {
+  /**
+   * The name requests will select it by: non-empty, at most 256 bytes, not the base model's id,
+   * one of its aliases or "default", and not already served.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The adapter's directory on the server (relative paths are resolved against the server's
+   * working directory): adapter_config.json with adapters.safetensors (mlx-lm) or
+   * adapter_model.safetensors (PEFT).
+   *
+   * @generated from field: string path = 2;
+   */
+  path: string;
+};
+
+/**
+ * Describes the message mlxserve.v1.LoadAdapterRequest.
+ * Use `create(LoadAdapterRequestSchema)` to create a new message.
+ */
+export const LoadAdapterRequestSchema: GenMessage<LoadAdapterRequest> = /*@__PURE__*/
+  messageDesc(file_mlxserve_v1_generation_service, 16);
+
+/**
+ * The adapter LoadAdapter loaded.
+ *
+ * @generated from message mlxserve.v1.LoadAdapterResponse
+ */
+export type LoadAdapterResponse = Message<"mlxserve.v1.LoadAdapterResponse"> & {
+  /**
+   * The adapter as ListModels now lists it.
+   *
+   * @generated from field: mlxserve.v1.ModelInfo model = 1;
+   */
+  model?: ModelInfo | undefined;
+};
+
+/**
+ * Describes the message mlxserve.v1.LoadAdapterResponse.
+ * Use `create(LoadAdapterResponseSchema)` to create a new message.
+ */
+export const LoadAdapterResponseSchema: GenMessage<LoadAdapterResponse> = /*@__PURE__*/
+  messageDesc(file_mlxserve_v1_generation_service, 17);
+
+/**
+ * Asks the server to stop serving a LoRA adapter.
+ *
+ * @generated from message mlxserve.v1.UnloadAdapterRequest
+ */
+export type UnloadAdapterRequest = Message<"mlxserve.v1.UnloadAdapterRequest"> & {
+  /**
+   * The adapter's name.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message mlxserve.v1.UnloadAdapterRequest.
+ * Use `create(UnloadAdapterRequestSchema)` to create a new message.
+ */
+export const UnloadAdapterRequestSchema: GenMessage<UnloadAdapterRequest> = /*@__PURE__*/
+  messageDesc(file_mlxserve_v1_generation_service, 18);
+
+/**
+ * The adapter is no longer served and no request uses it; carries nothing else.
+ *
+ * @generated from message mlxserve.v1.UnloadAdapterResponse
+ */
+export type UnloadAdapterResponse = Message<"mlxserve.v1.UnloadAdapterResponse"> & {
+};
+
+/**
+ * Describes the message mlxserve.v1.UnloadAdapterResponse.
+ * Use `create(UnloadAdapterResponseSchema)` to create a new message.
+ */
+export const UnloadAdapterResponseSchema: GenMessage<UnloadAdapterResponse> = /*@__PURE__*/
+  messageDesc(file_mlxserve_v1_generation_service, 19);
 
 /**
  * Asks for the server's state; takes no parameters.
@@ -648,7 +838,7 @@ export type GetServerStatusRequest = Message<"mlxserve.v1.GetServerStatusRequest
  * Use `create(GetServerStatusRequestSchema)` to create a new message.
  */
 export const GetServerStatusRequestSchema: GenMessage<GetServerStatusRequest> = /*@__PURE__*/
-  messageDesc(file_mlxserve_v1_generation_service, 15);
+  messageDesc(file_mlxserve_v1_generation_service, 20);
 
 /**
  * The server's state and load at the time of the call.
@@ -781,7 +971,7 @@ export type GetServerStatusResponse = Message<"mlxserve.v1.GetServerStatusRespon
  * Use `create(GetServerStatusResponseSchema)` to create a new message.
  */
 export const GetServerStatusResponseSchema: GenMessage<GetServerStatusResponse> = /*@__PURE__*/
-  messageDesc(file_mlxserve_v1_generation_service, 16);
+  messageDesc(file_mlxserve_v1_generation_service, 21);
 
 /**
  * What the engine is doing.
@@ -936,6 +1126,30 @@ export const GenerationService: GenService<{
     methodKind: "unary";
     input: typeof GetServerStatusRequestSchema;
     output: typeof GetServerStatusResponseSchema;
+  },
+  /**
+   * Reads a LoRA adapter from the server's disk and serves it under a name: requests select it
+   * by that name in `model` (or `adapter`), and ListModels lists it. Errors: INVALID_ARGUMENT
+   * for a bad name or adapter files (the message names the file and the field), ALREADY_EXISTS
+   * for a name already served, UNAVAILABLE while the engine is not running.
+   *
+   * @generated from rpc mlxserve.v1.GenerationService.LoadAdapter
+   */
+  loadAdapter: {
+    methodKind: "unary";
+    input: typeof LoadAdapterRequestSchema;
+    output: typeof LoadAdapterResponseSchema;
+  },
+  /**
+   * Stops serving a LoRA adapter: new requests naming it get NOT_FOUND at once; the call returns
+   * once the requests already using it have finished. NOT_FOUND for a name not served.
+   *
+   * @generated from rpc mlxserve.v1.GenerationService.UnloadAdapter
+   */
+  unloadAdapter: {
+    methodKind: "unary";
+    input: typeof UnloadAdapterRequestSchema;
+    output: typeof UnloadAdapterResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_mlxserve_v1_generation_service, 0);

@@ -77,6 +77,16 @@ class GenerationServiceStub:
                 request_serializer=mlxserve_dot_v1_dot_generation__service__pb2.GetServerStatusRequest.SerializeToString,
                 response_deserializer=mlxserve_dot_v1_dot_generation__service__pb2.GetServerStatusResponse.FromString,
                 _registered_method=True)
+        self.LoadAdapter = channel.unary_unary(
+                '/mlxserve.v1.GenerationService/LoadAdapter',
+                request_serializer=mlxserve_dot_v1_dot_generation__service__pb2.LoadAdapterRequest.SerializeToString,
+                response_deserializer=mlxserve_dot_v1_dot_generation__service__pb2.LoadAdapterResponse.FromString,
+                _registered_method=True)
+        self.UnloadAdapter = channel.unary_unary(
+                '/mlxserve.v1.GenerationService/UnloadAdapter',
+                request_serializer=mlxserve_dot_v1_dot_generation__service__pb2.UnloadAdapterRequest.SerializeToString,
+                response_deserializer=mlxserve_dot_v1_dot_generation__service__pb2.UnloadAdapterResponse.FromString,
+                _registered_method=True)
 
 
 class GenerationServiceServicer:
@@ -153,6 +163,24 @@ class GenerationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LoadAdapter(self, request, context):
+        """Reads a LoRA adapter from the server's disk and serves it under a name: requests select it
+        by that name in `model` (or `adapter`), and ListModels lists it. Errors: INVALID_ARGUMENT
+        for a bad name or adapter files (the message names the file and the field), ALREADY_EXISTS
+        for a name already served, UNAVAILABLE while the engine is not running.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnloadAdapter(self, request, context):
+        """Stops serving a LoRA adapter: new requests naming it get NOT_FOUND at once; the call returns
+        once the requests already using it have finished. NOT_FOUND for a name not served.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GenerationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -190,6 +218,16 @@ def add_GenerationServiceServicer_to_server(servicer, server):
                     servicer.GetServerStatus,
                     request_deserializer=mlxserve_dot_v1_dot_generation__service__pb2.GetServerStatusRequest.FromString,
                     response_serializer=mlxserve_dot_v1_dot_generation__service__pb2.GetServerStatusResponse.SerializeToString,
+            ),
+            'LoadAdapter': grpc.unary_unary_rpc_method_handler(
+                    servicer.LoadAdapter,
+                    request_deserializer=mlxserve_dot_v1_dot_generation__service__pb2.LoadAdapterRequest.FromString,
+                    response_serializer=mlxserve_dot_v1_dot_generation__service__pb2.LoadAdapterResponse.SerializeToString,
+            ),
+            'UnloadAdapter': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnloadAdapter,
+                    request_deserializer=mlxserve_dot_v1_dot_generation__service__pb2.UnloadAdapterRequest.FromString,
+                    response_serializer=mlxserve_dot_v1_dot_generation__service__pb2.UnloadAdapterResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -389,6 +427,60 @@ class GenerationService:
             '/mlxserve.v1.GenerationService/GetServerStatus',
             mlxserve_dot_v1_dot_generation__service__pb2.GetServerStatusRequest.SerializeToString,
             mlxserve_dot_v1_dot_generation__service__pb2.GetServerStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LoadAdapter(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlxserve.v1.GenerationService/LoadAdapter',
+            mlxserve_dot_v1_dot_generation__service__pb2.LoadAdapterRequest.SerializeToString,
+            mlxserve_dot_v1_dot_generation__service__pb2.LoadAdapterResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnloadAdapter(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlxserve.v1.GenerationService/UnloadAdapter',
+            mlxserve_dot_v1_dot_generation__service__pb2.UnloadAdapterRequest.SerializeToString,
+            mlxserve_dot_v1_dot_generation__service__pb2.UnloadAdapterResponse.FromString,
             options,
             channel_credentials,
             insecure,
