@@ -21,6 +21,15 @@ module.exports = {
       to: { path: ENGINE_RUNTIME, reachable: true },
     },
     {
+      name: 'playground-imports-only-generated-code',
+      comment:
+        'The web playground runs in a browser and talks to the server over gRPC only: of the server tree it ' +
+        'may bundle the generated protobuf code (src/gen), nothing else.',
+      severity: 'error',
+      from: { path: '^web/' },
+      to: { path: '^src/', pathNot: '^src/gen/' },
+    },
+    {
       name: 'no-circular',
       comment: 'Data flows one way: client → service → engine → back.',
       severity: 'error',

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Compiles src/ to dist/ (the server runs compiled JavaScript, not TypeScript through a loader) and
-// copies the files beside the sources the compiled code finds by path: MLX's JIT compiler wrapper.
+// copies the files beside the sources the compiled code finds by path: MLX's JIT compiler wrapper;
+// then bundles the web playground.
 import { spawnSync } from 'node:child_process';
 import { cpSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -17,3 +18,5 @@ run([tsc, '-p', join(root, 'tsconfig.build.json')]);
 const jit = join(root, 'dist', 'engine', 'mlx-jit');
 rmSync(jit, { recursive: true, force: true });
 cpSync(join(root, 'src', 'engine', 'mlx-jit'), jit, { recursive: true });
+// The web playground (web/playground → dist/playground), served at the REST port's /.
+run([join(root, 'scripts', 'build-ui.mjs')]);

@@ -43,8 +43,9 @@ fi
 if [ "$(uname -s)" = Linux ]; then
   # node-mlx's CPU build links LAPACK and BLAS; OpenBLAS is ~6x faster than reference BLAS here.
   # g++ builds our native CPU kernels, and MLX's CPU backend uses it to JIT-compile fused kernels.
+  # chromium runs the web playground's browser tests (playwright-core drives it; no browser download).
   need=()
-  for pkg in liblapack3 libopenblas0-pthread g++ python3-pip; do
+  for pkg in liblapack3 libopenblas0-pthread g++ python3-pip chromium; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
   done
   if [ ${#need[@]} -gt 0 ]; then
@@ -59,6 +60,7 @@ if [ "$(uname -s)" = Linux ]; then
   # Our native CPU kernels (native/cpu-kernels), compiled here with g++ for this machine.
   node native/cpu-kernels/build.mjs
 else
+  echo "setup.sh: not installing Chromium on macOS; the playground's browser tests skip without it (or set CHROMIUM_PATH to a Chrome or Chromium)"
   # On macOS node-mlx's install script fetches the Metal build.
   npm ci --no-audit --no-fund
 fi

@@ -129,11 +129,9 @@ describe('400: the parameter is named', () => {
     });
   });
 
-  test('n out of range, top_logprobs without logprobs, an unknown field', async () => {
+  test('n out of range, top_logprobs without logprobs', async () => {
     await expect400('n', { n: 0 });
     await expect400('top_logprobs', { top_logprobs: 2 });
-    const err = await expect400('frobnicate', { frobnicate: true });
-    assert.match(err.message, /Unrecognized request argument supplied: frobnicate/);
   });
 
   test('completions: a token id outside the vocabulary, an empty prompt list', async () => {

@@ -87,6 +87,12 @@ describe('flags', () => {
     return { ...seen, error };
   }
 
+  test('--strict-fields, on both commands; off by default', async () => {
+    assert.equal((await parse()).serve?.strictFields, undefined);
+    assert.equal((await parse('--strict-fields')).serve?.strictFields, true);
+    assert.equal((await parse('adapter', '--grpc-target', 'h:1', '--strict-fields')).adapter?.strictFields, true);
+  });
+
   test("the seed's flags map onto the engine options", async () => {
     const defaults = (await parse()).serve!;
     assert.equal(defaults.model, 'SmolLM2-135M-Instruct');

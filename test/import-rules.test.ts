@@ -18,8 +18,8 @@ interface Violation {
   via?: { name: string }[];
 }
 
-function cruise(root: string): Violation[] {
-  const r = spawnSync(process.execPath, [depcruise, 'src', '--config', '.dependency-cruiser.cjs', '--output-type', 'json'], {
+function cruise(root: string, dirs = ['src']): Violation[] {
+  const r = spawnSync(process.execPath, [depcruise, ...dirs, '--config', '.dependency-cruiser.cjs', '--output-type', 'json'], {
     cwd: root,
     encoding: 'utf8',
     maxBuffer: 64 * 1024 * 1024,
@@ -31,7 +31,8 @@ function cruise(root: string): Violation[] {
 }
 
 test('the source tree keeps the import rules', () => {
-  const violations = cruise(repo);
+  // The web playground too: it may import only the generated code of src/.
+  const violations = cruise(repo, ['src', 'web']);
   assert.deepEqual(
     violations.map((v) => `${v.rule.name}: ${v.from} → ${v.to}`),
     [],

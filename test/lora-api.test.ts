@@ -242,6 +242,17 @@ describe('selecting an adapter', () => {
     const b = await grpc.tokenize({ prompt: text('abc') }, grpcCall);
     assert.deepEqual(a.tokenIds, b.tokenIds);
   });
+
+  test("REST: /tokenize and /detokenize take an adapter's name, with its base model's context length", async () => {
+    const tokenize = async (model: string) => (await (await post('/tokenize', { model, prompt: 'abc' })).json()) as Record<string, unknown>;
+    const [a, b] = [await tokenize('lora-mlx'), await tokenize(base)];
+    assert.deepEqual(a, b);
+    const listed = (await openai.models.retrieve(base)) as unknown as { max_model_len: number };
+    assert.equal(a.max_model_len, listed.max_model_len);
+    const d = await post('/detokenize', { model: 'lora-mlx', tokens: a.tokens });
+    assert.deepEqual(await d.json(), { prompt: 'abc' });
+    assert.equal((await post('/tokenize', { model: 'lora-none', prompt: 'abc' })).status, 404);
+  });
 });
 
 describe('loading and unloading at run time', () => {
@@ -403,7 +414,6 @@ describe('loading and unloading at run time', () => {
       ['/load_lora_adapter', { lora_name: 'x' }, 'lora_path', /Missing required parameter: 'lora_path'/],
       ['/load_lora_adapter', { lora_name: '', lora_path: '/tmp' }, 'lora_name', /must not be empty/],
       ['/load_lora_adapter', { lora_name: 5, lora_path: '/tmp' }, 'lora_name', /expected a string/],
-      ['/load_lora_adapter', { lora_name: 'x', lora_path: '/tmp', extra: 1 }, 'extra', /Unrecognized request argument/],
       ['/load_lora_adapter', { lora_name: 'x', lora_path: '/tmp', load_inplace: true }, 'load_inplace', /not supported/],
       ['/load_lora_adapter', { lora_name: 'default', lora_path: join(LORA, 'peft') }, 'lora_name', /name of the base model/],
       ['/load_lora_adapter', { lora_name: 'x'.repeat(300), lora_path: join(LORA, 'peft') }, 'lora_name', /at most 256 bytes/],

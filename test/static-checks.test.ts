@@ -21,6 +21,11 @@ test('the sources type-check (tsc --noEmit)', () => {
   assert.equal(r.status, 0, r.output);
 });
 
+test('the web playground type-checks against the DOM (tsc --noEmit)', () => {
+  const r = run([resolve('typescript/bin/tsc'), '-p', 'web/playground/tsconfig.json']);
+  assert.equal(r.status, 0, r.output);
+});
+
 test('Biome finds no lint error and no unformatted file (npm run lint)', () => {
   const r = run([resolve('@biomejs/biome/bin/biome'), 'check', '--error-on-warnings']);
   assert.equal(r.status, 0, r.output);

@@ -2,11 +2,11 @@
 // request becomes GenerationService calls over one HTTP/2 connection to `grpcTarget` (the
 // service in this process, or a remote one). Routes: POST /v1/chat/completions,
 // POST /v1/completions, GET /v1/models, GET /v1/models/{id}, vLLM's POST /v1/load_lora_adapter and
-// POST /v1/unload_lora_adapter, GET /health, GET /metrics; the /v1 prefix is optional, as in vLLM
-// and llama.cpp. A graceful shutdown drains it: new requests get 503 while the ones in progress
-// are answered to the end.
+// POST /v1/unload_lora_adapter, vLLM's POST /tokenize and /detokenize, GET /health, GET /metrics,
+// GET /version, GET /openapi.json and its docs page GET /docs; the /v1 prefix is optional, as in
+// vLLM and llama.cpp. A graceful shutdown drains it: new requests get 503 while the ones in
+// progress are answered to the end.
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createLimitedHttpServer, DEFAULT_HTTP_LIMITS, type HttpLimits } from '../util/http-limits.ts';
 import type { AddressInfo } from 'node:net';
@@ -14,6 +14,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import { checkApiKey } from './api-key.ts';
 import { chatFormat } from './chat-format.ts';
 import { readChatRequest } from './chat-request.ts';
+import { answerDocs } from './docs-page.ts';
 import { completionFormat } from './completion-format.ts';
 import { readCompletionRequest, type CompletionPlan } from './completion-request.ts';
 import { answerGeneration, type GenerationContext } from './generation-endpoint.ts';
@@ -24,9 +25,19 @@ import { HttpMetrics } from './http-metrics.ts';
 import { silentLogger, type Logger } from '../log/logger.ts';
 import { loadLoraAdapter, unloadLoraAdapter } from './lora-endpoints.ts';
 import { listModels, retrieveModel } from './models-endpoint.ts';
+import { openApiDocument } from './openapi/openapi-document.ts';
 import { OpenAIError, unavailable } from './openai-error.ts';
+import { PlaygroundAssets, type PlaygroundOptions } from './playground-assets.ts';
 import { requestIdOf } from './request-id.ts';
+import type { BodySchema } from './request-schemas/body-schema.ts';
+import { CHAT_COMPLETION_BODY } from './request-schemas/chat-completion-schema.ts';
+import { COMPLETION_BODY } from './request-schemas/completion-schema.ts';
+import { LOAD_LORA_ADAPTER_BODY, UNLOAD_LORA_ADAPTER_BODY } from './request-schemas/lora-schema.ts';
+import { DETOKENIZE_BODY, TOKENIZE_BODY } from './request-schemas/tokenize-schema.ts';
 import { connectToService, type GenerationClient, type ServiceConnection } from './service-connection.ts';
+import { detokenize, tokenize } from './tokenize-endpoints.ts';
+import { UnknownFieldPolicy } from './unknown-fields.ts';
+import { PACKAGE_VERSION, versionBody } from './version-endpoint.ts';
 
 export const DEFAULT_ADAPTER_HOST = '127.0.0.1';
 export const DEFAULT_ADAPTER_PORT = 8080;
@@ -52,6 +63,10 @@ export interface OpenAIAdapterOptions {
    * process's standard metrics.
    */
   metricsRegistry?: Registry;
+  /** Refuse unknown request fields with 400 (--strict-fields); default: ignore them with a warning. */
+  strictFields?: boolean;
+  /** Serve the web playground at `/` (its page calls the gRPC service there). Default: no playground. */
+  playground?: PlaygroundOptions;
 }
 
 export interface OpenAIAdapter {
@@ -72,8 +87,6 @@ export interface OpenAIAdapter {
   close(): Promise<void>;
 }
 
-const PACKAGE_VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
-
 /** Stable per server version and model, as OpenAI's fingerprint is per backend configuration. */
 export function systemFingerprint(model: string): string {
   return `fp_${createHash('sha256').update(`${PACKAGE_VERSION}\0${model}`).digest('hex').slice(0, 10)}`;
@@ -86,7 +99,20 @@ const CORS_HEADERS: Record<string, string> = {
   'access-control-expose-headers': 'x-request-id, retry-after',
 };
 
-type Route = 'chat' | 'completions' | 'models' | 'model' | 'load_lora' | 'unload_lora' | 'health' | 'metrics';
+type Route =
+  | 'chat'
+  | 'completions'
+  | 'models'
+  | 'model'
+  | 'load_lora'
+  | 'unload_lora'
+  | 'tokenize'
+  | 'detokenize'
+  | 'health'
+  | 'metrics'
+  | 'version'
+  | 'openapi'
+  | 'docs';
 
 /** Routes for machines (probes, scrapers): open without the API key, answered while draining, logged at debug. */
 const OPERATIONS_ROUTES: ReadonlySet<Route> = new Set(['health', 'metrics']);
@@ -100,17 +126,23 @@ export function requestPath(target: string | undefined): string {
   return path.startsWith('/') ? path : `/${path}`;
 }
 
-/** The route of a path, with the model id for GET /v1/models/{id}. */
-export function matchRoute(pathname: string): { route: Route; modelId?: string } | undefined {
+/** The route of a path, with the model id for GET /v1/models/{id} and the file for GET /docs/{file}. */
+export function matchRoute(pathname: string): { route: Route; modelId?: string; file?: string } | undefined {
   const path = pathname.replace(/\/+$/, '') || '/';
   if (path === '/health') return { route: 'health' };
   if (path === '/metrics') return { route: 'metrics' };
+  if (path === '/version') return { route: 'version' };
+  if (path === '/openapi.json') return { route: 'openapi' };
+  if (path === '/docs') return { route: 'docs', file: '' };
+  if (path.startsWith('/docs/')) return { route: 'docs', file: path.slice('/docs/'.length) };
   const rest = path.startsWith('/v1/') ? path.slice(3) : path;
   if (rest === '/chat/completions') return { route: 'chat' };
   if (rest === '/completions') return { route: 'completions' };
   if (rest === '/models') return { route: 'models' };
   if (rest === '/load_lora_adapter') return { route: 'load_lora' };
   if (rest === '/unload_lora_adapter') return { route: 'unload_lora' };
+  if (rest === '/tokenize') return { route: 'tokenize' };
+  if (rest === '/detokenize') return { route: 'detokenize' };
   // Model ids may contain slashes (e.g. "HuggingFaceTB/SmolLM2-135M-Instruct").
   if (rest.startsWith('/models/')) {
     try {
@@ -134,8 +166,13 @@ const ROUTE_METHODS: Record<Route, string> = {
   model: 'GET',
   load_lora: 'POST',
   unload_lora: 'POST',
+  tokenize: 'POST',
+  detokenize: 'POST',
   health: 'GET',
   metrics: 'GET',
+  version: 'GET',
+  openapi: 'GET',
+  docs: 'GET',
 };
 
 const NO_NAMES: ParamNames = { prompt: 'prompt', maxTokens: 'max_tokens', topLogprobs: 'top_logprobs', model: 'model' };
@@ -166,6 +203,9 @@ export async function startOpenAIAdapter(options: OpenAIAdapterOptions): Promise
   const metrics = new HttpMetrics(options.metricsRegistry ?? ownRegistry());
   const connection: ServiceConnection = connectToService({ target: options.grpcTarget, apiKey: options.grpcApiKey });
   const { client } = connection;
+  const unknownFields = new UnknownFieldPolicy(metrics.registry, options.strictFields ?? false);
+  const playground = options.playground ? PlaygroundAssets.load(options.playground) : undefined;
+  if (options.playground && !playground) log.warn('the playground is not built (node scripts/build.mjs); / answers 404');
   let draining = false;
   /** Responses not yet finished; a drain waits for them. */
   const open = new Set<ServerResponse>();
@@ -174,8 +214,9 @@ export async function startOpenAIAdapter(options: OpenAIAdapterOptions): Promise
   async function route(req: IncomingMessage, res: ServerResponse, abort: AbortController, requestId: string, path: string): Promise<void> {
     const method = req.method ?? 'GET';
     const matched = matchRoute(path);
+    if (!matched && playground?.answer(req, res, path)) return;
     if (!matched) throw new OpenAIError(404, `Invalid URL (${method} ${quotePath(path)})`, 'invalid_request_error');
-    const { route, modelId } = matched;
+    const { route, modelId, file } = matched;
     if (method !== ROUTE_METHODS[route] && !(method === 'HEAD' && ROUTE_METHODS[route] === 'GET')) {
       throw new OpenAIError(405, `Method ${method} is not allowed for ${path}; use ${ROUTE_METHODS[route]}.`, 'invalid_request_error');
     }
@@ -185,9 +226,20 @@ export async function startOpenAIAdapter(options: OpenAIAdapterOptions): Promise
       return;
     }
     if (route === 'metrics') return metrics.answer(res);
+    // What the server is and how to call it: open without the key (a browser cannot send one to
+    // the docs page), as vLLM leaves them.
+    if (route === 'version') return sendJson(res, 200, versionBody());
+    if (route === 'openapi') return sendJson(res, 200, openApiDocument());
+    if (route === 'docs') return answerDocs(res, file ?? '');
     checkApiKey(req, options.apiKey);
     if (draining) throw unavailable('the server is shutting down and takes no new requests; retry on another instance');
     const headers = { 'x-request-id': requestId };
+    /** The JSON body, its unknown fields ignored with a warning (or refused, with --strict-fields). */
+    const body = async (schema: BodySchema) => {
+      const json = await readJsonBody(req, maxBodyBytes);
+      unknownFields.screen(json, schema, route, log.child({ requestId }));
+      return json;
+    };
     const ctx: GenerationContext = { client, res, abort, headers, fingerprint: systemFingerprint };
     switch (route) {
       case 'models':
@@ -197,18 +249,24 @@ export async function startOpenAIAdapter(options: OpenAIAdapterOptions): Promise
         sendJson(res, 200, await retrieveModel(client, modelId ?? '', abort.signal));
         return;
       case 'load_lora':
-        await loadLoraAdapter(client, await readJsonBody(req, maxBodyBytes), res, { signal: abort.signal, headers });
+        await loadLoraAdapter(client, await body(LOAD_LORA_ADAPTER_BODY), res, { signal: abort.signal, headers });
         return;
       case 'unload_lora':
-        await unloadLoraAdapter(client, await readJsonBody(req, maxBodyBytes), res, { signal: abort.signal, headers });
+        await unloadLoraAdapter(client, await body(UNLOAD_LORA_ADAPTER_BODY), res, { signal: abort.signal, headers });
+        return;
+      case 'tokenize':
+        sendJson(res, 200, await tokenize(client, await body(TOKENIZE_BODY), { signal: abort.signal, headers }));
+        return;
+      case 'detokenize':
+        sendJson(res, 200, await detokenize(client, await body(DETOKENIZE_BODY), { signal: abort.signal, headers }));
         return;
       case 'chat': {
-        const plan = readChatRequest(await readJsonBody(req, maxBodyBytes));
+        const plan = readChatRequest(await body(CHAT_COMPLETION_BODY));
         await answerGeneration(ctx, plan, chatFormat({ logprobs: plan.sampling.logprobs === true }));
         return;
       }
       case 'completions': {
-        const plan = readCompletionRequest(await readJsonBody(req, maxBodyBytes));
+        const plan = readCompletionRequest(await body(COMPLETION_BODY));
         let echo: string[] | undefined;
         try {
           echo = await echoTexts(client, plan, { signal: abort.signal, headers });

@@ -8,6 +8,7 @@ import { invalidRequest, unsupportedParameter, unsupportedValue } from './openai
 import { readStructuredOutput } from './structured-output-fields.ts';
 import { serviceModel, type GenerationPlan } from './generation-plan.ts';
 import { invalidType, quote, RequestBody } from './request-body.ts';
+import { CHAT_COMPLETION_BODY } from './request-schemas/chat-completion-schema.ts';
 import { ignoreHarmlessFields, readN, readSharedSampling, readStreamOptions } from './sampling-fields.ts';
 
 export interface ChatTurn {
@@ -117,17 +118,24 @@ function asInvalidRequest<T>(check: () => T): T {
   }
 }
 
+/** `tools`, checked, and as the chat prompt's tool list. */
+export function readToolList(body: RequestBody) {
+  const checked = asInvalidRequest(() => validateTools(body.value('tools')));
+  const tools = checked.map((t) => ({
+    name: t.name,
+    description: t.description ?? '',
+    parameters: t.parameters ? JSON.stringify(t.parameters) : '',
+  }));
+  return { checked, tools };
+}
+
 /** `tools`, `tool_choice`, `parallel_tool_calls` → the chat prompt's fields. */
 function readTools(body: RequestBody) {
-  const tools = asInvalidRequest(() => validateTools(body.value('tools')));
-  const toolChoice = asInvalidRequest(() => validateToolChoice(body.value('tool_choice'), tools));
+  const { checked, tools } = readToolList(body);
+  const toolChoice = asInvalidRequest(() => validateToolChoice(body.value('tool_choice'), checked));
   const parallelToolCalls = body.boolean('parallel_tool_calls');
   return {
-    tools: tools.map((t) => ({
-      name: t.name,
-      description: t.description ?? '',
-      parameters: t.parameters ? JSON.stringify(t.parameters) : '',
-    })),
+    tools,
     toolChoice:
       'function' in toolChoice
         ? { choice: { case: 'function' as const, value: toolChoice.function } }
@@ -149,11 +157,23 @@ function refuseUnsupportedChatFields(body: RequestBody): void {
   body.unsupported('web_search_options', 'web search is not implemented');
   body.unsupported('min_tokens', 'a minimum output length is not implemented', (v) => v === 0);
   body.unsupported('include_stop_str_in_output', 'the stop string is never part of the output', (v) => v === false);
-  body.unsupported('continue_final_message', 'continuing the final message is not implemented', (v) => v === false);
+  refuseUnsupportedTemplateFields(body);
 }
 
-export function readChatRequest(json: unknown): GenerationPlan & { messages: ChatTurn[] } {
-  const body = RequestBody.from(json);
+/** Chat-template options of vLLM this server does not implement (shared with POST /tokenize). */
+export function refuseUnsupportedTemplateFields(body: RequestBody): void {
+  body.unsupported('continue_final_message', 'continuing the final message is not implemented', (v) => v === false);
+  // A template of the request's own would change the prompt: ignoring it would answer another prompt.
+  body.unsupported('chat_template', "a request's own chat template is not supported; the server's (--chat-template) is used");
+}
+
+export type ChatPlan = GenerationPlan & { messages: ChatTurn[] };
+
+export function readChatRequest(json: unknown): ChatPlan {
+  return readChatBody(RequestBody.from(json, CHAT_COMPLETION_BODY));
+}
+
+export function readChatBody(body: RequestBody): ChatPlan {
   const requested = body.string('model');
   const messages = readMessages(body.value('messages'));
   const { sampling, seed } = readSharedSampling(body);
@@ -178,7 +198,6 @@ export function readChatRequest(json: unknown): GenerationPlan & { messages: Cha
   const tools = readTools(body);
   refuseUnsupportedChatFields(body);
   ignoreHarmlessFields(body);
-  body.rejectUnrecognized();
 
   return {
     model: serviceModel(requested),

@@ -5,6 +5,7 @@ import { invalidRequest, unsupportedParameter } from './openai-error.ts';
 import { readStructuredOutput } from './structured-output-fields.ts';
 import { serviceModel, type GenerationPlan, type PromptInit } from './generation-plan.ts';
 import { invalidType, isInt32, RequestBody } from './request-body.ts';
+import { COMPLETION_BODY } from './request-schemas/completion-schema.ts';
 import { ignoreHarmlessFields, MAX_CHOICES, readN, readSharedSampling, readStreamOptions } from './sampling-fields.ts';
 
 /** OpenAI's (and vLLM's) default token budget of a completion when max_tokens is not given. */
@@ -46,7 +47,10 @@ export interface CompletionPlan extends GenerationPlan {
 }
 
 export function readCompletionRequest(json: unknown): CompletionPlan {
-  const body = RequestBody.from(json);
+  return readCompletionBody(RequestBody.from(json, COMPLETION_BODY));
+}
+
+export function readCompletionBody(body: RequestBody): CompletionPlan {
   const requested = body.string('model');
   const rawPrompts = readPrompts(body.value('prompt'));
   const { sampling, seed } = readSharedSampling(body);
@@ -80,7 +84,6 @@ export function readCompletionRequest(json: unknown): CompletionPlan {
   const structured = readStructuredOutput(body);
   sampling.structuredOutput = structured?.output;
   ignoreHarmlessFields(body);
-  body.rejectUnrecognized();
 
   return {
     model: serviceModel(requested),

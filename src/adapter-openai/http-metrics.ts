@@ -8,7 +8,7 @@ import { Counter, type Registry } from 'prom-client';
 export class HttpMetrics {
   private readonly requests: Counter<'handler' | 'method' | 'status'>;
 
-  constructor(private readonly registry: Registry) {
+  constructor(readonly registry: Registry) {
     this.requests = new Counter({
       name: 'http_requests_total',
       help: 'HTTP requests answered by the REST API, by handler (route), method and status code.',

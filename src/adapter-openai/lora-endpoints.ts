@@ -8,6 +8,7 @@ import { GenerationErrorSchema } from '../gen/mlxserve/v1/generation_pb.ts';
 import { errorFromThrown, type ParamNames } from './grpc-error.ts';
 import { invalidRequest, OpenAIError } from './openai-error.ts';
 import { RequestBody } from './request-body.ts';
+import { LOAD_LORA_ADAPTER_BODY, UNLOAD_LORA_ADAPTER_BODY } from './request-schemas/lora-schema.ts';
 import type { GenerationClient } from './service-connection.ts';
 
 export interface LoraCall {
@@ -53,12 +54,22 @@ function sendText(res: ServerResponse, text: string): void {
   res.end(text);
 }
 
-export async function loadLoraAdapter(client: GenerationClient, json: unknown, res: ServerResponse, call: LoraCall): Promise<void> {
-  const body = RequestBody.from(json);
+export function readLoadAdapterBody(body: RequestBody): { name: string; path: string } {
   const name = requiredString(body, 'lora_name');
   const path = requiredString(body, 'lora_path');
   body.unsupported('load_inplace', 'unload the adapter first, then load it again', (v) => v === false);
-  body.rejectUnrecognized();
+  return { name, path };
+}
+
+export function readUnloadAdapterBody(body: RequestBody): { name: string } {
+  const name = requiredString(body, 'lora_name');
+  // vLLM's numeric id of an adapter; names are what identify adapters here.
+  body.ignore('lora_int_id');
+  return { name };
+}
+
+export async function loadLoraAdapter(client: GenerationClient, json: unknown, res: ServerResponse, call: LoraCall): Promise<void> {
+  const { name, path } = readLoadAdapterBody(RequestBody.from(json, LOAD_LORA_ADAPTER_BODY));
   try {
     await client.loadAdapter({ name, path }, call);
   } catch (err) {
@@ -68,11 +79,7 @@ export async function loadLoraAdapter(client: GenerationClient, json: unknown, r
 }
 
 export async function unloadLoraAdapter(client: GenerationClient, json: unknown, res: ServerResponse, call: LoraCall): Promise<void> {
-  const body = RequestBody.from(json);
-  const name = requiredString(body, 'lora_name');
-  // vLLM's numeric id of an adapter; names are what identify adapters here.
-  body.ignore('lora_int_id');
-  body.rejectUnrecognized();
+  const { name } = readUnloadAdapterBody(RequestBody.from(json, UNLOAD_LORA_ADAPTER_BODY));
   try {
     await client.unloadAdapter({ name }, call);
   } catch (err) {

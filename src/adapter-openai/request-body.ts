@@ -1,7 +1,10 @@
-// Typed reads of a JSON request body that remember which fields were read, so that whatever is
-// left over can be refused by name instead of silently ignored. A field set to null counts as not
-// given (many clients send explicit nulls for defaults). Type errors use OpenAI's wording.
+// Typed reads of a JSON request body against its schema (request-schemas/): a reader may read only
+// the fields the schema lists, and the fields it read are recorded, so a test can check that the
+// readers and the schemas (and so the OpenAPI document and the unknown-field policy) name the same
+// fields. A field set to null counts as not given (many clients send explicit nulls for
+// defaults). Type errors use OpenAI's wording.
 import { invalidRequest, unsupportedParameter } from './openai-error.ts';
+import { type BodySchema, knownFields } from './request-schemas/body-schema.ts';
 
 type Json = unknown;
 
@@ -40,29 +43,46 @@ export function invalidType(param: string, expected: string, value: Json) {
   return invalidRequest(param, `Invalid type for '${param}': expected ${expected}, but got ${typeName(value)} instead.`, 'invalid_type');
 }
 
+export function isJsonObject(value: Json): value is Record<string, Json> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
 export class RequestBody {
   private readonly read = new Set<string>();
 
-  private constructor(private readonly fields: Record<string, Json>) {}
+  private constructor(
+    private readonly fields: Record<string, Json>,
+    private readonly known: ReadonlySet<string>,
+  ) {}
 
   /** The body must be a JSON object. */
-  static from(value: Json): RequestBody {
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-      throw invalidRequest(null, 'The request body must be a JSON object.');
-    }
-    return new RequestBody(value as Record<string, Json>);
+  static from(value: Json, schema: BodySchema): RequestBody {
+    if (!isJsonObject(value)) throw invalidRequest(null, 'The request body must be a JSON object.');
+    return new RequestBody(value, knownFields(schema));
+  }
+
+  /** The fields read so far. */
+  fieldsRead(): ReadonlySet<string> {
+    return this.read;
+  }
+
+  private mark(name: string): void {
+    // A reader asking for a field its schema lacks is a bug: the field would be undocumented and
+    // counted as unknown while it is being used.
+    if (!this.known.has(name)) throw new Error(`the request schema does not list the field '${name}' a reader reads`);
+    this.read.add(name);
   }
 
   /** The raw value, or undefined when absent or null. */
   value(name: string): Json {
-    this.read.add(name);
+    this.mark(name);
     const v = this.fields[name];
     return v === null ? undefined : v;
   }
 
   /** Whether the field is present with the value null (for fields where null means "no limit"). */
   isNull(name: string): boolean {
-    this.read.add(name);
+    this.mark(name);
     return this.fields[name] === null;
   }
 
@@ -114,7 +134,7 @@ export class RequestBody {
 
   /** Fields accepted for compatibility that do not change what the server does. */
   ignore(...names: string[]): void {
-    for (const n of names) this.read.add(n);
+    for (const n of names) this.mark(n);
   }
 
   /**
@@ -124,14 +144,5 @@ export class RequestBody {
   unsupported(name: string, why?: string, harmless: (value: Json) => boolean = () => false): void {
     const v = this.value(name);
     if (v !== undefined && !harmless(v)) throw unsupportedParameter(name, why);
-  }
-
-  /** Refuses the first field no reader asked for. Call after reading every known field. */
-  rejectUnrecognized(): void {
-    for (const name of Object.keys(this.fields)) {
-      if (!this.read.has(name)) {
-        throw invalidRequest(name, `Unrecognized request argument supplied: ${name}`, 'unrecognized_argument');
-      }
-    }
   }
 }

@@ -158,3 +158,20 @@ export function keyFromFile(path: string): string {
   if (key.length === 0) throw new InvalidArgumentError(`"${path}" holds no key on its first line.`);
   return key;
 }
+
+/**
+ * Web origins, comma-separated and repeatable: `*`, or scheme://host[:port] as a browser sends
+ * it in its Origin header (no path).
+ */
+export function originList(value: string, previous: string[] | undefined): string[] {
+  const origins = value
+    .split(',')
+    .map((o) => o.trim())
+    .filter((o) => o !== '');
+  for (const origin of origins) {
+    if (origin !== '*' && !/^https?:\/\/[^/\s]+\/?$/i.test(origin)) {
+      throw new InvalidArgumentError(`expected origins such as http://example.com:3000 (or *), got "${origin}".`);
+    }
+  }
+  return [...(previous ?? []), ...origins];
+}

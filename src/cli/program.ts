@@ -32,6 +32,7 @@ import {
   loraModule,
   type LoraModule,
   modelName,
+  originList,
   port,
   ratioAbove1,
   tokenCount,
@@ -70,6 +71,8 @@ export interface ServeFlags {
   logPrompts?: boolean;
   toolCallParser: 'auto' | ToolCallFormat;
   maxBodySize: number;
+  /** --strict-fields: refuse unknown REST request fields with 400 instead of ignoring them. */
+  strictFields?: boolean;
   httpHeadersTimeout: number;
   httpRequestTimeout: number;
   httpIdleTimeout: number;
@@ -108,6 +111,10 @@ export interface ServeFlags {
   maxLoras: number;
   /** --max-lora-rank: the largest rank an adapter may have. */
   maxLoraRank: number;
+  /** --no-ui turns the web playground off. */
+  ui: boolean;
+  /** --allowed-origins: web pages that may call the gRPC service, besides the playground. */
+  allowedOrigins?: string[];
 }
 
 export interface AdapterFlags {
@@ -122,6 +129,8 @@ export interface AdapterFlags {
   grpcApiKeyFile?: string;
   logLevel: LogLevel;
   maxBodySize: number;
+  /** --strict-fields: refuse unknown REST request fields with 400 instead of ignoring them. */
+  strictFields?: boolean;
   httpHeadersTimeout: number;
   httpRequestTimeout: number;
   httpIdleTimeout: number;
@@ -258,8 +267,11 @@ async function serve(flags: ServeFlags): Promise<void> {
       servedModelNames: flags.servedModelName,
       chatTemplate: flags.chatTemplate,
       generationConfig: flags.generationConfig,
+      ui: flags.ui,
+      allowedOrigins: flags.allowedOrigins,
       restartPolicy: { maxQuickFailures: flags.maxEngineRestarts },
       maxBodyBytes: flags.maxBodySize,
+      strictFields: flags.strictFields,
       grpcMaxMessageBytes: flags.grpcMaxMessageSize,
       httpLimits: httpLimits(flags),
       onLoadProgress: (done, total) => progress.update(done, total),
@@ -321,6 +333,7 @@ async function adapterOnly(flags: AdapterFlags): Promise<void> {
     port: flags.port,
     logger: log,
     maxBodyBytes: flags.maxBodySize,
+    strictFields: flags.strictFields,
     httpLimits: httpLimits(flags),
   }).catch((err) => {
     throw listenHint(err, flags);
@@ -411,6 +424,7 @@ export function buildProgram(actions: CommandActions = RUN): Command {
       DEFAULT_DRAIN_TIMEOUT_S,
     )
     .option('--max-body-size <bytes>', 'largest REST request body; larger gets 413 (e.g. 4MiB)', byteSize, DEFAULT_MAX_BODY_BYTES)
+    .option('--strict-fields', 'refuse unknown REST request fields with 400 (default: ignore them, with a warning in the log)')
     .option(
       '--grpc-max-message-size <bytes>',
       'largest gRPC request message; larger gets RESOURCE_EXHAUSTED',
@@ -516,6 +530,12 @@ export function buildProgram(actions: CommandActions = RUN): Command {
       integerIn(1, 4096),
       DEFAULT_ENGINE_OPTIONS.maxLoraRank,
     )
+    .option('--no-ui', "do not serve the web playground at the REST port's /")
+    .option(
+      '--allowed-origins <origins>',
+      "web origins (comma-separated, e.g. http://example.com:3000, or *) allowed to call the gRPC service from a browser, besides the playground's",
+      originList,
+    )
     .action((flags: ServeFlags, command: Command) => {
       const problem = loraFlagsProblem(flags);
       if (problem) command.error(`error: ${problem}`);
@@ -534,6 +554,7 @@ export function buildProgram(actions: CommandActions = RUN): Command {
     .addOption(new Option('--grpc-api-key <key>', 'key the gRPC service requires (default: --api-key)').env(GRPC_API_KEY_ENV))
     .addOption(new Option('--grpc-api-key-file <path>', 'read the gRPC key from this file').argParser(keyFromFile).conflicts('grpcApiKey'))
     .option('--max-body-size <bytes>', 'largest REST request body; larger gets 413 (e.g. 4MiB)', byteSize, DEFAULT_MAX_BODY_BYTES)
+    .option('--strict-fields', 'refuse unknown REST request fields with 400 (default: ignore them, with a warning in the log)')
     .option(
       '--drain-timeout <seconds>',
       'on SIGTERM/SIGINT, how long running requests may finish before they are cancelled',

@@ -20,6 +20,8 @@ import { loadTokenizer } from '../text/load-tokenizer.ts';
 import { TokenizerPool } from '../text/tokenizer-pool.ts';
 import type { RestartPolicy } from '../engine/restart-policy.ts';
 import { startGrpcServer, type GrpcServer } from '../service/grpc-server.ts';
+import { CorsPolicy, pageOrigins } from '../service/cors-policy.ts';
+import { playgroundGrpcHost } from '../adapter-openai/playground-assets.ts';
 import { dtypeRefusal, metalPossible } from '../engine/weight-precision.ts';
 import { gracefulShutdown } from './graceful-shutdown.ts';
 import { requireApiKey } from './grpc-api-key.ts';
@@ -46,6 +48,8 @@ export interface ServerConfig {
   toolCallFormat?: ToolCallFormat;
   /** Largest REST request body, in bytes (default 4 MiB). */
   maxBodyBytes?: number;
+  /** Refuse unknown REST request fields with 400 (--strict-fields); default: ignore them with a warning. */
+  strictFields?: boolean;
   /** Largest gRPC request message, in bytes (default 4 MiB). */
   grpcMaxMessageBytes?: number;
   /** Timeouts and connection cap of both ports (default DEFAULT_HTTP_LIMITS). */
@@ -65,6 +69,10 @@ export interface ServerConfig {
   chatTemplate?: string;
   /** Sampling defaults from the model's generation_config.json (auto, the default) or none (vllm). */
   generationConfig?: GenerationConfigMode;
+  /** Serve the web playground at the REST port's `/` (--no-ui: off). Default true. */
+  ui?: boolean;
+  /** Origins of web pages allowed to call the gRPC service, besides the playground's (--allowed-origins). */
+  allowedOrigins?: readonly string[];
 }
 
 /** --generation-config, as vLLM's: `auto` reads the model's generation_config.json, `vllm` ignores it. */
@@ -158,6 +166,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics });
   const interceptors: Interceptor[] = config.apiKey ? [requireApiKey(config.apiKey)] : [];
+  const ui = config.ui ?? true;
+  const cors = new CorsPolicy(config.allowedOrigins ?? []);
   const grpc = await startGrpcServer({
     engine,
     tokenizer,
@@ -170,6 +180,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     metricsRegistry: metrics,
     maxMessageBytes: config.grpcMaxMessageBytes,
     httpLimits: config.httpLimits,
+    cors,
   });
   const grpcTarget = dialTarget(config.grpcHost, grpc.port);
   let adapter: OpenAIAdapter;
@@ -182,9 +193,13 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       port: config.port,
       logger: log,
       maxBodyBytes: config.maxBodyBytes,
+      strictFields: config.strictFields,
       httpLimits: config.httpLimits,
       metricsRegistry: metrics,
+      playground: ui ? { grpcPort: grpc.port, grpcHost: playgroundGrpcHost(config.grpcHost, config.host) } : undefined,
     });
+    // The playground's page is another origin (another port) than the gRPC service it calls.
+    if (ui) cors.allow(pageOrigins(config.host, adapter.port));
   } catch (err) {
     await grpc.close();
     throw err;

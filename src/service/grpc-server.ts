@@ -11,6 +11,7 @@ import type { EngineClient } from '../engine/engine-client.ts';
 import type { TokenizerPool } from '../text/tokenizer-pool.ts';
 import { silentLogger, type Logger } from '../log/logger.ts';
 import { createLimitedHttpServer, DEFAULT_HTTP_LIMITS, type HttpLimits } from '../util/http-limits.ts';
+import type { CorsPolicy } from './cors-policy.ts';
 import { registerEngineMetrics } from './engine-metrics.ts';
 import { GenerationService, generationService } from './generation-service.ts';
 import { Health, HealthStatus } from './health.ts';
@@ -70,6 +71,8 @@ export interface GrpcServerOptions {
   logPrompts?: boolean;
   /** Prometheus registry the service's metrics join (the process's one). Default: a registry of its own. */
   metricsRegistry?: Registry;
+  /** Web pages (origins) allowed to call the service from a browser. Default: none. */
+  cors?: CorsPolicy;
 }
 
 export interface GrpcServer {
@@ -123,7 +126,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   // more than Node's default of 10 is normal, not a leak, and the warning would break the JSON logs.
   setMaxListeners(0, shutdown.signal);
   const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_GRPC_MAX_MESSAGE_BYTES;
-  const handler = connectNodeAdapter({
+  const connectHandler = connectNodeAdapter({
     routes: (router: ConnectRouter) => {
       router.service(GenerationService, generationService(state));
       router.service(Health, health.impl());
@@ -138,6 +141,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     interceptors: options.interceptors,
     readMaxBytes: maxMessageBytes,
   });
+  const handler = options.cors ? options.cors.wrap(connectHandler) : connectHandler;
 
   // A client gets at most this many streams at once (it may queue more); the bidi Generate stream
   // multiplexes any number of requests on one.
@@ -171,6 +175,14 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   // A broken connection concerns only its own calls.
   h2.on('sessionError', () => {});
   h1.on('clientError', (_err: Error, socket: Socket) => socket.destroy());
+  // h1 never listens (the router hands it its connections), so Node does not track them and its
+  // closeAllConnections() finds none: a browser's kept-alive connection would hold close() open
+  // until its idle timeout.
+  const h1Sockets = new Set<Socket>();
+  h1.on('connection', (socket: Socket) => {
+    h1Sockets.add(socket);
+    socket.once('close', () => h1Sockets.delete(socket));
+  });
 
   const router = createProtocolRouter(h2, h1, limits.headersTimeoutMs);
   router.maxConnections = limits.maxConnections;
@@ -208,7 +220,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
         const closed = new Promise<void>((resolve) => router.close(() => resolve()));
         shutdown.abort(new ConnectError('the server is shutting down', Code.Unavailable));
         for (const session of sessions) session.close();
-        h1.closeAllConnections();
+        for (const socket of h1Sockets) socket.destroy();
         // Calls end at once on the shutdown signal; a session that lingers is cut.
         const timer = setTimeout(() => sessions.forEach((s) => s.destroy()), 2000);
         await closed;

@@ -1,7 +1,8 @@
 """The OpenAI-compatible API through the official OpenAI Python SDK: answers and streams in
 OpenAI's shapes, n, stop, logprobs, usage with cached tokens, structured output parsed into a
-pydantic model, a tool-call round trip (streamed and not), errors, a stream closed early freeing
-its engine slot, and a LoRA adapter loaded at run time and named as the model."""
+pydantic model, a tool-call round trip (streamed and not), errors, unknown fields in extra_body
+ignored, a stream closed early freeing its engine slot, and a LoRA adapter loaded at run time and
+named as the model."""
 
 import json
 import time
@@ -189,6 +190,19 @@ def test_tool_call_round_trip(client, model, stream):
     else:
         answer = client.chat.completions.create(**follow)
         assert answer.choices[0].finish_reason in ("stop", "length", "tool_calls")
+
+
+def test_unknown_fields_in_extra_body_are_ignored(client, model):
+    """Vendor extensions of other servers (vLLM's chat_template_kwargs, OpenRouter's top_a) are
+    accepted and ignored; a known field the server does not implement is still a 400 naming it."""
+    extra = {"chat_template_kwargs": {"enable_thinking": False}, "top_a": 0.2, "some_future_field": [1]}
+    r = client.chat.completions.create(model=model, messages=USER, max_tokens=3, extra_body=extra)
+    assert len(r.choices) == 1
+    c = client.completions.create(model=model, prompt="Hi", max_tokens=3, extra_body={"tfs_z": 1.0, "mirostat": 0})
+    assert len(c.choices) == 1
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(model=model, messages=USER, extra_body={"reasoning_effort": "high"})
+    assert e.value.body["param"] == "reasoning_effort"
 
 
 def test_unknown_model_is_a_404(client):
