@@ -20,6 +20,7 @@ import { selectModel } from '../src/service/adapter-selection.ts';
 import type { ModelInfo } from '../src/service/model-info.ts';
 import { RequestError } from '../src/service/request-error.ts';
 import { startFullServer, waitUntil, type FullServer } from './helpers/full-server.ts';
+import { scrape } from './helpers/prometheus-text.ts';
 import { writeTinyTokenizer } from './helpers/tiny-model.ts';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures');
@@ -253,6 +254,26 @@ describe('selecting an adapter', () => {
     assert.deepEqual(await d.json(), { prompt: 'abc' });
     assert.equal((await post('/tokenize', { model: 'lora-none', prompt: 'abc' })).status, 404);
   });
+});
+
+test("vLLM's lora_requests_info names the adapters a streaming request computes with, and --max-loras", async () => {
+  const abort = new AbortController();
+  const scrapeLora = async () =>
+    (await scrape(full.restBase, auth)).filter((x) => x.name === 'vllm:lora_requests_info').map((x) => x.labels);
+  const iterator = grpc
+    .generateStream(
+      { model: 'lora-mlx', prompt: text('A long story'), sampling: { temperature: 0, maxTokens: 480, ignoreEos: true } },
+      { ...grpcCall, signal: abort.signal },
+    )
+    [Symbol.asyncIterator]();
+  await iterator.next();
+  await waitUntil('the engine reports the adapter running', async () =>
+    (await scrapeLora()).some((l) => l.running_lora_adapters === 'lora-mlx'),
+  );
+  assert.deepEqual(await scrapeLora(), [{ max_lora: '2', running_lora_adapters: 'lora-mlx', waiting_lora_adapters: '' }]);
+  abort.abort();
+  await iterator.next().catch(() => undefined);
+  await waitUntil('the engine reports no adapter in use', async () => (await scrapeLora()).every((l) => l.running_lora_adapters === ''));
 });
 
 describe('loading and unloading at run time', () => {

@@ -174,7 +174,13 @@ for (const cpuKernels of CPU_KERNELS) {
       const jobs = PROMPTS.flatMap((prompt) => ['peft', 'rslora', undefined, 'random'].map((name) => ({ prompt, name })));
       const expected = jobs.map((j) => wide.generate(j.prompt, j.name));
       const ids = jobs.map((j) => narrow.submit(j.prompt, j.name));
+      narrow.core.step();
+      const during = narrow.core.stats().lora;
+      assert.equal(during.maxLoras, 1);
+      assert.deepEqual(during.running, ['peft'], 'the one slot computes the first adapter');
+      assert.deepEqual(during.waiting.toSorted(), ['peft', 'random', 'rslora'], "the others' requests wait, as do peft's later ones");
       const got = narrow.run(ids);
+      assert.deepEqual(narrow.core.stats().lora, { running: [], waiting: [], maxLoras: 1 });
       got.forEach((o, i) => assertSameOutput(o, expected[i], 1e-4, `request ${i} (${jobs[i].name ?? 'base'}) with one slot`));
     });
 

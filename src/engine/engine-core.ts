@@ -137,6 +137,7 @@ export class EngineCore {
       prefixCacheQueries: b.prefixCacheQueries,
       preemptions: this.preemptions,
       residentBytes: process.memoryUsage.rss(),
+      lora: { ...this.loras.usage(), maxLoras: this.opts.maxLoras },
     };
   }
 

@@ -127,4 +127,6 @@ export interface EngineStats {
   preemptions: number;
   /** Resident memory of the engine process. */
   residentBytes: number;
+  /** LoRA adapters by name: those the running batch uses, those requests wait for, and --max-loras. */
+  lora: { running: string[]; waiting: string[]; maxLoras: number };
 }

@@ -108,6 +108,22 @@ export function registerEngineMetrics(registry: Registry, state: ServingState): 
   engineGauge('mlxserve:engine_resident_memory_bytes', 'Resident memory of the engine process.', (s) => s.residentBytes);
 
   new Gauge({
+    name: 'vllm:lora_requests_info',
+    help: "LoRA adapters in use: labels name those the running batch computes with and those requests wait for (comma-separated), and --max-loras; the value is when the figures were taken (Unix seconds). vLLM's metric, read by LoRA-aware routers.",
+    labelNames: ['max_lora', 'running_lora_adapters', 'waiting_lora_adapters'],
+    registers,
+    collect() {
+      const stats = sample();
+      this.reset();
+      if (!stats) return;
+      const { running, waiting, maxLoras } = stats.lora;
+      this.set(
+        { max_lora: String(maxLoras), running_lora_adapters: running.join(','), waiting_lora_adapters: waiting.join(',') },
+        Date.now() / 1000,
+      );
+    },
+  });
+  new Gauge({
     name: 'mlxserve:engine_state',
     help: 'The engine process state: 1 for the current one of starting, ready, restarting, failed, stopped.',
     labelNames: ['state'],

@@ -39,6 +39,7 @@ const NO_LOAD: EngineStats = {
   prefixCacheQueries: 0,
   preemptions: 0,
   residentBytes: 0,
+  lora: { running: [], waiting: [], maxLoras: 0 },
 };
 
 export function serverStatusHandler(state: ServingState) {

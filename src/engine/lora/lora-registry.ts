@@ -54,6 +54,8 @@ export class LoraRegistryError extends Error {
 
 export class LoraRegistry {
   private readonly byName = new Map<string, AdapterState>();
+  /** Unloaded adapters whose requests have not all ended. */
+  private readonly draining = new Set<AdapterState>();
   private readonly slots: (AdapterState | undefined)[];
   private generations = 0;
   private clock = 0;
@@ -109,6 +111,7 @@ export class LoraRegistry {
     const a = this.byName.get(name);
     if (!a) throw new LoraRegistryError('not_found', `the LoRA adapter "${name}" is not loaded`);
     this.byName.delete(name);
+    this.draining.add(a);
     a.onDrained = drained;
     if (a.requests === 0) this.retire(a);
   }
@@ -164,7 +167,17 @@ export class LoraRegistry {
     return best;
   }
 
+  /** Adapters the batch computes with now, and adapters requests wait for (not yet admitted). */
+  usage(): { running: string[]; waiting: string[] } {
+    const all = [...this.byName.values(), ...this.draining];
+    return {
+      running: all.filter((a) => a.admitted > 0).map((a) => a.info.name),
+      waiting: all.filter((a) => a.requests > a.admitted).map((a) => a.info.name),
+    };
+  }
+
   private retire(a: AdapterState): void {
+    this.draining.delete(a);
     if (a.slot !== undefined) {
       this.slots[a.slot] = undefined;
       this.host.setLoraSlot(a.slot, undefined);
