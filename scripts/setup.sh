@@ -44,8 +44,9 @@ if [ "$(uname -s)" = Linux ]; then
   # node-mlx's CPU build links LAPACK and BLAS; OpenBLAS is ~6x faster than reference BLAS here.
   # g++ builds our native CPU kernels, and MLX's CPU backend uses it to JIT-compile fused kernels.
   # chromium runs the web playground's browser tests (playwright-core drives it; no browser download).
+  # haproxy runs deploy/haproxy/haproxy.cfg in front of two replicas in test/deploy-haproxy.test.ts.
   need=()
-  for pkg in liblapack3 libopenblas0-pthread g++ python3-pip chromium; do
+  for pkg in liblapack3 libopenblas0-pthread g++ python3-pip chromium haproxy; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
   done
   if [ ${#need[@]} -gt 0 ]; then

@@ -2,9 +2,14 @@
 // generation feeds the model, the context length, errors naming the parameter), GET /version, the
 // OpenAPI document generated from the request schemas, the Swagger UI page served from the
 // installed package, and the unknown-field policy (ignored with a log warning and a counter;
-// refused with --strict-fields; known but unsupported fields still refused).
+// refused with --strict-fields; known but unsupported fields still refused), and prompt_cache_key
+// (checked, and sent on to the service as metadata).
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { startOpenAIAdapter, type OpenAIAdapter } from '../src/adapter-openai/adapter-server.ts';
@@ -307,5 +312,105 @@ describe('unknown request fields', () => {
     assert.equal(r.choices.length, 1);
     const c = await openai.completions.create({ model: full.model, prompt: 'x', max_tokens: 2, ...{ tfs_z: 1, mirostat: 0 } });
     assert.equal(c.choices.length, 1);
+  });
+});
+
+describe('prompt_cache_key', () => {
+  const chat = { messages: [{ role: 'user', content: 'Hi' }], max_tokens: 2 };
+
+  /** A gRPC stand-in that records each call's metadata and refuses it (UNAVAILABLE). */
+  async function recordingService(): Promise<{ target: string; calls: http2.IncomingHttpHeaders[]; close(): Promise<void> }> {
+    const calls: http2.IncomingHttpHeaders[] = [];
+    const server = http2.createServer();
+    server.on('stream', (stream, headers) => {
+      calls.push(headers);
+      stream.respond(
+        { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '14', 'grpc-message': 'recorded' },
+        { endStream: true },
+      );
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    return { target: `127.0.0.1:${port}`, calls, close: () => new Promise((r) => server.close(() => r())) };
+  }
+
+  test('chat and completions accept it (and answer as without it)', async () => {
+    const c = await postJson('/v1/chat/completions', { ...chat, prompt_cache_key: 'conversation-1', temperature: 0 });
+    assert.equal((c.choices as unknown[]).length, 1);
+    const p = await postJson('/v1/completions', { prompt: 'x', max_tokens: 2, prompt_cache_key: 'k' });
+    assert.equal((p.choices as unknown[]).length, 1);
+    const sdk = await openai.chat.completions.create({
+      model: full.model,
+      messages: [{ role: 'user', content: 'Hi' }],
+      max_tokens: 2,
+      prompt_cache_key: 'sdk',
+    });
+    assert.equal(sdk.choices.length, 1);
+  });
+
+  test('is sent to the service as x-prompt-cache-key metadata, from the body or the header', async () => {
+    const service = await recordingService();
+    const adapter = await startOpenAIAdapter({ grpcTarget: service.target, host: '127.0.0.1', port: 0 });
+    const base = adapter.url.replace(/\/v1$/, '');
+    const send = (path: string, body: unknown, headers: Record<string, string> = {}) =>
+      fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+    const keyOfLastCall = () => service.calls.at(-1)?.['x-prompt-cache-key'];
+    try {
+      assert.equal((await send('/v1/chat/completions', { ...chat, prompt_cache_key: 'chat-key' })).status, 503);
+      assert.equal(keyOfLastCall(), 'chat-key');
+      await send('/v1/completions', { prompt: 'x', prompt_cache_key: 'completion-key' });
+      assert.equal(keyOfLastCall(), 'completion-key');
+      await send('/v1/chat/completions', chat, { 'x-prompt-cache-key': 'header-key' });
+      assert.equal(keyOfLastCall(), 'header-key');
+      // The body's key wins over the header's (a balancer reading the body routed on it).
+      await send('/v1/chat/completions', { ...chat, prompt_cache_key: 'body-key' }, { 'x-prompt-cache-key': 'header-key' });
+      assert.equal(keyOfLastCall(), 'body-key');
+      // Metadata is printable ASCII: anything else is percent-encoded from its UTF-8 bytes.
+      await send('/v1/chat/completions', { ...chat, prompt_cache_key: 'é 100%' });
+      assert.equal(keyOfLastCall(), '%C3%A9%20100%25');
+      await send('/v1/chat/completions', chat);
+      assert.equal(keyOfLastCall(), undefined);
+      await send('/v1/chat/completions', { ...chat, prompt_cache_key: '' });
+      assert.equal(keyOfLastCall(), undefined);
+    } finally {
+      await adapter.close();
+      await service.close();
+    }
+  });
+
+  test('a key that is not a string, or longer than 256 bytes, is a 400 naming it', async () => {
+    const e = await expectError(400, '/v1/chat/completions', { ...chat, prompt_cache_key: 7 }, 'prompt_cache_key');
+    assert.match(e.message, /expected a string, but got an integer/);
+    await expectError(400, '/v1/completions', { prompt: 'x', prompt_cache_key: ['a'] }, 'prompt_cache_key');
+    await postJson('/v1/completions', { prompt: 'x', max_tokens: 1, prompt_cache_key: 'k'.repeat(256) });
+    const long = await expectError(400, '/v1/completions', { prompt: 'x', prompt_cache_key: 'k'.repeat(257) }, 'prompt_cache_key');
+    assert.match(long.message, /at most 256 bytes \(UTF-8\), got 257/);
+    // Bytes, not characters: 129 two-byte characters are 258 bytes.
+    await expectError(400, '/v1/chat/completions', { ...chat, prompt_cache_key: 'é'.repeat(129) }, 'prompt_cache_key');
+    const r = await fetch(`${rest}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-prompt-cache-key': 'h'.repeat(300) },
+      body: JSON.stringify(chat),
+    });
+    const json = (await r.json()) as ErrorBody;
+    assert.equal(r.status, 400);
+    assert.equal(json.error.param, 'x-prompt-cache-key');
+    // The header twice: two keys cannot both route one request.
+    const twice = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = http.request(`${rest}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-prompt-cache-key': ['a', 'b'] },
+      });
+      req.on('response', async (res) => {
+        let body = '';
+        for await (const chunk of res) body += chunk;
+        resolve({ status: res.statusCode ?? 0, body });
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify(chat));
+    });
+    assert.equal(twice.status, 400);
+    assert.equal((JSON.parse(twice.body) as ErrorBody).error.param, 'x-prompt-cache-key');
   });
 });

@@ -28,6 +28,7 @@ import { listModels, retrieveModel } from './models-endpoint.ts';
 import { openApiDocument } from './openapi/openapi-document.ts';
 import { OpenAIError, unavailable } from './openai-error.ts';
 import { PlaygroundAssets, type PlaygroundOptions } from './playground-assets.ts';
+import { promptCacheKeyFromHeader, withPromptCacheKey } from './prompt-cache-key.ts';
 import { requestIdOf } from './request-id.ts';
 import type { BodySchema } from './request-schemas/body-schema.ts';
 import { CHAT_COMPLETION_BODY } from './request-schemas/chat-completion-schema.ts';
@@ -95,7 +96,8 @@ export function systemFingerprint(model: string): string {
 const CORS_HEADERS: Record<string, string> = {
   'access-control-allow-origin': '*',
   'access-control-allow-methods': 'GET, POST, OPTIONS',
-  'access-control-allow-headers': 'authorization, content-type, openai-organization, openai-project, x-request-id, x-stainless-*',
+  'access-control-allow-headers':
+    'authorization, content-type, openai-organization, openai-project, x-prompt-cache-key, x-request-id, x-stainless-*',
   'access-control-expose-headers': 'x-request-id, retry-after',
 };
 
@@ -233,7 +235,9 @@ export async function startOpenAIAdapter(options: OpenAIAdapterOptions): Promise
     if (route === 'docs') return answerDocs(res, file ?? '');
     checkApiKey(req, options.apiKey);
     if (draining) throw unavailable('the server is shutting down and takes no new requests; retry on another instance');
-    const headers = { 'x-request-id': requestId };
+    const headers: Record<string, string> = { 'x-request-id': requestId };
+    // Checked on every API route before its body is read, so a bad header is refused early.
+    const headerKey = promptCacheKeyFromHeader(req);
     /** The JSON body, its unknown fields ignored with a warning (or refused, with --strict-fields). */
     const body = async (schema: BodySchema) => {
       const json = await readJsonBody(req, maxBodyBytes);
@@ -262,11 +266,13 @@ export async function startOpenAIAdapter(options: OpenAIAdapterOptions): Promise
         return;
       case 'chat': {
         const plan = readChatRequest(await body(CHAT_COMPLETION_BODY));
+        withPromptCacheKey(headers, plan.promptCacheKey ?? headerKey);
         await answerGeneration(ctx, plan, chatFormat({ logprobs: plan.sampling.logprobs === true }));
         return;
       }
       case 'completions': {
         const plan = readCompletionRequest(await body(COMPLETION_BODY));
+        withPromptCacheKey(headers, plan.promptCacheKey ?? headerKey);
         let echo: string[] | undefined;
         try {
           echo = await echoTexts(client, plan, { signal: abort.signal, headers });

@@ -7,6 +7,7 @@ import { validateToolChoice, validateTools } from '../text/tool-calls/tool-valid
 import { invalidRequest, unsupportedParameter, unsupportedValue } from './openai-error.ts';
 import { readStructuredOutput } from './structured-output-fields.ts';
 import { serviceModel, type GenerationPlan } from './generation-plan.ts';
+import { readPromptCacheKey } from './prompt-cache-key.ts';
 import { invalidType, quote, RequestBody } from './request-body.ts';
 import { CHAT_COMPLETION_BODY } from './request-schemas/chat-completion-schema.ts';
 import { ignoreHarmlessFields, readN, readSharedSampling, readStreamOptions } from './sampling-fields.ts';
@@ -198,6 +199,7 @@ export function readChatBody(body: RequestBody): ChatPlan {
   const tools = readTools(body);
   refuseUnsupportedChatFields(body);
   ignoreHarmlessFields(body);
+  const promptCacheKey = readPromptCacheKey(body);
 
   return {
     model: serviceModel(requested),
@@ -208,6 +210,7 @@ export function readChatBody(body: RequestBody): ChatPlan {
     seed,
     stream,
     includeUsage,
+    promptCacheKey,
     names: {
       prompt: 'messages',
       maxTokens: maxCompletionTokens !== undefined ? 'max_completion_tokens' : 'max_tokens',

@@ -4,6 +4,7 @@
 import { invalidRequest, unsupportedParameter } from './openai-error.ts';
 import { readStructuredOutput } from './structured-output-fields.ts';
 import { serviceModel, type GenerationPlan, type PromptInit } from './generation-plan.ts';
+import { readPromptCacheKey } from './prompt-cache-key.ts';
 import { invalidType, isInt32, RequestBody } from './request-body.ts';
 import { COMPLETION_BODY } from './request-schemas/completion-schema.ts';
 import { ignoreHarmlessFields, MAX_CHOICES, readN, readSharedSampling, readStreamOptions } from './sampling-fields.ts';
@@ -84,6 +85,7 @@ export function readCompletionBody(body: RequestBody): CompletionPlan {
   const structured = readStructuredOutput(body);
   sampling.structuredOutput = structured?.output;
   ignoreHarmlessFields(body);
+  const promptCacheKey = readPromptCacheKey(body);
 
   return {
     model: serviceModel(requested),
@@ -95,6 +97,7 @@ export function readCompletionBody(body: RequestBody): CompletionPlan {
     seed,
     stream,
     includeUsage,
+    promptCacheKey,
     names: {
       prompt: 'prompt',
       maxTokens: 'max_tokens',

@@ -21,6 +21,8 @@ export interface GenerationPlan {
   seed: number | undefined;
   stream: boolean;
   includeUsage: boolean;
+  /** The body's prompt_cache_key, sent to the service as metadata. */
+  promptCacheKey: string | undefined;
   names: ParamNames;
 }
 

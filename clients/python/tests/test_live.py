@@ -295,3 +295,22 @@ def test_lora_adapter_load_select_unload(client: Client, server: LiveServer) -> 
     with pytest.raises(RequestError) as unknown:
         client.unload_adapter("py-lora")
     assert unknown.value.code == grpc.StatusCode.NOT_FOUND
+
+
+def test_prompt_cache_key_is_sent_as_metadata(client: Client) -> None:
+    from mlxserve.client import prompt_cache_metadata
+
+    # The same encoding as the REST adapter's, so a key routes the same way from either.
+    assert prompt_cache_metadata("conversation-7") == [("x-prompt-cache-key", "conversation-7")]
+    assert prompt_cache_metadata("é 100%") == [("x-prompt-cache-key", "%C3%A9%20100%25")]
+    assert prompt_cache_metadata("") is None
+    assert prompt_cache_metadata(None) is None
+    with pytest.raises(ValueError, match="at most 256 bytes"):
+        prompt_cache_metadata("é" * 129)
+
+    assert client.complete("abc", max_tokens=2, prompt_cache_key="conversation-7").finished.usage.completion_tokens == 2
+    assert "".join(client.generate_text("abc", max_tokens=2, temperature=0, prompt_cache_key="é")) is not None
+    with client.session(prompt_cache_key="session-key") as session:
+        assert session.start("abc", max_tokens=2).result().finished.usage.completion_tokens == 2
+    with pytest.raises(ValueError, match="prompt_cache_key"):
+        client.complete("abc", prompt_cache_key="k" * 257)

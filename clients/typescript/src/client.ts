@@ -3,12 +3,15 @@
 // GenerationServiceError (status code, offending field).
 import { createClient, type Client, type Transport } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
+import { connectCallOptions, type CallOptions } from './call-options.ts';
 import { GenerationServiceError } from './errors.ts';
 import { collectCompletion, fromDelta, fromFinished, fromStarted, type Completion, type GenerationEvent } from './events.ts';
 import { GenerationService, Health, HealthCheckResponse_ServingStatus, type GetServerStatusResponse, type ModelInfo } from './proto.ts';
 import { toProtoGeneration, toProtoPrompt, type GenerationRequest, type PromptInput } from './request.ts';
 import { GenerationSession, type SessionOptions } from './session.ts';
 import { fromProtoToolCall } from './tools.ts';
+
+export type { CallOptions } from './call-options.ts';
 
 export interface ClientOptions {
   /** The server, e.g. "http://localhost:50051". Ignored when `transport` is given. */
@@ -18,13 +21,6 @@ export interface ClientOptions {
    * from @connectrpc/connect-node for HTTP/1.1).
    */
   transport?: Transport;
-}
-
-export interface CallOptions {
-  /** Aborting it cancels the call (and its generation on the server). */
-  signal?: AbortSignal;
-  /** Deadline; when it expires the server stops the generation. */
-  timeoutMs?: number;
 }
 
 export interface TokenizeOptions extends CallOptions {
@@ -53,7 +49,7 @@ export class GenerationClient {
   /** One request's events as they come: started, deltas, finished. */
   async *generate(request: GenerationRequest, options: CallOptions = {}): AsyncGenerator<GenerationEvent> {
     try {
-      for await (const r of this.raw.generateStream(toProtoGeneration(request), options)) {
+      for await (const r of this.raw.generateStream(toProtoGeneration(request), connectCallOptions(options))) {
         const e = r.event;
         if (e.case === 'started') yield fromStarted(e.value);
         else if (e.case === 'delta') yield fromDelta(e.value);
@@ -67,7 +63,7 @@ export class GenerationClient {
   /** One request (the Complete RPC), answered once it is finished, with the tools the model called. */
   async complete(request: GenerationRequest, options: CallOptions = {}): Promise<Completion> {
     try {
-      const r = await this.raw.complete(toProtoGeneration(request), options);
+      const r = await this.raw.complete(toProtoGeneration(request), connectCallOptions(options));
       if (!r.finished) throw new Error('the server sent no finish');
       return {
         model: r.model,
@@ -96,7 +92,7 @@ export class GenerationClient {
   async tokenize(prompt: PromptInput, options: TokenizeOptions = {}): Promise<{ tokenIds: number[]; tokenStrings: string[] }> {
     const { model, returnTokenStrings, ...call } = options;
     try {
-      const r = await this.raw.tokenize({ model, prompt: toProtoPrompt(prompt), returnTokenStrings }, call);
+      const r = await this.raw.tokenize({ model, prompt: toProtoPrompt(prompt), returnTokenStrings }, connectCallOptions(call));
       return { tokenIds: r.tokenIds, tokenStrings: r.tokenStrings };
     } catch (e) {
       throw GenerationServiceError.from(e);
@@ -106,7 +102,7 @@ export class GenerationClient {
   async detokenize(tokenIds: number[], options: DetokenizeOptions = {}): Promise<string> {
     const { model, skipSpecialTokens, ...call } = options;
     try {
-      return (await this.raw.detokenize({ model, tokenIds, skipSpecialTokens }, call)).text;
+      return (await this.raw.detokenize({ model, tokenIds, skipSpecialTokens }, connectCallOptions(call))).text;
     } catch (e) {
       throw GenerationServiceError.from(e);
     }
@@ -118,7 +114,7 @@ export class GenerationClient {
    */
   async loadAdapter(name: string, path: string, options: CallOptions = {}): Promise<ModelInfo> {
     try {
-      const { model } = await this.raw.loadAdapter({ name, path }, options);
+      const { model } = await this.raw.loadAdapter({ name, path }, connectCallOptions(options));
       if (!model) throw new Error('the server sent no model');
       return model;
     } catch (e) {
@@ -129,7 +125,7 @@ export class GenerationClient {
   /** Stops serving a LoRA adapter; resolves once the requests using it have finished. */
   async unloadAdapter(name: string, options: CallOptions = {}): Promise<void> {
     try {
-      await this.raw.unloadAdapter({ name }, options);
+      await this.raw.unloadAdapter({ name }, connectCallOptions(options));
     } catch (e) {
       throw GenerationServiceError.from(e);
     }
@@ -138,7 +134,7 @@ export class GenerationClient {
   /** The served models, the default first, then the LoRA adapters. */
   async listModels(options: CallOptions = {}): Promise<ModelInfo[]> {
     try {
-      return (await this.raw.listModels({}, options)).models;
+      return (await this.raw.listModels({}, connectCallOptions(options))).models;
     } catch (e) {
       throw GenerationServiceError.from(e);
     }
@@ -147,7 +143,7 @@ export class GenerationClient {
   /** The engine's state and load. */
   async status(options: CallOptions = {}): Promise<GetServerStatusResponse> {
     try {
-      return await this.raw.getServerStatus({}, options);
+      return await this.raw.getServerStatus({}, connectCallOptions(options));
     } catch (e) {
       throw GenerationServiceError.from(e);
     }
@@ -157,7 +153,8 @@ export class GenerationClient {
   async isServing(options: CallOptions = {}): Promise<boolean> {
     try {
       return (
-        (await this.health.check({ service: GenerationService.typeName }, options)).status === HealthCheckResponse_ServingStatus.SERVING
+        (await this.health.check({ service: GenerationService.typeName }, connectCallOptions(options))).status ===
+        HealthCheckResponse_ServingStatus.SERVING
       );
     } catch (e) {
       throw GenerationServiceError.from(e);

@@ -3,6 +3,7 @@
 // request by id.
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { Client } from '@connectrpc/connect';
+import { connectCallOptions } from './call-options.ts';
 import { Code, GenerationServiceError } from './errors.ts';
 import { EventQueue } from './event-queue.ts';
 import { collectCompletion, fromDelta, fromFinished, fromStarted, type Completion, type GenerationEvent } from './events.ts';
@@ -16,6 +17,8 @@ export interface SessionOptions {
   signal?: AbortSignal;
   /** Deadline of the whole stream; when it expires, every request on it is cancelled. */
   timeoutMs?: number;
+  /** The stream's prompt cache key (see CallOptions): a stream reaches one server, so one key for all its requests. */
+  promptCacheKey?: string;
 }
 
 /** One request of a session: iterate it for its events (once), or await completion(). */
@@ -69,7 +72,10 @@ export class GenerationSession {
       if (signal.aborted) this.abortController.abort(signal.reason);
       else signal.addEventListener('abort', () => this.abortController.abort(signal.reason), { once: true });
     }
-    const responses = service.generate(this.outgoing.drain(), { signal: this.abortController.signal, timeoutMs: options.timeoutMs });
+    const responses = service.generate(
+      this.outgoing.drain(),
+      connectCallOptions({ signal: this.abortController.signal, timeoutMs: options.timeoutMs, promptCacheKey: options.promptCacheKey }),
+    );
     this.ended = this.receive(responses);
   }
 

@@ -132,6 +132,39 @@ test('streaming one request, listing models, status and health', async () => {
   assert.equal((await client.status()).runningRequests, 0);
 });
 
+test('promptCacheKey is sent as x-prompt-cache-key metadata on calls and on a session stream; a bad one is refused', async () => {
+  const seen: (string | null)[] = [];
+  const recorded = createGenerationClient({
+    transport: createGrpcTransport({
+      baseUrl,
+      interceptors: [
+        (next) => (req) => {
+          seen.push(req.header.get('x-prompt-cache-key'));
+          return next(req);
+        },
+      ],
+    }),
+  });
+  await recorded.complete({ prompt: 'abc', sampling: greedy(2) }, { promptCacheKey: 'conversation-7' });
+  for await (const _ of recorded.generate({ prompt: 'abc', sampling: greedy(2) }, { promptCacheKey: 'stream-key' })) {
+  }
+  await recorded.tokenize('hi');
+  await recorded.tokenize('hi', { promptCacheKey: 'é 100%' });
+  await recorded.tokenize('hi', { promptCacheKey: '' });
+  const session = recorded.session({ promptCacheKey: 'session-key' });
+  await session.generate({ prompt: 'abc', sampling: greedy(2) }).completion();
+  await session.close();
+  // Metadata is printable ASCII: other characters, spaces and % are percent-encoded (UTF-8), as the REST adapter does.
+  assert.deepEqual(seen, ['conversation-7', 'stream-key', null, '%C3%A9%20100%25', null, 'session-key']);
+
+  for (const bad of ['k'.repeat(257), 'é'.repeat(129)]) {
+    await assert.rejects(
+      recorded.complete({ prompt: 'abc' }, { promptCacheKey: bad }),
+      (e: unknown) => e instanceof GenerationServiceError && e.code === Code.InvalidArgument && e.field === 'promptCacheKey',
+    );
+  }
+});
+
 test('a LoRA adapter is loaded, listed with its parent, selected by `model` or `adapter`, and unloaded', async () => {
   const info = await client.loadAdapter('ts-lora', `${repoRoot}test/fixtures/lora/peft`);
   assert.deepEqual([info.id, info.parent, info.adapter?.format, info.adapter?.rank], ['ts-lora', modelId, 'peft', 4]);

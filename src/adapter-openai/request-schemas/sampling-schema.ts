@@ -43,6 +43,11 @@ export const SAMPLING_PROPERTIES: Record<string, JsonSchema> = {
     properties: { include_usage: { type: 'boolean', description: 'Send a last chunk with the usage.' } },
     description: "Only with 'stream': true.",
   },
+  prompt_cache_key: {
+    type: 'string',
+    description:
+      'Names the prefix a group of requests shares (at most 256 bytes); sent on as x-prompt-cache-key metadata, which a balancer in front of several replicas routes on.',
+  },
   user: acceptedAndIgnored({ type: 'string' }, 'identifies the end user on OpenAI’s platform.'),
   store: acceptedAndIgnored({ type: 'boolean' }, 'concerns OpenAI’s platform.'),
   metadata: acceptedAndIgnored({ type: 'object' }, 'concerns OpenAI’s platform.'),

@@ -21,6 +21,26 @@ if TYPE_CHECKING:
 
 _Response = TypeVar("_Response")
 
+MAX_PROMPT_CACHE_KEY_BYTES = 256
+
+
+def prompt_cache_metadata(key: str | None) -> list[tuple[str, str]] | None:
+    """The x-prompt-cache-key metadata of a prompt cache key, or None for no key.
+
+    Metadata is printable ASCII and HTTP trims spaces at either end, so other characters, spaces
+    and % are percent-encoded from their UTF-8 bytes, as the server's REST adapter sends a body's
+    prompt_cache_key: the same key routes the same way from either.
+    """
+    if key is None or key == "":
+        return None
+    if not isinstance(key, str):
+        raise TypeError(f"prompt_cache_key must be a string, got {type(key).__name__}")
+    encoded = key.encode("utf-8", errors="surrogatepass")
+    if len(encoded) > MAX_PROMPT_CACHE_KEY_BYTES:
+        raise ValueError(f"prompt_cache_key: at most {MAX_PROMPT_CACHE_KEY_BYTES} bytes (UTF-8), got {len(encoded)}")
+    value = "".join(chr(b) if 0x21 <= b <= 0x7E and b != 0x25 else f"%{b:02X}" for b in encoded)
+    return [("x-prompt-cache-key", value)]
+
 
 class Client:
     """A connection to one server.
@@ -71,6 +91,7 @@ class Client:
         tools: Sequence[ToolLike] | None = None,
         tool_choice: ToolChoiceLike | None = None,
         parallel_tool_calls: bool | None = None,
+        prompt_cache_key: str | None = None,
         **sampling: Unpack[Sampling],
     ) -> Iterator[Event]:
         """Runs one request (GenerateStream) and yields its events: GenerationStarted, then
@@ -88,11 +109,16 @@ class Client:
                 {"function": name}.
             parallel_tool_calls: For chat: let the model call several tools in one answer
                 (default false).
+            prompt_cache_key: Names the prefix this request shares with others (a conversation, a
+                user), as OpenAI's field of that name: sent as x-prompt-cache-key metadata, on which
+                a balancer in front of several servers keeps such requests on one server. At most
+                256 bytes (UTF-8); "" is none.
             **sampling: Sampling parameters (temperature, top_p, max_tokens, stop, ...) and at most
                 one structured output format (json_schema, regex, choice, grammar, json_object).
 
         Raises:
-            ValueError, TypeError: For an invalid prompt, tool or sampling parameter, at once.
+            ValueError, TypeError: For an invalid prompt, tool, prompt cache key or sampling
+                parameter, at once.
             RequestError: When the server refuses the request (e.g. INVALID_ARGUMENT naming the
                 field) or the call fails. Raised while iterating, as the call is lazy.
         """
@@ -104,7 +130,7 @@ class Client:
             request.model = model
         if adapter is not None:
             request.adapter = adapter
-        return self._stream_events(request)
+        return self._stream_events(request, prompt_cache_metadata(prompt_cache_key))
 
     def generate_text(
         self,
@@ -115,6 +141,7 @@ class Client:
         tools: Sequence[ToolLike] | None = None,
         tool_choice: ToolChoiceLike | None = None,
         parallel_tool_calls: bool | None = None,
+        prompt_cache_key: str | None = None,
         **sampling: Unpack[Sampling],
     ) -> Iterator[str]:
         """Like generate(), but yields only the non-empty text of each delta (not tool calls).
@@ -129,6 +156,7 @@ class Client:
             tools=tools,
             tool_choice=tool_choice,
             parallel_tool_calls=parallel_tool_calls,
+            prompt_cache_key=prompt_cache_key,
             **sampling,
         )
         for event in events:
@@ -146,6 +174,7 @@ class Client:
         tools: Sequence[ToolLike] | None = None,
         tool_choice: ToolChoiceLike | None = None,
         parallel_tool_calls: bool | None = None,
+        prompt_cache_key: str | None = None,
         **sampling: Unpack[Sampling],
     ) -> Completion:
         """Runs one request (Complete) and returns the whole completion: text, token_ids,
@@ -161,7 +190,8 @@ class Client:
             request.model = model
         if adapter is not None:
             request.adapter = adapter
-        response: generation_service_pb2.CompleteResponse = self._unary(self.stub.Complete, request)
+        metadata = prompt_cache_metadata(prompt_cache_key)
+        response: generation_service_pb2.CompleteResponse = self._unary(self.stub.Complete, request, metadata)
         return Completion(
             text=response.text,
             token_ids=list(response.token_ids),
@@ -171,13 +201,19 @@ class Client:
             model=response.model,
         )
 
-    def session(self, *, timeout: float | None = None) -> Session:
+    def session(self, *, timeout: float | None = None, prompt_cache_key: str | None = None) -> Session:
         """Opens a Generate stream that multiplexes many requests (see Session).
 
         Args:
             timeout: Deadline of the whole stream in seconds; default the client's timeout.
+            prompt_cache_key: As generate()'s; a stream reaches one server, so one key for all
+                its requests.
         """
-        return Session(self.stub, timeout=timeout if timeout is not None else self.timeout)
+        return Session(
+            self.stub,
+            timeout=timeout if timeout is not None else self.timeout,
+            metadata=prompt_cache_metadata(prompt_cache_key),
+        )
 
     def tokenize(self, prompt: PromptLike, *, model: str | None = None) -> list[int]:
         """The token ids the prompt becomes, exactly as a request would feed them to the model
@@ -242,14 +278,18 @@ class Client:
         )
         return response
 
-    def _unary(self, method: Callable[..., _Response], request: object) -> _Response:
+    def _unary(
+        self, method: Callable[..., _Response], request: object, metadata: list[tuple[str, str]] | None = None
+    ) -> _Response:
         try:
-            return method(request, timeout=self.timeout)
+            return method(request, timeout=self.timeout, metadata=metadata)
         except grpc.RpcError as error:
             raise RequestError.from_rpc_error(error) from None
 
-    def _stream_events(self, request: generation_service_pb2.GenerateStreamRequest) -> Iterator[Event]:
-        call = self.stub.GenerateStream(request, timeout=self.timeout)
+    def _stream_events(
+        self, request: generation_service_pb2.GenerateStreamRequest, metadata: list[tuple[str, str]] | None
+    ) -> Iterator[Event]:
+        call = self.stub.GenerateStream(request, timeout=self.timeout, metadata=metadata)
         try:
             for response in call:
                 kind = response.WhichOneof("event")
