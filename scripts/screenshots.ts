@@ -3,30 +3,16 @@
 // log-probabilities. Uses the browser tests' Chromium (CHROMIUM_PATH or /usr/bin/chromium).
 // `node --import tsx scripts/screenshots.ts` (after `node scripts/build.mjs`).
 import { join } from 'node:path';
-import { startServer } from '../src/cli/serve.ts';
-import { DEFAULT_ENGINE_OPTIONS } from '../src/engine/engine-options.ts';
-import { createLogger } from '../src/log/logger.ts';
-import { defaultCacheDir, resolveModel } from '../src/model-source/model-source.ts';
 import { launchChromium } from '../test/helpers/browser.ts';
+import { startDefaultModelServer } from '../test/helpers/full-server.ts';
 
 const images = join(import.meta.dirname, '..', 'docs', 'images');
 const SYSTEM = 'You are a concise assistant. Answer in two or three sentences.';
 const QUESTIONS = ['What is continuous batching in LLM serving?', 'Why does a prefix cache speed up chats that share a system prompt?'];
 
-const model = await resolveModel(undefined, { cacheDir: defaultCacheDir() });
-const server = await startServer({
-  model: model.path,
-  host: '127.0.0.1',
-  port: 0,
-  grpcHost: '127.0.0.1',
-  grpcPort: 0,
-  logger: createLogger('error'),
-  progressBar: false,
-  engine: DEFAULT_ENGINE_OPTIONS,
-});
+const server = await startDefaultModelServer();
 const browser = await launchChromium();
 try {
-  await server.ready;
   const page = await browser.newPage({ viewport: { width: 1440, height: 640 }, deviceScaleFactor: 1 });
   await page.goto(server.adapter.url.replace(/\/v1$/, '/'));
   await page.locator('[data-figure="state"]', { hasText: 'ready' }).waitFor();
