@@ -16,6 +16,7 @@ import { hubTokenFromEnv } from '../src/model-source/hub-client.ts';
 import { LEGACY_COMPLETE_MARKER } from '../src/model-source/hub-model.ts';
 import { hfHubCacheDir, ModelSourceError, resolveModel, type ResolveModelOptions } from '../src/model-source/model-source.ts';
 import { closedPort, startFakeHub, type FakeHub } from './helpers/fake-hub.ts';
+import { expectModelError } from './helpers/model-source-errors.ts';
 import { commitHash, etagOf, repoFolder, sha256Hex, writeCachedRepo } from './helpers/hf-cache-fixture.ts';
 
 let root: string;
@@ -30,17 +31,6 @@ async function freshDir(name: string): Promise<string> {
   const dir = join(root, name);
   await mkdir(dir, { recursive: true });
   return dir;
-}
-
-async function expectModelError(promise: Promise<unknown>, code: string, pattern?: RegExp): Promise<ModelSourceError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  assert.ok(err instanceof ModelSourceError, `expected ModelSourceError ${code}, got ${String(err)}`);
-  assert.equal(err.code, code, err.message);
-  if (pattern) assert.match(err.message, pattern);
-  return err;
 }
 
 const quiet: Pick<ResolveModelOptions, 'log' | 'progressBar'> = { log: () => {}, progressBar: false };

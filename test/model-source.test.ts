@@ -27,6 +27,7 @@ import { cachedWheelFilePath } from '../src/model-source/default-model.ts';
 import { incompletePath } from '../src/model-source/http-download.ts';
 import { classifyModelSpec, isPlausibleHubRepoId } from '../src/model-source/model-spec.ts';
 import { closedPort, singleCommitRepo, startFakeHub } from './helpers/fake-hub.ts';
+import { expectModelError } from './helpers/model-source-errors.ts';
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 const quiet: Pick<ResolveModelOptions, 'log' | 'progressBar'> = { log: () => {}, progressBar: false };
@@ -43,18 +44,6 @@ async function freshDir(name: string): Promise<string> {
   const dir = join(root, name);
   await mkdir(dir, { recursive: true });
   return dir;
-}
-
-async function expectModelError(promise: Promise<unknown>, code: string, pattern?: RegExp): Promise<ModelSourceError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  assert.ok(err instanceof ModelSourceError, `expected ModelSourceError ${code}, got ${String(err)}`);
-  assert.equal(err.code, code, err.message);
-  assert.equal(err.field, 'model');
-  if (pattern) assert.match(err.message, pattern);
-  return err;
 }
 
 async function writeHfDir(dir: string, files: Record<string, string | Buffer>): Promise<void> {
