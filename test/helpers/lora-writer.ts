@@ -5,9 +5,8 @@ import { join } from 'node:path';
 import { layerModulePaths, LORA_MODULE_PATHS, type LoraModule, readLoraAdapter } from '../../src/engine/lora/lora-adapter.ts';
 import { mergedWeight } from '../../src/engine/lora/merged-weight.ts';
 import { configFromHf } from '../../src/engine/model/config.ts';
-import { readSafetensors } from '../../src/engine/model/safetensors-reader.ts';
+import { floatValues, readSafetensors } from '../../src/engine/model/safetensors-reader.ts';
 import { type SafetensorsEntry, writeSafetensors } from '../../src/engine/model/safetensors-writer.ts';
-import { halfTable } from '../../src/engine/quant/f16.ts';
 
 export interface RandomAdapterSpec {
   rank: number;
@@ -78,24 +77,6 @@ export function writeRandomPeftAdapter(dir: string, modelDir: string, spec: Rand
   return dir;
 }
 
-/** A tensor's values as f32 (F32, F16 or BF16). */
-function floats(t: { dtype: string; data: Uint8Array }): Float32Array {
-  const bytes = new Uint8Array(t.data);
-  if (t.dtype === 'F32') return new Float32Array(bytes.buffer, 0, bytes.byteLength / 4);
-  const halves = new Uint16Array(bytes.buffer, 0, bytes.byteLength / 2);
-  if (t.dtype === 'F16') {
-    const table = halfTable();
-    return Float32Array.from(halves, (h) => table[h]);
-  }
-  if (t.dtype === 'BF16') {
-    const out = new Float32Array(halves.length);
-    const bits = new Uint32Array(out.buffer);
-    for (let i = 0; i < halves.length; i++) bits[i] = halves[i] << 16;
-    return out;
-  }
-  throw new Error(`unexpected dtype ${t.dtype}`);
-}
-
 /**
  * Copies the Hugging Face model in `modelDir` to `outDir` with the adapter in `adapterDir` merged
  * into its weights (f32), the other files (config, tokenizer) as they are.
@@ -116,7 +97,7 @@ export function writeMergedModel(modelDir: string, adapterDir: string, outDir: s
     for (const [name, t] of readSafetensors(join(modelDir, f))) {
       const part = parts.get(name);
       if (part) {
-        out.set(name, f32Entry(mergedWeight(floats(t), part), t.shape));
+        out.set(name, f32Entry(mergedWeight(floatValues(t), part), t.shape));
         merged++;
       } else out.set(name, { dtype: t.dtype as SafetensorsEntry['dtype'], shape: t.shape, data: new Uint8Array(t.data) });
     }

@@ -15,8 +15,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ModelConfig } from '../model/config.ts';
-import { type RawTensor, readSafetensors } from '../model/safetensors-reader.ts';
-import { halfTable } from '../quant/f16.ts';
+import { floatValues, type RawTensor, readSafetensors } from '../model/safetensors-reader.ts';
 import { LoraAdapterError } from './lora-adapter-error.ts';
 
 /** The projections of a decoder layer a LoRA adapter may change, in the order adapters are listed. */
@@ -333,19 +332,7 @@ function floats(t: RawTensor, shape: number[], file: string, name: string): Floa
   if (t.data.byteLength !== n * width) {
     throw new LoraAdapterError(`holds ${t.data.byteLength} bytes, expected ${n * width}`, file, name);
   }
-  // Tensors are views at any offset of the file: copy into an aligned buffer (little-endian, as the format).
-  const bytes = new Uint8Array(t.data);
-  if (t.dtype === 'F32') return new Float32Array(bytes.buffer, 0, n);
-  const halves = new Uint16Array(bytes.buffer, 0, n);
-  const out = new Float32Array(n);
-  if (t.dtype === 'F16') {
-    const table = halfTable();
-    for (let i = 0; i < n; i++) out[i] = table[halves[i]];
-  } else {
-    const bits = new Uint32Array(out.buffer);
-    for (let i = 0; i < n; i++) bits[i] = halves[i] << 16;
-  }
-  return out;
+  return floatValues(t);
 }
 
 function transpose(m: Float32Array, rows: number, cols: number): Float32Array {
