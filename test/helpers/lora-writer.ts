@@ -2,7 +2,13 @@
 // adapter merged into its weights (W + scale·B·A, src/engine/lora/merged-weight.ts).
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { layerModulePaths, LORA_MODULE_PATHS, type LoraModule, readLoraAdapter } from '../../src/engine/lora/lora-adapter.ts';
+import {
+  layerModulePaths,
+  LORA_MODULE_PATHS,
+  type LoraModule,
+  projectionShape,
+  readLoraAdapter,
+} from '../../src/engine/lora/lora-adapter.ts';
 import { mergedWeight } from '../../src/engine/lora/merged-weight.ts';
 import { configFromHf } from '../../src/engine/model/config.ts';
 import { floatValues, readSafetensors } from '../../src/engine/model/safetensors-reader.ts';
@@ -41,21 +47,10 @@ export function writeRandomPeftAdapter(dir: string, modelDir: string, spec: Rand
   const next = normals(spec.seed);
   const std = spec.std ?? 0.05;
   const random = (n: number) => Float32Array.from({ length: n }, () => next() * std);
-  const q = c.numHeads * c.headDim;
-  const kv = c.numKvHeads * c.headDim;
-  const shapes: Record<LoraModule, [number, number]> = {
-    q_proj: [c.hiddenSize, q],
-    k_proj: [c.hiddenSize, kv],
-    v_proj: [c.hiddenSize, kv],
-    o_proj: [q, c.hiddenSize],
-    gate_proj: [c.hiddenSize, c.intermediateSize],
-    up_proj: [c.hiddenSize, c.intermediateSize],
-    down_proj: [c.intermediateSize, c.hiddenSize],
-  };
   const tensors = new Map<string, SafetensorsEntry>();
   for (let layer = 0; layer < c.numLayers; layer++) {
     for (const m of spec.modules) {
-      const [inF, outF] = shapes[m];
+      const [inF, outF] = projectionShape(m, c);
       const prefix = `base_model.model.model.layers.${layer}.${LORA_MODULE_PATHS[m]}`;
       tensors.set(`${prefix}.lora_A.weight`, f32Entry(random(spec.rank * inF), [spec.rank, inF]));
       tensors.set(`${prefix}.lora_B.weight`, f32Entry(random(outF * spec.rank), [outF, spec.rank]));

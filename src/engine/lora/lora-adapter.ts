@@ -236,7 +236,7 @@ const MLX_TENSOR = /^model\.layers\.(\d+)\.(self_attn|mlp)\.(\w+)\.(lora_a|lora_
 const PEFT_TENSOR = /^base_model\.model\.model\.layers\.(\d+)\.(self_attn|mlp)\.(\w+)\.(lora_A|lora_B)\.weight$/;
 
 /** [in, out] of a projection in the base model. */
-function projectionShape(module: LoraModule, c: LoraBaseModel['config']): [number, number] {
+export function projectionShape(module: LoraModule, c: LoraBaseModel['config']): [number, number] {
   const q = c.numHeads * c.headDim;
   const kv = c.numKvHeads * c.headDim;
   switch (module) {
