@@ -188,12 +188,7 @@ napi_value SetLora(napi_env env, napi_callback_info info) {
     size_t na, nb;
     const float* av = a.typed<float>(5, napi_float32_array, &na, "a");
     const float* bv = a.typed<float>(6, napi_float32_array, &nb, "b");
-    const ck::ModelConfig& c = m->config();
-    const int64_t q = int64_t(c.heads) * c.head_dim, kv = int64_t(c.kv_heads) * c.head_dim;
-    const int64_t in = target == ck::kLoraO ? q : target == ck::kLoraDown ? c.intermediate : c.hidden;
-    const int64_t out = target == ck::kLoraQkv      ? q + 2 * kv
-                        : target == ck::kLoraGateUp ? 2 * int64_t(c.intermediate)
-                                                    : c.hidden;
+    const auto [in, out] = m->lora_shape(target);
     if (rank <= 0 || int64_t(na) != rank * in || int64_t(nb) != out * rank)
       throw Error{"LoRA " + name + " matrices do not match rank " + std::to_string(rank) + " and the model"};
     const std::string e = m->set_lora(int(a.integer(1, "slot")), int(a.integer(2, "layer")), target, rank, av, bv);

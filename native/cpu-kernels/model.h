@@ -129,6 +129,8 @@ class Model {
   // Puts an adapter's update of one projection of one layer in `slot` (marking the slot loaded);
   // a: [rank, in], b: [out, rank] f32. Returns a message or "".
   std::string set_lora(int slot, int layer, LoraTarget target, int64_t rank, const float* a, const float* b);
+  // In/out sizes of a fused projection (what a, b of set_lora must match).
+  std::pair<int64_t, int64_t> lora_shape(LoraTarget target) const;
   // Empties a slot (its adapter is no longer resident).
   void clear_lora(int slot);
   size_t lora_bytes() const;
@@ -138,8 +140,6 @@ class Model {
   void attention(int layer, const ForwardBatch& b);
   // Adds the LoRA updates of `target` in `layer` to y for the runs of tokens that have an adapter.
   void apply_lora(int layer, LoraTarget target, const float* x, int64_t ldx, float* y, int64_t ldy);
-  // In/out sizes of a fused projection.
-  std::pair<int64_t, int64_t> lora_shape(LoraTarget target) const;
 
   ModelConfig config_;
   const KernelTable& kernels_;
