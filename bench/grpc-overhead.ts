@@ -16,6 +16,7 @@ import { loadTokenizer } from '../src/text/load-tokenizer.ts';
 import { TokenizerPool } from '../src/text/tokenizer-pool.ts';
 import { startGrpcServer } from '../src/service/grpc-server.ts';
 import { machineDescription, today } from './machine.ts';
+import { median } from './client/percentiles.ts';
 
 const program = new Command()
   .option('--model <spec>', 'model to load (default: the default model)')
@@ -156,7 +157,6 @@ for (let i = 0; i < opts.rounds; i++) {
 }
 
 const loadAfter = loadavg()[0];
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const summary = paths.map(([name]) => {
   const ts = results.get(name) as Timing[];
   return {

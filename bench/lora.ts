@@ -13,6 +13,7 @@ import { waitForHealth } from '../test/helpers/cli-process.ts';
 import { writeRandomPeftAdapter } from '../test/helpers/lora-writer.ts';
 import { cpuFlags, machineDescription, today } from './machine.ts';
 import { spawnServer } from './soak/spawned-server.ts';
+import { median } from './client/percentiles.ts';
 
 const opts = new Command()
   .option('--rank <n>', 'rank of the adapters', '16')
@@ -93,7 +94,6 @@ const LOADS: [string, (s: number) => string | undefined][] = [
   [`${ADAPTERS} adapters, 2 streams each`, (s) => `adapter-${s % ADAPTERS}`],
   ['1 adapter', () => 'adapter-0'],
 ];
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 try {
   for (const [load, model] of LOADS) await round(load, model, 100); // warm-up

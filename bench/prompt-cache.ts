@@ -10,6 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GenerationClient, type ChatMessage } from '../clients/typescript/src/index.ts';
 import { machineDescription, today } from './machine.ts';
+import { median } from './client/percentiles.ts';
 
 const program = new Command()
   .option('--endpoint <kind>', 'grpc or openai', 'grpc')
@@ -123,8 +124,6 @@ function systemPrompt(tokens: number, nonce = ''): string {
   }
   return out.join(' ');
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 // Part 1: shared system prompt.
 const questions = [

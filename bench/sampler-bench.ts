@@ -8,6 +8,7 @@ import { defaultSamplingParams, type SamplingParams } from '../src/engine/sampli
 import { Sampler, type SamplerRow } from '../src/engine/sampler/sampler.ts';
 import { CpuSampler } from '../src/engine/sampler/cpu-sampler.ts';
 import { mx } from '../src/engine/mlx.ts';
+import { median } from './client/percentiles.ts';
 
 function flag(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -121,11 +122,6 @@ const scenarios: { name: string; params: Partial<SamplingParams> }[] = [
     },
   },
 ];
-
-function median(xs: number[]): number {
-  const s = xs.slice().sort((a, b) => a - b);
-  return s[s.length >> 1];
-}
 
 const sampler = new Sampler(vocab);
 const cpuSampler = onCpu ? new CpuSampler(vocab) : null;

@@ -11,6 +11,7 @@ import { Command } from 'commander';
 import { waitForHealth } from '../test/helpers/cli-process.ts';
 import { machineDescription, today } from './machine.ts';
 import { spawnServer } from './soak/spawned-server.ts';
+import { median } from './client/percentiles.ts';
 
 const opts = new Command()
   .option('--model <path>', 'model to serve (default: the default model)')
@@ -120,8 +121,6 @@ async function round(
   const tokens = [...free, ...constrained].reduce((n, o) => n + o.tokens, 0);
   return { tokPerS: tokens / seconds, tokens, free, constrained };
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 try {
   // A new grammar's first request (compiled) and the same grammar again (cached).

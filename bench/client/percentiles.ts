@@ -31,3 +31,12 @@ export function distribution(values: readonly number[]): Distribution {
     max: sorted[sorted.length - 1],
   };
 }
+
+/**
+ * The middle value; of an even count the upper of the two middle ones, so that what a report calls
+ * the median round is a round that was measured, not the average of two.
+ */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[sorted.length >> 1];
+}

@@ -11,6 +11,7 @@ import { loadPromptTokenizer, type PromptTokenizer } from '../client/prompt-toke
 import { seededRng } from '../client/rng.ts';
 import { syntheticText } from '../client/synthetic-prompts.ts';
 import type { ChatMessage } from '../../src/text/generation.ts';
+import { median } from '../client/percentiles.ts';
 
 const opts = new Command()
   .requiredOption('--url <url>', 'server base URL')
@@ -53,8 +54,6 @@ async function ttft(messages: ChatMessage[]): Promise<number> {
   }
   return first ?? performance.now() - start;
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** A chat of `system` (optional) and a user message sized so the whole prompt has `tokens` tokens. */
 function chat(tokens: number, system?: string): { messages: ChatMessage[]; promptTokens: number } {
