@@ -1,8 +1,9 @@
 // Graceful shutdown of the real executable on a tiny model: on SIGTERM health turns NOT_SERVING
 // (gRPC) and 503 (REST), new requests are refused, the streams in progress (REST and gRPC) run to
 // their end, and the process exits 0. Requests still running when the drain timeout expires are
-// cancelled (their clients see the stream end) and the process still exits 0. The logs on stderr
-// are JSON lines throughout.
+// cancelled (their clients see the stream end) and the process still exits 0. With a shutdown
+// delay, health reports not-ready first while new requests are still served, and only then does
+// the drain refuse them. The logs on stderr are JSON lines throughout.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Code, ConnectError, createClient } from '@connectrpc/connect';
@@ -23,7 +24,7 @@ before(() => {
 });
 after(() => rm(modelDir, { recursive: true, force: true }));
 
-const serverArgs = (drainTimeout: number) => [
+const serverArgs = (drainTimeout: number, shutdownDelay = 0) => [
   '--model',
   modelDir,
   '--port',
@@ -40,6 +41,8 @@ const serverArgs = (drainTimeout: number) => [
   'info',
   '--drain-timeout',
   String(drainTimeout),
+  '--shutdown-delay',
+  String(shutdownDelay),
 ];
 
 /** Every stderr line is a JSON log record; returns them. */
@@ -176,6 +179,63 @@ test('SIGTERM with a short drain timeout: a stream still running is cancelled, e
     assert.ok(error !== undefined || received < 4000, 'the stream was cut short');
     assert.equal(await server.exited, 0, server.stderr());
     assert.ok(jsonLogLines(server.stderr()).some((l) => /^drain timeout/.test(l.msg)));
+  } finally {
+    server.child.kill('SIGKILL');
+  }
+});
+
+// A timeout, so that a shutdown held open by the stalled client fails the test rather than the run.
+test('SIGTERM with a shutdown delay: health is not ready at once, new requests are still served until the delay ends, then refused', {
+  timeout: 60_000,
+}, async () => {
+  const server = await launchCli(serverArgs(30, 3));
+  try {
+    await waitForHealth(server.api);
+    const transport = createGrpcTransport({ baseUrl: `http://${server.grpc}` });
+    const grpc = createClient(GenerationService, transport);
+    const health = createClient(Health, transport);
+    const complete = (content: string) =>
+      fetch(`${server.api}/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'default', messages: [{ role: 'user', content }], max_tokens: 2 }),
+      });
+
+    // A stream on a connection of its own that the test stops reading: flow control holds its
+    // last messages, so the server is still draining (not closed) after the delay, however fast
+    // the tiny model is. Such a client must not hold the shutdown either: once the drain is over
+    // its connection is cut (it used to keep the process alive for good).
+    const long = createClient(GenerationService, createGrpcTransport({ baseUrl: `http://${server.grpc}` }))
+      .generateStream({ prompt: { input: { case: 'text', value: 'long' } }, sampling: { maxTokens: 4000, ignoreEos: true } })
+      [Symbol.asyncIterator]();
+    assert.equal((await long.next()).value?.event.case, 'started');
+
+    const signalled = performance.now();
+    server.child.kill('SIGTERM');
+    await waitUntil('/health says draining', async () => (await fetch(server.api.replace(/\/v1$/, '/health'))).status === 503);
+    assert.equal((await health.check({ service: '' })).status, Status.NOT_SERVING);
+    assert.equal((await health.check({ service: GenerationService.typeName })).status, Status.NOT_SERVING);
+
+    // Within the delay: a balancer that has not yet seen the failed check still gets answers.
+    const served = await complete('still served');
+    assert.equal(served.status, 200, await served.text());
+    const grpcServed = await grpc.complete({
+      prompt: { input: { case: 'text', value: 'still served' } },
+      sampling: { maxTokens: 2, ignoreEos: true },
+    });
+    assert.equal(grpcServed.finished?.finishReason, FinishReason.LENGTH);
+    assert.ok(performance.now() - signalled < 3000, 'those requests came within the delay');
+
+    // After it: refused, as without a delay.
+    await waitUntil('new requests are refused', async () => (await complete('too late')).status === 503);
+    assert.ok(
+      performance.now() - signalled >= 2900,
+      `refused ${Math.round(performance.now() - signalled)} ms after SIGTERM, before the 3 s delay`,
+    );
+    assert.equal(await server.exited, 0, server.stderr());
+    const logs = jsonLogLines(server.stderr());
+    assert.ok(logs.some((l) => /^leaving/.test(l.msg)));
+    assert.ok(logs.some((l) => /^drained/.test(l.msg)));
   } finally {
     server.child.kill('SIGKILL');
   }

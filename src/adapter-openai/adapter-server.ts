@@ -80,6 +80,11 @@ export interface OpenAIAdapter {
    * "draining", and connections are closed after their response; requests in progress continue.
    */
   draining: boolean;
+  /**
+   * Leaving the balancer's pool, before draining: /health answers 503 "draining" while requests
+   * are still served, so a balancer's checks take the server out before it refuses anything.
+   */
+  leaving: boolean;
   /** Requests being answered. */
   readonly inFlight: number;
   /** Sets `draining`; resolves when no request is being answered (true) or after timeoutMs (false). */
@@ -209,6 +214,7 @@ export async function startOpenAIAdapter(options: OpenAIAdapterOptions): Promise
   const playground = options.playground ? PlaygroundAssets.load(options.playground) : undefined;
   if (options.playground && !playground) log.warn('the playground is not built (node scripts/build.mjs); / answers 404');
   let draining = false;
+  let leaving = false;
   /** Responses not yet finished; a drain waits for them. */
   const open = new Set<ServerResponse>();
   const idleWaiters = new Set<() => void>();
@@ -223,7 +229,7 @@ export async function startOpenAIAdapter(options: OpenAIAdapterOptions): Promise
       throw new OpenAIError(405, `Method ${method} is not allowed for ${path}; use ${ROUTE_METHODS[route]}.`, 'invalid_request_error');
     }
     if (route === 'health') {
-      const health = draining ? { status: 503, body: { status: 'draining' } } : await checkHealth(client);
+      const health = draining || leaving ? { status: 503, body: { status: 'draining' } } : await checkHealth(client);
       sendJson(res, health.status, health.body);
       return;
     }
@@ -393,6 +399,12 @@ export async function startOpenAIAdapter(options: OpenAIAdapterOptions): Promise
     },
     set draining(on: boolean) {
       setDraining(on);
+    },
+    get leaving() {
+      return leaving;
+    },
+    set leaving(on: boolean) {
+      leaving = on;
     },
     get inFlight() {
       return open.size;

@@ -1,7 +1,10 @@
-// A graceful shutdown, as a load balancer expects on SIGTERM: first stop taking work (health turns
-// NOT_SERVING on gRPC and 503 on REST, new requests get UNAVAILABLE / 503), then let the requests
-// in progress finish, for at most the drain timeout; whatever still runs after it is cancelled
-// (its clients get an error, not a cut connection). Then the servers close and the engine stops.
+// A graceful shutdown, as a load balancer expects on SIGTERM: first leave the balancer's pool
+// (health turns NOT_SERVING on gRPC and 503 on REST) while still serving, for the shutdown delay,
+// so the balancer's checks notice before anything is refused; then stop taking work (new requests
+// get UNAVAILABLE / 503) and let the requests in progress finish, for at most the drain timeout;
+// whatever still runs after it is cancelled (its clients get an error, not a cut connection). Then
+// the servers close and the engine stops.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { OpenAIAdapter } from '../adapter-openai/adapter-server.ts';
 import type { EngineClient } from '../engine/engine-client.ts';
 import type { Logger } from '../log/logger.ts';
@@ -16,8 +19,23 @@ export interface ServerParts {
   engine: EngineClient;
 }
 
-export async function gracefulShutdown(parts: ServerParts, drainTimeoutMs: number, log: Logger): Promise<void> {
+export interface ShutdownTimes {
+  /** How long health reports not-ready while requests are still taken (0: refuse at once). */
+  shutdownDelayMs: number;
+  /** How long running requests may then finish before they are cancelled. */
+  drainTimeoutMs: number;
+}
+
+export async function gracefulShutdown(parts: ServerParts, times: ShutdownTimes, log: Logger): Promise<void> {
   const { adapter, grpc, engine } = parts;
+  const { shutdownDelayMs, drainTimeoutMs } = times;
+  // A server that does not serve yet (its model still loading) is in no balancer's pool to leave.
+  if (shutdownDelayMs > 0 && engine.state === 'ready') {
+    adapter.leaving = true;
+    grpc.leaving = true;
+    log.info({ shutdownDelayMs }, 'leaving: health reports not ready; requests are still served until the shutdown delay ends');
+    await sleep(shutdownDelayMs);
+  }
   const started = performance.now();
   adapter.draining = true;
   grpc.draining = true;

@@ -22,6 +22,8 @@ import { DEFAULT_MODEL } from '../model-source/model-source.ts';
 import { DEFAULT_GRPC_MAX_MESSAGE_BYTES, DEFAULT_GRPC_PORT } from '../service/grpc-server.ts';
 import { DEFAULT_MODEL_NAME } from '../service/model-info.ts';
 import { loadProgress } from './load-progress.ts';
+import type { ShutdownTimes } from './graceful-shutdown.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   byteSize,
   chatTemplate,
@@ -67,6 +69,7 @@ export interface ServeFlags {
   maxQueue: number;
   queueTimeout: number;
   drainTimeout: number;
+  shutdownDelay: number;
   logLevel: LogLevel;
   logPrompts?: boolean;
   toolCallParser: 'auto' | ToolCallFormat;
@@ -136,6 +139,7 @@ export interface AdapterFlags {
   httpIdleTimeout: number;
   maxConnections: number;
   drainTimeout: number;
+  shutdownDelay: number;
 }
 
 export function engineOptions(flags: ServeFlags): EngineOptions {
@@ -192,6 +196,27 @@ export function httpLimits(flags: HttpLimitFlags): HttpLimits {
     idleTimeoutMs: flags.httpIdleTimeout * 1000,
     maxConnections: flags.maxConnections,
   };
+}
+
+/** The flags of a graceful shutdown, on a command serving requests. */
+function withShutdownOptions(command: Command): Command {
+  return command
+    .option(
+      '--shutdown-delay <seconds>',
+      'on SIGTERM/SIGINT, how long health reports not-ready while requests are still served, so a balancer takes the server out of its pool before the drain refuses anything',
+      integerIn(0),
+      0,
+    )
+    .option(
+      '--drain-timeout <seconds>',
+      'on SIGTERM/SIGINT, after the shutdown delay: how long running requests may finish before they are cancelled',
+      integerIn(0),
+      DEFAULT_DRAIN_TIMEOUT_S,
+    );
+}
+
+function shutdownTimes(flags: { shutdownDelay: number; drainTimeout: number }): ShutdownTimes {
+  return { shutdownDelayMs: flags.shutdownDelay * 1000, drainTimeoutMs: flags.drainTimeout * 1000 };
 }
 
 /** The flags of HttpLimits, on a command serving HTTP. */
@@ -279,7 +304,7 @@ async function serve(flags: ServeFlags): Promise<void> {
   } catch (err) {
     throw listenHint(err, flags);
   }
-  stopOnSignals(log, () => server.shutdown(flags.drainTimeout * 1000));
+  stopOnSignals(log, () => server.shutdown(shutdownTimes(flags)));
   // The engine kept dying at once after each restart: leave it to the process supervisor
   // (systemd, Kubernetes, Docker's restart policy), which starts the whole server afresh, rather
   // than serve 503 forever.
@@ -339,7 +364,12 @@ async function adapterOnly(flags: AdapterFlags): Promise<void> {
     throw listenHint(err, flags);
   });
   stopOnSignals(log, async () => {
-    await adapter.drain(flags.drainTimeout * 1000);
+    const { shutdownDelayMs, drainTimeoutMs } = shutdownTimes(flags);
+    if (shutdownDelayMs > 0) {
+      adapter.leaving = true;
+      await sleep(shutdownDelayMs);
+    }
+    await adapter.drain(drainTimeoutMs);
     await adapter.close();
   });
   process.stdout.write(`mlx-batch-server adapter ${VERSION}\n  OpenAI API:  ${adapter.url}\n  gRPC target: ${flags.grpcTarget}\n`);
@@ -416,12 +446,6 @@ export function buildProgram(actions: CommandActions = RUN): Command {
       'longest a request may wait for a batch slot; then 429 / RESOURCE_EXHAUSTED (0: no limit)',
       integerIn(0),
       DEFAULT_ENGINE_OPTIONS.queueTimeoutMs / 1000,
-    )
-    .option(
-      '--drain-timeout <seconds>',
-      'on SIGTERM/SIGINT, how long running requests may finish before they are cancelled',
-      integerIn(0),
-      DEFAULT_DRAIN_TIMEOUT_S,
     )
     .option('--max-body-size <bytes>', 'largest REST request body; larger gets 413 (e.g. 4MiB)', byteSize, DEFAULT_MAX_BODY_BYTES)
     .option('--strict-fields', 'refuse unknown REST request fields with 400 (default: ignore them, with a warning in the log)')
@@ -541,6 +565,7 @@ export function buildProgram(actions: CommandActions = RUN): Command {
       if (problem) command.error(`error: ${problem}`);
       return actions.serve(flags);
     });
+  withShutdownOptions(program);
   withHttpLimitOptions(program);
 
   const adapter = program
@@ -555,14 +580,9 @@ export function buildProgram(actions: CommandActions = RUN): Command {
     .addOption(new Option('--grpc-api-key-file <path>', 'read the gRPC key from this file').argParser(keyFromFile).conflicts('grpcApiKey'))
     .option('--max-body-size <bytes>', 'largest REST request body; larger gets 413 (e.g. 4MiB)', byteSize, DEFAULT_MAX_BODY_BYTES)
     .option('--strict-fields', 'refuse unknown REST request fields with 400 (default: ignore them, with a warning in the log)')
-    .option(
-      '--drain-timeout <seconds>',
-      'on SIGTERM/SIGINT, how long running requests may finish before they are cancelled',
-      integerIn(0),
-      DEFAULT_DRAIN_TIMEOUT_S,
-    )
     .option('--log-level <level>', 'error, warn, info or debug (JSON lines on stderr)', logLevel, 'info' as LogLevel)
     .action((flags: AdapterFlags) => actions.adapter(flags));
+  withShutdownOptions(adapter);
   withHttpLimitOptions(adapter);
   return program;
 }

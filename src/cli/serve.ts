@@ -23,7 +23,7 @@ import { startGrpcServer, type GrpcServer } from '../service/grpc-server.ts';
 import { CorsPolicy, pageOrigins } from '../service/cors-policy.ts';
 import { playgroundGrpcHost } from '../adapter-openai/playground-assets.ts';
 import { dtypeRefusal, metalPossible } from '../engine/weight-precision.ts';
-import { gracefulShutdown } from './graceful-shutdown.ts';
+import { gracefulShutdown, type ShutdownTimes } from './graceful-shutdown.ts';
 import { requireApiKey } from './grpc-api-key.ts';
 import type { HttpLimits } from '../util/http-limits.ts';
 
@@ -91,10 +91,11 @@ export interface RunningServer {
   /** Resolves when the model is loaded and the engine serves. */
   ready: Promise<ModelInfo>;
   /**
-   * Stops gracefully: refuses new requests, lets running ones finish for up to drainTimeoutMs
-   * (then cancels them), closes both servers and stops the engine.
+   * Stops gracefully: reports not-ready for shutdownDelayMs while still serving, then refuses new
+   * requests, lets running ones finish for up to drainTimeoutMs (then cancels them), closes both
+   * servers and stops the engine.
    */
-  shutdown(drainTimeoutMs: number): Promise<void>;
+  shutdown(times: ShutdownTimes): Promise<void>;
   /** Stops at once: running requests are cut off. */
   close(): Promise<void>;
 }
@@ -213,7 +214,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       await engine.stop();
       await (await tokenizer.catch(() => undefined))?.close();
     })());
-  const shutdown = (drainTimeoutMs: number) => (closing ??= gracefulShutdown({ adapter, grpc, engine }, drainTimeoutMs, log));
+  const shutdown = (times: ShutdownTimes) => (closing ??= gracefulShutdown({ adapter, grpc, engine }, times, log));
   // Ready when both the engine and the tokenizer are, and they agree on the vocabulary.
   const ready = Promise.all([engine.start(), tokenizer]).then(([info, pool]) => {
     if (pool.tokenizer.vocabSize > info.vocabSize) {

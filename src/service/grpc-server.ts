@@ -84,6 +84,11 @@ export interface GrpcServer {
    * running requests continue. Set it first in a graceful shutdown, then `drain()`, then `close()`.
    */
   draining: boolean;
+  /**
+   * Leaving the balancer's pool, before draining: health reports NOT_SERVING while new requests
+   * are still taken, so a balancer's checks take the server out before it refuses anything.
+   */
+  leaving: boolean;
   /** Generations in flight (all RPCs). */
   readonly inFlight: number;
   /** The registry holding the service's metrics (see request-metrics.ts, engine-metrics.ts). */
@@ -185,6 +190,13 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   });
 
   const router = createProtocolRouter(h2, h1, limits.headersTimeoutMs);
+  // Every connection's socket, for close(): an HTTP/2 session whose client stopped reading keeps
+  // writes pending, and then its destroy() waits for them forever, holding close() open with it.
+  const sockets = new Set<Socket>();
+  router.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
   router.maxConnections = limits.maxConnections;
   await new Promise<void>((resolve, reject) => {
     router.once('error', reject);
@@ -205,6 +217,12 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     set draining(on: boolean) {
       state.draining = on;
     },
+    get leaving() {
+      return state.leaving;
+    },
+    set leaving(on: boolean) {
+      state.leaving = on;
+    },
     get inFlight() {
       return state.inFlight;
     },
@@ -221,8 +239,11 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
         shutdown.abort(new ConnectError('the server is shutting down', Code.Unavailable));
         for (const session of sessions) session.close();
         for (const socket of h1Sockets) socket.destroy();
-        // Calls end at once on the shutdown signal; a session that lingers is cut.
-        const timer = setTimeout(() => sessions.forEach((s) => s.destroy()), 2000);
+        // Calls end at once on the shutdown signal; a session that lingers is cut, its socket too.
+        const timer = setTimeout(() => {
+          for (const session of sessions) session.destroy();
+          for (const socket of sockets) socket.destroy();
+        }, 2000);
         await closed;
         clearTimeout(timer);
       })();

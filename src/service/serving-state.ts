@@ -1,5 +1,6 @@
 // What every handler of the service shares: the engine, the model's tokenizer, whether the server
-// takes new generation requests (engine ready, tokenizer loaded, not draining), the model it
+// takes new generation requests (engine ready, tokenizer loaded, not draining) and whether it says
+// so to health checks (not while it leaves its balancer's pool before a drain), the model it
 // serves, the generations in flight (so a graceful shutdown can wait for them), and where requests
 // are logged and measured.
 import { randomUUID } from 'node:crypto';
@@ -36,6 +37,7 @@ export class ServingState extends EventEmitter {
   /** When the model was first loaded (ModelInfo.created). */
   loadedAt: Date | undefined;
   private drainingValue = false;
+  private leavingValue = false;
   private inFlightCount = 0;
   /** Engine request ids are unique per server; client ids are only unique per stream. */
   private readonly idPrefix = randomUUID().slice(0, 8);
@@ -77,9 +79,27 @@ export class ServingState extends EventEmitter {
     this.engine.off('state', this.onEngineState);
   }
 
-  /** Whether new generation requests are taken: the engine is ready, the tokenizer loaded, the server not draining. */
+  /**
+   * What health reports: new generation requests are taken (the engine is ready, the tokenizer
+   * loaded, the server not draining) and the server is not leaving its balancer's pool.
+   */
   get serving(): boolean {
-    return this.engine.state === 'ready' && this.tokenizerValue !== undefined && !this.drainingValue;
+    return this.engine.state === 'ready' && this.tokenizerValue !== undefined && !this.drainingValue && !this.leavingValue;
+  }
+
+  /**
+   * While leaving, health says NOT_SERVING (and GetServerStatus DRAINING) but new requests are
+   * still taken: a balancer's checks take the server out of its pool before the drain refuses
+   * anything, so no request it routes here in between is lost.
+   */
+  get leaving(): boolean {
+    return this.leavingValue;
+  }
+
+  set leaving(on: boolean) {
+    if (on === this.leavingValue) return;
+    this.leavingValue = on;
+    this.emit('change');
   }
 
   get draining(): boolean {
@@ -93,7 +113,7 @@ export class ServingState extends EventEmitter {
   }
 
   get engineState(): EngineState {
-    if (this.drainingValue) return EngineState.DRAINING;
+    if (this.drainingValue || this.leavingValue) return EngineState.DRAINING;
     switch (this.engine.state) {
       case 'starting':
         return EngineState.STARTING;
