@@ -3,109 +3,26 @@
 // serves at least twice the share of prompt tokens from the prefix cache that round robin does,
 // the replicas' load stays within the balance factor, requests without a key are served, and
 // gRPC streams (one call, and many requests on one Generate stream) work through it over h2c,
-// cancel included.
+// cancel included, and gRPC-Web and Connect (what browsers speak) over HTTP/1.1 on the same port.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Code, createClient } from '@connectrpc/connect';
-import { createGrpcTransport } from '@connectrpc/connect-node';
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from '@connectrpc/connect-node';
 import { FinishReason } from '../src/gen/mlxserve/v1/generation_pb.ts';
 import { GenerationService } from '../src/gen/mlxserve/v1/generation_service_pb.ts';
 import { AsyncQueue } from '../src/service/async-queue.ts';
 import { startFullServer, waitUntil, type FullServer } from './helpers/full-server.ts';
 import { endOf } from './helpers/grpc-stream.ts';
+import { type Balancer, haproxySkip, SHIPPED_HAPROXY_CONFIG as SHIPPED_CONFIG, startHaproxy } from './helpers/haproxy.ts';
 import { metricValue, scrape } from './helpers/prometheus-text.ts';
 
-const HAPROXY = ['/usr/sbin/haproxy', '/usr/local/sbin/haproxy'].find((p) => existsSync(p));
-const SHIPPED_CONFIG = readFileSync(new URL('../deploy/haproxy/haproxy.cfg', import.meta.url), 'utf8');
 /** The shipped config's balance factor: no replica above this share of the average load. */
 const BALANCE_FACTOR = 1.5;
 
-// Locally HAProxy may be missing (skip, saying how to get it); in CI, which runs scripts/setup.sh, it is a failure.
-const skip = HAPROXY || process.env.CI ? false : 'haproxy is not installed: run scripts/setup.sh (or apt-get install haproxy)';
-if (!HAPROXY && process.env.CI) {
-  test('HAProxy is installed', () => assert.fail('haproxy not found in /usr/sbin or /usr/local/sbin: scripts/setup.sh installs it'));
-}
+const skip = haproxySkip();
 
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await new Promise((r) => server.once('listening', r));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((r) => server.close(r));
-  return port;
-}
-
-interface Balancer {
-  rest: string;
-  grpc: string;
-  /** Per backend and server, the requests HAProxy sent there (its stats' `stot`). */
-  counts(): Promise<Map<string, number>>;
-  close(): Promise<void>;
-}
-
-/** Runs HAProxy on `config` in front of the replicas; resolves once it sees every replica up. */
-async function startHaproxy(config: string, replicas: FullServer[]): Promise<Balancer> {
-  const dir = mkdtempSync(join(tmpdir(), 'haproxy-test-'));
-  const file = join(dir, 'haproxy.cfg');
-  writeFileSync(file, config);
-  const [restPort, grpcPort, statsPort] = [await freePort(), await freePort(), await freePort()];
-  const env = {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    REST_BIND: `127.0.0.1:${restPort}`,
-    GRPC_BIND: `127.0.0.1:${grpcPort}`,
-    STATS_BIND: `127.0.0.1:${statsPort}`,
-    REPLICA1_REST: new URL(replicas[0].restBase).host,
-    REPLICA2_REST: new URL(replicas[1].restBase).host,
-    REPLICA1_GRPC: replicas[0].server.grpcTarget,
-    REPLICA2_GRPC: replicas[1].server.grpcTarget,
-  };
-  const proc: ChildProcess = spawn(HAPROXY as string, ['-f', file, '-db'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  proc.stderr?.on('data', (d) => {
-    stderr += d;
-  });
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  const stats = async () => {
-    const res = await fetch(`http://127.0.0.1:${statsPort}/stats;csv`);
-    const [header, ...rows] = (await res.text()).trim().split('\n');
-    const cols = header.replace(/^# /, '').split(',');
-    return rows.map((row) => Object.fromEntries(row.split(',').map((v, i) => [cols[i], v])));
-  };
-  const close = async () => {
-    if (proc.exitCode === null) proc.kill('SIGTERM');
-    await exited;
-    rmSync(dir, { recursive: true, force: true });
-  };
-  let seen = '';
-  try {
-    await waitUntil(
-      'HAProxy sees both replicas up in every backend',
-      async () => {
-        if (proc.exitCode !== null) throw new Error(`haproxy exited with ${proc.exitCode}: ${stderr}`);
-        const servers = (await stats().catch(() => [])).filter((r) => /^r\d$/.test(r.svname));
-        seen = servers.map((r) => `${r.pxname}/${r.svname} ${r.status} ${r.check_status} ${r.check_desc ?? ''}`).join('; ');
-        return servers.length === 8 && servers.every((r) => r.status === 'UP');
-      },
-      500,
-    );
-  } catch (err) {
-    await close();
-    throw new Error(`${(err as Error).message}; servers: ${seen}; haproxy said: ${stderr}`);
-  }
-  return {
-    rest: `http://127.0.0.1:${restPort}`,
-    grpc: `http://127.0.0.1:${grpcPort}`,
-    async counts() {
-      return new Map((await stats()).map((r) => [`${r.pxname}/${r.svname}`, Number(r.stot)]));
-    },
-    close,
-  };
-}
+const addresses = (replicas: FullServer[]) => replicas.map((r) => ({ rest: new URL(r.restBase).host, grpc: r.server.grpcTarget }));
 
 /** The shipped config with every balance line made round robin: the same routes, no affinity. */
 function roundRobinVariant(config: string): string {
@@ -179,7 +96,7 @@ describe('HAProxy in front of two replicas', { skip }, () => {
   let shipped: Balancer | undefined;
   /** HAProxy on the shipped config, started by the first test that needs it. */
   const balancer = async () => {
-    shipped ??= await startHaproxy(SHIPPED_CONFIG, replicas);
+    shipped ??= await startHaproxy(SHIPPED_CONFIG, addresses(replicas));
     return shipped;
   };
 
@@ -192,7 +109,7 @@ describe('HAProxy in front of two replicas', { skip }, () => {
   });
 
   test('affinity on prompt_cache_key serves ≥ 2x the cached share of round robin, load within the balance factor', async (t) => {
-    const roundRobinBalancer = await startHaproxy(roundRobinVariant(SHIPPED_CONFIG), replicas);
+    const roundRobinBalancer = await startHaproxy(roundRobinVariant(SHIPPED_CONFIG), addresses(replicas));
     const roundRobin = await runChats(roundRobinBalancer.rest, replicas).finally(() => roundRobinBalancer.close());
 
     const affinityBalancer = await balancer();
@@ -314,5 +231,28 @@ describe('HAProxy in front of two replicas', { skip }, () => {
       for (const r of replicas) if (metricValue(await scrape(r.restBase), 'vllm:num_requests_running') !== 0) return false;
       return true;
     });
+  });
+
+  test('gRPC-Web and Connect over HTTP/1.1 through the gRPC frontend, keyed and not', async () => {
+    const lb = await balancer();
+    const before = await lb.counts();
+    const request = { prompt: { input: { case: 'text' as const, value: 'hello' } }, sampling: { maxTokens: 3 } };
+    for (const transport of [
+      createConnectTransport({ baseUrl: lb.grpc, httpVersion: '1.1' }),
+      createGrpcWebTransport({ baseUrl: lb.grpc, httpVersion: '1.1' }),
+    ]) {
+      const client = createClient(GenerationService, transport);
+      const events: string[] = [];
+      for await (const r of client.generateStream(request, { headers: { 'x-prompt-cache-key': 'web-key' } }))
+        events.push(r.event.case ?? '');
+      assert.deepEqual(events, ['started', 'delta', 'delta', 'delta', 'finished']);
+      const answer = await client.complete(request);
+      assert.equal(answer.finished?.finishReason, FinishReason.LENGTH);
+    }
+    const after = await lb.counts();
+    const calls = (prefix: string) =>
+      ['r1', 'r2'].reduce((n, s) => n + (after.get(`${prefix}/${s}`) ?? 0) - (before.get(`${prefix}/${s}`) ?? 0), 0);
+    assert.equal(calls('grpc_affinity'), 2, 'the keyed streams were hashed');
+    assert.equal(calls('grpc_spread'), 2, 'the unkeyed calls were spread');
   });
 });
