@@ -44,9 +44,10 @@ if [ "$(uname -s)" = Linux ]; then
   # node-mlx's CPU build links LAPACK and BLAS; OpenBLAS is ~6x faster than reference BLAS here.
   # g++ builds our native CPU kernels, and MLX's CPU backend uses it to JIT-compile fused kernels.
   # chromium runs the web playground's browser tests (playwright-core drives it; no browser download).
-  # haproxy runs deploy/haproxy/haproxy.cfg in front of two replicas in test/deploy-haproxy.test.ts.
+  # haproxy runs deploy/haproxy/haproxy.cfg in front of two replicas in test/deploy-haproxy.test.ts;
+  # prometheus (and its promtool) checks and runs deploy/prometheus and the dashboard's queries.
   need=()
-  for pkg in liblapack3 libopenblas0-pthread g++ python3-pip chromium haproxy; do
+  for pkg in liblapack3 libopenblas0-pthread g++ python3-pip chromium haproxy prometheus; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
   done
   if [ ${#need[@]} -gt 0 ]; then
@@ -70,4 +71,7 @@ node scripts/build.mjs
 
 if [ "$with_clients" = 1 ]; then
   scripts/setup-clients.sh
+  # kubeconform and offline Kubernetes schemas for test/deploy-k8s.test.ts (built with Go, as the
+  # Go client is).
+  scripts/setup-kubeconform.sh
 fi
