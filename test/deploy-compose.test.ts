@@ -16,6 +16,7 @@ import { parse, stringify } from 'yaml';
 import { type FullServer, startFullServer, waitUntil } from './helpers/full-server.ts';
 import { type Balancer, freePort, haproxySkip, SHIPPED_HAPROXY_CONFIG, startHaproxy } from './helpers/haproxy.ts';
 import { parsePrometheusText, type Sample, scrape } from './helpers/prometheus-text.ts';
+import { skipUnlessInstalled } from './helpers/required-tool.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DEPLOY = join(ROOT, 'deploy');
@@ -26,18 +27,9 @@ const DASHBOARD_FILE = join(DEPLOY, 'grafana', 'dashboards', 'mlx-batch-server.j
 const PROMTOOL = ['/usr/bin/promtool', '/usr/local/bin/promtool'].find((p) => existsSync(p));
 const PROMETHEUS = ['/usr/bin/prometheus', '/usr/local/bin/prometheus'].find((p) => existsSync(p));
 
-/**
- * The `skip` option for tests that need a Prometheus binary: locally it may be missing (skip,
- * saying how to get it); in CI, which runs scripts/setup.sh, that is a failure, as haproxySkip.
- */
-function prometheusToolSkip(name: string, path: string | undefined): string | false {
-  if (path) return false;
-  if (process.env.CI) {
-    test(`${name} is installed`, () => assert.fail(`${name} not found in /usr/bin or /usr/local/bin: scripts/setup.sh installs it`));
-    return false;
-  }
-  return `${name} is not installed: run scripts/setup.sh (or apt-get install prometheus)`;
-}
+/** The `skip` option for tests that need promtool or prometheus (see skipUnlessInstalled). */
+const prometheusToolSkip = (name: string, path: string | undefined) =>
+  skipUnlessInstalled(!path && `${name} is not installed`, 'run scripts/setup.sh (or apt-get install prometheus)');
 
 /** Why `docker <args>` cannot run here (no client, no Compose plugin, no daemon), or false. */
 function dockerSkip(args: string[]): string | false {

@@ -28,6 +28,7 @@ import { GenerationService } from '../src/gen/mlxserve/v1/generation_service_pb.
 import { type CliProcess, launchCli, waitForHealth } from './helpers/cli-process.ts';
 import { waitUntil } from './helpers/full-server.ts';
 import { freePort, HAPROXY, haproxySkip, SHIPPED_HAPROXY_CONFIG, type StatsRow } from './helpers/haproxy.ts';
+import { skipUnlessInstalled } from './helpers/required-tool.ts';
 import { metricValue, scrape } from './helpers/prometheus-text.ts';
 import { TEST_MODEL_SPEC } from './helpers/test-server.ts';
 import { writeTinyModel } from './helpers/tiny-model.ts';
@@ -155,8 +156,7 @@ const kubeconformMissing = !existsSync(KUBECONFORM)
   : kubernetesVersions.length === 0 || !existsSync(SERVICE_MONITOR_SCHEMA)
     ? 'the Kubernetes JSON schemas are missing'
     : undefined;
-// Locally the tool may be missing (skip, saying how to get it); in CI it is a failure.
-const kubeconformSkip = kubeconformMissing && !process.env.CI ? `${kubeconformMissing}: run scripts/setup-kubeconform.sh` : false;
+const kubeconformSkip = skipUnlessInstalled(kubeconformMissing, 'run scripts/setup-kubeconform.sh');
 
 interface KubeconformOutput {
   resources: { filename: string; kind: string; name: string; status: string; msg: string }[];

@@ -7,6 +7,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { skipUnlessInstalled } from './helpers/required-tool.ts';
 
 let server: ChildProcess;
 let ports: { port: number; grpcPort: number };
@@ -43,7 +44,7 @@ function run(cmd: string, args: string[], cwd = '.') {
 const readme = readFileSync('README.md', 'utf8');
 const python = '.venv/bin/python';
 const clientsReady = existsSync(python) && existsSync('.tools/bin/protoc-gen-go');
-const skip = clientsReady || process.env.CI ? false : 'client toolchains not installed: run scripts/setup.sh --with-clients';
+const skip = skipUnlessInstalled(!clientsReady && 'client toolchains not installed', 'run scripts/setup.sh --with-clients');
 
 for (const file of [
   'examples/openai_chat.py',

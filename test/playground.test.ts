@@ -11,18 +11,14 @@ import type { Browser, Locator, Page } from 'playwright-core';
 import { GenerationService } from '../src/gen/mlxserve/v1/generation_service_pb.ts';
 import { chromiumMissing, launchChromium } from './helpers/browser.ts';
 import { type FullServer, startFullServer, waitUntil } from './helpers/full-server.ts';
+import { skipUnlessInstalled } from './helpers/required-tool.ts';
 
 /** A generation far longer than any test waits for (the tiny model writes a few hundred tokens a second). */
 const LONG = 4000;
 /** Shared by two chats: its tokens are computed once, then come from the prefix cache. */
 const SYSTEM_PROMPT = `You are a careful assistant. ${'Answer briefly and precisely, citing the figures you use. '.repeat(8)}`;
 
-const missing = chromiumMissing();
-if (missing && process.env.CI) {
-  // In CI setup has installed Chromium: its absence is a failure, not a reason to skip.
-  test('Chromium is installed for the browser tests', () => assert.fail(missing));
-}
-if (missing && !process.env.CI) console.log(`# skipping the playground browser tests: ${missing}`);
+const skip = skipUnlessInstalled(chromiumMissing(), "run scripts/setup.sh (it installs Debian's chromium) or set CHROMIUM_PATH");
 
 interface ChatOptions {
   maxTokens?: number;
@@ -66,7 +62,7 @@ function watchErrors(page: Page, expected: RegExp[] = []): string[] {
 }
 
 // A bound on each suite (hooks included): a hang fails with a stack instead of stalling the run.
-describe('the playground in a browser', { skip: missing !== undefined, timeout: 180_000 }, () => {
+describe('the playground in a browser', { skip, timeout: 180_000 }, () => {
   let server: FullServer;
   let browser: Browser;
   let page: Page;
@@ -192,7 +188,7 @@ describe('the playground in a browser', { skip: missing !== undefined, timeout: 
   });
 });
 
-describe('the playground against a server with an API key', { skip: missing !== undefined, timeout: 120_000 }, () => {
+describe('the playground against a server with an API key', { skip, timeout: 120_000 }, () => {
   let server: FullServer;
   let browser: Browser;
 

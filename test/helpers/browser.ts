@@ -9,7 +9,7 @@ export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 /** Why the browser tests cannot run here, or undefined when they can. */
 export function chromiumMissing(): string | undefined {
   if (existsSync(CHROMIUM_PATH)) return undefined;
-  return `no Chromium at ${CHROMIUM_PATH}: run scripts/setup.sh (it installs Debian's chromium) or set CHROMIUM_PATH`;
+  return `no Chromium at ${CHROMIUM_PATH}`;
 }
 
 export function launchChromium(): Promise<Browser> {

@@ -1,28 +1,19 @@
 // The real HAProxy (Debian's) on a config of ours, in front of replicas the test started: its
 // addresses, and its stats to see where requests went and which replicas it counts as up.
-import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
 import { waitUntil } from './full-server.ts';
+import { skipUnlessInstalled } from './required-tool.ts';
 
 export const HAPROXY = ['/usr/sbin/haproxy', '/usr/local/sbin/haproxy'].find((p) => existsSync(p));
 export const SHIPPED_HAPROXY_CONFIG = readFileSync(new URL('../../deploy/haproxy/haproxy.cfg', import.meta.url), 'utf8');
 
-/**
- * The `skip` option for suites that need HAProxy. Locally HAProxy may be missing (skip, saying how
- * to get it); in CI, which runs scripts/setup.sh, it is a failure (a test says so).
- */
+/** The `skip` option for suites that need HAProxy (see skipUnlessInstalled). */
 export function haproxySkip(): string | false {
-  if (HAPROXY) return false;
-  if (process.env.CI) {
-    test('HAProxy is installed', () => assert.fail('haproxy not found in /usr/sbin or /usr/local/sbin: scripts/setup.sh installs it'));
-    return false;
-  }
-  return 'haproxy is not installed: run scripts/setup.sh (or apt-get install haproxy)';
+  return skipUnlessInstalled(!HAPROXY && 'haproxy is not installed', 'run scripts/setup.sh (or apt-get install haproxy)');
 }
 
 export async function freePort(): Promise<number> {
