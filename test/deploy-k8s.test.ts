@@ -27,7 +27,7 @@ import { byteSize } from '../src/cli/option-parsers.ts';
 import { GenerationService } from '../src/gen/mlxserve/v1/generation_service_pb.ts';
 import { type CliProcess, launchCli, waitForHealth } from './helpers/cli-process.ts';
 import { waitUntil } from './helpers/full-server.ts';
-import { freePort, HAPROXY, haproxySkip, SHIPPED_HAPROXY_CONFIG, type StatsRow } from './helpers/haproxy.ts';
+import { freePort, HAPROXY, haproxyStats, haproxySkip, SHIPPED_HAPROXY_CONFIG, type StatsRow } from './helpers/haproxy.ts';
 import { skipUnlessInstalled } from './helpers/required-tool.ts';
 import { metricValue, scrape } from './helpers/prometheus-text.ts';
 import { TEST_MODEL_SPEC } from './helpers/test-server.ts';
@@ -754,12 +754,7 @@ function startHaproxyProcess(config: string, env: Record<string, string>, statsP
   const exit = once(proc, 'exit');
   return {
     exited: () => (proc.exitCode !== null ? `haproxy exited with ${proc.exitCode}: ${stderr}` : undefined),
-    stats: async () => {
-      const res = await fetch(`http://127.0.0.1:${statsPort}/stats;csv`);
-      const [header, ...rows] = (await res.text()).trim().split('\n');
-      const cols = header.replace(/^# /, '').split(',');
-      return rows.map((row) => Object.fromEntries(row.split(',').map((v, i) => [cols[i], v])));
-    },
+    stats: () => haproxyStats(`http://127.0.0.1:${statsPort}`),
     close: async () => {
       if (proc.exitCode === null) {
         proc.kill('SIGTERM');

@@ -44,6 +44,14 @@ export interface Balancer {
   close(): Promise<void>;
 }
 
+/** HAProxy's stats (its CSV export, one row per frontend, backend and server) from its stats page at `statsBase`. */
+export async function haproxyStats(statsBase: string): Promise<StatsRow[]> {
+  const res = await fetch(`${statsBase}/stats;csv`);
+  const [header, ...rows] = (await res.text()).trim().split('\n');
+  const cols = header.replace(/^# /, '').split(',');
+  return rows.map((row) => Object.fromEntries(row.split(',').map((v, i) => [cols[i], v])));
+}
+
 /** Runs HAProxy on `config` in front of two replicas; resolves once it sees every replica up. */
 export async function startHaproxy(config: string, replicas: ReplicaAddress[]): Promise<Balancer> {
   const dir = mkdtempSync(join(tmpdir(), 'haproxy-test-'));
@@ -67,12 +75,7 @@ export async function startHaproxy(config: string, replicas: ReplicaAddress[]): 
   });
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
   const statsBase = `http://127.0.0.1:${statsPort}`;
-  const stats = async () => {
-    const res = await fetch(`${statsBase}/stats;csv`);
-    const [header, ...rows] = (await res.text()).trim().split('\n');
-    const cols = header.replace(/^# /, '').split(',');
-    return rows.map((row) => Object.fromEntries(row.split(',').map((v, i) => [cols[i], v])));
-  };
+  const stats = () => haproxyStats(statsBase);
   const close = async () => {
     if (proc.exitCode === null) proc.kill('SIGTERM');
     await exited;
