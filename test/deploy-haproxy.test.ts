@@ -205,7 +205,9 @@ describe('HAProxy in front of two replicas', { skip }, () => {
     const outgoing = new AsyncQueue<{ action: { case: 'start' | 'cancel'; value: Record<string, unknown> & { requestId: string } } }>();
     const stream = grpc.generate(outgoing)[Symbol.asyncIterator]();
     outgoing.push({ action: { case: 'start', value: { requestId: 'long', ...long } } });
-    outgoing.push({ action: { case: 'start', value: { requestId: 'short', prompt: long.prompt, sampling: { maxTokens: 3 } } } });
+    outgoing.push({
+      action: { case: 'start', value: { requestId: 'short', prompt: long.prompt, sampling: { maxTokens: 3, ignoreEos: true } } },
+    });
     const finished = new Map<string, FinishReason>();
     let cancelSent = false;
     while (finished.size < 2) {
@@ -236,7 +238,7 @@ describe('HAProxy in front of two replicas', { skip }, () => {
   test('gRPC-Web and Connect over HTTP/1.1 through the gRPC frontend, keyed and not', async () => {
     const lb = await balancer();
     const before = await lb.counts();
-    const request = { prompt: { input: { case: 'text' as const, value: 'hello' } }, sampling: { maxTokens: 3 } };
+    const request = { prompt: { input: { case: 'text' as const, value: 'hello' } }, sampling: { maxTokens: 3, ignoreEos: true } };
     for (const transport of [
       createConnectTransport({ baseUrl: lb.grpc, httpVersion: '1.1' }),
       createGrpcWebTransport({ baseUrl: lb.grpc, httpVersion: '1.1' }),
