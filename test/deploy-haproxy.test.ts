@@ -14,7 +14,13 @@ import { GenerationService } from '../src/gen/mlxserve/v1/generation_service_pb.
 import { AsyncQueue } from '../src/service/async-queue.ts';
 import { startFullServer, waitUntil, type FullServer } from './helpers/full-server.ts';
 import { endOf } from './helpers/grpc-stream.ts';
-import { type Balancer, haproxySkip, SHIPPED_HAPROXY_CONFIG as SHIPPED_CONFIG, startHaproxy } from './helpers/haproxy.ts';
+import {
+  type Balancer,
+  haproxySkip,
+  roundRobinVariant,
+  SHIPPED_HAPROXY_CONFIG as SHIPPED_CONFIG,
+  startHaproxy,
+} from './helpers/haproxy.ts';
 import { metricValue, scrape } from './helpers/prometheus-text.ts';
 
 /** The shipped config's balance factor: no replica above this share of the average load. */
@@ -23,13 +29,6 @@ const BALANCE_FACTOR = 1.5;
 const skip = haproxySkip();
 
 const addresses = (replicas: FullServer[]) => replicas.map((r) => ({ rest: new URL(r.restBase).host, grpc: r.server.grpcTarget }));
-
-/** The shipped config with every balance line made round robin: the same routes, no affinity. */
-function roundRobinVariant(config: string): string {
-  const variant = config.replace(/^(\s*)balance .*$/gm, '$1balance roundrobin');
-  assert.notEqual(variant, config);
-  return variant;
-}
 
 interface ChatAnswer {
   choices: { message: { content: string } }[];

@@ -11,6 +11,13 @@ import { skipUnlessInstalled } from './required-tool.ts';
 export const HAPROXY = ['/usr/sbin/haproxy', '/usr/local/sbin/haproxy'].find((p) => existsSync(p));
 export const SHIPPED_HAPROXY_CONFIG = readFileSync(new URL('../../deploy/haproxy/haproxy.cfg', import.meta.url), 'utf8');
 
+/** The shipped config with every balance line made round robin: the same routes, no affinity. */
+export function roundRobinVariant(config: string): string {
+  const variant = config.replace(/^(\s*)balance .*$/gm, '$1balance roundrobin');
+  if (variant === config) throw new Error('the config has no balance line');
+  return variant;
+}
+
 /** The `skip` option for suites that need HAProxy (see skipUnlessInstalled). */
 export function haproxySkip(): string | false {
   return skipUnlessInstalled(!HAPROXY && 'haproxy is not installed', 'run scripts/setup.sh (or apt-get install haproxy)');
