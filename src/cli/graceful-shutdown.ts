@@ -26,16 +26,19 @@ export interface ShutdownTimes {
   drainTimeoutMs: number;
 }
 
+/** Reports not-ready on every server given, while they still serve, for the shutdown delay. */
+export async function leavePool(servers: { leaving: boolean }[], shutdownDelayMs: number, log: Logger): Promise<void> {
+  if (shutdownDelayMs <= 0) return;
+  for (const server of servers) server.leaving = true;
+  log.info({ shutdownDelayMs }, 'leaving: health reports not ready; requests are still served until the shutdown delay ends');
+  await sleep(shutdownDelayMs);
+}
+
 export async function gracefulShutdown(parts: ServerParts, times: ShutdownTimes, log: Logger): Promise<void> {
   const { adapter, grpc, engine } = parts;
   const { shutdownDelayMs, drainTimeoutMs } = times;
   // A server that does not serve yet (its model still loading) is in no balancer's pool to leave.
-  if (shutdownDelayMs > 0 && engine.state === 'ready') {
-    adapter.leaving = true;
-    grpc.leaving = true;
-    log.info({ shutdownDelayMs }, 'leaving: health reports not ready; requests are still served until the shutdown delay ends');
-    await sleep(shutdownDelayMs);
-  }
+  if (engine.state === 'ready') await leavePool([adapter, grpc], shutdownDelayMs, log);
   const started = performance.now();
   adapter.draining = true;
   grpc.draining = true;

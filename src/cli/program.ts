@@ -22,8 +22,7 @@ import { DEFAULT_MODEL } from '../model-source/model-source.ts';
 import { DEFAULT_GRPC_MAX_MESSAGE_BYTES, DEFAULT_GRPC_PORT } from '../service/grpc-server.ts';
 import { DEFAULT_MODEL_NAME } from '../service/model-info.ts';
 import { loadProgress } from './load-progress.ts';
-import type { ShutdownTimes } from './graceful-shutdown.ts';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { leavePool, type ShutdownTimes } from './graceful-shutdown.ts';
 import {
   byteSize,
   chatTemplate,
@@ -365,10 +364,7 @@ async function adapterOnly(flags: AdapterFlags): Promise<void> {
   });
   stopOnSignals(log, async () => {
     const { shutdownDelayMs, drainTimeoutMs } = shutdownTimes(flags);
-    if (shutdownDelayMs > 0) {
-      adapter.leaving = true;
-      await sleep(shutdownDelayMs);
-    }
+    await leavePool([adapter], shutdownDelayMs, log);
     await adapter.drain(drainTimeoutMs);
     await adapter.close();
   });
