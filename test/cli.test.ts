@@ -15,11 +15,12 @@ import { createGrpcTransport } from '@connectrpc/connect-node';
 import OpenAI from 'openai';
 import { GenerationService } from '../src/gen/mlxserve/v1/generation_service_pb.ts';
 import { HealthCheckResponse_ServingStatus, Health } from '../src/gen/grpc/health/v1/health_pb.ts';
-import { buildProgram, engineOptions, type AdapterFlags, type ServeFlags } from '../src/cli/program.ts';
+import { engineOptions } from '../src/cli/program.ts';
 import { DEFAULT_ENGINE_OPTIONS } from '../src/engine/engine-options.ts';
 import { writeTinyModel } from './helpers/tiny-model.ts';
 import { TEST_MODEL_SPEC } from './helpers/test-server.ts';
 import { BIN, launchCli, waitForHealth, type CliProcess } from './helpers/cli-process.ts';
+import { parseCli } from './helpers/cli-flags.ts';
 
 const ENGINE_RUNTIME_BLOCKER = new URL('./helpers/block-engine-runtime.mjs', import.meta.url).pathname;
 
@@ -71,30 +72,14 @@ describe('flags', () => {
     assert.match(help, /adapter \[options\]/);
   });
 
-  /** Parses argv with the real program but recording actions; returns what they received or the usage error. */
-  async function parse(...args: string[]) {
-    const seen: { serve?: ServeFlags; adapter?: AdapterFlags } = {};
-    const program = buildProgram({ serve: async (f) => void (seen.serve = f), adapter: async (f) => void (seen.adapter = f) });
-    let error = '';
-    for (const cmd of [program, ...program.commands]) {
-      cmd.exitOverride().configureOutput({ writeErr: (s) => (error += s), writeOut: () => {} });
-    }
-    try {
-      await program.parseAsync(['node', 'mlx-batch-server', ...args]);
-    } catch {
-      // exitOverride throws after writing the usage error.
-    }
-    return { ...seen, error };
-  }
-
   test('--strict-fields, on both commands; off by default', async () => {
-    assert.equal((await parse()).serve?.strictFields, undefined);
-    assert.equal((await parse('--strict-fields')).serve?.strictFields, true);
-    assert.equal((await parse('adapter', '--grpc-target', 'h:1', '--strict-fields')).adapter?.strictFields, true);
+    assert.equal((await parseCli()).serve?.strictFields, undefined);
+    assert.equal((await parseCli('--strict-fields')).serve?.strictFields, true);
+    assert.equal((await parseCli('adapter', '--grpc-target', 'h:1', '--strict-fields')).adapter?.strictFields, true);
   });
 
   test("the seed's flags map onto the engine options", async () => {
-    const defaults = (await parse()).serve!;
+    const defaults = (await parseCli()).serve!;
     assert.equal(defaults.model, 'SmolLM2-135M-Instruct');
     assert.equal(defaults.port, 8080);
     assert.equal(defaults.host, '127.0.0.1');
@@ -105,7 +90,7 @@ describe('flags', () => {
     assert.equal(engineOptions(defaults).prefixCacheBytes, 1073741824);
 
     const flags = (
-      await parse(
+      await parseCli(
         '--batch-size',
         '8',
         '--radix-cache-size',
@@ -128,24 +113,24 @@ describe('flags', () => {
       prefillTokens: 64,
       kvBudgetBytes: 512 * 1024 ** 2,
     });
-    assert.equal(engineOptions((await parse('--use-prompt-cache')).serve!).prefixCache, true);
+    assert.equal(engineOptions((await parseCli('--use-prompt-cache')).serve!).prefixCache, true);
     // vLLM's names and ours for the same settings; the seed's names are their aliases.
-    assert.equal(engineOptions((await parse('--no-enable-prefix-caching')).serve!).prefixCache, false);
-    assert.equal(engineOptions((await parse('--enable-prefix-caching')).serve!).prefixCache, true);
-    assert.equal(engineOptions((await parse('--prefix-cache-size', '3GiB')).serve!).prefixCacheBytes, 3 * 1024 ** 3);
-    const adapter = (await parse('adapter', '--grpc-target', 'gpu-box:50051', '--port', '9000')).adapter!;
+    assert.equal(engineOptions((await parseCli('--no-enable-prefix-caching')).serve!).prefixCache, false);
+    assert.equal(engineOptions((await parseCli('--enable-prefix-caching')).serve!).prefixCache, true);
+    assert.equal(engineOptions((await parseCli('--prefix-cache-size', '3GiB')).serve!).prefixCacheBytes, 3 * 1024 ** 3);
+    const adapter = (await parseCli('adapter', '--grpc-target', 'gpu-box:50051', '--port', '9000')).adapter!;
     assert.equal(adapter.grpcTarget, 'gpu-box:50051');
     assert.equal(adapter.port, 9000);
   });
 
   test("vLLM's --served-model-name, --max-model-len, --chat-template and --generation-config", async () => {
-    const defaults = (await parse()).serve!;
+    const defaults = (await parseCli()).serve!;
     assert.deepEqual(
       [defaults.servedModelName, defaults.maxModelLen, defaults.chatTemplate, defaults.generationConfig],
       [undefined, undefined, undefined, 'auto'],
     );
     const flags = (
-      await parse(
+      await parseCli(
         '--served-model-name',
         'llama',
         'org/llama-3',
@@ -162,14 +147,14 @@ describe('flags', () => {
     assert.equal(engineOptions(flags).maxModelLen, 32768);
     assert.equal(flags.chatTemplate, '{{ messages[0].content }}\n');
     assert.equal(flags.generationConfig, 'vllm');
-    assert.equal((await parse('--max-model-len', '4096')).serve?.maxModelLen, 4096);
-    assert.equal((await parse('--max-model-len', '1.5k')).serve?.maxModelLen, 1500);
-    assert.deepEqual((await parse('--served-model-name', 'a', '--served-model-name', 'b')).serve?.servedModelName, ['a', 'b']);
+    assert.equal((await parseCli('--max-model-len', '4096')).serve?.maxModelLen, 4096);
+    assert.equal((await parseCli('--max-model-len', '1.5k')).serve?.maxModelLen, 1500);
+    assert.deepEqual((await parseCli('--served-model-name', 'a', '--served-model-name', 'b')).serve?.servedModelName, ['a', 'b']);
     const dir = mkdtempSync(join(tmpdir(), 'chat-template-'));
     try {
       writeFileSync(join(dir, 'chat.jinja'), '{% for m in messages %}{{ m.content }}{% endfor %}');
       assert.equal(
-        (await parse('--chat-template', join(dir, 'chat.jinja'))).serve?.chatTemplate,
+        (await parseCli('--chat-template', join(dir, 'chat.jinja'))).serve?.chatTemplate,
         '{% for m in messages %}{{ m.content }}{% endfor %}',
       );
     } finally {
@@ -191,20 +176,20 @@ describe('flags', () => {
       ['--log-level', 'loud'],
       ['adapter', '--grpc-target', 'nowhere'],
     ]) {
-      const { serve, adapter, error } = await parse(...args);
+      const { serve, adapter, error } = await parseCli(...args);
       assert.equal(serve ?? adapter, undefined, `${args.join(' ')} was accepted`);
       assert.match(error, new RegExp(args.at(-2)!), error);
     }
-    assert.match((await parse('--use-prompt-cache', '--disable-prompt-cache')).error, /cannot be used with/);
-    assert.match((await parse('adapter')).error, /required option '--grpc-target/);
+    assert.match((await parseCli('--use-prompt-cache', '--disable-prompt-cache')).error, /cannot be used with/);
+    assert.match((await parseCli('adapter')).error, /required option '--grpc-target/);
   });
 
   test("--lora (repeatable), vLLM's --lora-modules, --max-loras and --max-lora-rank", async () => {
     const lora = join(import.meta.dirname, 'fixtures', 'lora');
-    const defaults = engineOptions((await parse()).serve!);
+    const defaults = engineOptions((await parseCli()).serve!);
     assert.deepEqual([defaults.loras, defaults.maxLoras, defaults.maxLoraRank], [[], 4, 64]);
     const flags = (
-      await parse(
+      await parseCli(
         '--lora',
         `a=${join(lora, 'mlx')}`,
         '--lora',
@@ -231,7 +216,7 @@ describe('flags', () => {
       maxLoraRank: 16,
     });
     const refused = async (args: string[], message: RegExp) => {
-      const { serve, error } = await parse(...args);
+      const { serve, error } = await parseCli(...args);
       assert.equal(serve, undefined, `${args.join(' ')} was accepted`);
       assert.match(error, message, error);
     };
@@ -256,14 +241,14 @@ describe('flags', () => {
     try {
       writeFileSync(join(dir, 'key'), 'sk-from-file\n');
       writeFileSync(join(dir, 'empty'), '\n');
-      assert.equal((await parse('--api-key-file', join(dir, 'key'))).serve?.apiKeyFile, 'sk-from-file');
+      assert.equal((await parseCli('--api-key-file', join(dir, 'key'))).serve?.apiKeyFile, 'sk-from-file');
       assert.equal(
-        (await parse('adapter', '--grpc-target', 'h:1', '--grpc-api-key-file', join(dir, 'key'))).adapter?.grpcApiKeyFile,
+        (await parseCli('adapter', '--grpc-target', 'h:1', '--grpc-api-key-file', join(dir, 'key'))).adapter?.grpcApiKeyFile,
         'sk-from-file',
       );
-      assert.match((await parse('--api-key-file', join(dir, 'missing'))).error, /--api-key-file.*cannot read/);
-      assert.match((await parse('--api-key-file', join(dir, 'empty'))).error, /--api-key-file.*holds no key/);
-      assert.match((await parse('--api-key', 'x', '--api-key-file', join(dir, 'key'))).error, /cannot be used with/);
+      assert.match((await parseCli('--api-key-file', join(dir, 'missing'))).error, /--api-key-file.*cannot read/);
+      assert.match((await parseCli('--api-key-file', join(dir, 'empty'))).error, /--api-key-file.*holds no key/);
+      assert.match((await parseCli('--api-key', 'x', '--api-key-file', join(dir, 'key'))).error, /cannot be used with/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

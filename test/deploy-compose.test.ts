@@ -13,10 +13,12 @@ import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
+import type { ServeFlags } from '../src/cli/program.ts';
 import { type FullServer, startFullServer, waitUntil } from './helpers/full-server.ts';
 import { type Balancer, freePort, haproxySkip, SHIPPED_HAPROXY_CONFIG, startHaproxy } from './helpers/haproxy.ts';
 import { parsePrometheusText, type Sample, scrape } from './helpers/prometheus-text.ts';
 import { skipUnlessInstalled } from './helpers/required-tool.ts';
+import { parseCli } from './helpers/cli-flags.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DEPLOY = join(ROOT, 'deploy');
@@ -98,16 +100,6 @@ function environment(service: ComposeService): Record<string, string> {
   return Object.fromEntries(env.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
 }
 
-/** The value a command line gives `flag` (the last one wins, as in our CLI), or undefined. */
-function flagValue(command: string[], flag: string): string | undefined {
-  let value: string | undefined;
-  command.forEach((arg, i) => {
-    if (arg === flag) value = command[i + 1];
-    else if (arg.startsWith(`${flag}=`)) value = arg.slice(flag.length + 1);
-  });
-  return value;
-}
-
 /** Seconds of a Compose duration (`45s`, `1m30s`, `2m`, `1500ms`). */
 function composeSeconds(duration: string): number {
   const units: Record<string, number> = { h: 3600, m: 60, s: 1, ms: 0.001, us: 0.000001 };
@@ -116,32 +108,21 @@ function composeSeconds(duration: string): number {
   return parts.reduce((sum, [, n, unit]) => sum + Number(n) * units[unit], 0);
 }
 
-/** `node bin/mlx-batch-server.js --help`: the options our CLI accepts, and their defaults. */
-const cliHelp = (() => {
-  let text: string | undefined;
-  return () => {
-    if (text === undefined) {
-      const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'mlx-batch-server.js'), '--help'], { encoding: 'utf8' });
-      assert.equal(r.status, 0, r.stderr);
-      text = r.stdout;
-    }
-    return text;
-  };
-})();
-const cliFlags = () => new Set([...cliHelp().matchAll(/(?:^|[\s,])(--[a-z][a-z0-9-]*)/gm)].map((m) => m[1]));
-/** A flag's numeric default from the help (its entry may wrap over several lines). */
-function cliDefault(flag: string): number | undefined {
-  const line = cliHelp()
-    .split(/\n(?=\s+-)/)
-    .find((entry) => entry.trimStart().startsWith(`${flag} `));
-  const m = line?.replace(/\s+/g, ' ').match(/\(default: ([\d.]+)\)/);
-  return m ? Number(m[1]) : undefined;
+/** Each replica's command as our CLI parses it: its flags, defaults applied, or its usage error. */
+const replicaCli = new Map(
+  await Promise.all(replicaNames.map(async (name) => [name, await parseCli(...(compose.services[name].command ?? []))] as const)),
+);
+
+function replicaFlags(name: string): ServeFlags {
+  const parsed = replicaCli.get(name);
+  assert.ok(parsed?.serve, `${name}'s command is refused by our CLI: ${parsed?.error}`);
+  return parsed.serve;
 }
 
 /** A replica's REST and gRPC ports, from its command (or the CLI's defaults). */
 function replicaPorts(name: string): { rest: string; grpc: string } {
-  const command = compose.services[name].command ?? [];
-  return { rest: flagValue(command, '--port') ?? '8080', grpc: flagValue(command, '--grpc-port') ?? '50051' };
+  const { port, grpcPort } = replicaFlags(name);
+  return { rest: String(port), grpc: String(grpcPort) };
 }
 
 // --- The dashboard's queries --------------------------------------------------------------------
@@ -309,18 +290,13 @@ describe('deploy/compose.yaml', () => {
   });
 
   test('the replicas use only flags our CLI accepts; stop_grace_period exceeds shutdown delay + drain timeout', () => {
-    const flags = cliFlags();
-    assert.ok(flags.has('--drain-timeout') && flags.has('--host'), 'could not read the CLI help');
     for (const name of replicaNames) {
       const { command, stop_grace_period: grace } = compose.services[name];
       assert.ok(command, `${name} has no command (the image's CMD alone binds --host 0.0.0.0 but sets no drain)`);
-      for (const arg of command.filter((a) => a.startsWith('--'))) {
-        assert.ok(flags.has(arg.split('=')[0]), `${name}: ${arg} is not an option of mlx-batch-server --help`);
-      }
-      assert.equal(flagValue(command, '--host'), '0.0.0.0', `${name} must listen on every interface`);
-      const delay = Number(flagValue(command, '--shutdown-delay') ?? cliDefault('--shutdown-delay') ?? 0);
-      const drain = Number(flagValue(command, '--drain-timeout') ?? cliDefault('--drain-timeout'));
-      assert.ok(Number.isFinite(delay) && Number.isFinite(drain), `${name}: shutdown delay ${delay}, drain timeout ${drain}`);
+      assert.equal(replicaCli.get(name)?.error, '', `${name}: our CLI refuses its command`);
+      const flags = replicaFlags(name);
+      assert.equal(flags.host, '0.0.0.0', `${name} must listen on every interface`);
+      const { shutdownDelay: delay, drainTimeout: drain } = flags;
       assert.ok(grace, `${name} has no stop_grace_period (Docker's default is 10 s)`);
       assert.ok(composeSeconds(grace) > delay + drain, `${name}: stop_grace_period ${grace} ≤ ${delay} s delay + ${drain} s drain`);
     }

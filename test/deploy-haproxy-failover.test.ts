@@ -10,9 +10,17 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import { Code, ConnectError, createClient } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { GenerationService } from '../src/gen/mlxserve/v1/generation_service_pb.ts';
-import { type CliProcess, launchCli, waitForHealth } from './helpers/cli-process.ts';
+import { type CliProcess, waitForHealth } from './helpers/cli-process.ts';
 import { waitUntil } from './helpers/full-server.ts';
-import { type Balancer, freePort, haproxySkip, type ReplicaAddress, SHIPPED_HAPROXY_CONFIG, startHaproxy } from './helpers/haproxy.ts';
+import {
+  type Balancer,
+  freePort,
+  haproxySkip,
+  launchReplica,
+  type ReplicaAddress,
+  SHIPPED_HAPROXY_CONFIG,
+  startHaproxy,
+} from './helpers/haproxy.ts';
 import { TEST_MODEL_SPEC } from './helpers/test-server.ts';
 import { writeTinyModel } from './helpers/tiny-model.ts';
 
@@ -21,7 +29,7 @@ const skip = haproxySkip();
 /** As the deployment files set it: longer than HAProxy's two failed checks a second apart. */
 const SHUTDOWN_DELAY_S = 3;
 
-/** One replica process on fixed ports, so a restarted one takes its place in HAProxy's config. */
+/** One replica process, restartable in place. */
 class Replica {
   process: CliProcess | undefined;
   constructor(
@@ -30,29 +38,10 @@ class Replica {
   ) {}
 
   async start(): Promise<void> {
-    const [, restPort] = this.address.rest.split(':');
+    const [host, restPort] = this.address.rest.split(':');
     const [, grpcPort] = this.address.grpc.split(':');
-    this.process = await launchCli([
-      '--model',
-      this.modelDir,
-      '--host',
-      '127.0.0.1',
-      '--port',
-      restPort,
-      '--grpc-port',
-      grpcPort,
-      '--batch-size',
-      '8',
-      '--kv-cache-bytes',
-      '256MiB',
-      '--radix-cache-size',
-      '64MiB',
-      '--log-level',
-      'warn',
-      '--shutdown-delay',
-      String(SHUTDOWN_DELAY_S),
-      '--drain-timeout',
-      '30',
+    this.process = await launchReplica(this.modelDir, host, restPort, grpcPort, [
+      ...['--shutdown-delay', String(SHUTDOWN_DELAY_S), '--drain-timeout', '30'],
     ]);
     await waitForHealth(this.process.api);
   }

@@ -10,7 +10,7 @@
 // model) behind it: its server-template slots fill from DNS, keys keep to a replica over REST and
 // gRPC, and a replica that leaves DNS leaves the pool.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,11 +24,23 @@ import { createClient } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { parseAllDocuments, stringify } from 'yaml';
 import { byteSize } from '../src/cli/option-parsers.ts';
+import { engineOptions, type ServeFlags } from '../src/cli/program.ts';
 import { GenerationService } from '../src/gen/mlxserve/v1/generation_service_pb.ts';
-import { type CliProcess, launchCli, waitForHealth } from './helpers/cli-process.ts';
+import { type CliProcess, waitForHealth } from './helpers/cli-process.ts';
 import { waitUntil } from './helpers/full-server.ts';
-import { freePort, HAPROXY, haproxyStats, haproxySkip, SHIPPED_HAPROXY_CONFIG, type StatsRow } from './helpers/haproxy.ts';
+import {
+  freePort,
+  HAPROXY,
+  type HaproxyProcess,
+  haproxyStats,
+  haproxySkip,
+  launchReplica,
+  spawnHaproxy,
+  SHIPPED_HAPROXY_CONFIG,
+  type StatsRow,
+} from './helpers/haproxy.ts';
 import { skipUnlessInstalled } from './helpers/required-tool.ts';
+import { parseCli } from './helpers/cli-flags.ts';
 import { metricValue, scrape } from './helpers/prometheus-text.ts';
 import { TEST_MODEL_SPEC } from './helpers/test-server.ts';
 import { writeTinyModel } from './helpers/tiny-model.ts';
@@ -119,15 +131,13 @@ const serverContainer = server.spec.template.spec.containers[0];
 const haproxy = get<Deployment>('Deployment', 'mlx-batch-haproxy');
 const haproxyContainer = haproxy.spec.template.spec.containers[0];
 
-/** A flag's value in an argument list, as `--flag value` or `--flag=value`. */
-function flag(args: string[], name: string): string | undefined {
-  for (let i = 0; i < args.length; i++) {
-    if (args[i] === name) return args[i + 1];
-    if (args[i].startsWith(`${name}=`)) return args[i].slice(name.length + 1);
-  }
-  return undefined;
-}
 const serverArgs = serverContainer.args ?? [];
+/** The container args as our CLI parses them: its flags, defaults applied, or its usage error. */
+const parsedServerArgs = await parseCli(...serverArgs);
+function serverFlags(): ServeFlags {
+  assert.ok(parsedServerArgs.serve, `our CLI refuses the container args: ${parsedServerArgs.error}`);
+  return parsedServerArgs.serve;
+}
 
 function containerPort(container: Container, name: string): number {
   const port = container.ports?.find((p) => p.name === name);
@@ -240,17 +250,9 @@ describe('the replicas', () => {
   });
 
   test('every flag in the container args is one of the CLI', () => {
-    const help = spawnSync(process.execPath, [join(ROOT, 'bin', 'mlx-batch-server.js'), '--help'], { encoding: 'utf8' });
-    assert.equal(help.status, 0, help.stderr);
-    const known = new Set(help.stdout.match(/--[a-z0-9][a-z0-9-]*/g));
-    assert.ok(known.has('--drain-timeout'), 'the help lists the flags');
-    const used = serverArgs.filter((a) => a.startsWith('--')).map((a) => a.split('=')[0]);
-    assert.ok(used.length > 0);
-    assert.deepEqual(
-      used.filter((f) => !known.has(f)),
-      [],
-      'flags mlx-batch-server --help does not list',
-    );
+    assert.ok(serverArgs.some((a) => a.startsWith('--')));
+    assert.equal(parsedServerArgs.error, '', 'our CLI refuses the container args');
+    assert.ok(parsedServerArgs.serve, 'the args run the server');
     // No positional arguments: every value follows its flag.
     for (let i = 0; i < serverArgs.length; i++) {
       if (!serverArgs[i].startsWith('--')) assert.ok(serverArgs[i - 1]?.startsWith('--'), `argument ${serverArgs[i]} follows a flag`);
@@ -259,11 +261,9 @@ describe('the replicas', () => {
 
   test('the probes ask the gRPC health service on the port and address the server listens on', () => {
     // A server bound to 127.0.0.1 (the default) cannot be reached by the kubelet or other pods.
-    const host = flag(serverArgs, '--grpc-host') ?? flag(serverArgs, '--host');
-    assert.equal(host, '0.0.0.0', '--host (or --grpc-host) 0.0.0.0');
-    assert.equal(flag(serverArgs, '--host'), '0.0.0.0', 'the REST port is reached from other pods too (HAProxy, Prometheus)');
-    const grpcPort = Number(flag(serverArgs, '--grpc-port') ?? 50051);
-    const restPort = Number(flag(serverArgs, '--port') ?? 8080);
+    const { host, grpcHost, grpcPort, port: restPort } = serverFlags();
+    assert.equal(grpcHost ?? host, '0.0.0.0', '--host (or --grpc-host) 0.0.0.0');
+    assert.equal(host, '0.0.0.0', 'the REST port is reached from other pods too (HAProxy, Prometheus)');
     assert.equal(containerPort(serverContainer, 'grpc'), grpcPort, 'container port "grpc" is --grpc-port');
     assert.equal(containerPort(serverContainer, 'rest'), restPort, 'container port "rest" is --port');
     const { startupProbe, readinessProbe, livenessProbe } = serverContainer;
@@ -287,10 +287,9 @@ describe('the replicas', () => {
     const exec = preStop?.exec?.command;
     const preStopSeconds = preStop?.sleep?.seconds ?? (exec?.[0]?.endsWith('sleep') ? Number(exec[1]) : Number.NaN);
     assert.ok(preStopSeconds > 0, 'preStop sleeps');
-    const shutdownDelay = Number(flag(serverArgs, '--shutdown-delay'));
-    const drainTimeout = Number(flag(serverArgs, '--drain-timeout'));
+    const { shutdownDelay, drainTimeout } = serverFlags();
     assert.ok(shutdownDelay > 0, '--shutdown-delay is set');
-    assert.ok(drainTimeout > 0, '--drain-timeout is set');
+    assert.ok(serverArgs.includes('--drain-timeout') && drainTimeout > 0, '--drain-timeout is set');
     const grace = server.spec.template.spec.terminationGracePeriodSeconds ?? 30;
     // The margin: the cancelled requests' errors (1 s), the engine's stop and the exit.
     const MARGIN = 5;
@@ -301,14 +300,13 @@ describe('the replicas', () => {
   });
 
   test('the memory limit holds the default model and the KV budgets the args allow', () => {
-    const kv = byteSize(flag(serverArgs, '--kv-cache-bytes') ?? '6GiB');
-    const prefix = byteSize(flag(serverArgs, '--prefix-cache-size') ?? '1GiB');
+    const { kvBudgetBytes: kv, prefixCacheBytes: prefix } = engineOptions(serverFlags());
     const limit = byteSize(serverContainer.resources?.limits?.memory?.replace(/i$/, 'iB') ?? '0');
     const MODEL_AND_PROCESSES = 400 * 2 ** 20;
     assert.ok(limit >= MODEL_AND_PROCESSES + kv + prefix, `memory limit ${limit} < 400 MiB + KV ${kv} + prefix cache ${prefix}`);
     assert.equal(serverContainer.resources?.requests?.memory, serverContainer.resources?.limits?.memory);
     // The kernels' threads match the CPUs the container gets.
-    assert.equal(Number(flag(serverArgs, '--threads')), Number(serverContainer.resources?.limits?.cpu));
+    assert.equal(serverFlags().threads, Number(serverContainer.resources?.limits?.cpu));
   });
 
   test('the Services and the ServiceMonitors select these pods and name their ports', () => {
@@ -328,7 +326,7 @@ describe('the replicas', () => {
     // Each ServiceMonitor selects exactly one Service (no pod scraped twice), and a port of it
     // that serves /metrics.
     const metricsPorts: Record<string, number> = {
-      'mlx-batch-server': Number(flag(serverArgs, '--port') ?? 8080),
+      'mlx-batch-server': serverFlags().port,
       'mlx-batch-haproxy': Number(haproxyEnv().get('STATS_BIND')?.split(':').at(-1)),
     };
     for (const [name, metricsPort] of Object.entries(metricsPorts)) {
@@ -493,7 +491,7 @@ describe('HAProxy', () => {
     assert.equal(Number(nbthread?.split(' ')[1]), Number(haproxyContainer.resources?.limits?.cpu), 'nbthread is the CPU limit');
     // HAProxy reads the ConfigMap where it is mounted.
     const command = [...(haproxyContainer.command ?? []), ...(haproxyContainer.args ?? [])];
-    const configPath = flag(command, '-f');
+    const configPath = command.includes('-f') ? command[command.indexOf('-f') + 1] : undefined;
     const volume = haproxy.spec.template.spec.volumes?.find((v) => v.configMap?.name === configMap.metadata.name);
     assert.ok(volume, 'the ConfigMap is a volume');
     const mount = haproxyContainer.volumeMounts?.find((m) => m.name === volume.name);
@@ -533,13 +531,7 @@ describe('HAProxy', () => {
       }
     });
     for (const host of addresses) {
-      replicas.set(
-        host,
-        await launchCli([
-          ...['--model', modelDir, '--host', host, '--port', String(restPort), '--grpc-port', String(grpcPort)],
-          ...['--batch-size', '8', '--kv-cache-bytes', '256MiB', '--radix-cache-size', '64MiB', '--log-level', 'warn'],
-        ]),
-      );
+      replicas.set(host, await launchReplica(modelDir, host, restPort, grpcPort));
     }
     await Promise.all([...replicas.values()].map((r) => waitForHealth(r.api)));
     // The pod's resolv.conf becomes this DNS server; a replica that leaves the answer is dropped
@@ -727,46 +719,22 @@ async function startDns(name: string, addresses: () => string[]): Promise<{ port
   return { port: socket.address().port, close: () => socket.close() };
 }
 
-interface HaproxyProcess {
-  exited(): string | undefined;
+interface BalancerProcess extends HaproxyProcess {
   /** HAProxy's stats CSV, one row per frontend, backend and server slot. */
   stats(): Promise<StatsRow[]>;
-  close(): Promise<void>;
 }
 
 /**
- * HAProxy in the foreground on `config`, its stats page on `statsPort` (the config's STATS_BIND).
- * Not helpers/haproxy.ts' startHaproxy: that one fills REPLICA1_*, REPLICA2_* and waits for two
- * fixed servers per backend, where this config has server-template slots filled from DNS.
+ * HAProxy on `config`, its stats page on `statsPort` (the config's STATS_BIND). Not
+ * helpers/haproxy.ts' startHaproxy: that one fills REPLICA1_*, REPLICA2_* and waits for two fixed
+ * servers per backend, where this config has server-template slots filled from DNS.
  */
-function startHaproxyProcess(config: string, env: Record<string, string>, statsPort: number): HaproxyProcess {
-  const dir = mkdtempSync(join(tmpdir(), 'deploy-k8s-haproxy-'));
-  const file = join(dir, 'haproxy.cfg');
-  writeFileSync(file, config);
-  const proc = spawn(HAPROXY as string, ['-db', '-f', file], {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  proc.stderr.on('data', (d) => {
-    stderr += d;
-  });
-  const exit = once(proc, 'exit');
-  return {
-    exited: () => (proc.exitCode !== null ? `haproxy exited with ${proc.exitCode}: ${stderr}` : undefined),
-    stats: () => haproxyStats(`http://127.0.0.1:${statsPort}`),
-    close: async () => {
-      if (proc.exitCode === null) {
-        proc.kill('SIGTERM');
-        await exit;
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+function startHaproxyProcess(config: string, env: Record<string, string>, statsPort: number): BalancerProcess {
+  return { ...spawnHaproxy(config, env), stats: () => haproxyStats(`http://127.0.0.1:${statsPort}`) };
 }
 
 /** Polls `condition` every 100 ms for up to 20 s; fails early if HAProxy exits. */
-async function until(what: string, condition: () => Promise<boolean>, balancer: HaproxyProcess, state: () => string): Promise<void> {
+async function until(what: string, condition: () => Promise<boolean>, balancer: BalancerProcess, state: () => string): Promise<void> {
   const deadline = performance.now() + 20_000;
   while (!(await condition())) {
     const exited = balancer.exited();

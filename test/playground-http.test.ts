@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { playgroundGrpcHost } from '../src/adapter-openai/playground-assets.ts';
-import { buildProgram, type ServeFlags } from '../src/cli/program.ts';
 import { CorsPolicy, pageOrigins } from '../src/service/cors-policy.ts';
 import { type FullServer, startFullServer } from './helpers/full-server.ts';
+import { parseCli } from './helpers/cli-flags.ts';
 
 const GENERATE_STREAM = '/mlxserve.v1.GenerationService/GenerateStream';
 const STATUS = '/mlxserve.v1.GenerationService/GetServerStatus';
@@ -155,26 +155,13 @@ describe('--no-ui', () => {
 });
 
 describe('flags and origins', () => {
-  async function parse(...args: string[]): Promise<{ flags?: ServeFlags; error: string }> {
-    let flags: ServeFlags | undefined;
-    const program = buildProgram({ serve: async (f) => void (flags = f), adapter: async () => {} });
-    let error = '';
-    program.exitOverride().configureOutput({ writeErr: (s) => (error += s), writeOut: () => {} });
-    try {
-      await program.parseAsync(['node', 'mlx-batch-server', ...args]);
-    } catch {
-      // exitOverride throws after writing the usage error.
-    }
-    return { flags, error };
-  }
-
   test('--no-ui and --allowed-origins parse; a bad origin is a usage error', async () => {
-    assert.equal((await parse()).flags?.ui, true);
-    assert.equal((await parse('--no-ui')).flags?.ui, false);
-    const { flags } = await parse('--allowed-origins', 'http://a.example:3000, https://b.example', '--allowed-origins', '*');
+    assert.equal((await parseCli()).serve?.ui, true);
+    assert.equal((await parseCli('--no-ui')).serve?.ui, false);
+    const { serve: flags } = await parseCli('--allowed-origins', 'http://a.example:3000, https://b.example', '--allowed-origins', '*');
     assert.deepEqual(flags?.allowedOrigins, ['http://a.example:3000', 'https://b.example', '*']);
-    const bad = await parse('--allowed-origins', 'a.example/path');
-    assert.equal(bad.flags, undefined);
+    const bad = await parseCli('--allowed-origins', 'a.example/path');
+    assert.equal(bad.serve, undefined);
     assert.match(bad.error, /--allowed-origins/);
   });
 

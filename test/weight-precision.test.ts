@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, describe, test } from 'node:test';
-import { buildProgram, engineOptions, type ServeFlags } from '../src/cli/program.ts';
+import { engineOptions, type ServeFlags } from '../src/cli/program.ts';
 import { EngineCore } from '../src/engine/engine-core.ts';
 import { DEFAULT_ENGINE_OPTIONS, type CpuKernels, type QuantizationMode } from '../src/engine/engine-options.ts';
 import { PrefillBatch } from '../src/engine/kv/prefill-batch.ts';
@@ -32,6 +32,7 @@ import {
   randomNormTensors,
 } from './helpers/gguf-writer.ts';
 import { TINY_VOCAB, tinyConfig, tinyWeights, writeTinyTokenizer } from './helpers/tiny-model.ts';
+import { parseCli } from './helpers/cli-flags.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'weight-precision-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -72,28 +73,15 @@ describe('the precision each device gets', () => {
 });
 
 describe('--dtype and --quantization', () => {
-  async function parse(...args: string[]) {
-    let serve: ServeFlags | undefined;
-    let error = '';
-    const program = buildProgram({ serve: async (f) => void (serve = f), adapter: async () => {} });
-    program.exitOverride().configureOutput({ writeErr: (s) => (error += s), writeOut: () => {} });
-    try {
-      await program.parseAsync(['node', 'mlx-batch-server', ...args]);
-    } catch {
-      // exitOverride throws after writing the usage error.
-    }
-    return { serve, error };
-  }
-
   test('map onto the engine options; auto by default', async () => {
-    const defaults = (await parse()).serve as ServeFlags;
+    const defaults = (await parseCli()).serve as ServeFlags;
     assert.equal(engineOptions(defaults).dtype, 'auto');
     assert.equal(engineOptions(defaults).quantization, 'auto');
     assert.deepEqual(engineOptions(defaults), DEFAULT_ENGINE_OPTIONS);
-    const flags = (await parse('--dtype', 'bfloat16', '--quantization', 'dequantize')).serve as ServeFlags;
+    const flags = (await parseCli('--dtype', 'bfloat16', '--quantization', 'dequantize')).serve as ServeFlags;
     assert.deepEqual(engineOptions(flags), { ...DEFAULT_ENGINE_OPTIONS, dtype: 'bfloat16', quantization: 'dequantize' });
-    assert.equal(engineOptions((await parse('--quantization', 'keep')).serve as ServeFlags).quantization, 'keep');
-    assert.equal(engineOptions((await parse('--dtype', 'float32')).serve as ServeFlags).dtype, 'float32');
+    assert.equal(engineOptions((await parseCli('--quantization', 'keep')).serve as ServeFlags).quantization, 'keep');
+    assert.equal(engineOptions((await parseCli('--dtype', 'float32')).serve as ServeFlags).dtype, 'float32');
   });
 
   test('other values are refused naming the flag and the choices', async () => {
@@ -103,7 +91,7 @@ describe('--dtype and --quantization', () => {
       ['--quantization', 'int4'],
       ['--quantization', 'yes'],
     ]) {
-      const { serve, error } = await parse(...args);
+      const { serve, error } = await parseCli(...args);
       assert.equal(serve, undefined, `${args.join(' ')} was accepted`);
       assert.match(error, new RegExp(`${args[0]}.*Allowed choices`, 's'), error);
     }

@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type CliProcess, launchCli } from './cli-process.ts';
 import { waitUntil } from './full-server.ts';
 import { skipUnlessInstalled } from './required-tool.ts';
 
@@ -29,6 +30,25 @@ export async function freePort(): Promise<number> {
   const { port } = server.address() as AddressInfo;
   await new Promise((r) => server.close(r));
   return port;
+}
+
+/**
+ * A replica: the real executable on a tiny model at fixed ports (a restarted one takes its place
+ * in the balancer's config, as a pod or a Compose service would), small batch and caches, warnings
+ * only; `extra` arguments after those. Resolves once it has printed its addresses, before it is healthy.
+ */
+export function launchReplica(
+  modelDir: string,
+  host: string,
+  restPort: number | string,
+  grpcPort: number | string,
+  extra: string[] = [],
+): Promise<CliProcess> {
+  return launchCli([
+    ...['--model', modelDir, '--host', host, '--port', String(restPort), '--grpc-port', String(grpcPort)],
+    ...['--batch-size', '8', '--kv-cache-bytes', '256MiB', '--radix-cache-size', '64MiB', '--log-level', 'warn'],
+    ...extra,
+  ]);
 }
 
 /** Where HAProxy reaches one replica: host:port of its REST and of its gRPC port. */
@@ -59,14 +79,44 @@ export async function haproxyStats(statsBase: string): Promise<StatsRow[]> {
   return rows.map((row) => Object.fromEntries(row.split(',').map((v, i) => [cols[i], v])));
 }
 
-/** Runs HAProxy on `config` in front of two replicas; resolves once it sees every replica up. */
-export async function startHaproxy(config: string, replicas: ReplicaAddress[]): Promise<Balancer> {
+export interface HaproxyProcess {
+  /** Why HAProxy has exited (with what it said), or undefined while it runs. */
+  exited(): string | undefined;
+  /** What it has written to stderr. */
+  stderr(): string;
+  /** Stops it and removes its config file. */
+  close(): Promise<void>;
+}
+
+/** HAProxy in the foreground on `config`, with `env` (and PATH) as its whole environment. */
+export function spawnHaproxy(config: string, env: Record<string, string>): HaproxyProcess {
   const dir = mkdtempSync(join(tmpdir(), 'haproxy-test-'));
   const file = join(dir, 'haproxy.cfg');
   writeFileSync(file, config);
+  const proc: ChildProcess = spawn(HAPROXY as string, ['-f', file, '-db'], {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  proc.stderr?.on('data', (d) => {
+    stderr += d;
+  });
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  return {
+    exited: () => (proc.exitCode !== null ? `haproxy exited with ${proc.exitCode}: ${stderr}` : undefined),
+    stderr: () => stderr,
+    async close() {
+      if (proc.exitCode === null) proc.kill('SIGTERM');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Runs HAProxy on `config` in front of two replicas; resolves once it sees every replica up. */
+export async function startHaproxy(config: string, replicas: ReplicaAddress[]): Promise<Balancer> {
   const [restPort, grpcPort, statsPort] = [await freePort(), await freePort(), await freePort()];
-  const env = {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
+  const haproxy = spawnHaproxy(config, {
     REST_BIND: `127.0.0.1:${restPort}`,
     GRPC_BIND: `127.0.0.1:${grpcPort}`,
     STATS_BIND: `127.0.0.1:${statsPort}`,
@@ -74,26 +124,17 @@ export async function startHaproxy(config: string, replicas: ReplicaAddress[]): 
     REPLICA2_REST: replicas[1].rest,
     REPLICA1_GRPC: replicas[0].grpc,
     REPLICA2_GRPC: replicas[1].grpc,
-  };
-  const proc: ChildProcess = spawn(HAPROXY as string, ['-f', file, '-db'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  proc.stderr?.on('data', (d) => {
-    stderr += d;
   });
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
   const statsBase = `http://127.0.0.1:${statsPort}`;
   const stats = () => haproxyStats(statsBase);
-  const close = async () => {
-    if (proc.exitCode === null) proc.kill('SIGTERM');
-    await exited;
-    rmSync(dir, { recursive: true, force: true });
-  };
+  const close = () => haproxy.close();
   let seen = '';
   try {
     await waitUntil(
       'HAProxy sees both replicas up in every backend',
       async () => {
-        if (proc.exitCode !== null) throw new Error(`haproxy exited with ${proc.exitCode}: ${stderr}`);
+        const exited = haproxy.exited();
+        if (exited) throw new Error(exited);
         const servers = (await stats().catch(() => [])).filter((r) => /^r\d$/.test(r.svname));
         seen = servers.map((r) => `${r.pxname}/${r.svname} ${r.status} ${r.check_status} ${r.check_desc ?? ''}`).join('; ');
         return servers.length === 8 && servers.every((r) => r.status === 'UP');
@@ -102,7 +143,7 @@ export async function startHaproxy(config: string, replicas: ReplicaAddress[]): 
     );
   } catch (err) {
     await close();
-    throw new Error(`${(err as Error).message}; servers: ${seen}; haproxy said: ${stderr}`);
+    throw new Error(`${(err as Error).message}; servers: ${seen}; haproxy said: ${haproxy.stderr()}`);
   }
   return {
     rest: `http://127.0.0.1:${restPort}`,
